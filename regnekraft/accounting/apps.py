@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AccountingConfig(AppConfig):
+    name = "regnekraft.accounting"
+    verbose_name = "Metering and charging"

@@ -1,0 +1,112 @@
+"""Usage records, balances and their threshold events, invoices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from regnekraft.allocation.models import Allocation, SectorOrder
+from regnekraft.audit.log import audited
+from regnekraft.catalog.models import ResourceClass
+from regnekraft.parties.models import Organisation, Project
+
+
+class ImportBatch(models.Model):
+    """One import of a usage file or a Slurm ingest run."""
+
+    source = models.CharField(max_length=50)
+    filename = models.CharField(max_length=500, blank=True)
+    started = models.DateTimeField(auto_now_add=True)
+    records_read = models.PositiveIntegerField(default=0)
+    records_new = models.PositiveIntegerField(default=0)
+    records_duplicate = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.filename} at {self.started:%Y-%m-%d %H:%M}"
+
+
+class UsageRecord(models.Model):
+    """A metered quantity of one resource class used by one project; rated when imported.
+
+    The idempotency key (source, cluster, job_id, step) makes re-imports harmless.
+    """
+
+    source = models.CharField(max_length=50)
+    cluster = models.CharField(max_length=50)
+    job_id = models.CharField(max_length=64)
+    step = models.CharField(max_length=32, default="", blank=True)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage")
+    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT)
+    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="usage")
+    username = models.CharField(max_length=64, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    quantity = models.DecimalField(max_digits=16, decimal_places=4, help_text="in the class's unit")
+    charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
+                                     help_text="rated at import; rounded to øre only on invoices")
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "cluster", "job_id", "step", "resource_class"],
+                                    name="usage_idempotency_key")
+        ]
+        indexes = [models.Index(fields=["project", "end"]), models.Index(fields=["allocation"])]
+
+    def __str__(self) -> str:
+        return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
+
+
+class BalanceEvent(models.Model):
+    """A threshold crossed by an allocation's use: a warning, or the block at 100 %."""
+
+    class Action(models.TextChoices):
+        WARN = "warn", _("Warning")
+        BLOCK = "block", _("Block")
+
+    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="balance_events")
+    threshold = models.DecimalField(max_digits=4, decimal_places=3)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    used_share = models.DecimalField(max_digits=8, decimal_places=4)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["allocation", "threshold"], name="one_event_per_threshold")]
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.allocation}: {self.action} at {self.threshold:.0%}"
+
+
+@audited
+class Invoice(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invoices")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    issued = models.DateTimeField(auto_now_add=True)
+    total_nok = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["-period_start", "organisation__short_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "period_start", "period_end"], name="one_invoice_per_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.period_start}..{self.period_end}: {self.total_nok} NOK"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT)
+    sector_order = models.ForeignKey(SectorOrder, null=True, blank=True, on_delete=models.PROTECT)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=16, decimal_places=4)
+    unit = models.CharField(max_length=30)
+    unit_price_nok = models.DecimalField(max_digits=12, decimal_places=4)
+    amount_nok = models.DecimalField(max_digits=14, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount_nok} NOK"

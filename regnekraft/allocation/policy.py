@@ -1,0 +1,346 @@
+"""The national policy rules, in one place. Every interface (API, CLI, admin, portal,
+optimiser) calls :func:`check` or :func:`enforce` before it commits capacity.
+
+Rules (SYSTEM.md section 3.3):
+
+``capacity``
+    committed units of a resource class over a period never exceed its capacity x the
+    overbooking factor. Commitments are counted pro rata over their own period.
+``order_bounds``
+    sub-allocations of a sector order line never exceed the line (the line itself holds
+    the capacity, so a sub-allocation is not counted against capacity a second time).
+``economic_cap``
+    economic activity uses at most ``economic_cap_share`` of each calendar year's capacity
+    (never above the legal 20 %), and is priced at market price (category C).
+``research_share``
+    organisations other than research organisations use at most
+    ``1 - research_protected_share`` of each calendar year's capacity.
+``placement``
+    graded work only on graded systems in Norway; shielded or personal data only on
+    shielded or graded systems in Norway or the EEA; open work abroad only in countries on
+    the security-partner list.
+``availability_tier``
+    a purpose that needs a tier gets only systems that offer it.
+``ownership``
+    co-located equipment serves only its owner's projects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from regnekraft.catalog.capacity import overlap_days
+from regnekraft.catalog.models import PriceCategory, ResourceClass, SecurityZone
+from regnekraft.parties.models import Organisation, Project, Purpose, Sensitivity
+
+from .models import (
+    EEA_COUNTRIES,
+    LEGAL_ECONOMIC_CAP,
+    Allocation,
+    AllocationStatus,
+    OrderStatus,
+    PolicySettings,
+    SectorOrderLine,
+)
+
+SMALL_PROJECT_CPU_HOURS = Decimal(200_000)  # category 0 limits (Sigma2 user contribution model)
+SMALL_PROJECT_STORAGE_TB_MONTHS = Decimal(7 * 12)
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+    numbers: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+class PolicyViolation(Exception):
+    """Raised when a decision breaks one or more rules; nothing has been written."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        self.violations = list(violations)
+        super().__init__("; ".join(str(v) for v in self.violations))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Capacity someone wants to commit: a grant to a project, or a sector order line."""
+
+    resource_class: ResourceClass
+    amount: Decimal
+    start: dt.date
+    end: dt.date
+    organisation: Organisation
+    project: Project | None = None
+    order_line: SectorOrderLine | None = None  # a sub-allocation inside this order line
+    replaces: Allocation | None = None  # a change request: this commitment is replaced
+
+    @classmethod
+    def grant(cls, project: Project, resource_class: ResourceClass, amount: Decimal,
+              start: dt.date, end: dt.date, **kw) -> Proposal:
+        return cls(resource_class, Decimal(amount), start, end, project.organisation, project, **kw)
+
+    @property
+    def economic(self) -> bool:
+        if self.project is not None:
+            return self.project.is_economic
+        return self.organisation.kind == "industry"
+
+    @property
+    def research(self) -> bool:
+        return self.organisation.user_group == "research"
+
+    @property
+    def sensitivity(self) -> int:
+        return self.project.sensitivity if self.project else Sensitivity.OPEN
+
+    @property
+    def required_tier(self) -> int:
+        return self.project.required_tier if self.project else 1
+
+    def label(self) -> str:
+        who = self.project.code if self.project else f"order of {self.organisation}"
+        return f"{who} on {self.resource_class}"
+
+
+def _fmt(value: Decimal | float) -> str:
+    return f"{Decimal(value):,.0f}".replace(",", " ")
+
+
+@dataclass(frozen=True)
+class _Commitment:
+    amount: Decimal
+    start: dt.date
+    end: dt.date
+    economic: bool
+    research: bool
+
+    def within(self, start: dt.date, end: dt.date) -> Decimal:
+        days = (self.end - self.start).days
+        if days <= 0:
+            return Decimal(0)
+        return self.amount * Decimal(overlap_days(start, end, self.start, self.end)) / Decimal(days)
+
+
+def _existing_commitments(rc: ResourceClass, start: dt.date, end: dt.date,
+                          exclude: Iterable[int]) -> list[_Commitment]:
+    allocations = (
+        Allocation.objects.filter(resource_class=rc, order_line__isnull=True, start__lt=end, end__gt=start)
+        .exclude(status=AllocationStatus.REVOKED)
+        .exclude(pk__in=list(exclude))
+        .select_related("project__organisation")
+    )
+    out = [
+        _Commitment(a.amount, a.start, a.end, a.project.is_economic, a.project.organisation.user_group == "research")
+        for a in allocations
+    ]
+    lines = SectorOrderLine.objects.filter(
+        resource_class=rc, order__status=OrderStatus.CONFIRMED,
+        order__year__gte=start.year, order__year__lte=end.year,
+    ).select_related("order__organisation")
+    for line in lines:
+        org = line.order.organisation
+        out.append(_Commitment(line.amount, line.order.start, line.order.end,
+                               org.kind == "industry", org.user_group == "research"))
+    return out
+
+
+def _years(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    return [(dt.date(y, 1, 1), dt.date(y + 1, 1, 1)) for y in range(start.year, (end - dt.timedelta(days=1)).year + 1)]
+
+
+def _as_commitment(p: Proposal) -> _Commitment:
+    return _Commitment(p.amount, p.start, p.end, p.economic, p.research)
+
+
+def _check_placement(p: Proposal, settings: PolicySettings) -> list[Violation]:
+    system = p.resource_class.system
+    level = p.sensitivity
+    out = []
+    if level >= Sensitivity.RESTRICTED:
+        if system.security_zone != SecurityZone.GRADED or system.country != "NO":
+            out.append(Violation("placement", (
+                f"{p.label()}: graded work ({Sensitivity(level).label}) runs only on graded systems "
+                f"in Norway; {system} is zone '{system.security_zone}' in {system.country}"),
+                {"sensitivity": int(level), "zone": system.security_zone, "country": system.country}))
+    elif level == Sensitivity.SHIELDED:
+        if system.security_zone == SecurityZone.OPEN or system.country not in EEA_COUNTRIES:
+            out.append(Violation("placement", (
+                f"{p.label()}: personal or shielded data runs only on systems approved for it in "
+                f"Norway or the EEA; {system} is zone '{system.security_zone}' in {system.country}"),
+                {"sensitivity": int(level), "zone": system.security_zone, "country": system.country}))
+    elif system.country != "NO" and system.country not in settings.security_partner_countries:
+        out.append(Violation("placement", (
+            f"{p.label()}: {system} is in {system.country}, which is not on the list of "
+            f"security partners ({', '.join(settings.security_partner_countries)})"),
+            {"country": system.country}))
+    return out
+
+
+def _check_static(p: Proposal, settings: PolicySettings) -> list[Violation]:
+    """Rules that need no knowledge of other commitments."""
+    out: list[Violation] = []
+    if p.amount <= 0:
+        out.append(Violation("amount", f"{p.label()}: amount must be positive, got {p.amount}"))
+    if p.end <= p.start:
+        out.append(Violation("period", f"{p.label()}: period {p.start}..{p.end} is empty"))
+    out += _check_placement(p, settings)
+    system = p.resource_class.system
+    if p.required_tier > system.availability_tier:
+        purpose = Purpose(p.project.purpose).label if p.project else "this order"
+        out.append(Violation("availability_tier", (
+            f"{p.label()}: {purpose} needs availability tier {p.required_tier}, "
+            f"{system} offers tier {system.availability_tier}"),
+            {"required": p.required_tier, "offered": system.availability_tier}))
+    if system.owner_id is not None and system.owner_id != p.organisation.pk:
+        out.append(Violation("ownership", (
+            f"{p.label()}: {system} is co-located equipment owned by {system.owner}; "
+            f"it serves only the owner's projects"), {"owner": str(system.owner)}))
+    return out
+
+
+def _check_order_bounds(p: Proposal, earlier: Sequence[Proposal]) -> list[Violation]:
+    line = p.order_line
+    assert line is not None
+    used = sum((a.amount for a in line.sub_allocations.exclude(status=AllocationStatus.REVOKED)
+                if p.replaces is None or a.pk != p.replaces.pk), Decimal(0))
+    used += sum((q.amount for q in earlier if q.order_line is not None and q.order_line.pk == line.pk), Decimal(0))
+    if used + p.amount > line.amount:
+        return [Violation("order_bounds", (
+            f"{p.label()}: sub-allocations of {line} would reach {_fmt(used + p.amount)} "
+            f"{line.resource_class.unit}, more than the ordered {_fmt(line.amount)}"),
+            {"ordered": str(line.amount), "already": str(used), "requested": str(p.amount)})]
+    if p.project is not None and p.project.organisation.sector != line.order.sector:
+        return [Violation("order_bounds", (
+            f"{p.label()}: project belongs to sector '{p.project.organisation.sector}', "
+            f"not to the order's sector '{line.order.sector}'"))]
+    if not (line.order.start <= p.start and p.end <= line.order.end):
+        return [Violation("order_bounds", f"{p.label()}: period {p.start}..{p.end} is outside the order's year {line.order.year}")]
+    return []
+
+
+def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Proposal]) -> list[Violation]:
+    """Capacity, economic cap and research share against everything already committed."""
+    rc = p.resource_class
+    span_start = min(p.start, dt.date(p.start.year, 1, 1))
+    span_end = max(p.end, dt.date(p.end.year + 1, 1, 1))
+    exclude = [p.replaces.pk] if p.replaces is not None else []
+    commitments = _existing_commitments(rc, span_start, span_end, exclude)
+    commitments += [_as_commitment(q) for q in earlier
+                    if q.resource_class.pk == rc.pk and q.order_line is None]
+    out: list[Violation] = []
+
+    capacity = rc.capacity(p.start, p.end)
+    limit = capacity * settings.overbooking_factor
+    committed = sum((c.within(p.start, p.end) for c in commitments), Decimal(0))
+    if committed + p.amount > limit:
+        out.append(Violation("capacity", (
+            f"{p.label()}: {_fmt(p.amount)} {rc.unit} requested in {p.start}..{p.end}, but "
+            f"{_fmt(committed)} of {_fmt(limit)} (capacity {_fmt(capacity)} x overbooking "
+            f"{settings.overbooking_factor}) are already committed; {_fmt(max(limit - committed, 0))} left"),
+            {"requested": str(p.amount), "committed": str(committed), "capacity": str(capacity),
+             "overbooking_factor": str(settings.overbooking_factor)}))
+
+    mine = _as_commitment(p)
+    cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+    for y_start, y_end in _years(p.start, p.end):
+        year_capacity = rc.capacity(y_start, y_end)
+        share_now = mine.within(y_start, y_end)
+        if p.economic:
+            used = sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0))
+            allowed = year_capacity * cap_share
+            if used + share_now > allowed:
+                out.append(Violation("economic_cap", (
+                    f"{p.label()}: economic activity in {y_start.year} would reach "
+                    f"{_fmt(used + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
+                    f"{_fmt(year_capacity)} = {_fmt(allowed)}"),
+                    {"year": y_start.year, "economic": str(used + share_now), "cap": str(allowed),
+                     "cap_share": str(cap_share)}))
+        if not p.research:
+            used = sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0))
+            allowed = year_capacity * (1 - settings.research_protected_share)
+            if used + share_now > allowed:
+                out.append(Violation("research_share", (
+                    f"{p.label()}: non-research use in {y_start.year} would reach "
+                    f"{_fmt(used + share_now)} {rc.unit}, above the {1 - settings.research_protected_share:.1%} "
+                    f"left after research's protected {settings.research_protected_share:.1%} of "
+                    f"{_fmt(year_capacity)} = {_fmt(allowed)}"),
+                    {"year": y_start.year, "non_research": str(used + share_now), "allowed": str(allowed),
+                     "protected_share": str(settings.research_protected_share)}))
+    return out
+
+
+def check(proposals: Sequence[Proposal], settings: PolicySettings | None = None) -> list[Violation]:
+    """Every rule broken by committing ``proposals`` together (in order) on top of what exists."""
+    settings = settings or PolicySettings.current()
+    out: list[Violation] = []
+    for i, p in enumerate(proposals):
+        earlier = proposals[:i]
+        out += _check_static(p, settings)
+        if p.order_line is not None:
+            out += _check_order_bounds(p, earlier)
+        else:
+            out += _check_shared(p, settings, earlier)
+    return out
+
+
+def lock_resource_classes(proposals: Iterable[Proposal]) -> None:
+    """Serialise decisions on the same resource classes (PostgreSQL row locks, in id order)."""
+    ids = sorted({p.resource_class.pk for p in proposals})
+    list(ResourceClass.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
+def enforce(proposals: Sequence[Proposal], settings: PolicySettings | None = None) -> None:
+    """Raise :class:`PolicyViolation` if any rule is broken. Call inside ``transaction.atomic``."""
+    lock_resource_classes(proposals)
+    violations = check(proposals, settings)
+    if violations:
+        raise PolicyViolation(violations)
+
+
+def price_category(project: Project, *, dedicated: bool = False, requested: Iterable[tuple[str, Decimal]] = ()) -> str:
+    """Which price list a grant is charged by. Economic activity always pays market price (C)."""
+    if project.is_economic:
+        return PriceCategory.C
+    if dedicated:
+        return PriceCategory.B
+    if project.eu_funded:
+        return PriceCategory.D
+    totals: dict[str, Decimal] = {}
+    for kind, amount in requested:
+        totals[kind] = totals.get(kind, Decimal(0)) + Decimal(amount)
+    if totals and set(totals) <= {"cpu", "storage"} and (
+        totals.get("cpu", Decimal(0)) < SMALL_PROJECT_CPU_HOURS
+        and totals.get("storage", Decimal(0)) < SMALL_PROJECT_STORAGE_TB_MONTHS
+    ) and project.organisation.user_group == "research":
+        return PriceCategory.ZERO
+    return PriceCategory.A
+
+
+def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicySettings | None = None) -> dict[str, Decimal]:
+    """What is still free in a class and period under each shared rule (for the optimiser and reports)."""
+    settings = settings or PolicySettings.current()
+    commitments = _existing_commitments(rc, start, end, [])
+    capacity = rc.capacity(start, end)
+    committed = sum((c.within(start, end) for c in commitments), Decimal(0))
+    economic = sum((c.within(start, end) for c in commitments if c.economic), Decimal(0))
+    non_research = sum((c.within(start, end) for c in commitments if not c.research), Decimal(0))
+    cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+    return {
+        "capacity": capacity,
+        "committed": committed,
+        "free": max(capacity * settings.overbooking_factor - committed, Decimal(0)),
+        "economic_room": max(capacity * cap_share - economic, Decimal(0)),
+        "non_research_room": max(capacity * (1 - settings.research_protected_share) - non_research, Decimal(0)),
+    }
+
+
+__all__ = [
+    "Proposal", "Violation", "PolicyViolation", "check", "enforce", "price_category", "remaining",
+]

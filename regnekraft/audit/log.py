@@ -1,0 +1,72 @@
+"""Record every change to audited models, whichever interface made it.
+
+Audited models are registered with :func:`audited`; signals snapshot the row before a
+save and write an :class:`AuditEntry` after it, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.forms.models import model_to_dict
+
+from .context import current_actor
+from .models import AuditEntry
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    data = model_to_dict(instance)
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder, default=str))
+
+
+def _actor_fields() -> dict[str, Any]:
+    actor = current_actor()
+    if actor is None:
+        return {"actor": None, "actor_label": "system"}
+    if isinstance(actor, str):
+        return {"actor": None, "actor_label": actor}
+    return {"actor": actor, "actor_label": actor.get_username()}
+
+
+def _write(action: str, instance: models.Model, before: Any, after: Any) -> None:
+    AuditEntry.objects.create(
+        action=action,
+        object_type=instance._meta.label,
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:200],
+        before=before,
+        after=after,
+        **_actor_fields(),
+    )
+
+
+def _pre_save(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    before = None
+    if instance.pk is not None:
+        old = sender._default_manager.filter(pk=instance.pk).first()
+        before = snapshot(old) if old is not None else None
+    instance._audit_before = before  # type: ignore[attr-defined]
+
+
+def _post_save(sender: type[models.Model], instance: models.Model, created: bool, **_: Any) -> None:
+    before = getattr(instance, "_audit_before", None)
+    after = snapshot(instance)
+    if not created and before == after:
+        return
+    _write("create" if created else "update", instance, before, after)
+
+
+def _post_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    _write("delete", instance, snapshot(instance), None)
+
+
+def audited(model: type[models.Model]) -> type[models.Model]:
+    """Class decorator: log every create, update and delete of ``model``."""
+    pre_save.connect(_pre_save, sender=model, weak=False)
+    post_save.connect(_post_save, sender=model, weak=False)
+    post_delete.connect(_post_delete, sender=model, weak=False)
+    return model
