@@ -1,0 +1,116 @@
+"""Who may see what. The API, the portal and the CLI all ask here (one place for access rules).
+
+- operators, finance and decision makers see everything;
+- a PI or member sees their own projects and what hangs on them;
+- a reviewer sees only the applications assigned to them;
+- a sector coordinator sees the projects, orders and invoices of their sector;
+- an industry customer sees their own organisation's projects, purchases and invoices.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from .models import Organisation, Person, Project, RoleKind
+
+SEE_ALL = {RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER}
+
+
+def person_of(user) -> Person | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return Person.objects.filter(user=user).first()
+
+
+def roles(user) -> set[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    found = set(Person.objects.filter(user=user).values_list("roles__kind", flat=True)) - {None}
+    if user.is_superuser:
+        found.add(RoleKind.OPERATOR)
+    return found
+
+
+def has_role(user, *kinds: str) -> bool:
+    return bool(roles(user) & set(kinds))
+
+
+def sees_all(user) -> bool:
+    return bool(roles(user) & SEE_ALL)
+
+
+def coordinated_sectors(user) -> list[str]:
+    person = person_of(user)
+    if person is None:
+        return []
+    return list(person.roles.filter(kind=RoleKind.COORDINATOR).values_list("sector", flat=True))
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    if sees_all(user):
+        return Project.objects.all()
+    person = person_of(user)
+    if person is None:
+        return Project.objects.none()
+    rule = Q(pi=person) | Q(members=person)
+    sectors = coordinated_sectors(user)
+    if sectors:
+        rule |= Q(organisation__sector__in=sectors)
+    if person.has_role(RoleKind.INDUSTRY):
+        rule |= Q(organisation=person.organisation)
+    return Project.objects.filter(rule).distinct()
+
+
+def visible_organisations(user) -> QuerySet[Organisation]:
+    if sees_all(user):
+        return Organisation.objects.all()
+    person = person_of(user)
+    if person is None:
+        return Organisation.objects.none()
+    rule = Q(pk=person.organisation_id) | Q(projects__in=visible_projects(user))
+    sectors = coordinated_sectors(user)
+    if sectors:
+        rule |= Q(sector__in=sectors)
+    return Organisation.objects.filter(rule).distinct()
+
+
+def visible_applications(user):
+    from regnekraft.allocation.models import Application
+
+    if has_role(user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER):
+        return Application.objects.all()
+    person = person_of(user)
+    if person is None:
+        return Application.objects.none()
+    return Application.objects.filter(
+        Q(reviews__reviewer=person) | Q(project__in=visible_projects(user))
+    ).distinct()
+
+
+def visible_allocations(user):
+    from regnekraft.allocation.models import Allocation
+
+    if sees_all(user):
+        return Allocation.objects.all()
+    return Allocation.objects.filter(project__in=visible_projects(user))
+
+
+def visible_orders(user):
+    from regnekraft.allocation.models import SectorOrder
+
+    if sees_all(user):
+        return SectorOrder.objects.all()
+    return SectorOrder.objects.filter(sector__in=coordinated_sectors(user))
+
+
+def visible_invoices(user):
+    from regnekraft.accounting.models import Invoice
+
+    if has_role(user, RoleKind.OPERATOR, RoleKind.FINANCE):
+        return Invoice.objects.all()
+    person = person_of(user)
+    if person is None or not has_role(user, RoleKind.COORDINATOR, RoleKind.INDUSTRY, RoleKind.PI):
+        return Invoice.objects.none()
+    return Invoice.objects.filter(organisation__in=visible_organisations(user).filter(
+        Q(pk=person.organisation_id) | Q(sector__in=coordinated_sectors(user)) if coordinated_sectors(user) else Q(pk=person.organisation_id)
+    ))
