@@ -8,7 +8,13 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 
-from regnekraft.allocation.models import Application, ApplicationRequest, Call, CallStatus, PolicySettings
+from regnekraft.allocation.models import (
+    Application,
+    ApplicationRequest,
+    Call,
+    CallStatus,
+    PolicySettings,
+)
 from regnekraft.catalog.models import Price, PriceList, ResourceClass, System
 from regnekraft.parties.models import Organisation, Person, Project, Role
 
