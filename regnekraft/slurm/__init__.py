@@ -1,0 +1,1 @@
+"""Slurm bridge: push allocations to Slurm, pull usage back, reconcile drift."""
