@@ -185,8 +185,10 @@ def study_from_dict(data: Mapping) -> CostStudy:
 def load_study(path: str | Path | None = None) -> CostStudy:
     """Load cost inputs from TOML or JSON; without a path, the study's shipped Tables 9.2-9.4."""
     if path is None:
-        text = resources.files("regnekraft.planning.data").joinpath(DEFAULT_COSTS_FILE).read_text(
-            encoding="utf-8"
+        text = (
+            resources.files("regnekraft.planning.data")
+            .joinpath(DEFAULT_COSTS_FILE)
+            .read_text(encoding="utf-8")
         )
         return study_from_dict(tomllib.loads(text))
     p = Path(path)
@@ -206,7 +208,11 @@ def load_study(path: str | Path | None = None) -> CostStudy:
 def present_value(yearly: Mapping[int, float], assumptions: Assumptions) -> float:
     """Discounted sum over the analysis period, year ``base_year`` undiscounted."""
     return float(
-        sum(v * assumptions.discount_factor(y) for y, v in yearly.items() if assumptions.in_period(y))
+        sum(
+            v * assumptions.discount_factor(y)
+            for y, v in yearly.items()
+            if assumptions.in_period(y)
+        )
     )
 
 
@@ -582,11 +588,19 @@ def report(
 def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
     """A small fixed-width text table."""
     rows = [[str(x) for x in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    line = "  ".join(
+        h.ljust(w) if i == 0 else h.rjust(w)
+        for i, (h, w) in enumerate(zip(header, widths, strict=True))
+    )
     out = [line, "-" * len(line)]
     for r in rows:
         out.append(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
         )
     return "\n".join(out)

@@ -31,7 +31,13 @@ def comparison(study):
 
 def test_inputs_are_the_studys_tables(study):
     k0, k2, k3 = (study.concept(k) for k in ("K0", "K2", "K3"))
-    assert k0.element("sigma2_operation").yearly == {2026: 138, 2027: 138, 2028: 126, 2029: 128, 2030: 128}
+    assert k0.element("sigma2_operation").yearly == {
+        2026: 138,
+        2027: 138,
+        2028: 126,
+        2029: 128,
+        2030: 128,
+    }
     assert k2.element("other_sectors").yearly[2030] == 358
     assert k3.element("sigma2_investment").yearly[2027] == 496
     assert study.assumptions == ec.Assumptions(0.04, 2026, 2026, 2030, 0.20, 0.25)
