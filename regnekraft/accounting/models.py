@@ -43,7 +43,10 @@ class UsageRecord(models.Model):
     username = models.CharField(max_length=64, blank=True)
     start = models.DateTimeField()
     end = models.DateTimeField()
+    usage_date = models.DateField(help_text="local date of the end of use: picks the allocation and price list")
     quantity = models.DecimalField(max_digits=16, decimal_places=4, help_text="in the class's unit")
+    unit_price_nok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0),
+                                         help_text="price list price x tier multiplier on the usage date")
     charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
                                      help_text="rated at import; rounded to øre only on invoices")
     batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
@@ -53,7 +56,8 @@ class UsageRecord(models.Model):
             models.UniqueConstraint(fields=["source", "cluster", "job_id", "step", "resource_class"],
                                     name="usage_idempotency_key")
         ]
-        indexes = [models.Index(fields=["project", "end"]), models.Index(fields=["allocation"])]
+        indexes = [models.Index(fields=["project", "end"]), models.Index(fields=["allocation"]),
+                   models.Index(fields=["usage_date"], name="usage_date_idx")]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
@@ -99,8 +103,19 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        USAGE = "usage", _("Consumption: units used")
+        UNIT = "unit", _("Unit price: allocated units, pro rata")
+        SUBSCRIPTION = "subscription", _("Subscription: fixed fee for the allocation")
+        WAIVER = "waiver", _("Category 0 waiver")
+        TAKE_OR_PAY = "take_or_pay", _("Committed minimum of a sector order")
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.USAGE)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT)
+    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="invoice_lines")
+    resource_class = models.ForeignKey(ResourceClass, null=True, blank=True, on_delete=models.PROTECT)
     sector_order = models.ForeignKey(SectorOrder, null=True, blank=True, on_delete=models.PROTECT)
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=16, decimal_places=4)

@@ -1,0 +1,111 @@
+"""Balances per allocation, and the actions at the warning thresholds.
+
+Used = the sum of the quantities of the usage records attached to the allocation, in the
+class's unit. At every threshold of ``PolicySettings.warning_thresholds`` (default 0.5, 0.8,
+1.0) that the used share reaches, one :class:`BalanceEvent` is recorded, once. A threshold
+of 1.0 or more records the action "block" and sets the allocation's status to blocked with a
+reason; the Slurm bridge enforces blocked allocations on the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+
+from regnekraft.allocation.models import Allocation, AllocationStatus, PolicySettings
+
+from .models import BalanceEvent, UsageRecord
+
+BLOCK_AT = Decimal(1)
+SHARE_QUANTUM = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Balance:
+    allocation_id: int
+    project: str
+    resource_class: str
+    unit: str
+    allocated: Decimal
+    used: Decimal
+    status: str
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.allocated - self.used
+
+    @property
+    def used_share(self) -> Decimal:
+        if self.allocated <= 0:
+            return Decimal(0)
+        return (self.used / self.allocated).quantize(SHARE_QUANTUM)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "allocation": self.allocation_id, "project": self.project, "resource_class": self.resource_class,
+            "unit": self.unit, "allocated": self.allocated, "used": self.used, "remaining": self.remaining,
+            "used_share": self.used_share, "status": self.status,
+        }
+
+
+def used_by_allocation(allocation_ids: Iterable[int] | None = None) -> dict[int, Decimal]:
+    qs = UsageRecord.objects.filter(allocation__isnull=False)
+    if allocation_ids is not None:
+        qs = qs.filter(allocation_id__in=list(allocation_ids))
+    return {a: q or Decimal(0) for a, q in qs.values("allocation_id").annotate(q=Sum("quantity"))
+            .values_list("allocation_id", "q")}
+
+
+def balances(allocations: Iterable[Allocation] | None = None) -> list[Balance]:
+    """The balance of each allocation (all of them by default)."""
+    allocs = list(allocations) if allocations is not None else list(
+        Allocation.objects.select_related("project", "resource_class__system"))
+    used = used_by_allocation(a.pk for a in allocs)
+    return [Balance(a.pk, a.project.code, str(a.resource_class), a.resource_class.unit, a.amount,
+                    used.get(a.pk, Decimal(0)), a.status) for a in allocs]
+
+
+def balance(allocation: Allocation) -> Balance:
+    return balances([allocation])[0]
+
+
+def thresholds() -> list[Decimal]:
+    return sorted(Decimal(str(t)) for t in PolicySettings.current().warning_thresholds)
+
+
+@transaction.atomic
+def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """Record the threshold events the allocations' use has reached; block at 100 %.
+
+    Idempotent: a threshold already recorded for an allocation is never recorded again, and a
+    blocked allocation stays blocked. Returns the events recorded now.
+    """
+    ids = None if allocation_ids is None else list(allocation_ids)
+    qs = Allocation.objects.select_related("project", "resource_class__system")
+    allocs = list(qs.filter(pk__in=ids) if ids is not None else qs)
+    levels = thresholds()
+    done: dict[int, set[Decimal]] = {}
+    for a_id, t in (BalanceEvent.objects.all() if ids is None else BalanceEvent.objects.filter(allocation_id__in=ids)).values_list("allocation_id", "threshold"):
+        done.setdefault(a_id, set()).add(Decimal(t))
+    recorded: list[dict[str, Any]] = []
+    for b, alloc in zip(balances(allocs), allocs, strict=True):
+        share = b.used_share
+        for level in levels:
+            if share < level or level in done.get(b.allocation_id, set()):
+                continue
+            action = BalanceEvent.Action.BLOCK if level >= BLOCK_AT else BalanceEvent.Action.WARN
+            BalanceEvent.objects.create(allocation=alloc, threshold=level, action=action, used_share=share)
+            recorded.append({"allocation": b.allocation_id, "project": b.project,
+                             "resource_class": b.resource_class, "threshold": level, "action": action,
+                             "used_share": share})
+            if action == BalanceEvent.Action.BLOCK and alloc.status == AllocationStatus.ACTIVE:
+                alloc.status = AllocationStatus.BLOCKED
+                alloc.status_reason = (f"used {b.used:f} of {b.allocated:f} {b.unit} "
+                                       f"({share:.0%}), threshold {level:.0%}")[:200]
+                alloc.save(update_fields=["status", "status_reason"])
+    return recorded

@@ -1,0 +1,561 @@
+"""Import usage records from CSV, JSON, JSON Lines and SWF traces (format: docs/accounting.md).
+
+A file is imported whole or not at all: every line is validated, and any bad line refuses the
+file with its line number and what is wrong (:class:`ImportRefused`); the writing happens in
+one transaction that is rolled back on refusal. Each record carries the idempotency key
+(source, cluster, job_id, step, resource class); a record already stored is skipped, so
+importing a file again changes nothing.
+
+Each record is attached to the project's allocation of that resource class covering the usage
+date (the local date of its end) and rated at the allocation's price category on that date.
+Usage no allocation covers is stored without allocation and without charge, and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from regnekraft.allocation.models import Allocation, AllocationStatus
+from regnekraft.catalog.models import ResourceClass
+from regnekraft.parties.models import Project
+
+from . import balances
+from .models import ImportBatch, UsageRecord
+from .rating import NoPrice, PriceBook, rate
+
+Progress = Callable[[int, int | None], None]
+"""Called as ``progress(records_done, records_total_or_None)`` after every batch."""
+
+FORMATS = ("csv", "json", "jsonl", "swf")
+BATCH_SIZE = 20_000
+MAX_REPORTED_ERRORS = 20
+MAX_QUANTITY = Decimal("999999999999")  # 12 integer digits: the column holds 16 digits, 4 decimals
+COLUMNS = ("source", "cluster", "job_id", "step", "account", "system", "kind", "gpu_type",
+           "quantity", "start", "end", "user")
+REQUIRED = ("cluster", "job_id", "account", "kind", "quantity", "start", "end")
+_DB_COLUMNS = ("source", "cluster", "job_id", "step", "project", "resource_class", "allocation",
+               "username", "start", "end", "usage_date", "quantity", "unit_price_nok", "charge_nok", "batch")
+_MAX_LEN = {"source": 50, "cluster": 50, "job_id": 64, "step": 32, "user": 64}
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class ImportRefused(ValidationError):
+    """The file has bad lines; nothing was imported. ``errors`` names each (up to 20)."""
+
+    def __init__(self, filename: str, errors: list[LineError], total: int):
+        self.line_errors = errors
+        self.total_errors = total
+        more = f" (and {total - len(errors)} more)" if total > len(errors) else ""
+        text = "; ".join(str(e) for e in errors)
+        super().__init__(f"usage file {filename} refused, nothing imported: {text}{more}")
+
+
+@dataclass
+class ImportResult:
+    batch_id: int | None
+    source: str
+    filename: str
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    skipped: int = 0  # SWF jobs that never ran (run time or processors <= 0)
+    unallocated: int = 0
+    unallocated_examples: list[dict[str, Any]] = field(default_factory=list)
+    balance_events: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class SwfOptions:
+    """How an SWF trace becomes usage: whose jobs they are and on which resource class.
+
+    ``users``/``groups`` map SWF user and group numbers (as strings) to project codes; a job
+    whose user is not mapped falls back to its group, then to ``default_project``.
+    ``start`` is the trace's time zero; by default the header's ``UnixStartTime``.
+    Each job uses processors x run time / 3600 units (core-hours for kind ``cpu``).
+    """
+
+    system: str
+    kind: str = "cpu"
+    gpu_type: str = ""
+    users: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    default_project: str | None = None
+    start: dt.datetime | None = None
+    cluster: str | None = None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> SwfOptions:
+        data = json.loads(Path(path).read_text())
+        start = data.get("start")
+        return cls(
+            system=data["system"], kind=data.get("kind", "cpu"), gpu_type=data.get("gpu_type", ""),
+            users={str(k): v for k, v in data.get("users", {}).items()},
+            groups={str(k): v for k, v in data.get("groups", {}).items()},
+            default_project=data.get("default_project"),
+            start=_parse_time(start, ZoneInfo(settings.TIME_ZONE)) if start else None,
+            cluster=data.get("cluster"),
+        )
+
+
+class _RowError(ValueError):
+    pass
+
+
+def _parse_time(text: str, zone: ZoneInfo) -> dt.datetime:
+    """ISO 8601; a trailing Z means UTC; a time without offset is local (settings.TIME_ZONE)."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+class _Resolver:
+    """Turns raw fields into a rated record tuple; knows projects, classes, allocations, prices."""
+
+    def __init__(self, batch_id: int) -> None:
+        self.batch_id = batch_id
+        self.zone = ZoneInfo(settings.TIME_ZONE)
+        self.book = PriceBook()
+        self.projects = dict(Project.objects.values_list("code", "pk"))
+        self.classes = {
+            (rc.system.slug, rc.kind, rc.gpu_type): rc
+            for rc in ResourceClass.objects.select_related("system")
+        }
+        self.allocations: dict[tuple[int, int], list[tuple[dt.date, dt.date, int, str]]] = defaultdict(list)
+        rows = (Allocation.objects.exclude(status=AllocationStatus.REVOKED)
+                .order_by("-start").values_list("project_id", "resource_class_id", "start", "end", "pk",
+                                                "price_category"))
+        for project_id, rc_id, start, end, pk, category in rows:
+            self.allocations[(project_id, rc_id)].append((start, end, pk, category))
+        self._prices: dict[tuple[int, dt.date], Decimal] = {}
+
+    def resource_class(self, system: str, kind: str, gpu_type: str) -> ResourceClass:
+        rc = self.classes.get((system, kind, gpu_type))
+        if rc is None:
+            gpu = f" {gpu_type}" if gpu_type else ""
+            raise _RowError(f"no resource class {kind}{gpu} on system '{system}'")
+        return rc
+
+    def record(self, source: str, cluster: str, job_id: str, step: str, account: str, rc: ResourceClass,
+               quantity_text: str, start_text: str, end_text: str, user: str) -> tuple:
+        if not job_id:
+            raise _RowError("job_id is empty")
+        if not cluster:
+            raise _RowError("cluster is empty")
+        for name, value in (("source", source), ("cluster", cluster), ("job_id", job_id), ("step", step),
+                            ("user", user)):
+            if len(value) > _MAX_LEN[name]:
+                raise _RowError(f"{name} is longer than {_MAX_LEN[name]} characters")
+        project_id = self.projects.get(account)
+        if project_id is None:
+            raise _RowError(f"unknown account (project code) '{account}'")
+        try:
+            quantity = Decimal(quantity_text)
+        except (InvalidOperation, TypeError):
+            raise _RowError(f"quantity '{quantity_text}' is not a number") from None
+        if not quantity.is_finite() or quantity < 0 or quantity > MAX_QUANTITY:
+            raise _RowError(f"quantity {quantity_text} must be a number from 0 to {MAX_QUANTITY}")
+        try:
+            start = _parse_time(start_text, self.zone)
+        except (ValueError, TypeError):
+            raise _RowError(f"start '{start_text}' is not an ISO 8601 time") from None
+        try:
+            end = _parse_time(end_text, self.zone)
+        except (ValueError, TypeError):
+            raise _RowError(f"end '{end_text}' is not an ISO 8601 time") from None
+        if end < start:
+            raise _RowError(f"end {end_text} is before start {start_text}")
+        day = end.astimezone(self.zone).date()
+        allocation_id = None
+        unit_price = charge = Decimal(0)
+        for a_start, a_end, pk, category in self.allocations.get((project_id, rc.pk), ()):
+            if a_start <= day < a_end:
+                allocation_id = pk
+                key = (pk, day)
+                unit_price = self._prices.get(key)  # type: ignore[assignment]
+                if unit_price is None:
+                    try:
+                        unit_price = self.book.unit_price(category, rc, day)
+                    except NoPrice as e:
+                        raise _RowError(f"cannot rate: {e}") from None
+                    self._prices[key] = unit_price
+                charge = rate(quantity, unit_price)
+                break
+        return (source, cluster, job_id, step, project_id, rc.pk, allocation_id, user, start, end, day,
+                quantity.quantize(Decimal("0.0001")), unit_price, charge, self.batch_id)
+
+
+# --- readers: each yields (line number, fields dict or prepared tuple) -------------------------
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def _count_lines(path: Path) -> int:
+    opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
+    with opener(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
+def _dict_record(r: _Resolver, fields: Mapping[str, Any], default_source: str) -> tuple:
+    missing = [c for c in REQUIRED if fields.get(c) in (None, "")]
+    if missing:
+        raise _RowError(f"missing {', '.join(missing)}")
+    cluster = str(fields["cluster"]).strip()
+    system = str(fields.get("system") or cluster).strip()
+    rc = r.resource_class(system, str(fields["kind"]).strip(), str(fields.get("gpu_type") or "").strip())
+    return r.record(str(fields.get("source") or default_source).strip(), cluster, str(fields["job_id"]).strip(),
+                    str(fields.get("step") or "").strip(), str(fields["account"]).strip(), rc,
+                    str(fields["quantity"]).strip(), str(fields["start"]).strip(), str(fields["end"]).strip(),
+                    str(fields.get("user") or "").strip())
+
+
+def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[tuple[int, Callable[[], tuple]]]:
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return
+        names = [h.strip().lower() for h in header]
+        unknown = sorted(set(names) - set(COLUMNS))
+        missing = sorted(set(REQUIRED) - set(names))
+        if unknown or missing:
+            problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
+                [f"missing column(s) {', '.join(missing)}"] if missing else [])
+            yield 1, _raiser("; ".join(problems) + f" (columns: {', '.join(COLUMNS)})")
+            return
+        idx = {name: i for i, name in enumerate(names)}
+        width = len(names)
+        get = idx.get
+        i_src, i_sys, i_step, i_gpu, i_user = (get("source"), get("system"), get("step"), get("gpu_type"),
+                                               get("user"))
+        i_cl, i_job, i_acc, i_kind, i_q, i_s, i_e = (idx[c] for c in ("cluster", "job_id", "account", "kind",
+                                                                      "quantity", "start", "end"))
+        class_cache: dict[tuple[str, str, str], ResourceClass] = {}
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue
+            if len(row) != width:
+                yield line, _raiser(f"{len(row)} fields, the header has {width}")
+                continue
+
+            def build(row: list[str] = row) -> tuple:
+                cluster = row[i_cl]
+                key = (row[i_sys] if i_sys is not None and row[i_sys] else cluster, row[i_kind],
+                       row[i_gpu] if i_gpu is not None else "")
+                rc = class_cache.get(key)
+                if rc is None:
+                    rc = class_cache[key] = r.resource_class(*key)
+                return r.record(row[i_src] if i_src is not None and row[i_src] else source, cluster, row[i_job],
+                                row[i_step] if i_step is not None else "", row[i_acc], rc, row[i_q], row[i_s],
+                                row[i_e], row[i_user] if i_user is not None else "")
+            yield line, build
+
+
+def _raiser(message: str) -> Callable[[], tuple]:
+    def fail() -> tuple:
+        raise _RowError(message)
+    return fail
+
+
+def _json_records(path: Path, r: _Resolver, source: str) -> Iterator[tuple[int, Callable[[], tuple]]]:
+    with _open_text(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            yield e.lineno, _raiser(f"not valid JSON: {e.msg}")
+            return
+    items = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        yield 1, _raiser('expected a list of records or {"records": [...]}')
+        return
+    for n, item in enumerate(items, start=1):
+        yield n, _object_builder(r, item, source)
+
+
+def _jsonl_records(path: Path, r: _Resolver, source: str) -> Iterator[tuple[int, Callable[[], tuple]]]:
+    with _open_text(path) as f:
+        for line, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                item = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield line, _raiser(f"not valid JSON: {e.msg}")
+                continue
+            yield line, _object_builder(r, item, source)
+
+
+def _object_builder(r: _Resolver, item: Any, source: str) -> Callable[[], tuple]:
+    if not isinstance(item, dict):
+        return _raiser("a record must be a JSON object")
+    unknown = sorted(set(item) - set(COLUMNS))
+    if unknown:
+        return _raiser(f"unknown field(s) {', '.join(unknown)}")
+    return lambda: _dict_record(r, item, source)
+
+
+_UNIX_START = re.compile(r"UnixStartTime:\s*(-?\d+)")
+
+
+def _swf_records(path: Path, r: _Resolver, source: str, options: SwfOptions
+                 ) -> Iterator[tuple[int, Callable[[], tuple]]]:
+    try:
+        rc = r.resource_class(options.system, options.kind, options.gpu_type)
+    except _RowError as e:
+        yield 0, _raiser(f"SWF options: {e}")
+        return
+    cluster = options.cluster or options.system
+    t0 = options.start
+    with _open_text(path) as f:
+        for line, text in enumerate(f, start=1):
+            text = text.strip()
+            if not text:
+                continue
+            if text.startswith(";"):
+                m = _UNIX_START.search(text)
+                if m and t0 is None:
+                    t0 = dt.datetime.fromtimestamp(int(m.group(1)), tz=dt.UTC)
+                continue
+            fields = text.split()
+            if len(fields) < 18:
+                yield line, _raiser(f"{len(fields)} fields, SWF has 18")
+                continue
+            if t0 is None:
+                yield line, _raiser("the trace's start time is unknown: no UnixStartTime header; set SwfOptions.start")
+                return
+            yield line, _swf_builder(r, fields, rc, cluster, source, options, t0)
+
+
+SKIP = ()  # a builder returns this for an SWF job that never ran
+
+
+def _swf_builder(r: _Resolver, f: list[str], rc: ResourceClass, cluster: str, source: str,
+                 options: SwfOptions, t0: dt.datetime) -> Callable[[], tuple]:
+    def build() -> tuple:
+        try:
+            submit, wait, run, procs = float(f[1]), float(f[2]), float(f[3]), int(float(f[4]))
+            if procs <= 0:
+                procs = int(float(f[7]))
+        except ValueError:
+            raise _RowError("submit, wait, run time and processors must be numbers") from None
+        if run <= 0 or procs <= 0:
+            return SKIP
+        account = options.users.get(f[11]) or options.groups.get(f[12]) or options.default_project
+        if not account:
+            raise _RowError(f"SWF user {f[11]} / group {f[12]} is not mapped to a project")
+        start = t0 + dt.timedelta(seconds=submit + max(wait, 0.0))
+        end = start + dt.timedelta(seconds=run)
+        quantity = (Decimal(procs) * Decimal(str(run)) / Decimal(3600)).quantize(Decimal("0.0001"))
+        return r.record(source, cluster, f[0], "", account, rc, str(quantity), start.isoformat(),
+                        end.isoformat(), f"swf-user-{f[11]}")
+    return build
+
+
+# --- writers ---------------------------------------------------------------------------------
+
+def _table_and_columns() -> tuple[str, list[str]]:
+    meta = UsageRecord._meta
+    return meta.db_table, [meta.get_field(name).column for name in _DB_COLUMNS]
+
+
+def _sqlite_row(rec: tuple) -> tuple:
+    utc = dt.UTC
+    (source, cluster, job, step, project, rc, alloc, user, start, end, day, q, price, charge, batch) = rec
+    return (source, cluster, job, step, project, rc, alloc, user,
+            str(start.astimezone(utc).replace(tzinfo=None)), str(end.astimezone(utc).replace(tzinfo=None)),
+            day.isoformat(), str(q), str(price), str(charge), batch)
+
+
+class _Writer:
+    """Inserts batches, skipping rows whose idempotency key exists (no UPDATE, ever)."""
+
+    def __init__(self) -> None:
+        self.table, self.columns = _table_and_columns()
+        self.vendor = connection.vendor
+        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        if self.vendor == "sqlite":
+            marks = ", ".join("?" * len(self.columns))
+            self.sql = f"INSERT OR IGNORE INTO {self.table} ({cols}) VALUES ({marks})"
+        elif self.vendor == "postgresql":
+            with connection.cursor() as c:
+                c.execute(f"CREATE TEMP TABLE IF NOT EXISTS usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA")
+                c.execute("TRUNCATE usage_in")
+            self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN"
+            self.insert_sql = (f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
+                               f"ON CONFLICT DO NOTHING")
+
+    def write(self, rows: list[tuple]) -> None:
+        if self.vendor == "sqlite":
+            connection.ensure_connection()
+            raw = connection.connection.cursor()
+            try:
+                raw.executemany(self.sql, map(_sqlite_row, rows))
+            finally:
+                raw.close()
+        elif self.vendor == "postgresql":
+            with connection.cursor() as c:
+                with c.cursor.copy(self.copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                c.execute(self.insert_sql)
+                c.execute("TRUNCATE usage_in")
+        else:
+            UsageRecord.objects.bulk_create(
+                [UsageRecord(**{f"{n}_id" if n in ("project", "resource_class", "allocation", "batch") else n: v
+                                for n, v in zip(_DB_COLUMNS, row, strict=True)}) for row in rows],
+                ignore_conflicts=True,
+            )
+
+
+# --- the service ---------------------------------------------------------------------------
+
+def detect_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    ext = suffixes[-1].lstrip(".") if suffixes else ""
+    if ext in ("ndjson", "jsonl"):
+        return "jsonl"
+    if ext in FORMATS:
+        return ext
+    raise ValidationError(f"cannot tell the format of {path.name}: give fmt= one of {', '.join(FORMATS)}")
+
+
+def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None = None,
+                 progress: Progress | None = None, swf: SwfOptions | None = None) -> ImportResult:
+    """Import a usage file (see docs/accounting.md) whole or not at all; return what happened.
+
+    ``fmt``: csv, json, jsonl or swf (default: from the file name). ``source``: the default for
+    records without a source column (default: the format name; for SWF ``swf:<file stem>``).
+    ``swf`` is required for SWF traces. Raises :class:`ImportRefused` if any line is bad.
+    """
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise ValidationError(f"unknown usage format '{fmt}': use one of {', '.join(FORMATS)}")
+    if fmt == "swf" and swf is None:
+        raise ValidationError("an SWF trace needs SwfOptions (resource class and user/group -> project mapping)")
+    default_source = source or (f"swf:{path.name.split('.')[0]}"[:50] if fmt == "swf" else fmt)
+    total = _count_lines(path) - (1 if fmt == "csv" else 0) if fmt != "json" else None
+
+    def rows(r: _Resolver) -> Iterator[tuple[int, Callable[[], tuple]]]:
+        if fmt == "csv":
+            return _csv_records(path, r, default_source)
+        if fmt == "json":
+            return _json_records(path, r, default_source)
+        if fmt == "jsonl":
+            return _jsonl_records(path, r, default_source)
+        assert swf is not None
+        return _swf_records(path, r, default_source, swf)
+
+    return _run(rows, source=default_source, filename=str(path), total=total, progress=progress)
+
+
+def import_records(records: Iterable[Mapping[str, Any]], *, source: str, filename: str = "",
+                   progress: Progress | None = None) -> ImportResult:
+    """Import records given as dicts with the JSON fields (for the Slurm bridge and tests)."""
+    items = list(records)
+
+    def rows(r: _Resolver) -> Iterator[tuple[int, Callable[[], tuple]]]:
+        for n, item in enumerate(items, start=1):
+            yield n, _object_builder(r, item, source)
+
+    return _run(rows, source=source, filename=filename, total=len(items), progress=progress)
+
+
+def _run(rows: Callable[[_Resolver], Iterator[tuple[int, Callable[[], tuple]]]], *, source: str,
+         filename: str, total: int | None, progress: Progress | None) -> ImportResult:
+    import time
+
+    began = time.perf_counter()
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(source=source[:50], filename=filename[-500:])
+        resolver = _Resolver(batch.pk)
+        writer = _Writer()
+        errors: list[LineError] = []
+        n_errors = read = skipped = 0
+        pending: list[tuple] = []
+        for line, build in rows(resolver):
+            try:
+                rec = build()
+            except _RowError as e:
+                n_errors += 1
+                if len(errors) < MAX_REPORTED_ERRORS:
+                    errors.append(LineError(line, str(e)))
+                pending.clear()
+                continue
+            if rec is SKIP:
+                skipped += 1
+                continue
+            read += 1
+            if n_errors:
+                continue  # keep validating to report more errors, write nothing
+            pending.append(rec)
+            if len(pending) >= BATCH_SIZE:
+                writer.write(pending)
+                pending.clear()
+                if progress:
+                    progress(read, total)
+        if n_errors:
+            raise ImportRefused(filename or source, errors, n_errors)
+        if pending:
+            writer.write(pending)
+        if progress:
+            progress(read, total)
+        result = _summarise(batch, read, skipped)
+        result.balance_events = balances.update_balances(_touched_allocations(batch.pk))
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _touched_allocations(batch_id: int) -> list[int]:
+    return list(UsageRecord.objects.filter(batch_id=batch_id, allocation__isnull=False)
+                .values_list("allocation_id", flat=True).distinct())
+
+
+def _summarise(batch: ImportBatch, read: int, skipped: int) -> ImportResult:
+    new = UsageRecord.objects.filter(batch_id=batch.pk).count()
+    batch.records_read, batch.records_new, batch.records_duplicate = read, new, read - new
+    batch.save(update_fields=["records_read", "records_new", "records_duplicate"])
+    unallocated = UsageRecord.objects.filter(batch_id=batch.pk, allocation__isnull=True)
+    examples = [
+        {"account": code, "resource_class": f"{slug}:{kind}{' ' + gpu if gpu else ''}", "date": day.isoformat(),
+         "job_id": job}
+        for code, slug, kind, gpu, day, job in unallocated.order_by("pk").values_list(
+            "project__code", "resource_class__system__slug", "resource_class__kind", "resource_class__gpu_type",
+            "usage_date", "job_id")[:20]
+    ]
+    return ImportResult(batch_id=batch.pk, source=batch.source, filename=batch.filename, read=read, new=new,
+                        duplicate=read - new, skipped=skipped, unallocated=unallocated.count(),
+                        unallocated_examples=examples)

@@ -1,0 +1,282 @@
+"""Invoices per organisation and period: charges per project and resource class, the category 0
+waiver and the committed minimum (take-or-pay) of sector orders.
+
+Periods are half-open: ``[period_start, period_end)``, like allocations. What each charging
+model puts on the invoice for a period (docs/accounting.md):
+
+consumption
+    the rated usage records of the allocation whose usage date lies in the period
+    (one line per allocation and unit price, so a price list change splits the line);
+unit
+    allocated units x unit price, pro rata by the days the allocation overlaps the period,
+    at the price valid on the first overlapping day;
+subscription
+    allocated units x unit price for the whole allocation, once, on the first invoice issued
+    whose period overlaps the allocation, at the price valid on the allocation's first day.
+
+Issuing is idempotent: an invoice for the same organisation and period is returned unchanged.
+Money is rounded as described in :mod:`regnekraft.accounting.rating`; total = sum of lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet, Sum
+
+from regnekraft.allocation.models import Allocation, AllocationStatus, OrderStatus, SectorOrder
+from regnekraft.catalog.capacity import overlap_days
+from regnekraft.catalog.models import ChargingModel, PriceCategory
+from regnekraft.parties.models import Organisation
+
+from .models import Invoice, InvoiceLine, UsageRecord
+from .rating import NoPrice, PriceBook, order_category, to_ore, to_record
+
+ZERO = Decimal(0)
+Kind = InvoiceLine.Kind
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    """An invoice line before it is stored; ``amount`` is unrounded until :func:`assemble`."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal
+    project_id: int | None = None
+    allocation_id: int | None = None
+    resource_class_id: int | None = None
+    sector_order_id: int | None = None
+    price_category: str = ""
+
+
+def assemble(drafts: Sequence[LineDraft]) -> tuple[list[LineDraft], Decimal]:
+    """Round every line to øre (half up) and total the rounded lines: total = sum of lines."""
+    lines = [replace(d, amount=to_ore(d.amount)) for d in drafts]
+    return lines, sum((d.amount for d in lines), ZERO)
+
+
+def _usage_sums(qs: QuerySet, keys: Sequence[str]) -> dict[tuple, tuple[Decimal, Decimal]]:
+    """Exact sums of quantity and charge grouped by ``keys``.
+
+    PostgreSQL sums NUMERIC exactly; SQLite stores decimals as REAL and would sum in floating
+    point, so there the rows are summed as Decimal in Python.
+    """
+    out: dict[tuple, tuple[Decimal, Decimal]] = {}
+    if connection.vendor == "postgresql":
+        for row in qs.values(*keys).annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by():
+            out[tuple(row[k] for k in keys)] = (row["q"], row["c"])
+        return out
+    acc: dict[tuple, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for *key, q, c in qs.values_list(*keys, "quantity", "charge_nok").iterator(chunk_size=10_000):
+        pair = acc[tuple(key)]
+        pair[0] += q
+        pair[1] += c
+    return {k: (v[0], v[1]) for k, v in acc.items()}
+
+
+def _label(a: Allocation) -> str:
+    return f"{a.project.code} {a.resource_class}"
+
+
+def _price(book: PriceBook, a: Allocation, day: dt.date) -> Decimal:
+    try:
+        return book.unit_price(a.price_category, a.resource_class, day)
+    except NoPrice as e:
+        raise ValidationError(f"cannot invoice {_label(a)}: {e}") from None
+
+
+def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.date,
+                     book: PriceBook) -> list[LineDraft]:
+    """The charges of ``allocations`` for the period, by their charging models (unrounded)."""
+    allocs = list(allocations)
+    by_id = {a.pk: a for a in allocs}
+    out: list[LineDraft] = []
+    consumption = [a.pk for a in allocs if a.charging_model == ChargingModel.CONSUMPTION]
+    if consumption:
+        usage = UsageRecord.objects.filter(allocation_id__in=consumption, usage_date__gte=start,
+                                           usage_date__lt=end)
+        for (a_id, price), (q, c) in sorted(_usage_sums(usage, ["allocation_id", "unit_price_nok"]).items()):
+            a = by_id[a_id]
+            out.append(LineDraft(Kind.USAGE, f"{_label(a)}: use", q, a.resource_class.unit, price, c,
+                                 a.project_id, a.pk, a.resource_class_id, price_category=a.price_category))
+    subscribed = set(InvoiceLine.objects.filter(kind=Kind.SUBSCRIPTION, allocation_id__in=[a.pk for a in allocs])
+                     .values_list("allocation_id", flat=True))
+    for a in allocs:
+        if a.status == AllocationStatus.REVOKED:
+            continue
+        days = overlap_days(start, end, a.start, a.end)
+        if days <= 0:
+            continue
+        if a.charging_model == ChargingModel.UNIT_PRICE:
+            first_day = max(start, a.start)
+            qty = to_record(a.amount * Decimal(days) / Decimal((a.end - a.start).days))
+            price = _price(book, a, first_day)
+            out.append(LineDraft(Kind.UNIT, f"{_label(a)}: allocated, {days} of {(a.end - a.start).days} days",
+                                 qty, a.resource_class.unit, price, qty * price, a.project_id, a.pk,
+                                 a.resource_class_id, price_category=a.price_category))
+        elif a.charging_model == ChargingModel.SUBSCRIPTION and a.pk not in subscribed:
+            price = _price(book, a, a.start)
+            out.append(LineDraft(Kind.SUBSCRIPTION, f"{_label(a)}: subscription {a.start}..{a.end}",
+                                 a.amount, a.resource_class.unit, price, a.amount * price, a.project_id, a.pk,
+                                 a.resource_class_id, price_category=a.price_category))
+    return out
+
+
+def _category0_waiver(org: Organisation, start: dt.date, lines: Sequence[LineDraft],
+                      book: PriceBook) -> LineDraft | None:
+    """Category 0 is free until the organisation's yearly category 0 total passes the allowance.
+
+    BOTT universities pay nothing in category 0; others pay only what passes the allowance of
+    the category 0 price list valid on the period's first day (Sigma2 user contribution model).
+    """
+    gross = sum((to_ore(d.amount) for d in lines if d.price_category == PriceCategory.ZERO), ZERO)
+    if gross <= 0:
+        return None
+    if org.is_bott:
+        waived = gross
+    else:
+        allowance = book.free_allowance(PriceCategory.ZERO, start)
+        earlier = (InvoiceLine.objects.filter(
+            invoice__organisation=org, invoice__period_start__gte=dt.date(start.year, 1, 1),
+            invoice__period_start__lt=start, allocation__price_category=PriceCategory.ZERO)
+            .exclude(kind=Kind.WAIVER).values_list("amount_nok", flat=True))
+        before = sum(earlier, ZERO)
+        waived = min(gross, max(ZERO, allowance - before))
+    if waived <= 0:
+        return None
+    return LineDraft(Kind.WAIVER, f"Category 0 waiver {start.year} (small projects)", Decimal(1), "waiver",
+                     -waived, -waived)
+
+
+def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBook) -> list[LineDraft]:
+    """Top-up = max(0, commitment_share x the order's value for the period
+    - the period's charges of its sub-allocations, whoever's invoice they are on)."""
+    out = []
+    orders = SectorOrder.objects.filter(organisation=org, status=OrderStatus.CONFIRMED,
+                                        year__gte=start.year, year__lte=(end - dt.timedelta(days=1)).year)
+    for order in orders.prefetch_related("lines__resource_class__system"):
+        days = overlap_days(start, end, order.start, order.end)
+        if days <= 0:
+            continue
+        year_days = Decimal((order.end - order.start).days)
+        category = order_category(org.kind)
+        first_day = max(start, order.start)
+        value = ZERO
+        for line in order.lines.all():
+            try:
+                price = book.unit_price(category, line.resource_class, first_day)
+            except NoPrice as e:
+                raise ValidationError(f"cannot value order {order}: {e}") from None
+            value += line.amount * Decimal(days) / year_days * price
+        committed = to_ore(order.commitment_share * value)
+        subs = Allocation.objects.filter(order_line__order=order).select_related("project", "resource_class__system")
+        charged = sum((to_ore(d.amount) for d in allocation_lines(subs, start, end, book)), ZERO)
+        top_up = committed - charged
+        if top_up > 0:
+            out.append(LineDraft(
+                Kind.TAKE_OR_PAY,
+                f"Committed minimum of {order}: {order.commitment_share:.1%} of {to_ore(value)} NOK "
+                f"for {days} days, less {charged} NOK charged to its sub-allocations",
+                Decimal(1), "period", to_record(top_up), top_up, sector_order_id=order.pk))
+    return out
+
+
+def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None) -> list[LineDraft]:
+    """Every line an invoice for ``org`` and the period would have (amounts unrounded)."""
+    if end <= start:
+        raise ValidationError(f"invoice period {start}..{end} is empty")
+    book = book or PriceBook()
+    allocs = (Allocation.objects.filter(project__organisation=org)
+              .filter(Q(start__lt=end, end__gt=start) | Q(usage__usage_date__gte=start, usage__usage_date__lt=end))
+              .distinct().select_related("project", "resource_class__system").order_by("project__code", "pk"))
+    lines = allocation_lines(allocs, start, end, book)
+    waiver = _category0_waiver(org, start, lines, book)
+    if waiver:
+        lines.append(waiver)
+    return lines + _take_or_pay(org, start, end, book)
+
+
+def preview_invoice(org: Organisation, start: dt.date, end: dt.date) -> dict[str, Any]:
+    """The invoice as it would be issued now, without storing it."""
+    lines, total = assemble(draft_lines(org, start, end))
+    return {"organisation": org.short_name, "period_start": start, "period_end": end, "total_nok": total,
+            "lines": [_line_dict(d) for d in lines]}
+
+
+def _line_dict(d: LineDraft) -> dict[str, Any]:
+    return {"kind": d.kind, "description": d.description, "quantity": d.quantity, "unit": d.unit,
+            "unit_price_nok": d.unit_price, "amount_nok": d.amount, "project": d.project_id,
+            "allocation": d.allocation_id, "resource_class": d.resource_class_id,
+            "sector_order": d.sector_order_id}
+
+
+def issue_invoice(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None
+                  ) -> Invoice | None:
+    """Issue ``org``'s invoice for the period; return the existing one if already issued.
+
+    Returns None when there is nothing to charge. Refuses a period that overlaps another of
+    the organisation's invoices (that would charge the same use twice).
+    """
+    existing = Invoice.objects.filter(organisation=org, period_start=start, period_end=end).first()
+    if existing is not None:
+        return existing
+    clash = Invoice.objects.filter(organisation=org, period_start__lt=end, period_end__gt=start).first()
+    if clash is not None:
+        raise ValidationError(f"{org}: period {start}..{end} overlaps invoice {clash.period_start}..{clash.period_end}")
+    lines, total = assemble(draft_lines(org, start, end, book))
+    if not lines:
+        return None
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(organisation=org, period_start=start, period_end=end, total_nok=total)
+            InvoiceLine.objects.bulk_create([
+                InvoiceLine(invoice=invoice, kind=d.kind, description=d.description[:300], quantity=d.quantity,
+                            unit=d.unit, unit_price_nok=to_record(d.unit_price), amount_nok=d.amount,
+                            project_id=d.project_id, allocation_id=d.allocation_id,
+                            resource_class_id=d.resource_class_id, sector_order_id=d.sector_order_id)
+                for d in lines
+            ])
+    except IntegrityError:  # issued concurrently by someone else: theirs stands
+        return Invoice.objects.get(organisation=org, period_start=start, period_end=end)
+    return invoice
+
+
+def issue_invoices(period_start: dt.date, period_end: dt.date,
+                   organisations: Iterable[Organisation] | None = None) -> list[Invoice]:
+    """Issue the period's invoice of every organisation with something to charge (idempotent)."""
+    if organisations is None:
+        ids = set(Allocation.objects.filter(start__lt=period_end, end__gt=period_start)
+                  .values_list("project__organisation_id", flat=True))
+        ids |= set(UsageRecord.objects.filter(usage_date__gte=period_start, usage_date__lt=period_end,
+                                              allocation__isnull=False)
+                   .values_list("project__organisation_id", flat=True).distinct())
+        ids |= set(SectorOrder.objects.filter(status=OrderStatus.CONFIRMED, year__gte=period_start.year,
+                                              year__lte=period_end.year).values_list("organisation_id", flat=True))
+        organisations = Organisation.objects.filter(pk__in=ids).order_by("short_name")
+    book = PriceBook()
+    out = []
+    for org in organisations:
+        invoice = issue_invoice(org, period_start, period_end, book)
+        if invoice is not None:
+            out.append(invoice)
+    return out
+
+
+def invoice_dict(invoice: Invoice) -> dict[str, Any]:
+    lines = list(invoice.lines.order_by("pk").values(
+        "kind", "description", "quantity", "unit", "unit_price_nok", "amount_nok", "project__code",
+        "allocation_id", "resource_class_id", "sector_order_id"))
+    return {"id": invoice.pk, "organisation": invoice.organisation.short_name,
+            "period_start": invoice.period_start, "period_end": invoice.period_end,
+            "issued": invoice.issued, "total_nok": invoice.total_nok, "lines": lines}
