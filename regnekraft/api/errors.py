@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -20,4 +22,13 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        used_by = sorted({str(obj._meta.verbose_name) for obj in exc.protected_objects
+                          if hasattr(obj, "_meta")}) if hasattr(exc, "protected_objects") else []
+        return Response(
+            {"detail": "still in use" + (f" by {', '.join(used_by)}" if used_by else "") + "; it cannot be deleted"},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        return Response({"detail": f"conflicts with existing data: {exc}"}, status=status.HTTP_409_CONFLICT)
     return drf_handler(exc, context)

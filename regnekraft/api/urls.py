@@ -1,6 +1,65 @@
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+"""The REST API: /api/... (see docs/api.md)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from .views.accounting import AuditEntryViewSet, BalanceViewSet, InvoiceViewSet, UsageRecordViewSet
+from .views.allocation import AllocationViewSet, ApplicationViewSet, CallViewSet, ReviewViewSet
+from .views.auth import TokenView
+from .views.catalog import CatalogueViewSet, PriceListViewSet, ResourceClassViewSet, SystemViewSet
+from .views.orders import (
+    ChangeRequestViewSet,
+    ExternalCapacityViewSet,
+    PurchaseViewSet,
+    SectorOrderViewSet,
+    SubAllocationViewSet,
+)
+from .views.parties import MeView, OrganisationViewSet, PersonViewSet, ProjectViewSet, RoleViewSet
+from .views.policy import PolicyCheckView, PolicySettingsView
+
+# Several models have a "kind" choice field; name each enum after its own choice set.
+SCHEMA_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "regnekraft.parties.models.OrganisationKind",
+        "RoleKindEnum": "regnekraft.parties.models.RoleKind",
+        "SystemKindEnum": "regnekraft.catalog.models.SystemKind",
+        "ResourceKindEnum": "regnekraft.catalog.models.ResourceKind",
+        "PriceCategoryEnum": "regnekraft.catalog.models.PriceCategory",
+        "ChangeKindEnum": "regnekraft.allocation.models.ChangeKind",
+    },
+}
+
+router = DefaultRouter()
+router.register("systems", SystemViewSet, basename="system")
+router.register("resource-classes", ResourceClassViewSet, basename="resourceclass")
+router.register("catalogue", CatalogueViewSet, basename="catalogue")
+router.register("price-lists", PriceListViewSet, basename="pricelist")
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("people", PersonViewSet, basename="person")
+router.register("roles", RoleViewSet, basename="role")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("calls", CallViewSet, basename="call")
+router.register("applications", ApplicationViewSet, basename="application")
+router.register("reviews", ReviewViewSet, basename="review")
+router.register("allocations", AllocationViewSet, basename="allocation")
+router.register("sector-orders", SectorOrderViewSet, basename="sectororder")
+router.register("sub-allocations", SubAllocationViewSet, basename="suballocation")
+router.register("purchases", PurchaseViewSet, basename="purchase")
+router.register("change-requests", ChangeRequestViewSet, basename="changerequest")
+router.register("external-capacity", ExternalCapacityViewSet, basename="externalcapacity")
+router.register("usage", UsageRecordViewSet, basename="usage")
+router.register("balances", BalanceViewSet, basename="balance")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("audit", AuditEntryViewSet, basename="audit")
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(custom_settings=SCHEMA_SETTINGS), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("token/", TokenView.as_view(), name="api-token"),
+    path("me/", MeView.as_view(), name="api-me"),
+    path("policy/settings/", PolicySettingsView.as_view(), name="policy-settings"),
+    path("policy/check/", PolicyCheckView.as_view(), name="policy-check"),
+    path("", include(router.urls)),
 ]

@@ -1,0 +1,39 @@
+"""Behaviour every API view shares: writes are one transaction, and the audit log names the API user."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework.permissions import SAFE_METHODS
+
+from regnekraft.audit.context import acting_as
+
+
+class AtomicWrites:
+    """Run each unsafe request in one transaction, rolled back when the answer is an error.
+
+    DRF turns exceptions into responses inside ``dispatch``, so an ``atomic`` block would not see
+    them; the status code decides instead. Token-authenticated users are only known after DRF's
+    authentication, so the audit actor is set here rather than by the Django middleware.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+            return response
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user is not None and request.user.is_authenticated:
+            self._acting = acting_as(request.user)
+            self._acting.__enter__()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        acting = getattr(self, "_acting", None)
+        if acting is not None:
+            acting.__exit__(None, None, None)
+            self._acting = None
+        return super().finalize_response(request, response, *args, **kwargs)

@@ -1,0 +1,46 @@
+"""Role checks for writes. Who sees what is decided in regnekraft.parties.access; this module only
+turns "may this user make this change?" into a clear 403."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from regnekraft.parties import access
+from regnekraft.parties.models import Person, RoleKind
+
+
+def require_role(user, *kinds: str, action: str) -> None:
+    """Raise 403 naming the roles that may do ``action`` unless ``user`` holds one of them."""
+    if not access.has_role(user, *kinds):
+        names = " or ".join(RoleKind(k).label.lower() for k in kinds)
+        raise PermissionDenied(f"only a {names} may {action}")
+
+
+def require_person(user, *, action: str) -> Person:
+    person = access.person_of(user)
+    if person is None:
+        raise PermissionDenied(f"your account is not linked to a person, so you may not {action}")
+    return person
+
+
+def is_operator(user) -> bool:
+    return access.has_role(user, RoleKind.OPERATOR)
+
+
+class OperatorWritesOnly(BasePermission):
+    """Any signed-in user reads (what access.py lets them see); only operators write."""
+
+    message = "only a platform operator may change this"
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or is_operator(request.user)
+
+
+class OperatorOnly(BasePermission):
+    message = "only a platform operator may use this endpoint"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_operator(request.user))

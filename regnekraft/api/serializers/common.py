@@ -1,0 +1,53 @@
+"""Helpers shared by the serializers."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+country_code = RegexValidator(r"^[A-Z]{2}$", "an ISO 3166-1 alpha-2 code in capitals, e.g. NO or FI")
+
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(exc.message_dict)
+    return serializers.ValidationError({"non_field_errors": exc.messages})
+
+
+def run_model_clean(model_cls, attrs: dict, instance=None) -> None:
+    """Apply the model's own ``clean()`` (cross-field rules) to the data about to be saved."""
+    data = {} if instance is None else {f.attname: getattr(instance, f.attname) for f in model_cls._meta.concrete_fields}
+    candidate = model_cls(**data)
+    for key, value in attrs.items():
+        setattr(candidate, key, value)
+    try:
+        candidate.clean()
+    except DjangoValidationError as exc:
+        raise as_drf_error(exc) from exc
+
+
+def decimal_string(value, *, field: str, minimum: Decimal = Decimal(0), maximum: Decimal = Decimal(1000)) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise serializers.ValidationError({field: f"{value!r} is not a number"}) from exc
+    if not number.is_finite() or not minimum <= number <= maximum:
+        raise serializers.ValidationError({field: f"{value!r} must be between {minimum} and {maximum}"})
+    return number
+
+
+class DateRangeSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="first day")
+    end = serializers.DateField(help_text="the day after the last day")
+
+    def validate(self, attrs):
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "must be after start"})
+        if attrs["start"].year < MIN_YEAR or attrs["end"].year > MAX_YEAR:
+            raise serializers.ValidationError({"start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"})
+        return attrs

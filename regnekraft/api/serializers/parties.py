@@ -1,0 +1,132 @@
+"""Serializers for organisations, people, roles and projects."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
+
+from .common import country_code
+
+SLURM_ACCOUNT = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    country = serializers.CharField(max_length=2, validators=[country_code], required=False)
+    user_group = serializers.CharField(read_only=True, help_text="research, public or industry")
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "short_name", "kind", "sector", "is_sme", "is_bott", "country", "org_number",
+                  "user_group"]
+
+    def validate(self, attrs):
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        sector = attrs.get("sector", getattr(self.instance, "sector", ""))
+        if kind == "public" and not sector:
+            raise serializers.ValidationError({"sector": "a public agency needs its sector (forvaltningsområde)"})
+        return attrs
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Role
+        fields = ["id", "person", "kind", "sector"]
+
+    def validate(self, attrs):
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        sector = attrs.get("sector", getattr(self.instance, "sector", ""))
+        if kind == RoleKind.COORDINATOR and not sector:
+            raise serializers.ValidationError({"sector": "a sector coordinator's role needs the sector"})
+        if kind != RoleKind.COORDINATOR and sector:
+            raise serializers.ValidationError({"sector": "only a sector coordinator's role has a sector"})
+        return attrs
+
+
+class RoleBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Role
+        fields = ["kind", "sector"]
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", max_length=150,
+                                     help_text="sign-in name; set when the person is created")
+    password = serializers.CharField(write_only=True, required=False, min_length=8, max_length=128,
+                                     style={"input_type": "password"},
+                                     help_text="initial password; without it the person signs in through SSO only")
+    roles = RoleBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Person
+        fields = ["id", "username", "password", "name", "email", "organisation", "slurm_username", "roles"]
+
+    def validate_username(self, value: str) -> str:
+        users = get_user_model().objects.filter(username=value)
+        if self.instance is not None:
+            users = users.exclude(pk=self.instance.user_id)
+        if users.exists():
+            raise serializers.ValidationError("this user name is taken")
+        return value
+
+    def create(self, validated_data):
+        user_data = validated_data.pop("user")
+        password = validated_data.pop("password", None)
+        user = get_user_model().objects.create_user(username=user_data["username"], email=validated_data["email"],
+                                                    password=password)
+        return Person.objects.create(user=user, **validated_data)
+
+    def update(self, instance, validated_data):
+        user_data = validated_data.pop("user", None)
+        password = validated_data.pop("password", None)
+        if user_data or password:
+            user = instance.user
+            if user_data:
+                user.username = user_data["username"]
+            if password:
+                user.set_password(password)
+            user.save()
+        return super().update(instance, validated_data)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    members = serializers.PrimaryKeyRelatedField(many=True, read_only=True,
+                                                 help_text="change with the members endpoints")
+    is_economic = serializers.BooleanField(read_only=True, help_text="economic activity in the state-aid sense")
+    required_tier = serializers.IntegerField(read_only=True, help_text="availability tier the purpose needs")
+    organisation = serializers.PrimaryKeyRelatedField(queryset=Organisation.objects.all(), required=False,
+                                                      help_text="default: the creator's organisation")
+    pi = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False,
+                                            help_text="default: the creator")
+
+    class Meta:
+        model = Project
+        fields = ["id", "code", "title", "organisation", "pi", "members", "purpose", "sensitivity", "eu_funded",
+                  "description", "is_economic", "required_tier", "created"]
+        read_only_fields = ["created"]
+
+    def validate_code(self, value: str) -> str:
+        if not SLURM_ACCOUNT.match(value):
+            raise serializers.ValidationError(
+                "the code is also the Slurm account name: 2-30 lower-case letters, digits or _, starting with a letter")
+        return value
+
+
+class MemberSerializer(serializers.Serializer):
+    person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False,
+                                                help_text="the person's id")
+    username = serializers.CharField(required=False, write_only=True, max_length=150,
+                                     help_text="or their user name")
+
+    def validate(self, attrs):
+        if "person" in attrs:
+            return {"person": attrs["person"]}
+        if "username" not in attrs:
+            raise serializers.ValidationError({"person": "give the person's id or their user name"})
+        person = Person.objects.filter(user__username=attrs["username"]).first()
+        if person is None:
+            raise serializers.ValidationError({"username": f"no person signs in as {attrs['username']!r}"})
+        return {"person": person}
