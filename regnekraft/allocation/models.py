@@ -307,9 +307,9 @@ class Allocation(models.Model):
 class ColocatedEquipment(models.Model):
     """Equipment an organisation owns and places at the shared operator (model 3)."""
 
-    owner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="colocated_equipment")
     system = models.OneToOneField(
-        "catalog.System", on_delete=models.PROTECT, help_text="the equipment as a system of kind 'colocated'"
+        "catalog.System", on_delete=models.PROTECT, related_name="colocation",
+        help_text="the equipment as a system of kind 'colocated'; its owner is the system's owner",
     )
     rack_units = models.PositiveSmallIntegerField(default=42)
     hosting_fee_nok_per_month = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
@@ -317,7 +317,11 @@ class ColocatedEquipment(models.Model):
     contract_end = models.DateField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"{self.owner}: {self.system}"
+        return f"{self.system.owner}: {self.system}"
+
+    def clean(self) -> None:
+        if self.system_id and self.system.owner_id is None:
+            raise ValidationError({"system": _("co-located equipment must have an owner (set the system's owner)")})
 
 
 @audited

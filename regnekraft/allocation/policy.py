@@ -15,6 +15,7 @@ Rules (SYSTEM.md section 3.3):
 ``research_share``
     organisations other than research organisations use at most
     ``1 - research_protected_share`` of each calendar year's capacity.
+    (Both shares apply to shared capacity, not to co-located equipment, which serves its owner.)
 ``placement``
     graded work only on graded systems in Norway; shielded or personal data only on
     shielded or graded systems in Norway or the EEA; open work abroad only in countries on
@@ -183,7 +184,7 @@ def _check_placement(p: Proposal, settings: PolicySettings) -> list[Violation]:
     return out
 
 
-def _check_static(p: Proposal, settings: PolicySettings) -> list[Violation]:
+def static_violations(p: Proposal, settings: PolicySettings) -> list[Violation]:
     """Rules that need no knowledge of other commitments."""
     out: list[Violation] = []
     if p.amount <= 0:
@@ -247,6 +248,8 @@ def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Propo
             {"requested": str(p.amount), "committed": str(committed), "capacity": str(capacity),
              "overbooking_factor": str(settings.overbooking_factor)}))
 
+    if rc.system.owner_id is not None:
+        return out  # co-located equipment is its owner's: the shares apply to shared capacity
     mine = _as_commitment(p)
     cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
     for y_start, y_end in _years(p.start, p.end):
@@ -282,7 +285,7 @@ def check(proposals: Sequence[Proposal], settings: PolicySettings | None = None)
     out: list[Violation] = []
     for i, p in enumerate(proposals):
         earlier = proposals[:i]
-        out += _check_static(p, settings)
+        out += static_violations(p, settings)
         if p.order_line is not None:
             out += _check_order_bounds(p, earlier)
         else:
@@ -343,4 +346,5 @@ def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicyS
 
 __all__ = [
     "Proposal", "Violation", "PolicyViolation", "check", "enforce", "price_category", "remaining",
+    "static_violations",
 ]
