@@ -174,9 +174,14 @@ def test_changing_an_input_changes_the_plan():
     high = dataclasses.replace(
         inp, demand={**inp.demand, "gpu": dataclasses.replace(spec, components=comps)}
     )
-    gpu = lambda plan: sum(
-        a.units for a in plan.actions if a.kind == "buy" and a.resource == "gpu" and a.year <= 2029
-    )  # noqa: E731
+
+    def gpu(plan):
+        return sum(
+            a.units
+            for a in plan.actions
+            if a.kind == "buy" and a.resource == "gpu" and a.year <= 2029
+        )  # noqa: E731
+
     assert gpu(demo_plan(high)) > gpu(base)
     # A lower target utilisation (more slack) crosses the CPU threshold no later.
     rules = tuple(
