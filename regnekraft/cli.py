@@ -216,11 +216,40 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(rows: list[dict], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, Decimal):
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}"
+        return "" if v is None else str(v)
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(b, widths, strict=True)) for b in body]
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from regnekraft.accounting import reports
 
-    data = reports.summary(args.start, args.end)
-    _print(args, data, reports.as_text if hasattr(reports, "as_text") else None)
+    year = args.start.year
+    data = {
+        "period": {"start": args.start, "end": args.end},
+        "capacity": reports.report_capacity(args.start, args.end),
+        "by_group": reports.report_by_group(args.start, args.end),
+        "economic_share": reports.report_economic_share(year),
+        "research_share": reports.report_research_share(year),
+    }
+
+    def text(d: dict) -> str:
+        parts = [f"Allocated vs used vs available, {args.start}..{args.end}",
+                 _table(d["capacity"], ["resource_class", "unit", "capacity", "committed", "used", "available", "utilisation"]),
+                 f"\nEconomic activity against the state-aid cap, {year}",
+                 _table(d["economic_share"], ["resource_class", "cap", "economic_committed", "economic_used", "within_cap"]),
+                 f"\nResearch against its protected share, {year}",
+                 _table(d["research_share"], list(d["research_share"][0].keys())[:7] if d["research_share"] else [])]
+        return "\n".join(parts)
+
+    _print(args, data, text)
     return 0
 
 

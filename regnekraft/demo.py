@@ -327,6 +327,10 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
             ChangeRequest.objects.create(allocation=first, kind=ChangeKind.INCREASE, amount=D(100_000),
                                          reason="More ensemble members than planned (demo).", requested_by=people["pi"])
     usage = _usage(Path(traces) if traces else default_traces(), progress)
+    from regnekraft.accounting.invoicing import issue_invoices
+
+    with acting_as("demo"):
+        invoices = issue_invoices(dt.date(2026, 10, 1), dt.date(2026, 11, 1))
     from regnekraft.allocation.models import Allocation
 
     return {
@@ -340,6 +344,7 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
         "round": proposal.as_dict() | {"grants": "..."},
         "allocations": Allocation.objects.count(),
         "usage_records": usage,
+        "invoices": len(invoices),
     }
 
 
@@ -349,7 +354,8 @@ def describe(summary: dict) -> str:
         f"  {summary['systems']} systems, {summary['organisations']} organisations, {summary['projects']} projects,",
         f"  {summary['applications']} applications; round {summary['round']['call']}: "
         f"{summary['round']['funded']} funded by the optimiser and decided through the policy rules;",
-        f"  {summary['allocations']} allocations; {summary['usage_records']} usage records imported.",
+        f"  {summary['allocations']} allocations; {summary['usage_records']} usage records imported; "
+        f"{summary['invoices']} invoices for October 2026.",
         "",
         f"Sign in at {summary['url']} with password '{summary['password']}' as:",
     ]
