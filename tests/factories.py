@@ -94,3 +94,13 @@ def price_list(category: str = "A", *, valid_from: dt.date = dt.date(2020, 1, 1)
     for kind, price in (prices or {"cpu": "0.04", "gpu": "5.6", "storage": "66.67"}).items():
         Price.objects.create(price_list=pl, kind=kind, unit_price=Decimal(price))
     return pl
+
+
+def granted(proj: Project, rc: ResourceClass, amount: Decimal | int | str, *,
+            period: tuple[dt.date, dt.date] = H1):
+    """An allocation made the only legal way: a call, an application and a decision through the services."""
+    from regnekraft.allocation import services
+
+    c = call(period=period)
+    app = application(c, proj, {rc: Decimal(amount)})
+    return services.decide_application(app, {rc.pk: Decimal(amount)})[0]
