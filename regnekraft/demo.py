@@ -37,6 +37,7 @@ from regnekraft.allocation.models import (
 from regnekraft.audit.context import acting_as
 from regnekraft.catalog.models import Price, PriceList, ResourceClass, System
 from regnekraft.parties.models import Organisation, Person, Project, Role
+from regnekraft.traces import traces_dir
 
 PASSWORD = "regnekraft-demo"
 TODAY = dt.date(2026, 11, 23)
@@ -295,10 +296,6 @@ def _usage(traces: Path | None, progress: bool) -> int:
     return demo_usage.replay(traces, until=TODAY, progress=progress)
 
 
-def default_traces() -> Path:
-    return Path(__file__).resolve().parents[1].parent / "shared" / "traces"
-
-
 def build(*, fresh: bool = True, traces: str | Path | None = None, progress: bool = True) -> dict:
     """Build the demo database from nothing. Returns a summary with the sign-ins."""
     from django.conf import settings
@@ -326,7 +323,7 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
         if first is not None:
             ChangeRequest.objects.create(allocation=first, kind=ChangeKind.INCREASE, amount=D(100_000),
                                          reason="More ensemble members than planned (demo).", requested_by=people["pi"])
-    usage = _usage(Path(traces) if traces else default_traces(), progress)
+    usage = _usage(Path(traces) if traces else traces_dir(), progress)
     from regnekraft.accounting.invoicing import issue_invoices
 
     with acting_as("demo"):
