@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.db import transaction
@@ -43,7 +43,8 @@ class Balance:
     def used_share(self) -> Decimal:
         if self.allocated <= 0:
             return Decimal(0)
-        return (self.used / self.allocated).quantize(SHARE_QUANTUM)
+        # Rounded down, so a share shown as 100 % has really reached it.
+        return (self.used / self.allocated).quantize(SHARE_QUANTUM, rounding=ROUND_DOWN)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,7 +97,7 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
     for b, alloc in zip(balances(allocs), allocs, strict=True):
         share = b.used_share
         for level in levels:
-            if share < level or level in done.get(b.allocation_id, set()):
+            if b.allocated <= 0 or b.used < level * b.allocated or level in done.get(b.allocation_id, set()):
                 continue
             action = BalanceEvent.Action.BLOCK if level >= BLOCK_AT else BalanceEvent.Action.WARN
             BalanceEvent.objects.create(allocation=alloc, threshold=level, action=action, used_share=share)
@@ -105,7 +106,7 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
                              "used_share": share})
             if action == BalanceEvent.Action.BLOCK and alloc.status == AllocationStatus.ACTIVE:
                 alloc.status = AllocationStatus.BLOCKED
-                alloc.status_reason = (f"used {b.used:f} of {b.allocated:f} {b.unit} "
+                alloc.status_reason = (f"used {b.used:.2f} of {b.allocated:.2f} {b.unit} "
                                        f"({share:.0%}), threshold {level:.0%}")[:200]
                 alloc.save(update_fields=["status", "status_reason"])
     return recorded
