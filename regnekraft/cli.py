@@ -170,6 +170,31 @@ def cmd_round(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant_pair(text: str) -> tuple[int, Decimal]:
+    try:
+        rc, amount = text.split("=", 1)
+        return int(rc), Decimal(amount)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(f"expected RESOURCE_CLASS_ID=UNITS, got {text!r}") from exc
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from regnekraft.allocation import services
+    from regnekraft.allocation.models import Application
+
+    app = Application.objects.filter(pk=args.application).first()
+    if app is None:
+        raise SystemExit(f"error: no application with id {args.application}")
+    granted = dict(args.grant or [])
+    allocations = services.decide_application(app, granted, decided_by=None if isinstance(_actor(args), str) else _actor(args))
+    data = {"application": app.pk, "project": app.project.code,
+            "allocations": [{"id": a.pk, "resource_class": str(a.resource_class), "amount": a.amount,
+                             "price_category": a.price_category} for a in allocations]}
+    _print(args, data, lambda d: f"application {d['application']} ({d['project']}): " + (
+        ", ".join(f"{x['amount']} on {x['resource_class']}" for x in d["allocations"]) or "rejected"))
+    return 0
+
+
 def cmd_expire(args: argparse.Namespace) -> int:
     from regnekraft.allocation.services import expire_allocations
 
@@ -291,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["propose", "decide"])
     p.add_argument("call", help="the call's name, e.g. 2026.2")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)")
+
+    p = add("decide", cmd_decide, "decide one application by hand: grant units per resource class (through the rules)")
+    p.add_argument("application", type=int, help="the application's id")
+    p.add_argument("--grant", type=_grant_pair, action="append", metavar="RC_ID=UNITS",
+                   help="units of one requested resource class; repeat; none rejects the application")
 
     p = add("expire", cmd_expire, "mark allocations whose period has ended as expired")
     p.add_argument("--today", type=_date, default=dt.date.today(), help="default: today")
