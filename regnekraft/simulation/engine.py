@@ -1,0 +1,981 @@
+"""The discrete-event core: systems, queues, policies and the event loop.
+
+Events are kept in two heaps (job ends, and timers such as a preemption's grace time)
+merged with the stream of submissions, which is read lazily from the trace. All events
+at one instant are applied before the scheduler runs, as in Batsim. A scheduling pass is
+*full* after anything that can free resources or change the order (an end, a
+preemption, a priority recalculation) and *incremental* otherwise: then only the jobs
+that just arrived are tried, which is exact for EASY because nothing else can have
+become startable.
+
+EASY backfilling with node-level allocation follows batsched's ``easy_bf``: the first
+queued job gets a reservation on the lowest-numbered nodes that are free at the earliest
+time it fits (its *shadow time*), and a later job may start now on the lowest-numbered
+free nodes that stay free for its requested time, i.e. that avoid the reservation if it
+would still run at the shadow time. In count-only mode the same rule is applied to the
+number of free nodes (classic EASY: a job may start if it ends before the shadow time or
+needs no more than the *extra* nodes).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time as _time
+from bisect import bisect_left, insort
+
+from .model import (CANCELLED, DONE, QUEUED, REJECTED, RUNNING, GroupSpec, Job, Platform,
+                    PolicyConfig, QOSSpec)
+from .nodes import CountProfile, NodeProfile, lowest_bits
+from .queues import FifoQueue, MultifactorQueue
+
+WAITING = 6  # a preempting job waiting for its victims' grace time
+INF = math.inf
+
+
+class _Sys:
+    __slots__ = ("spec", "idx", "n", "cpn", "gpn", "free_mask", "free", "running", "queue",
+                 "head", "shadow", "rmask", "extra", "dirty", "new", "profile", "resv",
+                 "queued_work", "run_endsum", "run_nodes", "econ_c", "econ_g", "econ_cap_c",
+                 "econ_cap_g", "preemptors", "all_mask", "used_c", "used_g", "nominal_c",
+                 "nominal_g", "blim_c", "blim_g", "llim_c", "llim_g", "busy_nodes")
+
+    def __init__(self, spec, idx):
+        self.spec = spec
+        self.idx = idx
+        self.n = spec.nodes
+        self.cpn = spec.cores_per_node
+        self.gpn = spec.gpus_per_node
+        self.all_mask = (1 << spec.nodes) - 1
+        self.free_mask = self.all_mask
+        self.free = spec.nodes
+        self.running = []  # (exp_end, seq, job) sorted
+        self.head = None
+        self.shadow = INF
+        self.rmask = 0
+        self.extra = 0
+        self.dirty = True
+        self.new = []
+        self.profile = None
+        self.resv = {}
+        self.queued_work = 0.0
+        self.run_endsum = 0.0
+        self.run_nodes = 0
+        self.econ_c = 0
+        self.econ_g = 0
+        self.econ_cap_c = INF
+        self.econ_cap_g = INF
+        self.preemptors = []
+        self.busy_nodes = 0
+
+
+class _Group:
+    __slots__ = ("name", "spec", "share", "usage", "acc", "run_c", "last", "delivered_c",
+                 "delivered_g", "factor", "idx", "jobs", "economic")
+
+    def __init__(self, idx, name, spec, share):
+        self.idx = idx
+        self.name = name
+        self.spec = spec
+        self.share = share
+        self.usage = 0.0
+        self.acc = 0.0
+        self.run_c = 0
+        self.last = 0.0
+        self.delivered_c = 0.0
+        self.delivered_g = 0.0
+        self.factor = 1.0
+        self.jobs = 0
+        self.economic = bool(spec.economic) if spec else False
+
+
+class _Preemption:
+    __slots__ = ("job", "sys", "target", "have", "victims")
+
+    def __init__(self, job, sys, target, have, victims):
+        self.job = job
+        self.sys = sys
+        self.target = target
+        self.have = have
+        self.victims = victims
+
+
+def leaf_shares(groups: list[GroupSpec]) -> dict[str, float]:
+    """Each leaf group's share of the whole, multiplying normalised shares down the tree."""
+    by_parent: dict[str | None, list[GroupSpec]] = {}
+    names = {g.name for g in groups}
+    for g in groups:
+        p = g.parent if g.parent in names else None
+        by_parent.setdefault(p, []).append(g)
+    out: dict[str, float] = {}
+
+    def walk(parent, frac):
+        kids = by_parent.get(parent, [])
+        tot = sum(max(k.share, 0.0) for k in kids)
+        for k in kids:
+            f = frac * (max(k.share, 0.0) / tot if tot > 0 else 0.0)
+            if k.name in by_parent:
+                walk(k.name, f)
+            else:
+                out[k.name] = f
+
+    walk(None, 1.0)
+    return out
+
+
+class Simulator:
+    """Replays a workload on a platform under a policy.
+
+    ``groups`` are the entitled groups (fair-share, quotas, reporting); jobs whose group
+    is not among them are put in a group of that name with no entitlement. With no
+    groups at all every job's own group counts with share 1.
+    """
+
+    def __init__(self, platform: Platform, policy: PolicyConfig | None = None,
+                 groups: list[GroupSpec] | None = None, *, progress=None,
+                 record_reservations: bool = False):
+        self.platform = platform
+        self.policy = policy or PolicyConfig()
+        self.group_specs = list(groups or [])
+        self.progress = progress
+        self.record = record_reservations
+        p = self.policy
+        self.node_mode = p.allocation == "nodes"
+        self.systems = [_Sys(s, i) for i, s in enumerate(platform.systems)]
+        self.qos = {q.name: q for q in p.qos}
+        if "normal" not in self.qos:
+            self.qos["normal"] = QOSSpec("normal")
+        maxq = max((q.priority for q in self.qos.values()), default=0)
+        self.qos_factor = {n: (q.priority / maxq if maxq > 0 else 0.0) for n, q in self.qos.items()}
+        self.preempting = {n for n, q in self.qos.items() if q.preempts}
+        # groups
+        self.groups: list[_Group] = []
+        self.gindex: dict[str, int] = {}
+        self.auto_groups = not self.group_specs
+        shares = leaf_shares(self.group_specs) if self.group_specs else {}
+        self.parents = {g.name: g.parent for g in self.group_specs}
+        for gs in self.group_specs:
+            if gs.name in shares:
+                self._add_group(gs.name, gs, shares[gs.name])
+        self.user_group: dict[str, str] = {}
+        for gs in self.group_specs:
+            for u in gs.users:
+                self.user_group[u] = gs.name
+        self.ngroups_fixed = len(self.groups)
+        self.now = 0.0
+        self.seq = 0
+        self.ends = []
+        self.timers = []
+        self.jobs: list[Job] = []
+        self.segments = []  # (job idx, system, start, end, nodes, alloc) of preempted runs
+        self.preemptions = 0
+        self.rejected = 0
+        self.passes = 0
+        self.multifactor = p.priority == "multifactor"
+        self.next_recalc = INF
+        self.last_recalc = 0.0
+        self.queued_total = 0
+        for S in self.systems:
+            S.queue = (MultifactorQueue(S.idx, max(1, len(self.groups)), p.weights)
+                       if self.multifactor else FifoQueue(S.idx))
+            if p.economic_cap is not None:
+                S.econ_cap_c = p.economic_cap * S.spec.cores
+                S.econ_cap_g = p.economic_cap * S.spec.gpus
+        self._setup_quotas()
+
+    # ------------------------------------------------------------------ groups & quotas
+    def _add_group(self, name, spec, share):
+        g = _Group(len(self.groups), name, spec, share)
+        self.groups.append(g)
+        self.gindex[name] = g.idx
+        for S in getattr(self, "systems", []):
+            if hasattr(S, "used_c") and S.used_c is not None and len(S.used_c) < len(self.groups):
+                self._extend_quota(S, g)
+        return g
+
+    def _group_of(self, job):
+        name = job.group or self.user_group.get(job.user, "")
+        if not name:
+            name = self.user_group.get(job.user, "default")
+        gi = self.gindex.get(name)
+        if gi is None:
+            share = 1.0 if self.auto_groups else 0.0
+            spec = GroupSpec(name=name, share=share)
+            g = self._add_group(name, spec, share)
+            if self.auto_groups:
+                n = len(self.groups)
+                for gg in self.groups:
+                    gg.share = 1.0 / n
+            gi = g.idx
+        return gi
+
+    def _setup_quotas(self):
+        for S in self.systems:
+            S.used_c = [0] * len(self.groups)
+            S.used_g = [0] * len(self.groups)
+            S.nominal_c, S.nominal_g = [], []
+            S.blim_c, S.blim_g, S.llim_c, S.llim_g = [], [], [], []
+            for g in self.groups:
+                self._quota_lists(S, g)
+
+    def _quota_lists(self, S, g):
+        spec = g.spec
+        frac = spec.nominal if (spec and spec.nominal is not None) else g.share
+        C, G = S.spec.cores, S.spec.gpus
+        S.nominal_c.append(frac * C)
+        S.nominal_g.append(frac * G)
+        bl = spec.borrowing_limit if spec else None
+        ll = spec.lending_limit if spec else None
+        S.blim_c.append(INF if bl is None else bl * C)
+        S.blim_g.append(INF if bl is None else bl * G)
+        S.llim_c.append(INF if ll is None else ll * C)
+        S.llim_g.append(INF if ll is None else ll * G)
+
+    def _extend_quota(self, S, g):
+        S.used_c.append(0)
+        S.used_g.append(0)
+        self._quota_lists(S, g)
+        if self.auto_groups:  # shares were renormalised: recompute nominal quotas
+            for gg in self.groups:
+                S.nominal_c[gg.idx] = gg.share * S.spec.cores
+                S.nominal_g[gg.idx] = gg.share * S.spec.gpus
+
+    @staticmethod
+    def _cohort_ok(g, add, used, nominal, blim, llim):
+        u = used[g] + add
+        N = nominal[g]
+        if u <= N:
+            return True
+        if u - N > blim[g]:
+            return False
+        borrowed = u - N
+        lendable = 0.0
+        for h in range(len(used)):
+            if h == g:
+                continue
+            d = nominal[h] - used[h]
+            if d > 0:
+                lendable += d if d < llim[h] else llim[h]
+            else:
+                borrowed -= d
+        return borrowed <= lendable + 1e-9
+
+    def _admissible(self, S, job):
+        n = job.need
+        if job.economic and S.econ_cap_c != INF:
+            if S.econ_c + n * S.cpn > S.econ_cap_c + 1e-9 or S.econ_g + n * S.gpn > S.econ_cap_g + 1e-9:
+                return False
+        if self.policy.quotas:
+            g = job.gidx
+            if not self._cohort_ok(g, n * S.cpn, S.used_c, S.nominal_c, S.blim_c, S.llim_c):
+                return False
+            if S.gpn and not self._cohort_ok(g, n * S.gpn, S.used_g, S.nominal_g, S.blim_g, S.llim_g):
+                return False
+        return True
+
+    def _never_admissible(self, S, job):
+        n = job.need
+        if job.economic and S.econ_cap_c != INF and (n * S.cpn > S.econ_cap_c + 1e-9
+                                                     or n * S.gpn > S.econ_cap_g + 1e-9):
+            return True
+        if self.policy.quotas:
+            g = job.gidx
+            total = sum(S.nominal_c) if S.nominal_c else S.spec.cores
+            limit = min(S.nominal_c[g] + S.blim_c[g], max(total, S.nominal_c[g]))
+            if n * S.cpn > limit + 1e-9:
+                return True
+        return False
+
+    # ------------------------------------------------------------------ routing
+    def _estimate(self, S, n, now):
+        if S.free >= n and len(S.queue) == 0:
+            return now
+        remaining = S.run_endsum - now * S.run_nodes
+        return now + (remaining + S.queued_work) / S.n
+
+    def _route(self, job):
+        best = None
+        best_t = INF
+        for S in self.systems:
+            spec = S.spec
+            if not spec.allows(job):
+                continue
+            n = spec.nodes_for(job)
+            if n <= 0:
+                continue
+            if self.policy.federation == "first":
+                return S, n
+            t = self._estimate(S, n, self.now)
+            if t < best_t:
+                best, best_t, best_n = S, t, n
+        if best is None:
+            return None, 0
+        return best, best_n
+
+    # ------------------------------------------------------------------ start / end
+    def _start(self, S, job, alloc, n, now):
+        job.state = RUNNING
+        job.start = now
+        job.system = S.idx
+        job.alloc = alloc
+        job.nalloc = n
+        e = now + job.walltime
+        job.exp_end = e
+        self.seq += 1
+        job.run_id += 1
+        run = job.runtime if job.runtime < job.walltime else job.walltime
+        heapq.heappush(self.ends, (now + run, self.seq, job, job.run_id))
+        ent = (e, self.seq, job)
+        job.rentry = ent
+        r = S.running
+        if not r or r[-1] < ent:
+            r.append(ent)
+        else:
+            insort(r, ent)
+        if self.node_mode:
+            S.free_mask ^= alloc
+        S.free -= n
+        S.run_endsum += n * e
+        S.run_nodes += n
+        c = n * S.cpn
+        g = self.groups[job.gidx]
+        g.acc += g.run_c * (now - g.last)
+        g.last = now
+        g.run_c += c
+        S.used_c[job.gidx] += c
+        S.used_g[job.gidx] += n * S.gpn
+        if job.economic:
+            S.econ_c += c
+            S.econ_g += n * S.gpn
+
+    def _release(self, S, job, now):
+        ent = job.rentry
+        r = S.running
+        i = bisect_left(r, ent)
+        del r[i]
+        n = job.nalloc
+        S.run_endsum -= n * job.exp_end
+        S.run_nodes -= n
+        c = n * S.cpn
+        g = self.groups[job.gidx]
+        g.acc += g.run_c * (now - g.last)
+        g.last = now
+        g.run_c -= c
+        dt = now - job.start
+        g.delivered_c += c * dt
+        g.delivered_g += n * S.gpn * dt
+        S.used_c[job.gidx] -= c
+        S.used_g[job.gidx] -= n * S.gpn
+        if job.economic:
+            S.econ_c -= c
+            S.econ_g -= n * S.gpn
+        rec = job.victim_of
+        if rec is not None:
+            job.victim_of = None
+            rec.victims.discard(job.idx)
+            if self.node_mode:
+                give = job.alloc & rec.target & ~rec.have
+                rec.have |= give
+                S.free_mask |= job.alloc & ~give
+                S.free += n - give.bit_count()
+            else:
+                give = min(n, rec.target - rec.have)
+                rec.have += give
+                S.free += n - give
+            if not rec.victims:
+                self._finish_preemption(rec, now)
+        else:
+            if self.node_mode:
+                S.free_mask |= job.alloc
+            S.free += n
+        S.dirty = True
+
+    def _end(self, job, now):
+        S = self.systems[job.system]
+        job.state = DONE
+        job.end = now
+        self._release(S, job, now)
+
+    # ------------------------------------------------------------------ preemption
+    def _stop(self, job, now):
+        """Grace time over: the victim stops; requeued or cancelled per its preemptor."""
+        S = self.systems[job.system]
+        mode = job.victim_of.job.qos if job.victim_of is not None else None
+        qspec = self.qos.get(mode) if mode else None
+        how = qspec.preempt_mode if qspec else "requeue"
+        self.segments.append((job.idx, S.idx, job.start, now, job.nalloc, job.alloc))
+        job.preempted += 1
+        self.preemptions += 1
+        self._release(S, job, now)
+        if how == "cancel":
+            job.state = CANCELLED
+            job.end = now
+        else:
+            job.start = -1.0
+            job.state = QUEUED
+            self._enqueue(S, job, requeue=True)
+
+    def _finish_preemption(self, rec, now):
+        S = rec.sys
+        job = rec.job
+        if self.node_mode:
+            # take any still-missing target nodes that are free (victims ended early)
+            miss = rec.target & ~rec.have
+            if miss:
+                got = miss & S.free_mask
+                S.free_mask &= ~got
+                S.free -= got.bit_count()
+                rec.have |= got
+            alloc = rec.have
+            n = alloc.bit_count()
+            S.free += n  # _start subtracts again
+            S.free_mask |= alloc
+        else:
+            n = rec.have
+            S.free += n
+            alloc = 0
+        self._start(S, job, alloc, n, now)
+        S.dirty = True
+
+    def _try_preempt(self, S, job, now, victims_ok, grace):
+        """Free ``job.need`` nodes by stopping running jobs that ``victims_ok`` accepts."""
+        n = job.need
+        free = S.free_mask if self.node_mode else S.free
+        have = free.bit_count() if self.node_mode else free
+        cands = [e[2] for e in S.running if e[2].victim_of is None and victims_ok(e[2])]
+        if not cands:
+            return False
+        cands.sort(key=lambda j: (self.qos.get(j.qos, self.qos["normal"]).priority, -j.start, -j.idx))
+        chosen = []
+        union = free if self.node_mode else 0
+        for v in cands:
+            if have >= n:
+                break
+            chosen.append(v)
+            if self.node_mode:
+                union |= v.alloc
+                have = union.bit_count()
+            else:
+                have += v.nalloc
+        if have < n:
+            return False
+        # shrink: drop victims that are not needed (largest first stays minimal enough)
+        S.queue.discard(job)
+        self.queued_total -= 1
+        S.queued_work -= job.need * job.walltime
+        job.state = WAITING
+        if self.node_mode:
+            target = lowest_bits(union, n)
+            held = target & S.free_mask
+            S.free_mask &= ~held
+            S.free -= held.bit_count()
+            chosen = [v for v in chosen if v.alloc & target]
+        else:
+            held = min(S.free, n)
+            S.free -= held
+            target = n
+        rec = _Preemption(job, S, target, held, {v.idx for v in chosen})
+        if not chosen:
+            self._finish_preemption(rec, now)
+            return True
+        for v in chosen:
+            v.victim_of = rec
+            t = now + grace
+            self.seq += 1
+            heapq.heappush(self.timers, (t, self.seq, v, v.run_id))
+        return True
+
+    def _victim_lower_tier(self, job):
+        allowed = set(self.qos[job.qos].preempts)
+        return lambda v: v.qos in allowed
+
+    def _reclaim_victims(self, S, job):
+        used = S.used_c
+        nominal = S.nominal_c
+        taken = {}
+
+        def ok(v):
+            h = v.gidx
+            if h == job.gidx:
+                return False
+            u = used[h] - taken.get(h, 0)
+            if u > nominal[h] + 1e-9:
+                taken[h] = taken.get(h, 0) + v.nalloc * S.cpn
+                return True
+            return False
+
+        return ok
+
+    # ------------------------------------------------------------------ queueing
+    def _static(self, S, job):
+        w = self.policy.weights
+        qf = self.qos_factor.get(job.qos, 0.0)
+        sf = job.need / S.n
+        if w.favor_small:
+            sf = 1.0 - sf
+        return w.qos * qf + w.job_size * sf
+
+    def _enqueue(self, S, job, requeue=False):
+        job.sysidx = S.idx
+        job.state = QUEUED
+        if self.multifactor:
+            S.queue.push(job, self._static(S, job), self.now)
+        else:
+            S.queue.push(job)
+        S.queued_work += job.need * job.walltime
+        self.queued_total += 1
+        if job.qos in self.preempting:
+            S.preemptors.append(job)
+        if requeue:
+            S.dirty = True
+        else:
+            S.new.append(job)
+
+    def _submit(self, job):
+        self.jobs.append(job)
+        job.idx = len(self.jobs) - 1
+        job.gidx = self._group_of(job)
+        self.groups[job.gidx].jobs += 1
+        if job.qos not in self.qos:
+            job.qos = "normal"
+        S, n = self._route(job)
+        if S is None:
+            job.state = REJECTED
+            self.rejected += 1
+            return
+        job.need = n
+        job.sysidx = S.idx
+        if self._never_admissible(S, job):
+            job.state = REJECTED
+            self.rejected += 1
+            return
+        self._enqueue(S, job)
+
+    def _dequeue(self, S, job):
+        S.queue.discard(job)
+        self.queued_total -= 1
+        S.queued_work -= job.need * job.walltime
+
+    # ------------------------------------------------------------------ fair-share
+    def _recalc(self, T):
+        p = self.policy
+        dt = T - self.last_recalc
+        decay = 0.5 ** (dt / p.half_life) if p.half_life > 0 else 1.0
+        for g in self.groups:
+            g.acc += g.run_c * (T - g.last)
+            g.last = T
+            g.usage = g.usage * decay + g.acc
+            g.acc = 0.0
+        self.last_recalc = T
+        factors = self.fairshare_factors()
+        for g, f in zip(self.groups, factors):
+            g.factor = f
+        for S in self.systems:
+            if self.multifactor:
+                S.queue.set_offsets(T, factors)
+            S.dirty = True
+
+    def fairshare_factors(self) -> list[float]:
+        mode = self.policy.fairshare
+        groups = self.groups
+        if mode == "none":
+            return [0.0] * len(groups)
+        tot = sum(g.usage for g in groups)
+        if mode == "classic":
+            out = []
+            for g in groups:
+                u = g.usage / tot if tot > 0 else 0.0
+                out.append(2.0 ** (-u / g.share) if g.share > 0 else 0.0)
+            return out
+        return self._fair_tree()
+
+    def _fair_tree(self):
+        """Slurm's Fair Tree: rank leaves by a depth-first walk that visits siblings in
+        decreasing Level Fairness (normalised shares / normalised usage)."""
+        groups = self.groups
+        names = {g.name for g in groups} | set(self.parents)
+        kids: dict[str | None, list[str]] = {}
+        for name in self.parents:
+            par = self.parents[name] if self.parents[name] in names else None
+            kids.setdefault(par, []).append(name)
+        for g in groups:
+            if g.name not in self.parents:
+                kids.setdefault(None, []).append(g.name)
+        share = {gs.name: max(gs.share, 0.0) for gs in self.group_specs}
+        usage: dict[str, float] = {}
+        for g in groups:
+            usage[g.name] = g.usage
+            if g.name not in share:
+                share[g.name] = g.share
+
+        def tree_usage(name):
+            if name in kids:
+                return sum(tree_usage(k) for k in kids[name]) + (usage.get(name, 0.0) if name not in kids else 0.0)
+            return usage.get(name, 0.0)
+
+        order: list[list[str]] = []
+
+        def walk(parent):
+            ch = kids.get(parent, [])
+            if not ch:
+                return
+            ssum = sum(share.get(c, 0.0) for c in ch)
+            us = {c: tree_usage(c) for c in ch}
+            usum = sum(us.values())
+
+            def lf(c):
+                s = share.get(c, 0.0) / ssum if ssum > 0 else 0.0
+                u = us[c] / usum if usum > 0 else 0.0
+                if s == 0:
+                    return 0.0
+                return INF if u == 0 else s / u
+
+            ranked = sorted(ch, key=lambda c: -lf(c))
+            i = 0
+            while i < len(ranked):
+                j = i
+                tie = []
+                while j < len(ranked) and lf(ranked[j]) == lf(ranked[i]):
+                    tie.append(ranked[j])
+                    j += 1
+                leaves = [c for c in tie if c not in kids]
+                if leaves:
+                    order.append(leaves)
+                for c in tie:
+                    if c in kids:
+                        walk(c)
+                i = j
+
+        walk(None)
+        nleaves = sum(len(t) for t in order) or 1
+        rank = {}
+        r = nleaves
+        for tie in order:
+            for c in tie:
+                rank[c] = r / nleaves
+            r -= len(tie)
+        return [rank.get(g.name, 0.0) if share.get(g.name, 0.0) > 0 else 0.0 for g in groups]
+
+    # ------------------------------------------------------------------ passes
+    def _pass(self, S, now):
+        self.passes += 1
+        if S.preemptors:
+            self._pass_preemptors(S, now)
+        if self.policy.quotas and self.policy.reclaim:
+            pass  # reclaim is tried for the head job inside the policy pass
+        pol = self.policy.policy
+        if pol == "easy":
+            self._pass_easy(S, now)
+        elif pol == "fcfs":
+            self._pass_fcfs(S, now)
+        else:
+            self._pass_conservative(S, now)
+        S.new = []
+        S.dirty = False
+
+    def _pass_preemptors(self, S, now):
+        keep = []
+        for job in sorted(S.preemptors, key=lambda j: (-self.qos[j.qos].priority, j.submit, j.idx)):
+            if job.state != QUEUED or job.sysidx != S.idx:
+                continue
+            if S.free >= job.need and self._admissible(S, job):
+                self._dequeue(S, job)
+                alloc = lowest_bits(S.free_mask, job.need) if self.node_mode else 0
+                self._start(S, job, alloc, job.need, now)
+                S.dirty = True
+                continue
+            q = self.qos[job.qos]
+            if self._try_preempt(S, job, now, self._victim_lower_tier(job), q.grace_time):
+                S.dirty = True
+                continue
+            keep.append(job)
+        S.preemptors = keep
+
+    def _start_queued(self, S, job, alloc, now):
+        self._dequeue(S, job)
+        self._start(S, job, alloc, job.need, now)
+
+    def _reserve_nodes(self, S, n, now):
+        """Shadow time and node set for a job of ``n`` nodes (node mode)."""
+        acc = S.free
+        mask = S.free_mask
+        r = S.running
+        i = 0
+        ln = len(r)
+        while acc < n and i < ln:
+            e, _, j = r[i]
+            acc += j.nalloc
+            mask |= j.alloc
+            i += 1
+            while i < ln and r[i][0] == e:
+                acc += r[i][2].nalloc
+                mask |= r[i][2].alloc
+                i += 1
+            if acc >= n:
+                return e, lowest_bits(mask, n)
+        return now, lowest_bits(mask, n)
+
+    def _reserve_count(self, S, n, now):
+        acc = S.free
+        r = S.running
+        i = 0
+        ln = len(r)
+        while acc < n and i < ln:
+            e = r[i][0]
+            acc += r[i][2].nalloc
+            i += 1
+            while i < ln and r[i][0] == e:
+                acc += r[i][2].nalloc
+                i += 1
+            if acc >= n:
+                return e, acc - n
+        return now, acc - n
+
+    def _pass_easy(self, S, now):
+        q = S.queue
+        quotas = self.policy.quotas or S.econ_cap_c != INF
+        if not S.dirty and S.head is not None and S.head.state == QUEUED:
+            # incremental: only the jobs that just arrived can have become startable
+            head = S.head
+            hv = q.order_value(head)
+            if all(q.order_value(j) > hv for j in S.new):
+                self._backfill_new(S, now, quotas)
+                return
+        S.head = None
+        if S.free <= 0:
+            return
+        node = self.node_mode
+        blocked = [False] * len(self.groups) if quotas else None
+        head = None
+        shadow = INF
+        rmask = 0
+        avail_nr = 0
+        extra = 0
+        depth = 0
+        maxd = self.policy.bf_max_job_test
+        for job in q.iter(blocked):
+            n = job.need
+            if quotas and not self._admissible(S, job):
+                if blocked is not None and not job.economic:
+                    blocked[job.gidx] = True
+                elif blocked is not None and self.groups[job.gidx].economic:
+                    blocked[job.gidx] = True
+                continue
+            if head is None:
+                if n <= S.free:
+                    self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
+                    if S.free <= 0:
+                        break
+                    continue
+                if self.policy.quotas and self.policy.reclaim and self._within_nominal(S, job):
+                    if self._try_preempt(S, job, now, self._reclaim_victims(S, job),
+                                         self.policy.reclaim_grace):
+                        if S.free <= 0:
+                            break
+                        continue
+                head = job
+                if node:
+                    shadow, rmask = self._reserve_nodes(S, n, now)
+                    avail_nr = (S.free_mask & ~rmask).bit_count()
+                else:
+                    shadow, extra = self._reserve_count(S, n, now)
+                if self.record and shadow < job.first_reservation:
+                    job.first_reservation = shadow
+                continue
+            depth += 1
+            if depth > maxd:
+                break
+            if n > S.free:
+                continue
+            w = now + job.walltime
+            if node:
+                if w <= shadow:
+                    alloc = lowest_bits(S.free_mask, n)
+                    self._start_queued(S, job, alloc, now)
+                    avail_nr -= (alloc & ~rmask).bit_count()
+                elif n <= avail_nr:
+                    alloc = lowest_bits(S.free_mask & ~rmask, n)
+                    self._start_queued(S, job, alloc, now)
+                    avail_nr -= n
+                else:
+                    continue
+            else:
+                if w <= shadow:
+                    self._start_queued(S, job, 0, now)
+                    if extra > S.free:
+                        extra = S.free
+                elif n <= extra:
+                    self._start_queued(S, job, 0, now)
+                    extra -= n
+                else:
+                    continue
+            if S.free <= 0:
+                break
+        S.head = head
+        S.shadow = shadow
+        S.rmask = rmask
+        S.extra = extra
+
+    def _within_nominal(self, S, job):
+        g = job.gidx
+        return S.used_c[g] + job.need * S.cpn <= S.nominal_c[g] + 1e-9
+
+    def _backfill_new(self, S, now, quotas):
+        shadow = S.shadow
+        node = self.node_mode
+        rmask = S.rmask
+        for job in S.new:
+            if job.state != QUEUED or job.sysidx != S.idx:
+                continue
+            n = job.need
+            if n > S.free:
+                continue
+            if quotas and not self._admissible(S, job):
+                continue
+            w = now + job.walltime
+            if node:
+                if w <= shadow:
+                    alloc = lowest_bits(S.free_mask, n)
+                else:
+                    av = S.free_mask & ~rmask
+                    if av.bit_count() < n:
+                        continue
+                    alloc = lowest_bits(av, n)
+                self._start_queued(S, job, alloc, now)
+            else:
+                if w <= shadow:
+                    self._start_queued(S, job, 0, now)
+                    if S.extra > S.free:
+                        S.extra = S.free
+                elif n <= S.extra:
+                    self._start_queued(S, job, 0, now)
+                    S.extra -= n
+
+    def _pass_fcfs(self, S, now):
+        quotas = self.policy.quotas or S.econ_cap_c != INF
+        node = self.node_mode
+        for job in S.queue.iter():
+            if quotas and not self._admissible(S, job):
+                continue
+            n = job.need
+            if n > S.free:
+                if self.policy.quotas and self.policy.reclaim and self._within_nominal(S, job):
+                    if self._try_preempt(S, job, now, self._reclaim_victims(S, job),
+                                         self.policy.reclaim_grace):
+                        continue
+                if self.record:
+                    t, _ = (self._reserve_nodes(S, n, now) if node else self._reserve_count(S, n, now))
+                    if t < job.first_reservation:
+                        job.first_reservation = t
+                break
+            self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
+
+    def _pass_conservative(self, S, now):
+        """Every queued job holds a reservation. After an end (or anything else that
+        frees resources) the schedule is compressed: each job in priority order is taken
+        out and put back at its earliest fit, which is never later than its old
+        reservation, because that slot is still free when the job is taken out."""
+        node = self.node_mode
+        quotas = self.policy.quotas or S.econ_cap_c != INF
+        resv = S.resv
+        if S.profile is None or S.dirty:
+            running = [(e, j.alloc if node else j.nalloc) for e, _, j in S.running]
+            prof = (NodeProfile(now, S.free_mask, running) if node
+                    else CountProfile(now, S.free, running))
+            for t, w, nodes in resv.values():
+                prof.reserve(t if t > now else now, w, nodes)
+            todo = S.queue.iter()
+            compress = True
+        else:
+            prof = S.profile
+            prof.advance(now)
+            todo = S.new
+            compress = False
+        S.profile = prof
+        started = []
+        for job in todo:
+            if job.state != QUEUED or job.sysidx != S.idx:
+                continue
+            old = resv.get(job.idx)
+            if quotas and not self._admissible(S, job):
+                if old is not None:
+                    prof.release(*old)
+                    del resv[job.idx]
+                continue
+            w = job.walltime
+            if old is not None:
+                prof.release(*old)
+            t, nodes = prof.first_fit(job.need, w)
+            if old is not None and t > old[0]:
+                t, _, nodes = old
+            prof.reserve(t, w, nodes)
+            resv[job.idx] = (t, w, nodes)
+            if self.record and t < job.first_reservation:
+                job.first_reservation = t
+            if t <= now:
+                started.append(job)
+        for job in started:
+            _, _, nodes = resv.pop(job.idx)
+            self._start_queued(S, job, nodes if node else 0, now)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, jobs) -> RunResult:  # noqa: F821
+        from .metrics import RunResult
+
+        t0 = _time.perf_counter()
+        it = iter(jobs)
+        nxt = next(it, None)
+        p = self.policy
+        needs_recalc = self.multifactor or p.fairshare != "none"
+        ends = self.ends
+        timers = self.timers
+        systems = self.systems
+        progress = self.progress
+        count = 0
+        last_submit = -INF
+        if nxt is not None:
+            self.last_recalc = nxt.submit
+            if needs_recalc:
+                self.next_recalc = nxt.submit + p.calc_period
+        for g in self.groups:
+            g.last = nxt.submit if nxt is not None else 0.0
+        while True:
+            t = nxt.submit if nxt is not None else INF
+            if ends and ends[0][0] < t:
+                t = ends[0][0]
+            if timers and timers[0][0] < t:
+                t = timers[0][0]
+            if needs_recalc and self.next_recalc <= t and self.queued_total > 0:
+                t = self.next_recalc
+            if t == INF:
+                break
+            self.now = t
+            if needs_recalc and self.next_recalc <= t:
+                if self.queued_total > 0 or self.next_recalc == t:
+                    self._recalc(t)
+                k = math.floor((t - self.next_recalc) / p.calc_period) + 1
+                self.next_recalc += k * p.calc_period
+            while ends and ends[0][0] <= t:
+                _, _, job, rid = heapq.heappop(ends)
+                if job.run_id == rid and job.state == RUNNING:
+                    self._end(job, t)
+            while timers and timers[0][0] <= t:
+                _, _, job, rid = heapq.heappop(timers)
+                if job.run_id == rid and job.state == RUNNING:
+                    self._stop(job, t)
+            while nxt is not None and nxt.submit <= t:
+                if nxt.submit < last_submit:
+                    raise ValueError(f"trace not sorted by submission time at job {nxt.id!r}")
+                last_submit = nxt.submit
+                self._submit(nxt)
+                count += 1
+                nxt = next(it, None)
+                if progress is not None and count % 4096 == 0:
+                    progress.update(4096)
+            for S in systems:
+                if S.dirty or S.new:
+                    self._pass(S, t)
+        if progress is not None:
+            progress.update(count % 4096)
+        wall = _time.perf_counter() - t0
+        return RunResult.from_simulator(self, wall)

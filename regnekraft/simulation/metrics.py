@@ -1,0 +1,257 @@
+"""Results of a run: per job and per run, as NumPy arrays, dicts and CSV files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model import CANCELLED, DONE, REJECTED, STATE_NAMES
+from .nodes import mask_to_ranges
+
+#: Bounded slowdown threshold (seconds): max(1, (wait + run) / max(run, TAU)).
+TAU = 10.0
+
+
+def step_integral(starts, ends, weights, edges):
+    """Integral of sum_j weights[j] * 1[starts[j] <= t < ends[j]] over each bin of ``edges``."""
+    starts = np.asarray(starts, dtype=float)
+    ends = np.asarray(ends, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    if starts.size == 0:
+        return np.zeros(len(edges) - 1)
+
+    # F(x) = sum_j w_j * clip(x - s_j, 0, e_j - s_j): evaluate at each edge via sorting
+    def cum(x):
+        # sum over j with s_j < x of w_j * (min(x, e_j) - s_j)
+        order_s = np.argsort(starts)
+        s_sorted = starts[order_s]
+        ws = weights[order_s]
+        cs_w = np.concatenate([[0.0], np.cumsum(ws)])
+        cs_ws = np.concatenate([[0.0], np.cumsum(ws * s_sorted)])
+        order_e = np.argsort(ends)
+        e_sorted = ends[order_e]
+        we = weights[order_e]
+        ce_w = np.concatenate([[0.0], np.cumsum(we)])
+        ce_we = np.concatenate([[0.0], np.cumsum(we * e_sorted)])
+        ks = np.searchsorted(s_sorted, x, side="right")
+        ke = np.searchsorted(e_sorted, x, side="right")
+        # started: w*(x - s); ended: subtract w*(x - e)
+        return (cs_w[ks] * x - cs_ws[ks]) - (ce_w[ke] * x - ce_we[ke])
+
+    F = cum(edges)
+    return np.diff(F)
+
+
+@dataclass
+class RunResult:
+    """What one simulation produced. ``jobs`` holds one NumPy array per column."""
+
+    summary: dict
+    jobs: dict
+    groups: list
+    series: dict
+    name: str = ""
+    policy: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_simulator(cls, sim, wall_seconds, bins=200):
+        jobs = sim.jobs
+        n = len(jobs)
+        names = [S.spec.name for S in sim.systems]
+        cpn = np.array([S.cpn for S in sim.systems] + [0])
+        gpn = np.array([S.gpn for S in sim.systems] + [0])
+        submit = np.fromiter((j.submit for j in jobs), float, n)
+        start = np.fromiter((j.start for j in jobs), float, n)
+        end = np.fromiter((j.end for j in jobs), float, n)
+        state = np.fromiter((j.state for j in jobs), np.int8, n)
+        system = np.fromiter((j.system for j in jobs), np.int32, n)
+        nodes = np.fromiter((j.nalloc if j.start >= 0 else j.need for j in jobs), np.int64, n)
+        gidx = np.fromiter((j.gidx for j in jobs), np.int32, n)
+        econ = np.fromiter((j.economic for j in jobs), bool, n)
+        preempted = np.fromiter((j.preempted for j in jobs), np.int32, n)
+        ran = (state == DONE) | ((state == CANCELLED) & (start >= 0))
+        wait = np.where(start >= 0, start - submit, np.nan)
+        run = np.where(ran, end - start, np.nan)
+        bsld = np.where(ran, np.maximum(1.0, (wait + run) / np.maximum(run, TAU)), np.nan)
+        cores = nodes * cpn[system]
+        gpus = nodes * gpn[system]
+        # preempted segments count as held capacity too
+        seg = sim.segments
+        s_start = np.array([x[2] for x in seg], float)
+        s_end = np.array([x[3] for x in seg], float)
+        s_sys = np.array([x[1] for x in seg], np.int32)
+        s_nodes = np.array([x[4] for x in seg], np.int64)
+        s_job = np.array([x[0] for x in seg], np.int64)
+        s_cores = s_nodes * cpn[s_sys] if seg else np.zeros(0)
+        s_econ = econ[s_job] if seg else np.zeros(0, bool)
+        r_start = np.concatenate([start[ran], s_start])
+        r_end = np.concatenate([end[ran], s_end])
+        r_cores = np.concatenate([cores[ran], s_cores])
+        r_econ = np.concatenate([econ[ran], s_econ])
+        total_cores = sum(S.spec.cores for S in sim.systems)
+        t0 = float(submit.min()) if n else 0.0
+        t1 = float(np.nanmax(end)) if ran.any() else t0
+        span = t1 - t0
+        held = float(np.sum((r_end - r_start) * r_cores))
+        util = held / (total_cores * span) if span > 0 and total_cores > 0 else 0.0
+        w = wait[ran]
+        b = bsld[ran]
+        completed = int((state == DONE).sum())
+        summary = {
+            "jobs": n,
+            "completed": completed,
+            "cancelled": int((state == CANCELLED).sum()),
+            "rejected": int((state == REJECTED).sum()),
+            "utilisation": util,
+            "makespan": span,
+            "mean_wait": float(w.mean()) if w.size else 0.0,
+            "median_wait": float(np.median(w)) if w.size else 0.0,
+            "p95_wait": float(np.percentile(w, 95)) if w.size else 0.0,
+            "max_wait": float(w.max()) if w.size else 0.0,
+            "mean_bounded_slowdown": float(b.mean()) if b.size else 0.0,
+            "preemptions": int(sim.preemptions),
+            "wall_seconds": wall_seconds,
+            "jobs_per_second": n / wall_seconds if wall_seconds > 0 else math.inf,
+            "passes": sim.passes,
+        }
+        # time series
+        edges = np.linspace(t0, t1, bins + 1) if span > 0 else np.array([t0, t0 + 1.0])
+        width = np.diff(edges)
+        occ = step_integral(r_start, r_end, r_cores, edges) / (width * max(total_cores, 1))
+        eco = step_integral(r_start[r_econ], r_end[r_econ], r_cores[r_econ], edges) / (
+            width * max(total_cores, 1))
+        series = {"t": edges[:-1].tolist(), "utilisation": occ.tolist(), "economic_share": eco.tolist()}
+        summary["economic_share_max"] = float(eco.max()) if eco.size else 0.0
+        summary["economic_share_mean"] = (
+            float(np.sum((r_end[r_econ] - r_start[r_econ]) * r_cores[r_econ]) / held) if held > 0 else 0.0)
+        # groups
+        delivered_c = np.zeros(len(sim.groups))
+        delivered_g = np.zeros(len(sim.groups))
+        np.add.at(delivered_c, gidx[ran], (run * cores)[ran])
+        np.add.at(delivered_g, gidx[ran], (run * gpus)[ran])
+        if seg:
+            np.add.at(delivered_c, gidx[s_job], (s_end - s_start) * s_cores)
+            np.add.at(delivered_g, gidx[s_job], (s_end - s_start) * s_nodes * gpn[s_sys])
+        tot_c = delivered_c.sum()
+        groups = []
+        for g in sim.groups:
+            mask = gidx == g.idx
+            gw = wait[mask & ran]
+            groups.append({
+                "group": g.name,
+                "jobs": int(mask.sum()),
+                "entitlement": g.share,
+                "delivered_core_hours": delivered_c[g.idx] / 3600.0,
+                "delivered_gpu_hours": delivered_g[g.idx] / 3600.0,
+                "delivered_share": delivered_c[g.idx] / tot_c if tot_c > 0 else 0.0,
+                "mean_wait": float(gw.mean()) if gw.size else 0.0,
+                "fairshare_factor": g.factor,
+            })
+        job_cols = {
+            "job_id": [j.id for j in jobs],
+            "submit_time": submit,
+            "start_time": start,
+            "end_time": end,
+            "wait_time": wait,
+            "run_time": run,
+            "bounded_slowdown": bsld,
+            "nodes": nodes,
+            "cores": cores,
+            "gpus": gpus,
+            "system": np.array([names[s] if s >= 0 else "" for s in system], dtype=object),
+            "group": np.array([sim.groups[g].name for g in gidx], dtype=object),
+            "economic": econ,
+            "preempted": preempted,
+            "state": np.array([STATE_NAMES[s] for s in state], dtype=object),
+            "_alloc": [j.alloc for j in jobs] if sim.node_mode else None,
+        }
+        pol = sim.policy
+        policy = {"policy": pol.policy, "allocation": pol.allocation, "priority": pol.priority,
+                  "fairshare": pol.fairshare, "quotas": pol.quotas,
+                  "economic_cap": pol.economic_cap, "bf_max_job_test": pol.bf_max_job_test}
+        return cls(summary=summary, jobs=job_cols, groups=groups, series=series, policy=policy)
+
+    # ------------------------------------------------------------------ output
+    def figures(self) -> dict:
+        """The run's figures as a JSON-ready dict (what ``--json`` prints)."""
+        out = dict(self.summary)
+        out["name"] = self.name
+        out["policy"] = self.policy
+        out["groups"] = self.groups
+        return out
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.figures(), default=_jsonable, **kw)
+
+    def write_jobs_csv(self, path, nodes=True):
+        j = self.jobs
+        cols = ["job_id", "submit_time", "start_time", "end_time", "wait_time", "run_time",
+                "bounded_slowdown", "system", "group", "nodes", "cores", "gpus", "economic",
+                "preempted", "state"]
+        alloc = j.get("_alloc") if nodes else None
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols + (["allocated_nodes"] if alloc is not None else []))
+            arrays = [j[c] for c in cols]
+            fmt = [_fmt_col(c, a) for c, a in zip(cols, arrays)]
+            n = len(j["job_id"])
+            for i in range(n):
+                row = [f(i) for f in fmt]
+                if alloc is not None:
+                    row.append(mask_to_ranges(alloc[i]) if alloc[i] else "")
+                w.writerow(row)
+
+    def write_groups_csv(self, path):
+        cols = ["group", "jobs", "entitlement", "delivered_share", "delivered_core_hours",
+                "delivered_gpu_hours", "mean_wait", "fairshare_factor"]
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            for g in self.groups:
+                w.writerow([_num(g[c]) for c in cols])
+
+    def write_series_csv(self, path):
+        s = self.series
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["time", "utilisation", "economic_share"])
+            for row in zip(s["t"], s["utilisation"], s["economic_share"]):
+                w.writerow([_num(x) for x in row])
+
+
+def _num(x):
+    if isinstance(x, float):
+        if math.isnan(x):
+            return ""
+        return f"{x:.6f}"
+    return x
+
+
+def _fmt_col(name, arr):
+    if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
+        lst = arr.tolist()
+        return lambda i: "" if lst[i] != lst[i] or lst[i] < 0 and name in (
+            "start_time", "end_time") else f"{lst[i]:.6f}"
+    if isinstance(arr, np.ndarray) and arr.dtype.kind == "b":
+        lst = arr.tolist()
+        return lambda i: int(lst[i])
+    lst = arr.tolist() if isinstance(arr, np.ndarray) else arr
+    return lambda i: lst[i]
+
+
+def _jsonable(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return str(o)

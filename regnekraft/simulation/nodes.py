@@ -1,0 +1,235 @@
+"""Node sets as Python integers (bit i set = node i), and availability profiles.
+
+A system's free nodes are one integer; taking the lowest-numbered ``n`` free nodes is a
+binary search over popcounts, so allocation costs O(log nodes) big-integer operations
+whatever the size of the system.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+
+def lowest_bits(mask: int, n: int) -> int:
+    """The ``n`` lowest set bits of ``mask`` (which must have at least ``n`` set)."""
+    if n <= 0:
+        return 0
+    low = mask & -mask
+    if n == 1:
+        return low
+    k = low.bit_length() - 1 + n  # the answer if the lowest n free nodes are contiguous
+    part = mask & ((1 << k) - 1)
+    c = part.bit_count()
+    if c == n:
+        return part
+    lo, hi = k + 1, mask.bit_length()
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if (mask & ((1 << mid) - 1)).bit_count() >= n:
+            hi = mid
+        else:
+            lo = mid + 1
+    return mask & ((1 << lo) - 1)
+
+
+def mask_to_ranges(mask: int) -> str:
+    """Node set as Batsim-style text: ``0-3 7 9-10``."""
+    out = []
+    i = 0
+    while mask:
+        if mask & 1:
+            j = i
+            m = mask
+            while m & 2:
+                m >>= 1
+                j += 1
+            out.append(str(i) if i == j else f"{i}-{j}")
+            shift = j - i + 1
+            mask >>= shift
+            i += shift
+        else:
+            tz = (mask & -mask).bit_length() - 1
+            mask >>= tz
+            i += tz
+    return " ".join(out)
+
+
+def mask_to_list(mask: int) -> list[int]:
+    out = []
+    while mask:
+        b = mask & -mask
+        out.append(b.bit_length() - 1)
+        mask ^= b
+    return out
+
+
+class NodeProfile:
+    """Availability over time for conservative backfilling with node identity.
+
+    ``ts[i]`` is a breakpoint and ``ms[i]`` the set of nodes free on ``[ts[i], ts[i+1])``;
+    the last segment lasts for ever.
+    """
+
+    __slots__ = ("ts", "ms")
+
+    def __init__(self, now, free, running):
+        # running: iterable of (expected_end, alloc_mask) sorted by expected end
+        self.ts = [now]
+        self.ms = [free]
+        for e, m in running:
+            if e <= self.ts[-1]:
+                self.ms[-1] |= m
+            else:
+                self.ts.append(e)
+                self.ms.append(self.ms[-1] | m)
+
+    def _split(self, t):
+        ts = self.ts
+        i = bisect_right(ts, t) - 1
+        if ts[i] != t:
+            ts.insert(i + 1, t)
+            self.ms.insert(i + 1, self.ms[i])
+            return i + 1
+        return i
+
+    def first_fit(self, n, w, earliest=None):
+        """Earliest (start, nodes) where ``n`` nodes stay free for ``w`` seconds."""
+        ts, ms = self.ts, self.ms
+        last = len(ts) - 1
+        i = 0 if earliest is None else max(0, bisect_right(ts, earliest) - 1)
+        while True:
+            t = ts[i] if earliest is None or ts[i] >= earliest else earliest
+            end = t + w
+            inter = ms[i]
+            j = i
+            while inter.bit_count() >= n and j < last and ts[j + 1] < end:
+                j += 1
+                inter &= ms[j]
+            if inter.bit_count() >= n:
+                return t, lowest_bits(inter, n)
+            i += 1
+
+    def reserve(self, t, w, nodes):
+        i = self._split(t)
+        k = self._split(t + w) if math.isfinite(t + w) else len(self.ts)
+        inv = ~nodes
+        ms = self.ms
+        for x in range(i, k):
+            ms[x] &= inv
+
+    def release(self, t, w, nodes):
+        end = t + w
+        if t < self.ts[0]:
+            t = self.ts[0]
+        if end <= t:
+            return
+        i = self._split(t)
+        k = self._split(end)
+        ms = self.ms
+        for x in range(i, k):
+            ms[x] |= nodes
+        self._merge()
+
+    def advance(self, now):
+        """Forget the past: the profile now starts at ``now``."""
+        ts, ms = self.ts, self.ms
+        i = bisect_right(ts, now) - 1
+        if i > 0:
+            del ts[:i]
+            del ms[:i]
+        ts[0] = now
+
+    def _merge(self):
+        ts, ms = self.ts, self.ms
+        if len(ts) < 2:
+            return
+        nts, nms = [ts[0]], [ms[0]]
+        for t, m in zip(ts[1:], ms[1:]):
+            if m == nms[-1]:
+                continue
+            nts.append(t)
+            nms.append(m)
+        self.ts, self.ms = nts, nms
+
+
+class CountProfile:
+    """Same as :class:`NodeProfile` with counts of free nodes instead of sets."""
+
+    __slots__ = ("ts", "cs")
+
+    def __init__(self, now, free, running):
+        self.ts = [now]
+        self.cs = [free]
+        for e, k in running:
+            if e <= self.ts[-1]:
+                self.cs[-1] += k
+            else:
+                self.ts.append(e)
+                self.cs.append(self.cs[-1] + k)
+
+    def _split(self, t):
+        ts = self.ts
+        i = bisect_right(ts, t) - 1
+        if ts[i] != t:
+            ts.insert(i + 1, t)
+            self.cs.insert(i + 1, self.cs[i])
+            return i + 1
+        return i
+
+    def first_fit(self, n, w, earliest=None):
+        ts, cs = self.ts, self.cs
+        last = len(ts) - 1
+        i = 0 if earliest is None else max(0, bisect_right(ts, earliest) - 1)
+        while True:
+            t = ts[i] if earliest is None or ts[i] >= earliest else earliest
+            end = t + w
+            low = cs[i]
+            j = i
+            while low >= n and j < last and ts[j + 1] < end:
+                j += 1
+                if cs[j] < low:
+                    low = cs[j]
+            if low >= n:
+                return t, n
+            i += 1
+
+    def reserve(self, t, w, k):
+        i = self._split(t)
+        e = self._split(t + w)
+        cs = self.cs
+        for x in range(i, e):
+            cs[x] -= k
+
+    def release(self, t, w, k):
+        end = t + w
+        if t < self.ts[0]:
+            t = self.ts[0]
+        if end <= t:
+            return
+        i = self._split(t)
+        e = self._split(end)
+        cs = self.cs
+        for x in range(i, e):
+            cs[x] += k
+        self._merge()
+
+    def advance(self, now):
+        ts, cs = self.ts, self.cs
+        i = bisect_right(ts, now) - 1
+        if i > 0:
+            del ts[:i]
+            del cs[:i]
+        ts[0] = now
+
+    def _merge(self):
+        ts, cs = self.ts, self.cs
+        if len(ts) < 2:
+            return
+        nts, ncs = [ts[0]], [cs[0]]
+        for t, c in zip(ts[1:], cs[1:]):
+            if c == ncs[-1]:
+                continue
+            nts.append(t)
+            ncs.append(c)
+        self.ts, self.cs = nts, ncs
