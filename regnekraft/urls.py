@@ -6,5 +6,6 @@ urlpatterns = [
     path("api/", include("regnekraft.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("oidc/", include("regnekraft.portal.oidc_urls")),
 ]
 urlpatterns += i18n_patterns(path("", include("regnekraft.portal.urls")), prefix_default_language=False)

@@ -1,6 +1,32 @@
 from django.urls import path
 
-from . import views
+from .views import common, coordinator, dashboard, finance, industry, operator, pi, reviewer
 
 app_name = "portal"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", common.home, name="home"),
+    path("assets/portal.css", common.stylesheet, name="stylesheet"),
+    path("accounts/login/", common.LoginView.as_view(), name="login"),
+    path("accounts/logout/", common.logout, name="logout"),
+    path("pi/", pi.overview, name="pi"),
+    path("pi/apply/", pi.apply_start, name="pi_apply"),
+    path("pi/apply/<int:call_id>/<str:code>/", pi.apply, name="pi_apply_form"),
+    path("pi/projects/<str:code>/", pi.project, name="project"),
+    path("pi/allocations/<int:allocation_id>/change/", pi.change, name="change_request"),
+    path("reviews/", reviewer.assigned, name="reviews"),
+    path("reviews/<int:review_id>/", reviewer.review, name="review"),
+    path("sector/", coordinator.overview, name="sector"),
+    path("sector/orders/new/", coordinator.order_new, name="order_new"),
+    path("sector/orders/<int:order_id>/", coordinator.order_review, name="order_review"),
+    path("sector/lines/<int:line_id>/", coordinator.suballocate, name="suballocate"),
+    path("industry/", industry.overview, name="industry"),
+    path("operator/catalogue/", operator.catalogue, name="catalogue"),
+    path("operator/calls/", operator.calls, name="calls"),
+    path("operator/calls/<int:call_id>/", operator.round_page, name="round"),
+    path("operator/changes/", operator.changes, name="changes"),
+    path("operator/sync/", operator.sync, name="sync"),
+    path("operator/audit/", operator.audit, name="audit"),
+    path("finance/", finance.overview, name="finance"),
+    path("finance/invoices/<int:invoice_id>/", finance.invoice, name="invoice"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+]

@@ -1,0 +1,123 @@
+"""Sign-in through OpenID Connect (Feide, ID-porten or any OIDC provider) with
+mozilla-django-oidc.
+
+Configuration comes from Django settings when they define it, otherwise from environment
+variables with the prefix ``REGNEKRAFT_`` (e.g. ``REGNEKRAFT_OIDC_RP_CLIENT_ID``), so the
+portal needs no settings edit to enable it. A person signs in through OIDC only if a
+Regnekraft person with the same e-mail address exists: the platform never creates people
+without an organisation and roles.
+
+The session is recorded against Django's ``ModelBackend`` (which only loads the user by
+id), so ``AUTHENTICATION_BACKENDS`` does not have to list the OIDC backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationRequestView
+
+from regnekraft.parties.models import Person
+
+log = logging.getLogger(__name__)
+SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+DEFAULTS: dict[str, Any] = {
+    "OIDC_RP_SIGN_ALGO": "RS256",
+    "OIDC_RP_SCOPES": "openid email profile",
+    "OIDC_CREATE_USER": False,
+    "OIDC_USE_PKCE": True,
+    "OIDC_TIMEOUT": 10,
+    "OIDC_PROVIDER_LABEL": "Feide / ID-porten",
+    "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc_authentication_callback",
+}
+_MISSING = object()
+
+
+def setting(name: str, *default: Any) -> Any:
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    env = os.environ.get(f"REGNEKRAFT_{name}")
+    if env is not None:
+        return {"true": True, "false": False}.get(env.lower(), env)
+    if default:
+        return default[0]
+    if name in DEFAULTS:
+        return DEFAULTS[name]
+    raise ImproperlyConfigured(f"OIDC setting {name} is missing (set it in settings or REGNEKRAFT_{name})")
+
+
+def configured() -> bool:
+    return bool(setting("OIDC_RP_CLIENT_ID", "") and setting("OIDC_OP_AUTHORIZATION_ENDPOINT", ""))
+
+
+def provider_label() -> str:
+    return str(setting("OIDC_PROVIDER_LABEL"))
+
+
+class Backend(OIDCAuthenticationBackend):
+    @staticmethod
+    def get_settings(attr: str, *args: Any) -> Any:
+        return setting(attr, *args)
+
+    def filter_users_by_claims(self, claims: dict):
+        email = (claims.get("email") or "").strip()
+        if not email:
+            return get_user_model().objects.none()
+        people = Person.objects.filter(email__iexact=email).values("user")
+        return get_user_model().objects.filter(pk__in=people)
+
+
+class InitView(OIDCAuthenticationRequestView):
+    @staticmethod
+    def get_settings(attr: str, *args: Any) -> Any:
+        return setting(attr, *args)
+
+
+class CallbackView(View):
+    """The provider sends the browser back here with a code; trade it for a verified identity."""
+
+    http_method_names = ["get"]
+
+    def failure(self, request: HttpRequest, text: str) -> HttpResponse:
+        messages.error(request, text)
+        return HttpResponseRedirect(reverse("portal:login"))
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        states = request.session.get("oidc_states") or {}
+        state = request.GET.get("state", "")
+        if request.GET.get("error") or "code" not in request.GET or state not in states:
+            states.pop(state, None)
+            request.session["oidc_states"] = states
+            return self.failure(request, _("Sign-in with %(provider)s was cancelled or failed.")
+                                % {"provider": provider_label()})
+        entry = states.pop(state)
+        request.session["oidc_states"] = states
+        request.session.save()
+        try:
+            user = Backend().authenticate(request, nonce=entry.get("nonce"), code_verifier=entry.get("code_verifier"))
+        except (SuspiciousOperation, ValueError, OSError) as exc:
+            log.warning("OIDC sign-in failed: %s", exc)
+            user = None
+        except Exception as exc:  # noqa: BLE001 - a provider error must not become a 500 page
+            log.warning("OIDC sign-in failed: %s", exc)
+            user = None
+        if user is None or not user.is_active:
+            return self.failure(request, _("Your identity was confirmed, but no Regnekraft account has that "
+                                           "e-mail address. Ask your organisation's coordinator for access.")
+                                if user is None else _("This account is not active."))
+        user.backend = SESSION_BACKEND
+        auth.login(request, user)
+        next_url = request.session.pop("oidc_login_next", None)
+        return HttpResponseRedirect(next_url or reverse("portal:home"))

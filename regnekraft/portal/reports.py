@@ -1,0 +1,86 @@
+"""Figures for the pages that the accounting reports do not already give, computed from
+querysets the access module has already narrowed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from regnekraft.accounting.models import BalanceEvent, UsageRecord
+from regnekraft.allocation import policy
+from regnekraft.allocation.models import Allocation, PolicySettings
+from regnekraft.catalog.models import ResourceClass
+
+ZERO = Decimal(0)
+
+
+def used_by_allocation(allocations: QuerySet[Allocation]) -> dict[int, tuple[Decimal, Decimal]]:
+    """allocation id -> (units used, NOK charged)."""
+    rows = (UsageRecord.objects.filter(allocation__in=allocations).values("allocation")
+            .annotate(q=Sum("quantity"), c=Sum("charge_nok")))
+    return {r["allocation"]: (r["q"] or ZERO, r["c"] or ZERO) for r in rows}
+
+
+def warnings_for(allocations: QuerySet[Allocation]) -> QuerySet[BalanceEvent]:
+    return (BalanceEvent.objects.filter(allocation__in=allocations)
+            .select_related("allocation__project", "allocation__resource_class__system"))
+
+
+def monthly_charges(projects) -> list[dict]:
+    return list(UsageRecord.objects.filter(project__in=projects)
+                .annotate(month=TruncMonth("usage_date")).values("month", "project__code")
+                .annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by("month", "project__code"))
+
+
+def year_bounds(year: int) -> tuple[dt.date, dt.date]:
+    return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+
+
+def class_rows(year: int, classes: QuerySet[ResourceClass] | None = None) -> list[dict]:
+    """Per resource class in ``year``: the rules' room (``policy.remaining``) and the units used."""
+    start, end = year_bounds(year)
+    settings = PolicySettings.current()
+    classes = (classes if classes is not None else ResourceClass.objects.all()).select_related("system")
+    used = dict(UsageRecord.objects.filter(usage_date__gte=start, usage_date__lt=end)
+                .values("resource_class").annotate(q=Sum("quantity")).values_list("resource_class", "q"))
+    return [{"rc": rc, **policy.remaining(rc, start, end, settings), "used": used.get(rc.pk) or ZERO}
+            for rc in classes]
+
+
+def month_starts(months: int, today: dt.date) -> list[dt.date]:
+    out = [today.replace(day=1)]
+    while len(out) < months:
+        out.insert(0, (out[0] - dt.timedelta(days=1)).replace(day=1))
+    return out
+
+
+def monthly_utilisation(months: int, today: dt.date) -> list[dict]:
+    """Used units / capacity per month for CPU and GPU over the last ``months`` months."""
+    starts = month_starts(months, today)
+    used = (UsageRecord.objects.filter(usage_date__gte=starts[0], resource_class__kind__in=["cpu", "gpu"])
+            .annotate(month=TruncMonth("usage_date")).values("month", "resource_class__kind")
+            .annotate(q=Sum("quantity")))
+    used_map = {(r["month"], r["resource_class__kind"]): r["q"] for r in used}
+    classes = list(ResourceClass.objects.filter(kind__in=["cpu", "gpu"]).select_related("system"))
+    out = []
+    for month in starts:
+        nxt = (month + dt.timedelta(days=32)).replace(day=1)
+        row: dict = {"month": month}
+        for kind in ("cpu", "gpu"):
+            cap = sum((rc.capacity(month, nxt) for rc in classes if rc.kind == kind), ZERO)
+            row[kind] = (used_map.get((month, kind)) or ZERO) / cap if cap else ZERO
+        out.append(row)
+    return out
+
+
+def data_fingerprint() -> tuple:
+    """Changes whenever anything the dashboard shows changes (used as its cache key): every
+    change to the catalogue, allocations, orders and settings is audited, usage only grows."""
+    from regnekraft.audit.models import AuditEntry
+
+    usage = UsageRecord.objects.aggregate(n=Count("id"), last=Max("id"))
+    last_audit = AuditEntry.objects.aggregate(last=Max("id"))["last"]
+    return (last_audit, usage["n"], usage["last"], dt.date.today().isoformat())

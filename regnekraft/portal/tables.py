@@ -1,0 +1,83 @@
+"""Tables shown on portal pages; every one can also be downloaded as CSV (``?export=<id>``)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils.formats import number_format
+
+EXPORT_PARAM = "export"
+
+
+@dataclass
+class Column:
+    label: str
+    numeric: bool = False
+    decimals: int = 0
+
+
+@dataclass
+class Cell:
+    """A value with an optional link; the CSV gets the raw value, the page the formatted one."""
+
+    value: Any
+    href: str = ""
+
+
+@dataclass
+class Table:
+    id: str
+    caption: str
+    columns: Sequence[Column]
+    rows: list[list[Any]] = field(default_factory=list)
+    empty_text: str = ""
+
+    def add(self, *values: Any) -> None:
+        self.rows.append(list(values))
+
+    def html_rows(self) -> list[list[dict[str, Any]]]:
+        out = []
+        for row in self.rows:
+            cells = []
+            for col, raw in zip(self.columns, row, strict=True):
+                cell = raw if isinstance(raw, Cell) else Cell(raw)
+                cells.append({"text": _display(cell.value, col), "href": cell.href, "numeric": col.numeric})
+            out.append(cells)
+        return out
+
+
+def _display(value: Any, col: Column) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "✓" if value else ""
+    if col.numeric and isinstance(value, int | float | Decimal):
+        return number_format(value, decimal_pos=col.decimals, use_l10n=True, force_grouping=True)
+    return str(value)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, Cell):
+        value = value.value
+    if value is None:
+        return ""
+    return str(value)
+
+
+def csv_response(table: Table) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{table.id}.csv"'
+    writer = csv.writer(response)
+    writer.writerow([str(c.label) for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_csv_value(v) for v in row])
+    return response
+
+
+def find(tables: Iterable[Table], table_id: str) -> Table | None:
+    return next((t for t in tables if t.id == table_id), None)

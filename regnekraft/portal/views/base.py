@@ -1,0 +1,79 @@
+"""What every portal page shares: the role guard, the refusal page, CSV export and the
+language links. Access rules themselves live in ``regnekraft.parties.access``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import translate_url
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from regnekraft.parties import access
+from regnekraft.parties.models import RoleKind
+
+from .. import nav
+from ..tables import EXPORT_PARAM, Table, csv_response, find
+
+View = Callable[..., HttpResponse]
+
+
+def language_links(request: HttpRequest) -> list[dict[str, Any]]:
+    here = request.get_full_path()
+    current = get_language()
+    return [
+        {"code": code, "name": name, "href": translate_url(here, code), "current": code == current}
+        for code, name in settings.LANGUAGES
+    ]
+
+
+def page(request: HttpRequest, template: str, context: dict[str, Any] | None = None, *,
+         tables: Iterable[Table] = (), status: int = 200) -> HttpResponse:
+    """Render a portal page, or one of its tables as CSV when ``?export=<table id>``."""
+    tables = list(tables)
+    wanted = request.GET.get(EXPORT_PARAM)
+    if wanted:
+        table = find(tables, wanted)
+        if table is not None:
+            return csv_response(table)
+    ctx = dict(context or {})
+    ctx.setdefault("tables", tables)
+    ctx["nav"] = nav.entries_for(request.user)
+    ctx["languages"] = language_links(request)
+    ctx["current_url_name"] = getattr(request.resolver_match, "view_name", "")
+    return render(request, template, ctx, status=status)
+
+
+def refuse(request: HttpRequest, reason: str) -> HttpResponse:
+    return page(request, "portal/refused.html", {"reason": reason, "title": _("Not allowed")}, status=403)
+
+
+def role_names(kinds: Iterable[str]) -> str:
+    return ", ".join(sorted(str(RoleKind(k).label) for k in kinds))
+
+
+def requires(url_name: str) -> Callable[[View], View]:
+    """Only people with one of the roles the navigation gives ``url_name`` may open the view."""
+    allowed = nav.roles_for(url_name)
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not access.has_role(request.user, *allowed):
+                return refuse(request, _("This page is for: %(roles)s. Your account does not have that role.")
+                              % {"roles": role_names(allowed)})
+            return view(request, *args, **kwargs)
+        return guarded
+    return decorate
+
+
+def not_visible(request: HttpRequest) -> HttpResponse:
+    return refuse(request, _("This item is not among those your roles let you see."))

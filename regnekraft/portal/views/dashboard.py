@@ -1,0 +1,168 @@
+"""Decision makers: utilisation over time, allocated vs used vs available, user-group balance
+against the research floor, economic share against its cap, and the planning figures.
+
+The figures come from ``accounting.reports`` (one place for them); charts are SVG rendered
+on the server, each next to a table with the same numbers. The rendered parts are cached
+under a fingerprint of the data, so a change to allocations, usage, settings or the
+catalogue (all audited) shows at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
+
+from regnekraft.accounting import reports as accounting_reports
+from regnekraft.allocation.models import PolicySettings
+
+from .. import charts, reports
+from ..tables import Column, Table
+from .base import page, requires
+
+CACHE_SECONDS = 300
+UTILISATION_MONTHS = 12
+UTILISATION_RULE_OF_THUMB = 75  # per cent (000:1356-1362)
+GROUP_NAMES = {"research": N_("Research"), "public": N_("Public sector"), "industry": N_("Industry")}
+
+
+def _pct(share: Decimal | None) -> float:
+    return float(100 * share) if share is not None else 0.0
+
+
+def _ratio(part: Decimal, whole: Decimal) -> float:
+    return float(100 * part / whole) if whole else 0.0
+
+
+def _utilisation(today: dt.date) -> tuple[str, Table]:
+    rows = reports.monthly_utilisation(UTILISATION_MONTHS, today)
+    table = Table("utilisation", _("Utilisation per month (used share of capacity, %)"), [
+        Column(_("Month")), Column(_("CPU"), numeric=True, decimals=1), Column(_("GPU"), numeric=True, decimals=1),
+    ])
+    for r in rows:
+        table.add(f"{r['month']:%Y-%m}", 100 * r["cpu"], 100 * r["gpu"])
+    svg = charts.lines(_("Utilisation over time"), "%", [f"{r['month']:%Y-%m}" for r in rows],
+                       {_("CPU"): [float(100 * r["cpu"]) for r in rows],
+                        _("GPU"): [float(100 * r["gpu"]) for r in rows]},
+                       reference=(_("75 % rule of thumb"), UTILISATION_RULE_OF_THUMB))
+    return svg, table
+
+
+def _capacity(year: int) -> tuple[str, Table]:
+    start, end = reports.year_bounds(year)
+    rows = accounting_reports.report_capacity(start, end)
+    table = Table("allocated_used", _("Allocated, used and available in %(year)s") % {"year": year}, [
+        Column(_("Resource")), Column(_("Unit")), Column(_("Capacity"), numeric=True),
+        Column(_("Allocated"), numeric=True), Column(_("Ordered by sectors"), numeric=True),
+        Column(_("Used"), numeric=True), Column(_("Available"), numeric=True),
+    ])
+    for r in rows:
+        table.add(r["resource_class"], r["unit"], r["capacity"], r["allocated"], r["ordered"], r["used"],
+                  r["available"])
+    svg = charts.bars(_("Allocated, used and available (% of capacity)"), "%", [r["resource_class"] for r in rows], {
+        _("Allocated"): [_ratio(r["allocated"] + r["ordered"], r["capacity"]) for r in rows],
+        _("Used"): [_ratio(r["used"], r["capacity"]) for r in rows],
+        _("Available"): [_ratio(r["available"], r["capacity"]) for r in rows],
+    })
+    return svg, table
+
+
+def _research_floor(year: int) -> tuple[str, Table]:
+    rows = accounting_reports.report_research_share(year)
+    floor = _pct(PolicySettings.current().research_protected_share)
+    table = Table("research_floor", _("User-group balance against the research floor in %(year)s") % {"year": year}, [
+        Column(_("Resource")), Column(_("Research committed (% of capacity)"), numeric=True, decimals=1),
+        Column(_("Others committed (% of capacity)"), numeric=True, decimals=1),
+        Column(_("Research floor (%)"), numeric=True, decimals=1), Column(_("Floor kept")),
+    ])
+    for r in rows:
+        table.add(r["resource_class"], _pct(r["research_committed_share"]),
+                  _ratio(r["non_research_committed"], r["capacity"]), floor, r["floor_kept"])
+    svg = charts.bars(_("Research and other users' commitments against the research floor"), "%",
+                      [r["resource_class"] for r in rows], {
+                          _("Research"): [_pct(r["research_committed_share"]) for r in rows],
+                          _("Other users"): [_ratio(r["non_research_committed"], r["capacity"]) for r in rows],
+                      }, reference=(_("Research floor"), floor))
+    return svg, table
+
+
+def _groups(year: int) -> Table:
+    start, end = reports.year_bounds(year)
+    groups = accounting_reports.report_by_group(start, end)["groups"]
+    table = Table("user_groups", _("Allocated, used and charged per user group in %(year)s") % {"year": year}, [
+        Column(_("User group")), Column(_("Resource kind")), Column(_("Allocated"), numeric=True),
+        Column(_("Used"), numeric=True), Column(_("Charged (NOK)"), numeric=True, decimals=2),
+    ])
+    for g in groups:
+        table.add(_(GROUP_NAMES.get(g["user_group"], g["user_group"])), g["kind"], g["allocated"], g["used"],
+                  g["charged_nok"])
+    return table
+
+
+def _economic(year: int) -> tuple[str, Table]:
+    rows = accounting_reports.report_economic_share(year)
+    table = Table("economic_share", _("Economic activity against the cap in %(year)s") % {"year": year}, [
+        Column(_("Resource")), Column(_("Committed (units)"), numeric=True), Column(_("Used (units)"), numeric=True),
+        Column(_("Committed (% of capacity)"), numeric=True, decimals=2),
+        Column(_("Cap (%)"), numeric=True, decimals=1), Column(_("Within the cap")),
+    ])
+    for r in rows:
+        table.add(r["resource_class"], r["economic_committed"], r["economic_used"], _pct(r["committed_share"]),
+                  _pct(r["cap_share"]), r["within_cap"])
+    cap = _pct(rows[0]["cap_share"]) if rows else 0.0
+    svg = charts.bars(_("Economic share against its cap"), "%", [r["resource_class"] for r in rows],
+                      {_("Economic activity"): [_pct(r["committed_share"]) for r in rows]},
+                      reference=(_("Cap"), cap))
+    return svg, table
+
+
+def _planning() -> Table | None:
+    try:
+        from regnekraft.planning import economics
+        comparison = economics.compare(economics.load_study())
+    except Exception:  # noqa: BLE001 - the planning data may be absent or still changing
+        return None
+    table = Table("planning_npv", _("Cost/benefit: present value per concept, 2026-2030 (MNOK, costs negative)"), [
+        Column(_("Concept")), Column(_("Investment"), numeric=True), Column(_("Operation"), numeric=True),
+        Column(_("Tax financing cost"), numeric=True), Column(_("Total"), numeric=True),
+    ])
+    for r in comparison.results:
+        v = r.gross.rounded()
+        table.add(r.name, v["investment"], v["operation"], v["tax"], v["total"])
+    return table
+
+
+def _build(year: int) -> dict:
+    today = dt.date.today()
+    charts_ = {}
+    for key, (svg, table) in {
+        "utilisation": _utilisation(today),
+        "allocated": _capacity(year),
+        "groups": _research_floor(year),
+        "economic": _economic(year),
+    }.items():
+        charts_[key] = {"svg": svg, "table": table}
+    return {"charts": charts_, "groups": _groups(year), "planning": _planning()}
+
+
+@requires("portal:dashboard")
+def dashboard(request: HttpRequest) -> HttpResponse:
+    year = int(request.GET.get("year") or dt.date.today().year)
+    fingerprint = "-".join(map(str, reports.data_fingerprint()))
+    key = f"portal-dashboard:{get_language()}:{year}:{fingerprint}"
+    built = cache.get(key)
+    if built is None:
+        built = _build(year)
+        cache.set(key, built, CACHE_SECONDS)
+    tables = [c["table"] for c in built["charts"].values()] + [built["groups"]]
+    if built["planning"] is not None:
+        tables.append(built["planning"])
+    return page(request, "portal/dashboard.html", {
+        "title": _("Dashboard"), "year": year, "charts": built["charts"], "groups": built["groups"],
+        "planning": built["planning"],
+    }, tables=tables)

@@ -1,0 +1,208 @@
+"""Platform operators: catalogue and capacities, calls, the round, change requests, cluster
+sync status and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from regnekraft.accounting.models import ImportBatch, UsageRecord
+from regnekraft.allocation import services
+from regnekraft.allocation.models import Call, CallStatus, ChangeRequest, ChangeStatus
+from regnekraft.allocation.policy import PolicyViolation
+from regnekraft.audit.models import AuditEntry
+from regnekraft.catalog.models import System
+from regnekraft.parties import access
+from regnekraft.parties.models import Person, RoleKind
+
+from .. import reports, round_plan, writes
+from ..forms import CallForm, ReviewerForm, class_label
+from ..tables import Cell, Column, Table
+from .base import not_visible, page, requires
+
+
+@requires("portal:catalogue")
+def catalogue(request: HttpRequest) -> HttpResponse:
+    year = int(request.GET.get("year") or dt.date.today().year)
+    systems = Table("systems", _("Systems"), [
+        Column(_("System")), Column(_("Kind")), Column(_("Country")), Column(_("Security zone")),
+        Column(_("Availability tier"), numeric=True), Column(_("In service from")), Column(_("Until")),
+    ])
+    for s in System.objects.all():
+        systems.add(s.name, s.get_kind_display(), s.country, s.get_security_zone_display(), s.availability_tier,
+                    s.commissioned, s.decommissioned)
+    classes = Table("capacities", _("Capacity and commitments in %(year)s") % {"year": year}, [
+        Column(_("Resource")), Column(_("Unit")), Column(_("Capacity"), numeric=True),
+        Column(_("Committed"), numeric=True), Column(_("Free"), numeric=True), Column(_("Used"), numeric=True),
+        Column(_("Economic-activity room"), numeric=True), Column(_("Non-research room"), numeric=True),
+    ])
+    for row in reports.class_rows(year):
+        classes.add(class_label(row["rc"]), row["rc"].unit, row["capacity"], row["committed"], row["free"],
+                    row["used"], row["economic_room"], row["non_research_room"])
+    return page(request, "portal/catalogue.html", {"title": _("Catalogue and capacities"), "year": year},
+                tables=[systems, classes])
+
+
+@requires("portal:calls")
+def calls(request: HttpRequest) -> HttpResponse:
+    form = CallForm(request.POST or None)
+    if request.method == "POST":
+        if "status" in request.POST:
+            call = Call.objects.filter(pk=request.POST.get("call")).first()
+            if call is not None and request.POST["status"] in (CallStatus.OPEN, CallStatus.REVIEW):
+                try:
+                    writes.set_call_status(call, request.POST["status"])
+                    messages.success(request, _("%(call)s is now: %(status)s.") % {
+                        "call": call.name, "status": call.get_status_display()})
+                except ValidationError as exc:
+                    messages.error(request, "; ".join(exc.messages))
+            return redirect("portal:calls")
+        if form.is_valid():
+            writes.save_call(form.save(commit=False))
+            messages.success(request, _("Call created as a draft."))
+            return redirect("portal:calls")
+    counts = {c["call"]: c["n"] for c in access.visible_applications(request.user).values("call").annotate(n=Count("id"))}
+    call_list = [{"call": c, "applications": counts.get(c.pk, 0)} for c in Call.objects.all()]
+    table = Table("calls", _("Calls"), [
+        Column(_("Call")), Column(_("Opens")), Column(_("Closes")), Column(_("Period")), Column(_("Status")),
+        Column(_("Applications"), numeric=True),
+    ], empty_text=_("No calls yet."))
+    for item in call_list:
+        c = item["call"]
+        table.add(Cell(c.name, reverse("portal:round", args=[c.pk])), c.opens, c.closes,
+                  f"{c.period_start} – {c.period_end}", c.get_status_display(), item["applications"])
+    return page(request, "portal/calls.html", {"title": _("Calls and rounds"), "form": form,
+                                              "call_list": call_list}, tables=[table])
+
+
+@requires("portal:calls")
+def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return not_visible(request)
+    reviewers = Person.objects.filter(roles__kind=RoleKind.REVIEWER).distinct()
+    if request.method == "POST" and request.POST.get("action") == "assign":
+        form = ReviewerForm(request.POST, reviewers=reviewers)
+        app = access.visible_applications(request.user).filter(pk=request.POST.get("application"), call=call).first()
+        if app is not None and form.is_valid():
+            writes.assign_reviewer(app, form.cleaned_data["reviewer"])
+            messages.success(request, _("Reviewer assigned."))
+        return redirect("portal:round", call_id=call.pk)
+    view = round_plan.build(call, propose=request.method != "POST")
+    verdicts: list = []
+    checked = False
+    if request.method == "POST" and call.status != CallStatus.DECIDED:
+        grants, bad = round_plan.grants_from(view, request.POST)
+        for line in view.lines:
+            line.proposed = grants.get(line.application.pk, {}).get(line.resource_class.pk)
+        if bad:
+            messages.error(request, _("Some amounts are not numbers of zero or more; nothing was decided."))
+        elif request.POST.get("action") == "decide":
+            try:
+                services.decide_round(call, grants, decided_by=request.user)
+            except PolicyViolation as exc:
+                verdicts = exc.violations
+                messages.error(request, _("The grants break the rules; nothing was decided."))
+            except ValidationError as exc:
+                messages.error(request, "; ".join(exc.messages))
+            else:
+                messages.success(request, _("The round of %(call)s is decided.") % {"call": call.name})
+                return redirect("portal:round", call_id=call.pk)
+        else:
+            verdicts = round_plan.verdicts(view, grants)
+            checked = True
+    decided = Table("decided", _("Decided grants"), [
+        Column(_("Project")), Column(_("Resource")), Column(_("Granted"), numeric=True), Column(_("Unit")),
+        Column(_("Price category")),
+    ], empty_text=_("Nothing decided yet."))
+    for a in access.visible_allocations(request.user).filter(application__call=call).select_related(
+            "project", "resource_class__system"):
+        decided.add(a.project.code, class_label(a.resource_class), a.amount, a.resource_class.unit, a.price_category)
+    apps = access.visible_applications(request.user).filter(call=call).select_related("project").prefetch_related(
+        "reviews__reviewer")
+    return page(request, "portal/round.html", {
+        "title": _("Round: %(call)s") % {"call": call.name}, "call": call, "view": view, "verdicts": verdicts,
+        "checked": checked, "editable": call.status != CallStatus.DECIDED, "applications": apps,
+        "reviewer_form": ReviewerForm(reviewers=reviewers), "optimiser_available": round_plan.optimiser is not None,
+    }, tables=[decided])
+
+
+@requires("portal:changes")
+def changes(request: HttpRequest) -> HttpResponse:
+    visible = ChangeRequest.objects.filter(allocation__in=access.visible_allocations(request.user))
+    if request.method == "POST":
+        change = visible.filter(pk=request.POST.get("change")).first()
+        if change is not None:
+            approve = request.POST.get("decision") == "approve"
+            try:
+                services.decide_change(change, approve, note=request.POST.get("note", ""), decided_by=request.user)
+            except PolicyViolation as exc:
+                messages.error(request, _("Not approved: %(why)s") % {"why": "; ".join(v.message for v in exc.violations)})
+            except ValidationError as exc:
+                messages.error(request, "; ".join(exc.messages))
+            else:
+                messages.success(request, _("Change request decided."))
+        return redirect("portal:changes")
+    pending = list(visible.filter(status=ChangeStatus.PENDING).select_related(
+        "allocation__project", "allocation__resource_class__system", "requested_by"))
+    table = Table("change_requests", _("All change requests"), [
+        Column(_("Created")), Column(_("Project")), Column(_("Resource")), Column(_("Kind")),
+        Column(_("Amount"), numeric=True), Column(_("New end")), Column(_("Status")), Column(_("Reason")),
+    ], empty_text=_("No change requests."))
+    for c in visible.select_related("allocation__project", "allocation__resource_class__system").order_by("-created"):
+        table.add(c.created.date(), c.allocation.project.code, class_label(c.allocation.resource_class),
+                  c.get_kind_display(), c.amount, c.new_end, c.get_status_display(), c.reason)
+    return page(request, "portal/changes.html", {"title": _("Change requests"), "pending": pending}, tables=[table])
+
+
+@requires("portal:sync")
+def sync(request: HttpRequest) -> HttpResponse:
+    allocations = access.visible_allocations(request.user)
+    active = dict(allocations.filter(status="active").values_list("resource_class__system__slug")
+                  .annotate(n=Count("id")).values_list("resource_class__system__slug", "n"))
+    blocked = dict(allocations.filter(status="blocked").values_list("resource_class__system__slug")
+                   .annotate(n=Count("id")).values_list("resource_class__system__slug", "n"))
+    usage = {r["cluster"]: r for r in UsageRecord.objects.values("cluster").annotate(
+        n=Count("id"), last=Max("end"), projects=Count("project", distinct=True, filter=Q(allocation__isnull=True)))}
+    table = Table("sync", _("Clusters"), [
+        Column(_("Cluster")), Column(_("Active allocations"), numeric=True), Column(_("Blocked"), numeric=True),
+        Column(_("Usage records"), numeric=True), Column(_("Latest usage")),
+        Column(_("Projects with usage outside any allocation"), numeric=True),
+    ])
+    for s in System.objects.all():
+        u = usage.get(s.slug, {})
+        table.add(s.slug, active.get(s.slug, 0), blocked.get(s.slug, 0), u.get("n", 0), u.get("last"),
+                  u.get("projects", 0))
+    batches = Table("imports", _("Latest usage imports"), [
+        Column(_("Started")), Column(_("Source")), Column(_("File")), Column(_("Read"), numeric=True),
+        Column(_("New"), numeric=True), Column(_("Duplicates"), numeric=True),
+    ], empty_text=_("No imports yet."))
+    for b in ImportBatch.objects.order_by("-started")[:20]:
+        batches.add(b.started, b.source, b.filename, b.records_read, b.records_new, b.records_duplicate)
+    return page(request, "portal/table_page.html", {
+        "title": _("Cluster sync"),
+        "intro": _("What the platform has pushed to each cluster and what usage has come back."),
+    }, tables=[table, batches])
+
+
+@requires("portal:audit")
+def audit(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("type", "")
+    entries = AuditEntry.objects.all()
+    if kind:
+        entries = entries.filter(object_type=kind)
+    table = Table("audit", _("Latest changes"), [
+        Column(_("When")), Column(_("Who")), Column(_("Action")), Column(_("Type")), Column(_("Object")),
+    ], empty_text=_("No changes recorded."))
+    for e in entries[:300]:
+        table.add(e.at, e.actor_label, e.action, e.object_type, e.object_repr)
+    types = list(AuditEntry.objects.values_list("object_type", flat=True).distinct().order_by("object_type"))
+    return page(request, "portal/audit.html", {"title": _("Audit log"), "types": types, "type": kind},
+                tables=[table])
