@@ -12,8 +12,16 @@ Plain Python and NumPy, no Django. The public API::
 
 from .engine import Simulator, leaf_shares
 from .metrics import TAU, RunResult
-from .model import (ZONES, GroupSpec, Job, Platform, PolicyConfig, PriorityWeights, QOSSpec,
-                    SystemSpec)
+from .model import (
+    ZONES,
+    GroupSpec,
+    Job,
+    Platform,
+    PolicyConfig,
+    PriorityWeights,
+    QOSSpec,
+    SystemSpec,
+)
 from .readers import BatsimReader, CSVReader, SWFReader, TraceError, open_trace
 
 

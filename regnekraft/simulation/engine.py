@@ -24,8 +24,18 @@ import math
 import time as _time
 from bisect import bisect_left, insort
 
-from .model import (CANCELLED, DONE, QUEUED, REJECTED, RUNNING, GroupSpec, Job, Platform,
-                    PolicyConfig, QOSSpec)
+from .model import (
+    CANCELLED,
+    DONE,
+    QUEUED,
+    REJECTED,
+    RUNNING,
+    GroupSpec,
+    Job,
+    Platform,
+    PolicyConfig,
+    QOSSpec,
+)
 from .nodes import CountProfile, NodeProfile, lowest_bits
 from .queues import FifoQueue, MultifactorQueue
 
@@ -568,7 +578,7 @@ class Simulator:
             g.acc = 0.0
         self.last_recalc = T
         factors = self.fairshare_factors()
-        for g, f in zip(self.groups, factors):
+        for g, f in zip(self.groups, factors, strict=False):
             g.factor = f
         for S in self.systems:
             if self.multifactor:
@@ -885,12 +895,10 @@ class Simulator:
             for t, w, nodes in resv.values():
                 prof.reserve(t if t > now else now, w, nodes)
             todo = S.queue.iter()
-            compress = True
         else:
             prof = S.profile
             prof.advance(now)
             todo = S.new
-            compress = False
         S.profile = prof
         started = []
         for job in todo:

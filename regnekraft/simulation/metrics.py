@@ -169,6 +169,7 @@ class RunResult:
             "economic": econ,
             "preempted": preempted,
             "state": np.array([STATE_NAMES[s] for s in state], dtype=object),
+            "reservation": np.fromiter((j.first_reservation for j in jobs), float, n),
             "_alloc": [j.alloc for j in jobs] if sim.node_mode else None,
         }
         pol = sim.policy
@@ -199,7 +200,7 @@ class RunResult:
             w = csv.writer(fh)
             w.writerow(cols + (["allocated_nodes"] if alloc is not None else []))
             arrays = [j[c] for c in cols]
-            fmt = [_fmt_col(c, a) for c, a in zip(cols, arrays)]
+            fmt = [_fmt_col(c, a) for c, a in zip(cols, arrays, strict=False)]
             n = len(j["job_id"])
             for i in range(n):
                 row = [f(i) for f in fmt]
@@ -221,7 +222,7 @@ class RunResult:
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["time", "utilisation", "economic_share"])
-            for row in zip(s["t"], s["utilisation"], s["economic_share"]):
+            for row in zip(s["t"], s["utilisation"], s["economic_share"], strict=False):
                 w.writerow([_num(x) for x in row])
 
 

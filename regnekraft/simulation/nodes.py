@@ -145,7 +145,7 @@ class NodeProfile:
         if len(ts) < 2:
             return
         nts, nms = [ts[0]], [ms[0]]
-        for t, m in zip(ts[1:], ms[1:]):
+        for t, m in zip(ts[1:], ms[1:], strict=False):
             if m == nms[-1]:
                 continue
             nts.append(t)
@@ -227,7 +227,7 @@ class CountProfile:
         if len(ts) < 2:
             return
         nts, ncs = [ts[0]], [cs[0]]
-        for t, c in zip(ts[1:], cs[1:]):
+        for t, c in zip(ts[1:], cs[1:], strict=False):
             if c == ncs[-1]:
                 continue
             nts.append(t)

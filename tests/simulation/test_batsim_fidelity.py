@@ -36,13 +36,13 @@ def test_easy_nodes_reproduces_batsim_starting_times(traces):
     res = _run(traces)
     assert res.summary["jobs"] == 801
     diffs = [abs(st - float(ref[str(jid)]["starting_time"]))
-             for jid, st in zip(res.jobs["job_id"], res.jobs["start_time"])]
+             for jid, st in zip(res.jobs["job_id"], res.jobs["start_time"], strict=False)]
     assert len(diffs) == 801
     assert max(diffs) <= 1e-6
     assert res.summary["mean_wait"] == pytest.approx(9.516326, abs=1e-6)
     assert res.summary["makespan"] == pytest.approx(16088.51, abs=1e-6)
     # and the very same nodes
-    for jid, alloc in zip(res.jobs["job_id"], res.jobs["_alloc"]):
+    for jid, alloc in zip(res.jobs["job_id"], res.jobs["_alloc"], strict=False):
         assert mask_to_ranges(alloc) == ref[str(jid)]["allocated_resources"].strip()
 
 
