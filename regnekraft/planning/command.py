@@ -376,12 +376,16 @@ def economics_text(rep: dict) -> str:
             )
     if "check" in rep:
         lines.append(
-            "\nAgainst the study's published figures (the yearly inputs are rounded to whole MNOK, so"
-            "\na figure may land within 10 MNOK rather than on the same multiple of 10; Table 10.1's K3"
-            "\ntax cost -640 contradicts its own sum -2,310 - 840 - tax = -3,780, i.e. -630):"
+            "\nAgainst the study's published figures, rounded to 10 MNOK (Table 10.1's K3 tax cost -640"
+            "\ncontradicts its own sum: -2,310 - 840 - tax = -3,780 gives -630):"
         )
         for row in rep["check"]:
-            ok = "ok" if abs(row["difference"]) <= 10 else "DIFFERS"
+            if row["computed_rounded"] == row["published"]:
+                ok = "same"
+            elif abs(row["difference"]) <= 10:
+                ok = "within 10"
+            else:
+                ok = "DIFFERS"
             lines.append(
                 f"  {row['table']:10} {row['concept']} {row['category']:10} published {row['published']:>7,.0f}"
                 f"  computed {row['computed']:>9,.1f}  ({ok})"

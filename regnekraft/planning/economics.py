@@ -50,6 +50,7 @@ class CostElement:
     vat_liable: bool = True
     uncertainty: str | None = None  # key into Uncertainty.components
     source_lines: str = ""
+    published_total: float | None = None  # the table's 2026-30 column for this row
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.investment_share <= 1.0:
@@ -57,6 +58,24 @@ class CostElement:
 
     def total(self) -> float:
         return float(sum(self.yearly.values()))
+
+    def reconciled(self) -> CostElement:
+        """The yearly values with the rounding difference to the published row total spread
+        evenly over the years.
+
+        The tables print each year rounded to whole MNOK and the row total rounded on its own,
+        so e.g. K2's "Investering Sigma2" reads 102+253+182+255+0 = 792 but totals 791. The
+        total carries the information the rounded years lost; spreading the difference evenly
+        is the least-information correction.
+        """
+        if self.published_total is None or not self.yearly:
+            return self
+        diff = (self.published_total - self.total()) / len(self.yearly)
+        if diff == 0:
+            return self
+        from dataclasses import replace
+
+        return replace(self, yearly={y: v + diff for y, v in self.yearly.items()})
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class Assumptions:
     last_year: int = 2030
     tax_cost_rate: float = 0.20
     vat_rate: float = 0.25
+    reconcile_row_totals: bool = True  # spread rounding differences to the row totals
 
     def discount_factor(self, year: int) -> float:
         return 1.0 / (1.0 + self.discount_rate) ** (year - self.base_year)
@@ -149,6 +169,7 @@ def _element_from_dict(d: Mapping) -> CostElement:
         vat_liable=bool(d.get("vat_liable", True)),
         uncertainty=d.get("uncertainty"),
         source_lines=str(d.get("source_lines", "")),
+        published_total=None if d.get("published_total") is None else float(d["published_total"]),
     )
 
 
@@ -161,6 +182,7 @@ def study_from_dict(data: Mapping) -> CostStudy:
         last_year=int(a.get("last_year", 2030)),
         tax_cost_rate=float(a.get("tax_cost_rate", 0.20)),
         vat_rate=float(a.get("vat_rate", 0.25)),
+        reconcile_row_totals=bool(a.get("reconcile_row_totals", True)),
     )
     concepts = tuple(
         Concept(
@@ -216,6 +238,11 @@ def present_value(yearly: Mapping[int, float], assumptions: Assumptions) -> floa
     )
 
 
+def element_present_value(element: CostElement, assumptions: Assumptions) -> float:
+    e = element.reconciled() if assumptions.reconcile_row_totals else element
+    return present_value(e.yearly, assumptions)
+
+
 @dataclass(frozen=True)
 class NPV:
     """Present values as the study shows them: costs negative, MNOK."""
@@ -266,7 +293,7 @@ def npv(
     inv = op = 0.0
     for e in concept.elements:
         f = 1.0 if factors is None else factors.get(e.key, 1.0)
-        pv = f * present_value(e.yearly, assumptions)
+        pv = f * element_present_value(e, assumptions)
         inv += e.investment_share * pv
         op += (1.0 - e.investment_share) * pv
     tax = assumptions.tax_cost_rate * (inv + op)
@@ -491,7 +518,7 @@ def monte_carlo(
         inv = np.zeros(n)
         op = np.zeros(n)
         for e in c.elements:
-            pv = present_value(e.yearly, a) * factors[e.key]
+            pv = element_present_value(e, a) * factors[e.key]
             inv += e.investment_share * pv
             op += (1.0 - e.investment_share) * pv
         tax = a.tax_cost_rate * (inv + op)
@@ -544,7 +571,8 @@ def report(
                     "label": e.label,
                     "yearly": {str(y): v for y, v in sorted(e.yearly.items())},
                     "total": e.total(),
-                    "present_value": present_value(e.yearly, a),
+                    "present_value": element_present_value(e, a),
+                    "published_total": e.published_total,
                     "investment_share": e.investment_share,
                     "vat_liable": e.vat_liable,
                     "source_lines": e.source_lines,
@@ -573,6 +601,7 @@ def report(
             "period": [a.first_year, a.last_year],
             "tax_cost_rate": a.tax_cost_rate,
             "vat_rate": a.vat_rate,
+            "reconcile_row_totals": a.reconcile_row_totals,
         },
         "zero_alternative": comp.zero,
         "concepts": concepts,
