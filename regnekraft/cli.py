@@ -83,6 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from regnekraft import demo
 
     summary = demo.build(fresh=not args.keep, traces=args.traces, progress=not args.json)
+    summary["url"] = f"http://{args.host}:{args.port}/"
     _print(args, summary, demo.describe)
     if args.no_serve:
         return 0
