@@ -752,7 +752,8 @@ class Simulator:
                 self._backfill_new(S, now, quotas)
                 return
         S.head = None
-        if S.free <= 0:
+        reclaim = self.policy.quotas and self.policy.reclaim
+        if S.free <= 0 and not reclaim:
             return
         node = self.node_mode
         blocked = [False] * len(self.groups) if quotas else None
@@ -774,14 +775,12 @@ class Simulator:
             if head is None:
                 if n <= S.free:
                     self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
-                    if S.free <= 0:
+                    if S.free <= 0 and not reclaim:
                         break
                     continue
-                if self.policy.quotas and self.policy.reclaim and self._within_nominal(S, job):
+                if reclaim and self._within_nominal(S, job):
                     if self._try_preempt(S, job, now, self._reclaim_victims(S, job),
                                          self.policy.reclaim_grace):
-                        if S.free <= 0:
-                            break
                         continue
                 head = job
                 if node:

@@ -178,6 +178,21 @@ class RunResult:
                   "economic_cap": pol.economic_cap, "bf_max_job_test": pol.bf_max_job_test}
         return cls(summary=summary, jobs=job_cols, groups=groups, series=series, policy=policy)
 
+    def delivered_shares(self, t0: float, t1: float) -> dict:
+        """Each group's share of the core-seconds held within ``[t0, t1)`` (e.g. only
+        while the system is saturated; over a whole run that drains its queue, every
+        group gets exactly what it asked for, whatever the policy). Runs cut short by
+        preemption are not included."""
+        j = self.jobs
+        ok = np.isfinite(j["run_time"])
+        held = {}
+        for g in dict.fromkeys(j["group"].tolist()):
+            m = ok & (j["group"] == g)
+            held[g] = float(step_integral(j["start_time"][m], j["end_time"][m], j["cores"][m],
+                                          [t0, t1])[0])
+        tot = sum(held.values())
+        return {g: (v / tot if tot > 0 else 0.0) for g, v in held.items()}
+
     # ------------------------------------------------------------------ output
     def figures(self) -> dict:
         """The run's figures as a JSON-ready dict (what ``--json`` prints)."""
