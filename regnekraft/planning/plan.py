@@ -42,7 +42,7 @@ class DemandRule:
         b = "" if self.band == "central" else f" ({self.band} band)"
         return (
             f"forecast demand{b} above {self.ratio:.0%} of capacity "
-            f"for {self.quarters} consecutive quarters"
+            f"for {self.quarters} consecutive quarter{'s' if self.quarters != 1 else ''}"
         )
 
 
