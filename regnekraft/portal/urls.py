@@ -5,7 +5,6 @@ from .views import common, coordinator, dashboard, finance, industry, operator, 
 app_name = "portal"
 urlpatterns = [
     path("", common.home, name="home"),
-    path("assets/portal.css", common.stylesheet, name="stylesheet"),
     path("accounts/login/", common.LoginView.as_view(), name="login"),
     path("accounts/logout/", common.logout, name="logout"),
     path("pi/", pi.overview, name="pi"),

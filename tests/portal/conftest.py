@@ -2,15 +2,15 @@ import pytest
 
 from . import world as world_module
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The world makes a dozen accounts per test; the real hasher would spend seconds on them.
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
 
 @pytest.fixture
-def world(db):
+def world(db, _fast_passwords):
     return world_module.build()
-
-
-@pytest.fixture
-def login(client):
-    def sign_in(username: str):
-        assert client.login(username=username, password=world_module.PASSWORD)
-        return client
-    return sign_in

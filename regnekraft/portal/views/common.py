@@ -1,11 +1,9 @@
-"""Pages for everyone: the start page, sign-in and sign-out, the CSS."""
+"""Pages for everyone: the start page, sign-in and sign-out."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.contrib.auth import views as auth_views
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -14,8 +12,6 @@ from regnekraft.parties.models import RoleKind
 
 from .. import oidc
 from .base import language_links, page, role_names
-
-STATIC = Path(__file__).resolve().parents[1] / "static" / "portal"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -46,9 +42,3 @@ class LoginView(auth_views.LoginView):
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     return auth_views.LogoutView.as_view(next_page="portal:home")(request)
-
-
-def stylesheet(request: HttpRequest) -> HttpResponse:
-    response = FileResponse((STATIC / "portal.css").open("rb"), content_type="text/css")
-    response["Cache-Control"] = "public, max-age=3600"
-    return response
