@@ -37,8 +37,9 @@ class UsageRecord(models.Model):
     cluster = models.CharField(max_length=50)
     job_id = models.CharField(max_length=64)
     step = models.CharField(max_length=32, default="", blank=True)
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage")
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT)
+    # Only the indexes queries need: each index costs every insert of a bulk import.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage", db_index=False)
+    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, db_index=False)
     allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="usage")
     username = models.CharField(max_length=64, blank=True)
     start = models.DateTimeField()
@@ -49,15 +50,14 @@ class UsageRecord(models.Model):
                                          help_text="price list price x tier multiplier on the usage date")
     charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
                                      help_text="rated at import; rounded to øre only on invoices")
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source", "cluster", "job_id", "step", "resource_class"],
                                     name="usage_idempotency_key")
         ]
-        indexes = [models.Index(fields=["project", "end"]), models.Index(fields=["allocation"]),
-                   models.Index(fields=["usage_date"], name="usage_date_idx")]
+        indexes = [models.Index(fields=["usage_date"], name="usage_date_idx")]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
