@@ -1,0 +1,196 @@
+"""plan / apply / reconcile / import: the push direction (platform -> Slurm) and back.
+
+All four work on ``ClusterSpec`` values and a ``Backend`` that can read the cluster's
+state and run operations; ``SacctmgrBackend`` uses the command line, and
+``regnekraft.slurm.rest`` offers the same for slurmrestd.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .diff import Operation, diff, managed_accounts
+from .runner import CommandRunner, SlurmCommandError
+from .sacctmgr import Runner, read_cluster
+from .spec import ClusterSpec
+
+
+class Backend(Protocol):
+    def read(self, cluster: str) -> ClusterSpec: ...
+
+    def execute(self, op: Operation) -> None: ...
+
+
+@dataclass
+class SacctmgrBackend:
+    run: Runner = field(default_factory=CommandRunner)
+
+    def read(self, cluster: str) -> ClusterSpec:
+        return read_cluster(self.run, cluster)
+
+    def execute(self, op: Operation) -> None:
+        self.run(op.argv())
+
+
+class ApplyError(RuntimeError):
+    def __init__(self, op: Operation, done: Sequence[Operation], cause: Exception):
+        self.op = op
+        self.done = list(done)
+        self.cause = cause
+        super().__init__(f"{op.summary()} failed after {len(done)} operation(s): {cause}")
+
+
+@dataclass
+class SyncResult:
+    """What a plan / apply / reconcile saw and did; ``to_dict`` is the JSON form."""
+
+    mode: str
+    cluster: str
+    operations: list[Operation]
+    applied: list[Operation] = field(default_factory=list)
+    unmanaged: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.operations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "cluster": self.cluster, "in_sync": self.in_sync,
+            "operations": [op.to_dict() for op in self.operations],
+            "applied": len(self.applied), "unmanaged_accounts": self.unmanaged,
+            "started": self.started, "finished": self.finished, "error": self.error,
+        }
+
+    def render(self) -> str:
+        lines = []
+        if self.mode == "reconcile":
+            head = ("no drift: Slurm matches the platform" if self.in_sync else
+                    f"{len(self.operations)} difference(s) between Slurm and the platform:")
+        elif self.in_sync:
+            head = "no change: Slurm already matches the desired state"
+        else:
+            verb = "applied" if self.applied else "would run"
+            head = f"{verb} {len(self.operations)} operation(s):"
+        lines.append(f"[{self.cluster}] {head}")
+        for op in self.operations:
+            lines.append(f"  - {op.summary()}")
+            lines.append(f"      {op.command()}")
+        if self.unmanaged:
+            lines.append(f"  accounts left alone (not under a managed group): "
+                         f"{', '.join(sorted(self.unmanaged))}")
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+
+def _unmanaged(desired: ClusterSpec, current: ClusterSpec) -> list[str]:
+    managed = managed_accounts(desired, current)
+    return sorted(name for name in current.accounts if name not in managed)
+
+
+def plan(desired: ClusterSpec, backend: Backend) -> SyncResult:
+    """The operations ``apply`` would run; changes nothing."""
+    current = backend.read(desired.cluster)
+    return SyncResult("plan", desired.cluster, diff(desired, current),
+                      unmanaged=_unmanaged(desired, current), finished=time.time())
+
+
+def apply(desired: ClusterSpec, backend: Backend) -> SyncResult:
+    """Make Slurm match ``desired``. Idempotent: a second run finds nothing to do.
+
+    Stops at the first failing operation and raises ``ApplyError`` (what was done
+    before it stays done; the next run picks up from the new state)."""
+    current = backend.read(desired.cluster)
+    ops = diff(desired, current)
+    result = SyncResult("apply", desired.cluster, ops, unmanaged=_unmanaged(desired, current))
+    for op in ops:
+        try:
+            backend.execute(op)
+        except SlurmCommandError as exc:
+            result.error = str(exc)
+            raise ApplyError(op, result.applied, exc) from exc
+        result.applied.append(op)
+    result.finished = time.time()
+    return result
+
+
+def reconcile(desired: ClusterSpec, backend: Backend, repair: bool = False) -> SyncResult:
+    """Find what was changed by hand in Slurm (drift) and, with ``repair``, undo it."""
+    if repair:
+        result = apply(desired, backend)
+        result.mode = "reconcile"
+        return result
+    result = plan(desired, backend)
+    result.mode = "reconcile"
+    return result
+
+
+@dataclass
+class ImportResult:
+    description: dict[str, Any]
+    skipped: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "skipped": self.skipped}
+
+
+def import_cluster(current: ClusterSpec, include_qos: Sequence[str] | None = None) -> ImportResult:
+    """A plain description (groups, organisations, projects, users, QOS) of a cluster set
+    up by hand, such that ``plan`` with it shows no change.
+
+    Depth under root decides the level: 1 user group, 2 organisation, 3 project. Accounts
+    deeper than that, users placed above the project level, and partition associations
+    cannot be represented and are listed in ``skipped`` (a plan would then remove them).
+    QOS: all but Slurm's own ``normal`` unless ``include_qos`` names them."""
+    spec = ClusterSpec(cluster=current.cluster)
+    skipped: list[str] = []
+    for name, acc in current.accounts.items():
+        if acc.level == "other":
+            skipped.append(f"account {name} (more than three levels below root)")
+            continue
+        if acc.level == "group":
+            acc = _with(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
+                        grp_submit_jobs=None, grp_jobs=None)
+        elif acc.level == "organisation":
+            acc = _with(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
+                        grp_submit_jobs=None, grp_jobs=None)
+        spec.accounts[name] = acc
+        if acc.level != "project" and _had_limits(current.accounts[name]):
+            skipped.append(f"limits or QOS on {acc.level} account {name} (only projects carry them)")
+    for key, assoc in current.users.items():
+        account = current.accounts.get(assoc.account)
+        if account is not None and account.level == "project":
+            spec.users[key] = assoc
+        elif assoc.account != "root":
+            skipped.append(f"user {assoc.user} in account {assoc.account} (not a project)")
+    for user, account in current.default_accounts.items():
+        if (user, account) in spec.users:
+            spec.default_accounts[user] = account
+    wanted = set(include_qos) if include_qos is not None else set(current.qos) - {"normal"}
+    spec.qos = {name: q for name, q in current.qos.items() if name in wanted}
+    # A project's QOS must be declared; Slurm's "normal" is taken as given.
+    for acc in spec.accounts.values():
+        for name in acc.qos | ({acc.default_qos} if acc.default_qos else set()):
+            if name not in spec.qos and name != "normal" and name in current.qos:
+                spec.qos[name] = current.qos[name]
+    description = spec.to_description()
+    # Keep Slurm's own normal QOS out of the description but keep references to it valid.
+    return ImportResult(description=description, skipped=sorted(skipped))
+
+
+def _had_limits(acc: Any) -> bool:
+    return bool(acc.grp_tres_mins or acc.grp_tres or acc.grp_submit_jobs is not None
+                or acc.grp_jobs is not None or (acc.qos - {"normal"}))
+
+
+def _with(acc: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(acc, **changes)

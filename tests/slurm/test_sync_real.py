@@ -1,0 +1,177 @@
+"""Push direction on a real cluster: plan, apply, reconcile, import, and what Slurm then does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regnekraft.slurm.runner import CommandRunner
+from regnekraft.slurm.spec import ClusterSpec
+from regnekraft.slurm.sync import SacctmgrBackend, apply, import_cluster, plan, reconcile
+
+from .desired import description
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module")
+def backend(slurm_cluster):
+    return SacctmgrBackend(CommandRunner(slurm_conf=str(slurm_cluster.slurm_conf)))
+
+
+@pytest.fixture(scope="module")
+def desired(slurm_cluster, backend) -> ClusterSpec:
+    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name))
+    apply(spec, backend)
+    return spec
+
+
+@pytest.fixture
+def empty_queue(slurm_cluster):
+    slurm_cluster.cancel_all()
+    yield
+    slurm_cluster.cancel_all()
+
+
+def test_plan_changes_nothing_then_apply_twice_makes_no_change(slurm_cluster, backend):
+    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name,
+                                                    prefix="t0"))
+    first = plan(spec, backend)
+    assert not first.in_sync
+    assert plan(spec, backend).to_dict()["operations"] == first.to_dict()["operations"]
+    applied = apply(spec, backend)
+    assert len(applied.applied) == len(first.operations)
+    again = apply(spec, backend)
+    assert again.in_sync and again.applied == []
+    # the group subtree is there with the shares and limits we asked for
+    current = backend.read(spec.cluster)
+    assert current.accounts["t0nn1001k"].parent == "t0uio"
+    assert current.accounts["t0nn1001k"].grp_tres_mins == {"cpu": 6000, "gres/gpu": 600}
+    assert current.accounts["t0research"].fairshare == 60
+
+
+def test_job_runs_under_the_project_account(slurm_cluster, desired, empty_queue):
+    job = slurm_cluster.sbatch("--account=nn1001k", "--time=2", user="nobody", wrap="sleep 1")
+    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] in ("", "COMPLETED"),
+                           what=f"job {job} to finish")
+
+    def recorded() -> list[str]:
+        # slurmctld sends the job's record to slurmdbd in pieces; wait until it is whole.
+        out = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-j", job,
+                                 "--format=Account,User,QOS,State"]).stdout.split()
+        return out if out and "Unknown" not in out[0] else []
+
+    assert slurm_cluster.wait_for(recorded, what="the job's accounting record") == [
+        "nn1001k|nobody|tier_high|COMPLETED"]
+
+
+def test_exhausted_allocation_keeps_a_new_job_pending(slurm_cluster, desired, empty_queue):
+    # met001 has 1 CPU-minute left; with AccountingStorageEnforce=safe a 10-minute job
+    # cannot start until the grant is raised.
+    job = slurm_cluster.sbatch("--account=met001", "--time=10")
+    state = slurm_cluster.wait_for(
+        lambda: (s := slurm_cluster.job_state(job))[1] not in ("", "None") and s,
+        what="a pending reason")
+    assert state == ("PENDING", "AssocGrpCPUMinutesLimit")
+
+
+def test_blocked_project_refuses_jobs_and_unblocks(slurm_cluster, desired, backend, empty_queue):
+    blocked = desired.with_account("nn1001k", grp_submit_jobs=0, grp_jobs=0)
+    result = apply(blocked, backend)
+    assert [op.summary() for op in result.applied] == [
+        "modify account nn1001k (grpsubmitjobs: (none) -> 0; grpjobs: (none) -> 0)"]
+    refused = slurm_cluster.run(["sbatch", "--account=nn1001k", "--wrap=true", "-o", "/dev/null"],
+                                check=False)
+    assert refused.returncode != 0
+    assert "AssocGrpSubmitJobsLimit" in refused.stderr
+    apply(desired, backend)
+    assert plan(desired, backend).in_sync
+    slurm_cluster.sbatch("--account=nn1001k", "--time=1", wrap="true")
+
+
+def test_share_changed_by_hand_is_reported_and_repaired(slurm_cluster, desired, backend):
+    slurm_cluster.run(["sacctmgr", "-i", "modify", "account", "where", "name=nn1001k",
+                       f"cluster={desired.cluster}", "set", "fairshare=7"])
+    slurm_cluster.run(["sacctmgr", "-i", "add", "user", "daemon", "account=met001",
+                       f"cluster={desired.cluster}"])
+    report = reconcile(desired, backend)
+    summaries = [op.summary() for op in report.operations]
+    assert "modify account nn1001k (fairshare: 7 -> 100)" in summaries
+    assert "delete user daemon@met001 (association: daemon@met001 -> (none))" in summaries
+    assert report.applied == []
+    assert not plan(desired, backend).in_sync  # reporting changed nothing
+    repaired = reconcile(desired, backend, repair=True)
+    assert len(repaired.applied) == len(report.operations)
+    assert reconcile(desired, backend).in_sync
+    assert backend.read(desired.cluster).accounts["nn1001k"].fairshare == 100
+
+
+def test_emergency_job_preempts_a_lower_tier_job_on_a_full_node(slurm_cluster, desired,
+                                                                 empty_queue):
+    cpus = slurm_cluster.config.cpus
+    low = slurm_cluster.sbatch("--account=nn1001k", "--qos=tier_high", f"--ntasks={cpus}",
+                               "--time=10", wrap="sleep 120")
+    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(low)[0] == "RUNNING",
+                           what="the tier_high job to fill the node")
+    urgent = slurm_cluster.sbatch("--account=nn1001k", "--qos=emergency", "--ntasks=1",
+                                  "--time=5", wrap="sleep 60")
+    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(urgent)[0] == "RUNNING",
+                           what="the emergency job to start")
+    assert slurm_cluster.job_state(low)[0] != "RUNNING"
+    states = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-D", "-j", low,
+                                "--format=State"]).stdout.split()
+    assert "PREEMPTED" in states
+
+
+def test_economic_qos_never_holds_more_than_its_cap(slurm_cluster, desired, empty_queue):
+    cap = desired.qos["economic"].grp_tres["cpu"]
+    assert cap == slurm_cluster.config.cpus // 2
+    jobs = [slurm_cluster.sbatch("--account=acme01", "--ntasks=1", "--time=5", wrap="sleep 30")
+            for _ in range(cap + 2)]
+
+    def running() -> list[str]:
+        return [j for j in jobs if slurm_cluster.job_state(j)[0] == "RUNNING"]
+
+    slurm_cluster.wait_for(lambda: len(running()) >= cap, what=f"{cap} economic jobs to run")
+    for _ in range(6):  # look a few times while the scheduler keeps trying
+        assert len(running()) <= cap
+        slurm_cluster.run(["scontrol", "reconfigure"], check=False)
+    pending = [slurm_cluster.job_state(j) for j in jobs if j not in running()]
+    assert pending and all(state == ("PENDING", "QOSGrpCpuLimit") for state in pending)
+
+
+def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, backend):
+    name = "handmade"
+    run = slurm_cluster.run
+    run(["sacctmgr", "-i", "add", "cluster", name])
+    run(["sacctmgr", "-i", "add", "qos", "hm_gold", "priority=50"])
+    run(["sacctmgr", "-i", "add", "account", "hm_research", f"cluster={name}", "fairshare=70"])
+    run(["sacctmgr", "-i", "add", "account", "hm_ntnu", f"cluster={name}",
+         "parent=hm_research", "description=NTNU", "fairshare=20"])
+    run(["sacctmgr", "-i", "add", "account", "hm_proj1", f"cluster={name}", "parent=hm_ntnu",
+         "fairshare=5", "grptresmins=cpu=1200,gres/gpu=30", "qos=hm_gold,normal",
+         "defaultqos=hm_gold"])
+    run(["sacctmgr", "-i", "add", "account", "hm_proj2", f"cluster={name}", "parent=hm_ntnu",
+         "grpsubmitjobs=0", "grpjobs=0"])
+    run(["sacctmgr", "-i", "add", "user", "alice", "account=hm_proj1", f"cluster={name}"])
+    run(["sacctmgr", "-i", "add", "user", "alice", "account=hm_proj2", f"cluster={name}",
+         "fairshare=3"])
+    run(["sacctmgr", "-i", "add", "user", "bob", "account=hm_proj2", f"cluster={name}",
+         "maxsubmitjobs=0"])
+
+    imported = import_cluster(backend.read(name))
+    described = json.loads(json.dumps(imported.description))  # it is plain JSON
+    assert imported.skipped == []
+    assert [g["account"] for g in described["groups"]] == ["hm_research"]
+    assert [o["account"] for o in described["organisations"]] == ["hm_ntnu"]
+    projects = {p["account"]: p for p in described["projects"]}
+    assert set(projects) == {"hm_proj1", "hm_proj2"}
+    assert projects["hm_proj1"]["grp_tres_mins"] == {"cpu": 1200, "gres/gpu": 30}
+    assert projects["hm_proj2"]["blocked"] is True
+    assert projects["hm_proj2"]["users"] == [{"name": "alice", "fairshare": 3},
+                                             {"name": "bob", "blocked": True}]
+    assert described["users"] == {"alice": {"default_account": "hm_proj1"},
+                                  "bob": {"default_account": "hm_proj2"}}
+    again = plan(ClusterSpec.from_description(described), backend)
+    assert again.in_sync, again.render()
