@@ -42,7 +42,6 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_PROVIDER_LABEL": "Feide / ID-porten",
     "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc_authentication_callback",
 }
-_MISSING = object()
 
 
 def setting(name: str, *default: Any) -> Any:
@@ -51,10 +50,10 @@ def setting(name: str, *default: Any) -> Any:
     env = os.environ.get(f"REGNEKRAFT_{name}")
     if env is not None:
         return {"true": True, "false": False}.get(env.lower(), env)
+    if name in DEFAULTS:  # ours win over the library's fallbacks (e.g. PKCE on, RS256)
+        return DEFAULTS[name]
     if default:
         return default[0]
-    if name in DEFAULTS:
-        return DEFAULTS[name]
     raise ImproperlyConfigured(f"OIDC setting {name} is missing (set it in settings or REGNEKRAFT_{name})")
 
 
@@ -77,6 +76,19 @@ class Backend(OIDCAuthenticationBackend):
             return get_user_model().objects.none()
         people = Person.objects.filter(email__iexact=email).values("user")
         return get_user_model().objects.filter(pk__in=people)
+
+    def verify_token(self, token: str, **kwargs: Any) -> dict:
+        """The library checks signature and nonce; also insist the token was issued to us (and by
+        the configured issuer, when one is set), so a token meant for another service is refused."""
+        payload = super().verify_token(token, **kwargs)
+        audience = payload.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.OIDC_RP_CLIENT_ID not in audiences:
+            raise SuspiciousOperation("id_token was issued to another client")
+        issuer = setting("OIDC_OP_ISSUER", "")
+        if issuer and payload.get("iss") != issuer:
+            raise SuspiciousOperation("id_token comes from another issuer")
+        return payload
 
 
 class InitView(OIDCAuthenticationRequestView):

@@ -1,0 +1,70 @@
+"""Sign-in through OpenID Connect against a real (small) provider on 127.0.0.1."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from .oidc_provider import Provider
+
+
+@pytest.fixture
+def provider(settings):
+    p = Provider().start()
+    for name, value in p.settings().items():
+        setattr(settings, name, value)
+    yield p
+    p.stop()
+
+
+def _through_provider(client, provider, next_url: str = "/pi/"):
+    start = client.get("/oidc/authenticate/", {"next": next_url})
+    assert start.status_code == 302 and start["Location"].startswith(provider.url + "/authorize")
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"]
+    at_provider = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    assert at_provider.status_code == 302
+    back = urlsplit(at_provider.headers["Location"])
+    assert back.path == "/oidc/callback/"
+    return client.get(f"{back.path}?{back.query}")
+
+
+def test_login_page_offers_the_provider(world, client, provider):
+    html = client.get("/accounts/login/").content.decode()
+    assert 'href="/oidc/authenticate/' in html
+
+
+def test_oidc_sign_in_lands_on_the_persons_own_pages(world, client, provider):
+    provider.identity = {"sub": "feide-pia", "email": "PIA@example.no", "name": "Pia"}
+    done = _through_provider(client, provider)
+    assert done.status_code == 302 and done["Location"] == "/pi/"
+    assert {"/authorize", "/token", "/jwks", "/userinfo"} <= set(provider.requests_seen)
+    html = client.get("/pi/").content.decode()
+    assert "nn1001k" in html and "nn2002k" not in html
+    assert client.get("/dashboard/").status_code == 403
+
+
+def test_unknown_identity_gets_no_account(world, client, provider):
+    provider.identity = {"sub": "feide-x", "email": "stranger@example.org", "name": "Stranger"}
+    done = _through_provider(client, provider)
+    assert done.status_code == 302 and done["Location"] == "/accounts/login/"
+    assert 'class="message error"' in client.get("/accounts/login/").content.decode()
+    assert client.get("/pi/").status_code == 302  # still anonymous
+
+
+def test_token_for_another_client_is_refused(world, client, provider):
+    provider.audience = "some-other-service"
+    done = _through_provider(client, provider)
+    assert done["Location"] == "/accounts/login/"
+    assert client.get("/pi/").status_code == 302
+
+
+def test_provider_error_and_forged_state_are_refused(world, client, provider):
+    client.get("/oidc/authenticate/")
+    cancelled = client.get("/oidc/callback/", {"error": "access_denied", "state": "x"})
+    assert cancelled["Location"] == "/accounts/login/"
+    forged = client.get("/oidc/callback/", {"code": "abc", "state": "not-ours"})
+    assert forged["Location"] == "/accounts/login/"
+    assert client.get("/pi/").status_code == 302
