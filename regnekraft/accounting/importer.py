@@ -154,7 +154,7 @@ class _Resolver:
                                                 "price_category"))
         for project_id, rc_id, start, end, pk, category in rows:
             self.allocations[(project_id, rc_id)].append((start, end, pk, category))
-        self._prices: dict[tuple[int, dt.date], Decimal] = {}
+        self._prices: dict[int, list[tuple[dt.date, dt.date, Decimal]]] = {}
         self.text_rows = connection.vendor == "sqlite"
         self.unallocated = 0
         self.unallocated_examples: list[dict[str, Any]] = []
@@ -205,14 +205,11 @@ class _Resolver:
         for a_start, a_end, pk, category in self.allocations.get((project_id, rc_id), ()):
             if a_start <= day < a_end:
                 allocation_id = pk
-                key = (pk, day)
-                unit_price = self._prices.get(key)  # type: ignore[assignment]
-                if unit_price is None:
-                    try:
-                        unit_price = self.book.unit_price(category, rc, day)
-                    except NoPrice as e:
-                        raise _RowError(f"cannot rate: {e}") from None
-                    self._prices[key] = unit_price
+                for p_from, p_until, unit_price in self._prices.get(pk, ()):  # noqa: B007 (used after break)
+                    if p_from <= day < p_until:
+                        break
+                else:
+                    unit_price = self._price_span(pk, category, rc, day)
                 charge = (quantity * unit_price).quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
                 break
         if allocation_id is None:
@@ -230,6 +227,18 @@ class _Resolver:
                     day.isoformat(), str(quantity), str(unit_price), str(charge), self.batch_id)
         return (source, cluster, job_id, step, project_id, rc_id, allocation_id, user, start, end, day,
                 quantity, unit_price, charge, self.batch_id)
+
+
+    def _price_span(self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date) -> Decimal:
+        """Look the price up once per allocation and price list period, not once per record."""
+        try:
+            price = self.book.unit_price(category, rc, day)
+        except NoPrice as e:
+            raise _RowError(f"cannot rate: {e}") from None
+        since = self.book.price_list(category, day).valid_from
+        until = self.book.valid_until(category, day) or dt.date.max
+        self._prices.setdefault(allocation_id, []).append((since, until, price))
+        return price
 
 
 _UTC = dt.UTC
@@ -428,9 +437,10 @@ class _Writer:
         self.table, self.columns = _table_and_columns()
         self.vendor = connection.vendor
         cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        connection.ensure_connection()
+        self.raw = connection.connection
         if self.vendor == "sqlite":
-            # A bigger page cache keeps the index pages in memory: inserts with random keys into
-            # several indexes are otherwise bound by page reads. Per connection, about 256 MB.
+            # A bigger page cache keeps index pages in memory for inserts with random keys.
             with connection.cursor() as c:
                 c.execute("PRAGMA cache_size = -262144")
             marks = ", ".join("?" * len(self.columns))
@@ -442,25 +452,30 @@ class _Writer:
             self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN"
             self.insert_sql = (f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
                                f"ON CONFLICT DO NOTHING")
+        self.inserted = 0
 
-    def write(self, rows: list[tuple]) -> int:
-        """Insert ``rows``; return how many were new."""
+    def submit(self, rows: list[tuple]) -> None:
+        self.inserted += self._write(rows)
+
+    def close(self) -> int:
+        return self.inserted
+
+    def _write(self, rows: list[tuple]) -> int:
         if self.vendor == "sqlite":
-            connection.ensure_connection()
-            raw = connection.connection.cursor()
+            cur = self.raw.cursor()
             try:
-                raw.executemany(self.sql, rows)
-                return raw.rowcount
+                cur.executemany(self.sql, rows)
+                return cur.rowcount
             finally:
-                raw.close()
-        elif self.vendor == "postgresql":
-            with connection.cursor() as c:
-                with c.cursor.copy(self.copy_sql) as copy:
+                cur.close()
+        if self.vendor == "postgresql":
+            with self.raw.cursor() as cur:
+                with cur.copy(self.copy_sql) as copy:
                     for row in rows:
                         copy.write_row(row)
-                c.execute(self.insert_sql)
-                inserted = c.rowcount
-                c.execute("TRUNCATE usage_in")
+                cur.execute(self.insert_sql)
+                inserted = cur.rowcount
+                cur.execute("TRUNCATE usage_in")
                 return inserted
         before = UsageRecord.objects.count()
         UsageRecord.objects.bulk_create(
@@ -534,33 +549,36 @@ def _run(rows: Callable[[_Resolver], Iterator[Row]], *, source: str,
         resolver = _Resolver(batch.pk)
         writer = _Writer()
         errors: list[LineError] = []
-        n_errors = read = skipped = new = 0
+        n_errors = read = skipped = 0
         pending: list[tuple] = []
-        for line, build, arg in rows(resolver):
-            try:
-                rec = build(arg)
-            except _RowError as e:
-                n_errors += 1
-                if len(errors) < MAX_REPORTED_ERRORS:
-                    errors.append(LineError(line, str(e)))
-                pending.clear()
-                continue
-            if rec is SKIP:
-                skipped += 1
-                continue
-            read += 1
-            if n_errors:
-                continue  # keep validating to report more errors, but write nothing
-            pending.append(rec)
-            if len(pending) >= BATCH_SIZE:
-                new += writer.write(pending)
-                pending.clear()
-                if progress:
-                    progress(read, total)
+        try:
+            for line, build, arg in rows(resolver):
+                try:
+                    rec = build(arg)
+                except _RowError as e:
+                    n_errors += 1
+                    if len(errors) < MAX_REPORTED_ERRORS:
+                        errors.append(LineError(line, str(e)))
+                    pending = []
+                    continue
+                if rec is SKIP:
+                    skipped += 1
+                    continue
+                read += 1
+                if n_errors:
+                    continue  # keep validating to report more errors, but write nothing
+                pending.append(rec)
+                if len(pending) >= BATCH_SIZE:
+                    writer.submit(pending)
+                    pending = []
+                    if progress:
+                        progress(read, total)
+            if pending and not n_errors:
+                writer.submit(pending)
+        finally:
+            new = writer.close()
         if n_errors:
             raise ImportRefused(filename or source, errors, n_errors)
-        if pending:
-            new += writer.write(pending)
         if progress:
             progress(read, total)
         batch.records_read, batch.records_new, batch.records_duplicate = read, new, read - new

@@ -68,6 +68,12 @@ class PriceBook:
             raise NoPrice(f"no price list of category {category} is valid on {day}")
         return self._lists[category][i - 1]
 
+    def valid_until(self, category: str, day: dt.date) -> dt.date | None:
+        """The day the next list of ``category`` takes over from the one valid on ``day`` (None: open)."""
+        starts = self._starts.get(category, [])
+        i = bisect.bisect_right(starts, day)
+        return starts[i] if i < len(starts) else None
+
     def unit_price(self, category: str, rc: ResourceClass, day: dt.date) -> Decimal:
         """NOK per unit of ``rc`` for ``category`` on ``day``, tier multiplier included."""
         key = (category, rc.pk, day)
