@@ -71,8 +71,6 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "regnekraft.wsgi.application"
 
-if "DATABASE_URL" not in os.environ:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
 _default_sqlite = f"sqlite:///{VAR_DIR / 'regnekraft.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
@@ -100,6 +98,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # also creates VAR_DIR for the embedded database
 # WhiteNoise serves the admin's and the portal's static files straight from the apps, so the
 # demo server and a production WSGI server need no separate web server or collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -12,3 +12,11 @@ def traces() -> Path:
     if not TRACES.is_dir():
         pytest.skip(f"workload traces not found at {TRACES} (set REGNEKRAFT_TRACES)")
     return TRACES
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing(django_test_environment):
+    """Tests create many users; the production hasher (PBKDF2) is deliberately slow."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
