@@ -28,6 +28,10 @@ class PolicySettingsView(BaseAPIView):
 
     serializer_class = PolicySettingsSerializer
     permission_classes = [OperatorWritesOnly]
+    queryset = PolicySettings.objects.all()
+
+    def get_object(self) -> PolicySettings:
+        return PolicySettings.current()
 
     def get(self, request):
         return Response(PolicySettingsSerializer(PolicySettings.current()).data)
