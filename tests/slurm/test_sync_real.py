@@ -175,3 +175,24 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
                                   "bob": {"default_account": "hm_proj2"}}
     again = plan(ClusterSpec.from_description(described), backend)
     assert again.in_sync, again.render()
+
+
+def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, capsys):
+    from regnekraft.slurm.command import EXIT_DRIFT, EXIT_OK, main
+
+    path = tmp_path / "desired.json"
+    path.write_text(json.dumps(desired.to_description()))
+    common = ["--desired", str(path), "--slurm-conf", str(slurm_cluster.slurm_conf),
+              "--state-dir", str(tmp_path)]
+    assert main(["plan", *common]) == EXIT_OK
+    assert "no change" in capsys.readouterr().out
+    slurm_cluster.run(["sacctmgr", "-i", "modify", "account", "where", "name=met001",
+                       f"cluster={desired.cluster}", "set", "grptresmins=cpu=999"])
+    assert main(["reconcile", "--json", *common]) == EXIT_DRIFT
+    report = json.loads(capsys.readouterr().out)
+    assert [c["field"] for c in report[0]["operations"][0]["changes"]] == ["grptresmins"]
+    assert main(["reconcile", "--repair", *common]) == EXIT_OK
+    assert main(["apply", *common]) == EXIT_OK
+    assert "no change" in capsys.readouterr().out.splitlines()[-1]
+    status = json.loads((tmp_path / "sync-status.json").read_text())[desired.cluster]
+    assert status["reconcile"]["applied"] == 1 and status["apply"]["changes"] == 0
