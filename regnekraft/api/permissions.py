@@ -13,8 +13,9 @@ from regnekraft.parties.models import Person, RoleKind
 def require_role(user, *kinds: str, action: str) -> None:
     """Raise 403 naming the roles that may do ``action`` unless ``user`` holds one of them."""
     if not access.has_role(user, *kinds):
-        names = " or ".join(RoleKind(k).label.lower() for k in kinds)
-        raise PermissionDenied(f"only a {names} may {action}")
+        # Role codes, not their (translated) labels: stable for clients and readable in any language.
+        noun = "role" if len(kinds) == 1 else "roles"
+        raise PermissionDenied(f"only the {noun} {', '.join(RoleKind(k).value for k in kinds)} may {action}")
 
 
 def require_person(user, *, action: str) -> Person:

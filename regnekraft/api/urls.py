@@ -4,7 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from .views.accounting import AuditEntryViewSet, BalanceViewSet, InvoiceViewSet, UsageRecordViewSet
+from .views.accounting import (
+    AuditEntryViewSet,
+    BalanceViewSet,
+    InvoiceViewSet,
+    ReportViewSet,
+    UsageRecordViewSet,
+)
 from .views.allocation import AllocationViewSet, ApplicationViewSet, CallViewSet, ReviewViewSet
 from .views.auth import TokenView
 from .views.catalog import CatalogueViewSet, PriceListViewSet, ResourceClassViewSet, SystemViewSet
@@ -51,6 +57,7 @@ router.register("external-capacity", ExternalCapacityViewSet, basename="external
 router.register("usage", UsageRecordViewSet, basename="usage")
 router.register("balances", BalanceViewSet, basename="balance")
 router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("reports", ReportViewSet, basename="report")
 router.register("audit", AuditEntryViewSet, basename="audit")
 
 urlpatterns = [

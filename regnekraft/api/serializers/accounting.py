@@ -6,6 +6,9 @@ from rest_framework import serializers
 
 from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
 from regnekraft.audit.models import AuditEntry
+from regnekraft.parties.models import Organisation
+
+from .common import MAX_YEAR, MIN_YEAR
 
 
 class UsageRecordSerializer(serializers.ModelSerializer):
@@ -54,7 +57,8 @@ class BalanceSerializer(serializers.Serializer):
 class InvoiceLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = InvoiceLine
-        fields = ["id", "project", "sector_order", "description", "quantity", "unit", "unit_price_nok", "amount_nok"]
+        fields = ["id", "kind", "project", "allocation", "resource_class", "sector_order", "description", "quantity",
+                  "unit", "unit_price_nok", "amount_nok"]
         read_only_fields = fields
 
 
@@ -65,6 +69,119 @@ class InvoiceSerializer(serializers.ModelSerializer):
         model = Invoice
         fields = ["id", "organisation", "period_start", "period_end", "issued", "total_nok", "lines"]
         read_only_fields = fields
+
+
+class IssueInvoicesSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    period_end = serializers.DateField(help_text="the day after the period")
+    organisation = serializers.PrimaryKeyRelatedField(
+        queryset=Organisation.objects.all(), required=False, allow_null=True,
+        help_text="only this organisation; default: every organisation with something to charge")
+
+    def validate(self, attrs):
+        if attrs["period_end"] <= attrs["period_start"]:
+            raise serializers.ValidationError({"period_end": "must be after period_start"})
+        if attrs["period_start"].year < MIN_YEAR or attrs["period_end"].year > MAX_YEAR:
+            raise serializers.ValidationError({"period_start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"})
+        return attrs
+
+
+class PreviewLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=4)
+    unit = serializers.CharField()
+    unit_price_nok = serializers.DecimalField(max_digits=16, decimal_places=4)
+    amount_nok = serializers.DecimalField(max_digits=18, decimal_places=2)
+    project = serializers.IntegerField(allow_null=True)
+    allocation = serializers.IntegerField(allow_null=True)
+    resource_class = serializers.IntegerField(allow_null=True)
+    sector_order = serializers.IntegerField(allow_null=True)
+
+
+class InvoicePreviewSerializer(serializers.Serializer):
+    organisation = serializers.CharField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    total_nok = serializers.DecimalField(max_digits=18, decimal_places=2)
+    lines = PreviewLineSerializer(many=True)
+
+
+def _figure(**kw) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=24, decimal_places=4, **kw)
+
+
+class CapacityReportSerializer(serializers.Serializer):
+    system = serializers.CharField()
+    resource_class = serializers.CharField()
+    kind = serializers.CharField()
+    gpu_type = serializers.CharField(allow_blank=True)
+    unit = serializers.CharField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    capacity = _figure()
+    committed = _figure(help_text="allocations and confirmed orders the rules count")
+    allocated = _figure()
+    ordered = _figure()
+    used = _figure()
+    used_unallocated = _figure()
+    available = _figure(help_text="capacity x overbooking - committed")
+    utilisation = _figure(allow_null=True, help_text="used / capacity")
+    used_of_allocated = _figure(allow_null=True)
+
+
+class GroupFiguresSerializer(serializers.Serializer):
+    user_group = serializers.CharField(help_text="research, public or industry")
+    kind = serializers.CharField()
+    allocated = _figure()
+    used = _figure()
+    charged_nok = _figure()
+
+
+class OrganisationFiguresSerializer(GroupFiguresSerializer):
+    organisation = serializers.CharField()
+
+
+class GroupReportSerializer(serializers.Serializer):
+    groups = GroupFiguresSerializer(many=True)
+    organisations = OrganisationFiguresSerializer(many=True)
+
+
+class EconomicShareSerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    resource_class = serializers.CharField()
+    unit = serializers.CharField()
+    capacity = _figure()
+    cap_share = _figure()
+    cap = _figure()
+    economic_committed = _figure()
+    economic_used = _figure()
+    committed_share = _figure(allow_null=True)
+    used_share = _figure(allow_null=True)
+    within_cap = serializers.BooleanField()
+
+
+class ResearchShareSerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    resource_class = serializers.CharField()
+    unit = serializers.CharField()
+    capacity = _figure()
+    protected_share = _figure()
+    protected = _figure()
+    research_committed = _figure()
+    non_research_committed = _figure()
+    research_used = _figure()
+    total_used = _figure()
+    research_committed_share = _figure(allow_null=True)
+    research_used_share_of_use = _figure(allow_null=True)
+    floor_kept = serializers.BooleanField()
+
+
+class UnallocatedSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    resource_class = serializers.CharField()
+    quantity = _figure()
+    records = serializers.IntegerField()
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from regnekraft.accounting import balances as balance_book
-from regnekraft.accounting import importer
+from regnekraft.accounting import importer, invoicing, reports
 from regnekraft.accounting.models import UsageRecord
 from regnekraft.api.mixins import AtomicWrites
 from regnekraft.api.permissions import OperatorOnly, require_role
@@ -17,18 +22,35 @@ from regnekraft.api.schema import WRITE_ERRORS, RegnekraftAutoSchema
 from regnekraft.api.serializers.accounting import (
     AuditEntrySerializer,
     BalanceSerializer,
+    CapacityReportSerializer,
+    EconomicShareSerializer,
+    GroupReportSerializer,
+    InvoicePreviewSerializer,
     InvoiceSerializer,
+    IssueInvoicesSerializer,
+    ResearchShareSerializer,
+    UnallocatedSerializer,
     UsageImportResultSerializer,
     UsageImportSerializer,
     UsageRecordSerializer,
 )
+from regnekraft.api.serializers.common import MAX_YEAR, MIN_YEAR, DateRangeSerializer
 from regnekraft.audit.models import AuditEntry
 from regnekraft.parties import access
-from regnekraft.parties.models import RoleKind
+from regnekraft.parties.models import Organisation, RoleKind
 
 from .base import ReadOnlyViewSet
+from .catalog import PERIOD_PARAMS
 
 PROJECT_PARAM = OpenApiParameter("project", int, description="only this project (id)")
+
+
+def _period(request) -> tuple[dt.date, dt.date]:
+    year = timezone.localdate().year
+    form = DateRangeSerializer(data={"start": request.query_params.get("start", dt.date(year, 1, 1)),
+                                     "end": request.query_params.get("end", dt.date(year + 1, 1, 1))})
+    form.is_valid(raise_exception=True)
+    return form.validated_data["start"], form.validated_data["end"]
 
 
 def _id_param(request, name: str) -> int | None:
@@ -90,12 +112,106 @@ class BalanceViewSet(AtomicWrites, viewsets.GenericViewSet):
 
 class InvoiceViewSet(ReadOnlyViewSet):
     """Invoices with their lines: finance and operators see all; a coordinator their sector's; an
-    industry customer or PI their own organisation's."""
+    industry customer or PI their own organisation's. Finance issues them."""
 
     serializer_class = InvoiceSerializer
 
     def get_queryset(self):
         return access.visible_invoices(self.request.user).prefetch_related("lines")
+
+    @extend_schema(request=IssueInvoicesSerializer, responses={200: InvoiceSerializer(many=True), **WRITE_ERRORS})
+    @action(detail=False, methods=["post"])
+    def issue(self, request):
+        """Issue the period's invoices (finance or operators): one organisation's, or every organisation's
+        with something to charge. Idempotent: an invoice already issued for the period is returned as it is;
+        a period overlapping an issued invoice is refused (400)."""
+        require_role(request.user, RoleKind.FINANCE, RoleKind.OPERATOR, action="issue invoices")
+        form = IssueInvoicesSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        start, end = form.validated_data["period_start"], form.validated_data["period_end"]
+        organisation = form.validated_data.get("organisation")
+        if organisation is not None:
+            issued = [i for i in [invoicing.issue_invoice(organisation, start, end)] if i is not None]
+        else:
+            issued = invoicing.issue_invoices(start, end)
+        return Response(InvoiceSerializer(issued, many=True).data)
+
+    @extend_schema(parameters=[
+        OpenApiParameter("organisation", int, required=True, description="the organisation (id)"),
+        *PERIOD_PARAMS], responses={200: InvoicePreviewSerializer})
+    @action(detail=False, methods=["get"])
+    def preview(self, request):
+        """The invoice an organisation would get for the period, computed now and not stored
+        (finance or operators)."""
+        require_role(request.user, RoleKind.FINANCE, RoleKind.OPERATOR, action="preview invoices")
+        organisation_id = _id_param(request, "organisation")
+        if organisation_id is None:
+            raise ValidationError({"organisation": "give the organisation's id"})
+        organisation = get_object_or_404(Organisation, pk=organisation_id)
+        start, end = _period(request)
+        return Response(InvoicePreviewSerializer(invoicing.preview_invoice(organisation, start, end)).data)
+
+
+REPORT_READERS = (RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER)
+YEAR_PARAM = OpenApiParameter("year", int, description="default: this year")
+
+
+def _year(request) -> int:
+    text = request.query_params.get("year", "")
+    if not text:
+        return timezone.localdate().year
+    if not text.isdigit() or not MIN_YEAR <= int(text) <= MAX_YEAR:
+        raise ValidationError({"year": f"a year from {MIN_YEAR} to {MAX_YEAR}"})
+    return int(text)
+
+
+class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
+    """Platform-wide reports (operators, finance, decision makers): allocated vs used vs available,
+    by user group, economic-activity share against its cap, research share against its floor."""
+
+    schema = RegnekraftAutoSchema()
+    permission_classes = [IsAuthenticated]
+    serializer_class = CapacityReportSerializer
+    pagination_class = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        require_role(request.user, *REPORT_READERS, action="read platform reports")
+
+    @extend_schema(parameters=[*PERIOD_PARAMS, OpenApiParameter("system", str, description="a system's slug")],
+                   responses={200: CapacityReportSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def capacity(self, request):
+        """Per system and resource class: capacity, committed, allocated, ordered, used, available."""
+        start, end = _period(request)
+        rows = reports.report_capacity(start, end, system=request.query_params.get("system") or None)
+        return Response(CapacityReportSerializer(rows, many=True).data)
+
+    @extend_schema(parameters=PERIOD_PARAMS, responses={200: GroupReportSerializer})
+    @action(detail=False, methods=["get"])
+    def groups(self, request):
+        """Allocated, used and charged per user group and per organisation."""
+        start, end = _period(request)
+        return Response(GroupReportSerializer(reports.report_by_group(start, end)).data)
+
+    @extend_schema(parameters=[YEAR_PARAM], responses={200: EconomicShareSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="economic-share")
+    def economic_share(self, request):
+        """Economic activity committed and used per class, against the state-aid cap."""
+        return Response(EconomicShareSerializer(reports.report_economic_share(_year(request)), many=True).data)
+
+    @extend_schema(parameters=[YEAR_PARAM], responses={200: ResearchShareSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="research-share")
+    def research_share(self, request):
+        """Research organisations' committed and used share per class, against the protected floor."""
+        return Response(ResearchShareSerializer(reports.report_research_share(_year(request)), many=True).data)
+
+    @extend_schema(parameters=PERIOD_PARAMS, responses={200: UnallocatedSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def unallocated(self, request):
+        """Usage no allocation covered, per project and resource class."""
+        start, end = _period(request)
+        return Response(UnallocatedSerializer(reports.report_unallocated(start, end), many=True).data)
 
 
 @extend_schema_view(list=extend_schema(parameters=[
