@@ -498,6 +498,13 @@ def detect_format(path: Path) -> str:
     raise ValidationError(f"cannot tell the format of {path.name}: give fmt= one of {', '.join(FORMATS)}")
 
 
+def _trace_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".swf"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None = None,
                  progress: Progress | None = None, swf: SwfOptions | None = None) -> ImportResult:
     """Import a usage file (see docs/accounting.md) whole or not at all; return what happened.
@@ -512,7 +519,7 @@ def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None
         raise ValidationError(f"unknown usage format '{fmt}': use one of {', '.join(FORMATS)}")
     if fmt == "swf" and swf is None:
         raise ValidationError("an SWF trace needs SwfOptions (resource class and user/group -> project mapping)")
-    default_source = source or (f"swf:{path.name.split('.')[0]}"[:50] if fmt == "swf" else fmt)
+    default_source = source or (f"swf:{_trace_name(path)}"[:50] if fmt == "swf" else fmt)
     total = _count_lines(path) - (1 if fmt == "csv" else 0) if fmt != "json" else None
 
     def rows(r: _Resolver) -> Iterator[Row]:

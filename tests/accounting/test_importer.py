@@ -153,3 +153,12 @@ def test_swf_unmapped_user_is_refused(tmp_path, world):
     result = import_usage(tmp_path / "t.swf", swf=SwfOptions(system="betzy", groups={"2": "nn3000k"}))
     assert result.new == 1
     assert UsageRecord.objects.get().quantity == Decimal("4")
+
+
+def test_gzipped_swf_trace(traces, world):
+    f.project(code="nn4000k")
+    options = SwfOptions(system="betzy", default_project="nn4000k", start=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    result = import_usage(traces / "NASA-iPSC-1993-3.1-cln.swf.gz", swf=options)
+    assert result.source == "swf:NASA-iPSC-1993-3.1-cln"
+    assert result.read + result.skipped == 18_239
+    assert result.unallocated == result.read  # no allocation: stored, reported, not charged
