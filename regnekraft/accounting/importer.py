@@ -47,6 +47,7 @@ FORMATS = ("csv", "json", "jsonl", "swf")
 BATCH_SIZE = 20_000
 MAX_REPORTED_ERRORS = 20
 MAX_QUANTITY = Decimal("999999999999")  # 12 integer digits: the column holds 16 digits, 4 decimals
+MAX_CHARGE = Decimal("10000000000")  # charge_nok holds 14 digits, 4 of them decimals
 COLUMNS = ("source", "cluster", "job_id", "step", "account", "system", "kind", "gpu_type",
            "quantity", "start", "end", "user")
 REQUIRED = ("cluster", "job_id", "account", "kind", "quantity", "start", "end")
@@ -198,6 +199,8 @@ class _Resolver:
             raise _RowError(f"end '{end_text}' is not an ISO 8601 time") from None
         if end < start:
             raise _RowError(f"end {end_text} is before start {start_text}")
+        if start.year < 1970 or end.year > 2200:
+            raise _RowError(f"times {start_text}..{end_text} are outside 1970-2200")
         day = end.astimezone(zone).date()
         rc_id = rc.id
         allocation_id = None
@@ -211,6 +214,8 @@ class _Resolver:
                 else:
                     unit_price = self._price_span(pk, category, rc, day)
                 charge = (quantity * unit_price).quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
+                if charge >= MAX_CHARGE:
+                    raise _RowError(f"charge {charge} NOK is larger than a record can hold ({MAX_CHARGE})")
                 break
         if allocation_id is None:
             self.unallocated += 1
@@ -227,7 +232,6 @@ class _Resolver:
                     day.isoformat(), str(quantity), str(unit_price), str(charge), self.batch_id)
         return (source, cluster, job_id, step, project_id, rc_id, allocation_id, user, start, end, day,
                 quantity, unit_price, charge, self.batch_id)
-
 
     def _price_span(self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date) -> Decimal:
         """Look the price up once per allocation and price list period, not once per record."""

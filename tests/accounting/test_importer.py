@@ -162,3 +162,13 @@ def test_gzipped_swf_trace(traces, world):
     assert result.source == "swf:NASA-iPSC-1993-3.1-cln"
     assert result.read + result.skipped == 18_239
     assert result.unallocated == result.read  # no allocation: stored, reported, not charged
+
+
+def test_out_of_range_times_and_charges_are_refused(tmp_path, world, granted_gpu):
+    rows = [usage_row("nn1000k", 1, "1"), usage_row("nn1000k", 2, "999999999999")]
+    rows[0][8] = "0001-01-01T00:00:00"
+    with pytest.raises(ImportRefused) as exc:
+        import_usage(write_csv(tmp_path / "u.csv", rows))
+    messages = {e.line: e.message for e in exc.value.line_errors}
+    assert "outside 1970-2200" in messages[2]
+    assert "larger than a record can hold" in messages[3]
