@@ -29,7 +29,7 @@ from regnekraft.api.schema import ViolationSchema
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Project
 
-from .common import MAX_YEAR, MIN_YEAR, DateRangeSerializer, country_code, run_model_clean
+from .common import MAX_YEAR, MIN_YEAR, DateRangeSerializer, country_field, run_model_clean
 
 POSITIVE = {"min_value": Decimal("0.01")}
 
@@ -331,7 +331,7 @@ class ChangeDecisionSerializer(serializers.Serializer):
 
 
 class ExternalCapacitySerializer(serializers.ModelSerializer):
-    country = serializers.CharField(max_length=2, validators=[country_code])
+    country = country_field()
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
 
     class Meta:
@@ -352,7 +352,7 @@ class PolicySettingsSerializer(serializers.ModelSerializer):
         max_digits=4, decimal_places=3, min_value=Decimal(0), max_value=LEGAL_ECONOMIC_CAP, required=False,
         help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)")
     security_partner_countries = serializers.ListField(
-        child=serializers.CharField(max_length=2, validators=[country_code]), required=False, min_length=1,
+        child=country_field(), required=False, min_length=1,
         help_text="countries outside Norway where open work may run (ISO codes)")
     warning_thresholds = serializers.ListField(
         child=serializers.DecimalField(max_digits=4, decimal_places=3, min_value=Decimal("0.01"),

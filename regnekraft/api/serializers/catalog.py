@@ -8,11 +8,11 @@ from rest_framework import serializers
 
 from regnekraft.catalog.models import AvailabilityTier, Price, PriceList, ResourceClass, System
 
-from .common import country_code, decimal_string, run_model_clean
+from .common import country_field, decimal_string, run_model_clean
 
 
 class SystemSerializer(serializers.ModelSerializer):
-    country = serializers.CharField(max_length=2, validators=[country_code])
+    country = country_field()
 
     class Meta:
         model = System

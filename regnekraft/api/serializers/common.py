@@ -8,7 +8,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-country_code = RegexValidator(r"^[A-Z]{2}$", "an ISO 3166-1 alpha-2 code in capitals, e.g. NO or FI")
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+country_code = RegexValidator(COUNTRY_PATTERN, "an ISO 3166-1 alpha-2 code in capitals, e.g. NO or FI")
+
+
+def country_field(**kw) -> serializers.RegexField:
+    """A country code field whose pattern also appears in the OpenAPI schema."""
+    return serializers.RegexField(COUNTRY_PATTERN, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. NO",
+                                  error_messages={"invalid": country_code.message}, **kw)
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 

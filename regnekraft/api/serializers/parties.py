@@ -9,13 +9,13 @@ from rest_framework import serializers
 
 from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
 
-from .common import country_code
+from .common import country_field
 
 SLURM_ACCOUNT = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
-    country = serializers.CharField(max_length=2, validators=[country_code], required=False)
+    country = country_field(required=False)
     user_group = serializers.CharField(read_only=True, help_text="research, public or industry")
 
     class Meta:
