@@ -14,6 +14,7 @@ Usage no allocation covers is stored without allocation and without charge, and 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import gzip
 import io
@@ -114,11 +115,14 @@ class SwfOptions:
     cluster: str | None = None
 
     @classmethod
-    def from_json(cls, path: str | Path) -> SwfOptions:
+    def from_json(cls, path: str | Path, *, system: str | None = None) -> SwfOptions:
+        """Options from a JSON file with the same keys; ``system`` fills in a missing "system"."""
         data = json.loads(Path(path).read_text())
         start = data.get("start")
+        if not (data.get("system") or system):
+            raise ValidationError(f"SWF mapping {path}: no \"system\" given")
         return cls(
-            system=data["system"], kind=data.get("kind", "cpu"), gpu_type=data.get("gpu_type", ""),
+            system=data.get("system") or system, kind=data.get("kind", "cpu"), gpu_type=data.get("gpu_type", ""),
             users={str(k): v for k, v in data.get("users", {}).items()},
             groups={str(k): v for k, v in data.get("groups", {}).items()},
             default_project=data.get("default_project"),
@@ -510,19 +514,30 @@ def _trace_name(path: Path) -> str:
 
 
 def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None = None,
-                 progress: Progress | None = None, swf: SwfOptions | None = None) -> ImportResult:
+                 progress: Progress | None = None, swf: SwfOptions | None = None,
+                 swf_mapping: str | Path | None = None, cluster: str | None = None) -> ImportResult:
     """Import a usage file (see docs/accounting.md) whole or not at all; return what happened.
 
     ``fmt``: csv, json, jsonl or swf (default: from the file name). ``source``: the default for
     records without a source column (default: the format name; for SWF ``swf:<file stem>``).
-    ``swf`` is required for SWF traces. Raises :class:`ImportRefused` if any line is bad.
+    SWF traces need ``swf`` options, or ``swf_mapping``, a JSON file with the same keys;
+    ``cluster`` (SWF only) sets the system slug the trace ran on, overriding the options.
+    Raises :class:`ImportRefused` if any line is bad.
     """
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ValidationError(f"unknown usage format '{fmt}': use one of {', '.join(FORMATS)}")
-    if fmt == "swf" and swf is None:
-        raise ValidationError("an SWF trace needs SwfOptions (resource class and user/group -> project mapping)")
+    if fmt == "swf":
+        if swf is None and swf_mapping is not None:
+            swf = SwfOptions.from_json(swf_mapping, system=cluster)
+        if swf is None:
+            raise ValidationError(
+                "an SWF trace needs a mapping of SWF users/groups to projects and the resource class: "
+                "SwfOptions, or a JSON mapping file (keys: system, kind, gpu_type, users, groups, "
+                "default_project, start; see docs/accounting.md)")
+        if cluster:
+            swf = dataclasses.replace(swf, system=cluster)
     default_source = source or (f"swf:{_trace_name(path)}"[:50] if fmt == "swf" else fmt)
     total = _count_lines(path) - (1 if fmt == "csv" else 0) if fmt != "json" else None
 

@@ -3,6 +3,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from regnekraft.accounting.balances import balance
 from regnekraft.accounting.importer import ImportRefused, SwfOptions, import_records, import_usage
@@ -172,3 +173,14 @@ def test_out_of_range_times_and_charges_are_refused(tmp_path, world, granted_gpu
     messages = {e.line: e.message for e in exc.value.line_errors}
     assert "outside 1970-2200" in messages[2]
     assert "larger than a record can hold" in messages[3]
+
+
+def test_swf_mapping_file_and_cluster_override(tmp_path, world):
+    f.project(code="nn3000k")
+    (tmp_path / "t.swf").write_text("; UnixStartTime: 1800000000\n1 0 10 3600 4 -1 -1 4 -1 -1 1 5 2 -1 -1 1 -1 -1\n")
+    (tmp_path / "map.json").write_text(json.dumps({"users": {"5": "nn3000k"}, "start": "2027-01-01T00:00:00"}))
+    with pytest.raises(ValidationError, match="needs a mapping"):
+        import_usage(tmp_path / "t.swf", cluster="betzy")
+    result = import_usage(tmp_path / "t.swf", swf_mapping=tmp_path / "map.json", cluster="betzy")
+    assert result.new == 1
+    assert UsageRecord.objects.get().usage_date == dt.date(2027, 1, 1)
