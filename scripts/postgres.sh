@@ -5,8 +5,19 @@
 # Knobs: PGPORT (default 55432), PGDATA_DIR (default var/pgdata).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PORT="${PGPORT:-55432}"
 DATA="${PGDATA_DIR:-$PWD/var/pgdata}"
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Our own running server keeps its port; otherwise PGPORT, or the first free port from 55432.
+if [ -f "$DATA/postmaster.pid" ] && [ -n "$(sed -n 4p "$DATA/postmaster.pid" 2>/dev/null)" ]; then
+  PORT=$(sed -n 4p "$DATA/postmaster.pid")
+elif [ -n "${PGPORT:-}" ]; then
+  PORT=$PGPORT
+else
+  PORT=55432
+  while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+fi
 URL="postgres://regnekraft:regnekraft@127.0.0.1:${PORT}/regnekraft"
 
 pg_bin() {
