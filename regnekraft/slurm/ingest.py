@@ -153,18 +153,19 @@ def parse_parsable(text: str, account_map: Mapping[str, str] | None = None,
             alloc_tres=parse_tres(row["AllocTRES"]), req_tres=parse_tres(row["ReqTRES"]),
             energy_j=int(energy) if energy.isdigit() else None, exit_code=row["ExitCode"],
             name=row["JobName"], project=(account_map or {}).get(row["Account"])))
-    # A step row carries no account/QOS of its own in some versions: inherit the job's.
-    by_job = {(r["job_id"], r["attempt"]): r for r in records if r["step"] == ""}
-    jobs_by_id = {r["job_id"]: r for r in records if r["step"] == ""}
+    # sacct prints each run's job line and then that run's steps. A step row carries no
+    # user/QOS and its own submit time: take both from the run it follows.
+    current: dict[str, dict[str, Any]] = {}
     for r in records:
-        if r["step"]:
-            parent = by_job.get((r["job_id"], r["attempt"])) or jobs_by_id.get(r["job_id"])
-            if parent:
-                for key in ("user", "qos", "partition"):
-                    r[key] = r[key] or parent[key]
-                # the step's attempt is its job run's, so keys of one run line up
-                r["attempt"] = parent["attempt"]
-                r["key"] = f"slurm:{r['cluster']}:{r['job_id']}:{r['step']}:{r['attempt']}"
+        if r["step"] == "":
+            current[r["job_id"]] = r
+            continue
+        parent = current.get(r["job_id"])
+        if parent:
+            for key in ("user", "qos", "partition"):
+                r[key] = r[key] or parent[key]
+            r["attempt"] = parent["attempt"]
+            r["key"] = f"slurm:{r['cluster']}:{r['job_id']}:{r['step']}:{r['attempt']}"
     return records
 
 

@@ -1,0 +1,212 @@
+"""The framework-free core without a cluster: spec, diff, dump and sacct parsing, watermark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regnekraft.slurm.diff import diff
+from regnekraft.slurm.ingest import IngestState, ingest, parse_json, parse_parsable
+from regnekraft.slurm.runner import SlurmdbdUnavailable, looks_like_dbd_down
+from regnekraft.slurm.sacctmgr import parse_dump
+from regnekraft.slurm.spec import (
+    ClusterSpec,
+    SpecError,
+    clear_tres,
+    economic_cap_tres,
+    fairshares,
+    format_tres,
+    hours_to_tres_minutes,
+    parse_tres,
+)
+from regnekraft.slurm.sync import import_cluster
+
+from .desired import description
+
+
+def spec() -> ClusterSpec:
+    return ClusterSpec.from_description(description("c1"))
+
+
+def test_tres_strings():
+    assert parse_tres("cpu=600,gres/gpu=60,mem=4G,node=1") == {
+        "cpu": 600, "gres/gpu": 60, "mem": 4096, "node": 1}
+    assert parse_tres("") == {}
+    assert format_tres({"gres/gpu": 2, "cpu": 10}) == "cpu=10,gres/gpu=2"
+    assert clear_tres({"cpu": 5, "gres/gpu": 1}, {"cpu": 7}) == "cpu=7,gres/gpu=-1"
+
+
+def test_units_and_shares():
+    assert hours_to_tres_minutes({"cpu": 1000, "gres/gpu": 2.5}) == {"cpu": 60000, "gres/gpu": 150}
+    assert economic_cap_tres(0.05, {"cpu": 1000, "gres/gpu": 250}) == {"cpu": 50, "gres/gpu": 12}
+    with pytest.raises(SpecError):
+        economic_cap_tres(1.5, {"cpu": 10})
+    shares = fairshares({"a": 2, "b": 1, "c": 0.0001, "d": 0}, total=300)
+    assert shares["a"] == 2 * shares["b"] and shares["c"] >= 1 and shares["d"] == 1
+
+
+def test_description_round_trip_is_canonical():
+    first = spec().to_description()
+    again = ClusterSpec.from_description(json.loads(json.dumps(first))).to_description()
+    assert again == first
+    assert ClusterSpec.from_description(first).accounts["uio"].fairshare == 100  # sum of projects
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["projects"][0].update(organisation="nowhere"), "unknown organisation"),
+    (lambda d: d["projects"][0].update(qos=["gold"]), "not declared"),
+    (lambda d: d["projects"][0].update(account="Big Project"), "lower case"),
+    (lambda d: d.update(users={"root": {"default_account": "met001x"}}), "not one of theirs"),
+])
+def test_bad_descriptions_are_refused(change, message):
+    data = description("c1")
+    change(data)
+    with pytest.raises(SpecError, match=message):
+        ClusterSpec.from_description(data)
+
+
+def test_diff_from_empty_orders_parents_and_preempted_qos_first():
+    ops = diff(spec(), ClusterSpec("c1"))
+    kinds = [(op.action, op.entity) for op in ops]
+    assert kinds == sorted(kinds, key=lambda k: ["qos", "account", "user"].index(k[1]))
+    qos_names = [op.name for op in ops if op.entity == "qos"]
+    assert qos_names[-1] == "emergency"  # it names the others in Preempt
+    accounts = [op.name for op in ops if op.entity == "account"]
+    assert accounts.index("research") < accounts.index("uio") < accounts.index("nn1001k")
+    add = next(op for op in ops if op.name == "nn1001k")
+    assert add.argv()[:5] == ["sacctmgr", "--immediate", "add", "account", "nn1001k"]
+    assert "grptresmins=cpu=6000,gres/gpu=600" in add.argv()
+    assert diff(spec(), spec()) == []
+
+
+def test_diff_blocks_unblocks_and_clears_limits():
+    desired, current = spec(), spec()
+    blocked = desired.with_account("nn1001k", grp_submit_jobs=0, grp_jobs=0,
+                                   grp_tres_mins={"cpu": 6000})
+    (op,) = diff(blocked, current)
+    assert op.argv()[-3:] == ["grptresmins=cpu=6000,gres/gpu=-1", "grpsubmitjobs=0", "grpjobs=0"]
+    (back,) = diff(current, blocked)
+    assert back.argv()[-2:] == ["grpsubmitjobs=-1", "grpjobs=-1"]
+
+
+def test_diff_touches_only_managed_subtrees():
+    desired = spec()
+    current = spec()
+    current.accounts["physics"] = current.accounts["uio"].__class__(
+        name="physics", parent="root", level="group")
+    current.accounts["stale"] = current.accounts["nn1001k"].__class__(
+        name="stale", parent="uio", level="project")
+    current.users[("eve", "stale")] = current.users[("root", "nn1001k")].__class__(
+        user="eve", account="stale")
+    ops = [op.summary() for op in diff(desired, current)]
+    assert ops == ["delete user eve@stale (association: eve@stale -> (none))",
+                   "delete account stale (account: stale -> (none))"]
+
+
+DUMP = """\
+Cluster - 'regtest':Fairshare=1:QOS='normal'
+Parent - 'root'
+User - 'root':DefaultAccount='root':AdminLevel='Administrator':Fairshare=1
+Account - 'research':Description='research':Organization='research':Fairshare=70
+Parent - 'research'
+Account - 'uio':Description='univ oslo':Organization='uio':Fairshare=10
+Parent - 'uio'
+Account - 'nn1234k':Description='proj':Organization='uio':DefaultQOS='tier_high':Fairshare=5:GrpTRESMins=cpu=600,gres/gpu=60:QOS='emergency,tier_high'
+Account - 'nn9k':Description='blocked one':Organization='uio':Fairshare=1:GrpJobs=0:GrpSubmitJobs=0
+Parent - 'nn1234k'
+User - 'nobody':DefaultAccount='nn1234k':Fairshare=1
+User - 'alice':DefaultAccount='nn1234k':Fairshare=4:MaxSubmitJobs=0
+"""
+
+
+def test_parse_dump_and_import():
+    current = parse_dump(DUMP)
+    assert current.cluster == "regtest"
+    assert current.accounts["nn1234k"].grp_tres_mins == {"cpu": 600, "gres/gpu": 60}
+    assert current.accounts["nn1234k"].qos == {"emergency", "tier_high"}
+    assert current.accounts["nn9k"].blocked
+    assert [current.accounts[n].level for n in ("research", "uio", "nn1234k")] == [
+        "group", "organisation", "project"]
+    assert current.users[("alice", "nn1234k")].blocked
+    current.qos = {}
+    imported = import_cluster(current).description
+    project = next(p for p in imported["projects"] if p["account"] == "nn1234k")
+    assert project["users"] == [{"name": "alice", "fairshare": 4, "blocked": True}, "nobody"]
+    assert imported["users"]["alice"] == {"default_account": "nn1234k"}
+
+
+SACCT = """\
+c1|7|7|wrap|nn1001k|alice|tier_high|batch|PREEMPTED|None|1795477501|1795477501|1795477517|1795477522|5|10|4|1|rk1|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0
+c1|7.batch|7.batch|batch|nn1001k||||CANCELLED by 0||1795477517|1795477517|1795477517|1795477522|5||4|1|rk1|cpu=4,mem=400M,node=1||1234|0:15
+c1|7|7|wrap|nn1001k|alice|tier_high|batch|RUNNING|None|1795477522|1795477600|1795477600|Unknown|30|10|4|1|rk1|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0
+c1|8|8|wrap|ghost|bob|normal|batch|CANCELLED by 0|None|1795477530|1795477530|Unknown|1795477540|0|10|1|0|None assigned||billing=1,cpu=1,node=1||0:0
+"""
+
+
+def test_parse_parsable_keys_states_and_charges():
+    records = parse_parsable(SACCT, {"nn1001k": "p1"})
+    keys = [r["key"] for r in records]
+    assert keys == ["slurm:c1:7::1795477501", "slurm:c1:7:batch:1795477501",
+                    "slurm:c1:7::1795477522", "slurm:c1:8::1795477530"]
+    first, step, again, ghost = records
+    assert (first["state"], first["final"], first["chargeable"]) == ("PREEMPTED", True, True)
+    assert first["tres_seconds"]["cpu"] == 20 and first["billing_hours"] == pytest.approx(20 / 3600)
+    assert (step["user"], step["qos"], step["energy_j"], step["chargeable"]) == (
+        "alice", "tier_high", 1234, False)
+    assert (again["final"], again["end"], again["project"]) == (False, None, "p1")
+    assert (ghost["state"], ghost["chargeable"], ghost["project"]) == ("CANCELLED", False, None)
+
+
+def test_parse_json_matches_the_parsable_shape():
+    doc = {"jobs": [{
+        "account": "nn1001k", "cluster": "c1", "job_id": 9, "name": "wrap", "user": "alice",
+        "qos": "tier_high", "partition": "batch", "nodes": "rk1", "allocation_nodes": 1,
+        "state": {"current": "COMPLETED", "reason": "None"},
+        "time": {"elapsed": 60, "submission": 100, "eligible": 100, "start": 110, "end": 170,
+                 "limit": 5},
+        "exit_code": {"status": "SUCCESS", "return_code": 0},
+        "required": {"CPUs": 2},
+        "tres": {"allocated": [{"type": "cpu", "name": None, "count": 2},
+                               {"type": "gres", "name": "gpu", "count": 1},
+                               {"type": "energy", "name": None, "count": None},
+                               {"type": "billing", "name": None, "count": 142}],
+                 "requested": []},
+        "steps": [{"step": {"id": "batch", "name": "batch"}, "state": "COMPLETED",
+                   "time": {"elapsed": 60, "start": 110, "end": 170},
+                   "nodes": {"count": 1, "range": "rk1"},
+                   "statistics": {"energy": {"consumed": 42}},
+                   "tres": {"allocated": [{"type": "cpu", "count": 2}]}}],
+    }]}
+    job, step = parse_json(json.dumps(doc), {"nn1001k": "p1"})
+    assert job["key"] == "slurm:c1:9::100" and step["key"] == "slurm:c1:9:batch:100"
+    assert job["alloc_tres"] == {"cpu": 2, "gres/gpu": 1, "billing": 142}
+    assert job["gpu_hours"] == pytest.approx(60 / 3600) and job["project"] == "p1"
+    assert step["energy_j"] == 42 and not step["chargeable"]
+
+
+def test_watermark_moves_only_on_success(tmp_path):
+    state = IngestState(tmp_path / "s.json")
+    calls = []
+
+    def ok(argv, env=None):
+        calls.append(argv)
+        return SACCT
+
+    def down(argv, env=None):
+        raise SlurmdbdUnavailable(argv, 1, "", "sacct: error: Problem talking to the database")
+
+    first = ingest(ok, "c1", state, now=10_000, first_lookback_s=1000, overlap_s=100)
+    assert state.watermark("c1") == 10_000 and len(first.records) == 4
+    assert any(a.startswith("--starttime=") for a in calls[0])
+    with pytest.raises(SlurmdbdUnavailable, match="slurmdbd"):
+        ingest(down, "c1", state, now=20_000)
+    assert state.watermark("c1") == 10_000
+    assert "database" in state.load()["c1"]["last_error"]
+    ingest(ok, "c1", state, now=30_000, overlap_s=100)
+    assert state.watermark("c1") == 30_000 and state.load()["c1"]["last_error"] is None
+
+
+def test_dbd_down_words():
+    assert looks_like_dbd_down("sacct: error: Problem talking to the database: Connection refused")
+    assert not looks_like_dbd_down("sacctmgr: error: Invalid field requested")
