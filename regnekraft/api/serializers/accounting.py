@@ -47,10 +47,10 @@ class BalanceSerializer(serializers.Serializer):
     project = serializers.CharField()
     resource_class = serializers.CharField()
     unit = serializers.CharField()
-    allocated = serializers.DecimalField(max_digits=20, decimal_places=4)
-    used = serializers.DecimalField(max_digits=20, decimal_places=4)
-    remaining = serializers.DecimalField(max_digits=20, decimal_places=4)
-    used_share = serializers.DecimalField(max_digits=12, decimal_places=4)
+    allocated = serializers.DecimalField(max_digits=None, decimal_places=4)
+    used = serializers.DecimalField(max_digits=None, decimal_places=4)
+    remaining = serializers.DecimalField(max_digits=None, decimal_places=4)
+    used_share = serializers.DecimalField(max_digits=None, decimal_places=4)
     status = serializers.CharField(help_text="active, blocked (at 100 %), expired or revoked")
 
 
@@ -89,10 +89,10 @@ class IssueInvoicesSerializer(serializers.Serializer):
 class PreviewLineSerializer(serializers.Serializer):
     kind = serializers.CharField()
     description = serializers.CharField()
-    quantity = serializers.DecimalField(max_digits=20, decimal_places=4)
+    quantity = serializers.DecimalField(max_digits=None, decimal_places=4)
     unit = serializers.CharField()
-    unit_price_nok = serializers.DecimalField(max_digits=16, decimal_places=4)
-    amount_nok = serializers.DecimalField(max_digits=18, decimal_places=2)
+    unit_price_nok = serializers.DecimalField(max_digits=None, decimal_places=4)
+    amount_nok = serializers.DecimalField(max_digits=None, decimal_places=2)
     project = serializers.IntegerField(allow_null=True)
     allocation = serializers.IntegerField(allow_null=True)
     resource_class = serializers.IntegerField(allow_null=True)
@@ -103,12 +103,12 @@ class InvoicePreviewSerializer(serializers.Serializer):
     organisation = serializers.CharField()
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    total_nok = serializers.DecimalField(max_digits=18, decimal_places=2)
+    total_nok = serializers.DecimalField(max_digits=None, decimal_places=2)
     lines = PreviewLineSerializer(many=True)
 
 
 def _figure(**kw) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=24, decimal_places=4, **kw)
+    return serializers.DecimalField(max_digits=None, decimal_places=4, **kw)
 
 
 class CapacityReportSerializer(serializers.Serializer):

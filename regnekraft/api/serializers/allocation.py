@@ -41,6 +41,10 @@ class CallSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         run_model_clean(Call, attrs, self.instance)
+        for name in ("period_start", "period_end"):
+            day = attrs.get(name)
+            if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+                raise serializers.ValidationError({name: f"must lie within {MIN_YEAR}..{MAX_YEAR}"})
         return attrs
 
 
@@ -202,17 +206,17 @@ class OrderLineSerializer(serializers.ModelSerializer):
 
 class PriceEstimateLineSerializer(serializers.Serializer):
     resource_class = serializers.IntegerField()
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
-    unit_price_nok = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
-    value_nok = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    amount = serializers.DecimalField(max_digits=None, decimal_places=2)
+    unit_price_nok = serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True)
+    value_nok = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True)
     problem = serializers.CharField(allow_blank=True, help_text="why no price was found, if none was")
 
 
 class PriceEstimateSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="price category the order is valued in")
-    total_nok = serializers.DecimalField(max_digits=18, decimal_places=2,
+    total_nok = serializers.DecimalField(max_digits=None, decimal_places=2,
                                          help_text="value of the order at the prices valid on 1 January")
-    committed_nok = serializers.DecimalField(max_digits=18, decimal_places=2,
+    committed_nok = serializers.DecimalField(max_digits=None, decimal_places=2,
                                              help_text="take-or-pay minimum: total x commitment share")
     complete = serializers.BooleanField(help_text="false if some line has no price")
     lines = PriceEstimateLineSerializer(many=True)
@@ -292,6 +296,13 @@ class SubAllocationSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
     start = serializers.DateField(required=False, help_text="default: 1 January of the order's year")
     end = serializers.DateField(required=False, help_text="default: 1 January of the next year")
+
+    def validate(self, attrs):
+        for name in ("start", "end"):
+            day = attrs.get(name)
+            if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+                raise serializers.ValidationError({name: f"must lie within {MIN_YEAR}..{MAX_YEAR}"})
+        return attrs
 
 
 class PurchaseSerializer(DateRangeSerializer):

@@ -46,12 +46,12 @@ class CapacitySerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     unit = serializers.CharField()
-    capacity = serializers.DecimalField(max_digits=24, decimal_places=2)
-    committed = serializers.DecimalField(max_digits=24, decimal_places=2)
-    free = serializers.DecimalField(max_digits=24, decimal_places=2, help_text="capacity x overbooking - committed")
-    economic_room = serializers.DecimalField(max_digits=24, decimal_places=2,
+    capacity = serializers.DecimalField(max_digits=None, decimal_places=2)
+    committed = serializers.DecimalField(max_digits=None, decimal_places=2)
+    free = serializers.DecimalField(max_digits=None, decimal_places=2, help_text="capacity x overbooking - committed")
+    economic_room = serializers.DecimalField(max_digits=None, decimal_places=2,
                                              help_text="what economic activity may still use")
-    non_research_room = serializers.DecimalField(max_digits=24, decimal_places=2,
+    non_research_room = serializers.DecimalField(max_digits=None, decimal_places=2,
                                                  help_text="what non-research users may still use")
 
 
@@ -65,7 +65,7 @@ class CatalogueEntrySerializer(serializers.ModelSerializer):
     availability_tier = serializers.IntegerField(source="system.availability_tier")
     operator = serializers.CharField(source="system.operator")
     unit = serializers.CharField()
-    capacity_this_year = serializers.DecimalField(max_digits=24, decimal_places=2)
+    capacity_this_year = serializers.DecimalField(max_digits=None, decimal_places=2)
 
     class Meta:
         model = ResourceClass
