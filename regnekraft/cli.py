@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 
-def _setup_django() -> None:
+def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "regnekraft.settings")
     import django
 
@@ -55,7 +55,7 @@ def _actor(args: argparse.Namespace):
 
 def _with_django(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        _setup_django()
+        setup_django()
         from django.core.exceptions import ValidationError
 
         from regnekraft.allocation.policy import PolicyViolation

@@ -60,7 +60,15 @@ def _plots_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _load(args: argparse.Namespace) -> inputs.PlanningInput:
-    inp = inputs.load_input(args.input)
+    if getattr(args, "from_db", False):
+        from regnekraft.cli import setup_django
+
+        setup_django()
+        from .from_db import raw_input
+
+        inp = inputs.input_from_dict(raw_input(inputs.load_raw(args.input)))
+    else:
+        inp = inputs.load_input(args.input)
     import dataclasses
 
     changes = {}
@@ -500,6 +508,11 @@ def register(subparsers) -> None:
                 "--input",
                 metavar="FILE",
                 help="planning input, JSON or TOML (default: the shipped demo)",
+            )
+            p.add_argument(
+                "--from-db",
+                action="store_true",
+                help="take systems and usage from the platform's database (on top of --input)",
             )
         p.set_defaults(func=func)
         return p
