@@ -439,3 +439,12 @@ def test_usage_import_is_operator_only_idempotent_and_all_or_nothing(world, as_u
 def test_balances_show_use_of_the_visible_allocations(world, as_user):
     rows = as_user(world.pi_a).get("/api/balances/").json()["results"]
     assert [(row["allocation"], Decimal(row["used"])) for row in rows] == [(world.alloc_a.pk, Decimal(1000))]
+
+
+def test_the_service_catalogue_shows_capacity_and_todays_prices(world, as_user):
+    rows = as_user(world.industry).get("/api/catalogue/").json()["results"]
+    betzy = next(row for row in rows if row["id"] == world.cpu.pk)
+    assert betzy["country"] == "NO" and betzy["unit"] == "core-hours"
+    assert Decimal(betzy["prices_today"]["A"]) == Decimal("0.04")
+    assert Decimal(betzy["prices_today"]["C"]) == Decimal("0.40")
+    assert betzy["prices_today"]["D"] is None  # no list of category D

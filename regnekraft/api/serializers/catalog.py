@@ -66,11 +66,15 @@ class CatalogueEntrySerializer(serializers.ModelSerializer):
     operator = serializers.CharField(source="system.operator")
     unit = serializers.CharField()
     capacity_this_year = serializers.DecimalField(max_digits=None, decimal_places=2)
+    prices_today = serializers.DictField(
+        child=serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True),
+        help_text="NOK per unit today in each price category (A, B, C, D, 0), tier multiplier included; "
+                  "null where no price list applies")
 
     class Meta:
         model = ResourceClass
         fields = ["id", "system", "system_kind", "operator", "country", "security_zone", "availability_tier",
-                  "kind", "gpu_type", "unit", "public_description", "capacity_this_year"]
+                  "kind", "gpu_type", "unit", "public_description", "capacity_this_year", "prices_today"]
 
 
 class PriceSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from regnekraft.accounting import rating
 from regnekraft.allocation import policy
 from regnekraft.api.permissions import OperatorWritesOnly
 from regnekraft.api.serializers.catalog import (
@@ -19,7 +20,7 @@ from regnekraft.api.serializers.catalog import (
     SystemSerializer,
 )
 from regnekraft.api.serializers.common import DateRangeSerializer
-from regnekraft.catalog.models import PriceList, ResourceClass, System
+from regnekraft.catalog.models import PriceCategory, PriceList, ResourceClass, System
 
 from .base import ReadOnlyViewSet, WritableViewSet
 
@@ -77,16 +78,27 @@ class CatalogueViewSet(ReadOnlyViewSet):
                 .filter(orderable=True, system__commissioned__lte=today)
                 .exclude(system__decommissioned__lte=today))
 
-    def list(self, request, *args, **kwargs):
+    @staticmethod
+    def _annotate(entries: list[ResourceClass]) -> list[ResourceClass]:
         start, end = _this_year()
-        entries = self.paginate_queryset(self.get_queryset())
+        today = timezone.localdate()
+        book = rating.PriceBook()  # prices come from accounting, the one place they are looked up
         for rc in entries:
             rc.capacity_this_year = rc.capacity(start, end)
+            rc.prices_today = {}
+            for category in PriceCategory.values:
+                try:
+                    rc.prices_today[category] = book.unit_price(category, rc, today)
+                except rating.NoPrice:
+                    rc.prices_today[category] = None
+        return entries
+
+    def list(self, request, *args, **kwargs):
+        entries = self._annotate(list(self.paginate_queryset(self.get_queryset())))
         return self.get_paginated_response(self.get_serializer(entries, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        rc = self.get_object()
-        rc.capacity_this_year = rc.capacity(*_this_year())
+        [rc] = self._annotate([self.get_object()])
         return Response(self.get_serializer(rc).data)
 
 
