@@ -19,20 +19,29 @@ ZERO = Decimal(0)
 
 def used_by_allocation(allocations: QuerySet[Allocation]) -> dict[int, tuple[Decimal, Decimal]]:
     """allocation id -> (units used, NOK charged)."""
-    rows = (UsageRecord.objects.filter(allocation__in=allocations).values("allocation")
+    ids = list(allocations.values_list("pk", flat=True))
+    rows = (UsageRecord.objects.filter(allocation_id__in=ids).values("allocation")
             .annotate(q=Sum("quantity"), c=Sum("charge_nok")))
     return {r["allocation"]: (r["q"] or ZERO, r["c"] or ZERO) for r in rows}
 
 
 def warnings_for(allocations: QuerySet[Allocation]) -> QuerySet[BalanceEvent]:
-    return (BalanceEvent.objects.filter(allocation__in=allocations)
+    return (BalanceEvent.objects.filter(allocation_id__in=list(allocations.values_list("pk", flat=True)))
             .select_related("allocation__project", "allocation__resource_class__system"))
 
 
-def monthly_charges(projects) -> list[dict]:
-    return list(UsageRecord.objects.filter(project__in=projects)
-                .annotate(month=TruncMonth("usage_date")).values("month", "project__code")
-                .annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by("month", "project__code"))
+def monthly_charges(project_ids: list[int]) -> list[dict]:
+    """Units and NOK per month and project. Grouped by day in SQL and folded into months here:
+    SQLite truncates dates in Python, row by row, which costs more than the folding."""
+    rows = (UsageRecord.objects.filter(project_id__in=project_ids).values("usage_date", "project__code")
+            .annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by())
+    months: dict[tuple[dt.date, str], dict] = {}
+    for r in rows:
+        key = (r["usage_date"].replace(day=1), r["project__code"])
+        month = months.setdefault(key, {"month": key[0], "project__code": key[1], "q": ZERO, "c": ZERO})
+        month["q"] += r["q"] or ZERO
+        month["c"] += r["c"] or ZERO
+    return [months[k] for k in sorted(months)]
 
 
 def year_bounds(year: int) -> tuple[dt.date, dt.date]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 EXPORT_PARAM = "export"
 
@@ -55,7 +56,7 @@ def _display(value: Any, col: Column) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "✓" if value else ""
+        return gettext("yes") if value else gettext("no")
     if col.numeric and isinstance(value, int | float | Decimal):
         return number_format(value, decimal_pos=col.decimals, use_l10n=True, force_grouping=True)
     return str(value)
