@@ -19,6 +19,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import multiprocessing
 import re
 import time
 from collections import defaultdict
@@ -164,6 +165,7 @@ class _Resolver:
         self.unallocated = 0
         self.unallocated_examples: list[dict[str, Any]] = []
         self.touched: set[int] = set()
+        self.scan_result: Any = None  # set by the parallel scanner
 
     def resource_class(self, system: str, kind: str, gpu_type: str) -> ResourceClass:
         rc = self.classes.get((system, kind, gpu_type))
@@ -567,6 +569,92 @@ def import_records(records: Iterable[Mapping[str, Any]], *, source: str, filenam
     return _run(rows, source=source, filename=filename, total=len(items), progress=progress)
 
 
+@dataclass
+class _Scan:
+    """What validating a whole file found (besides the rows)."""
+
+    errors: list[LineError] = field(default_factory=list)
+    n_errors: int = 0
+    read: int = 0
+    skipped: int = 0
+    unallocated: int = 0
+    unallocated_examples: list[dict[str, Any]] = field(default_factory=list)
+    touched: set[int] = field(default_factory=set)
+
+
+def _scan(rows: Iterator[Row], resolver: _Resolver, scan: _Scan) -> Iterator[tuple[list[tuple] | None, int]]:
+    """Validate every row; yield (batch, records read so far) to write, and (None, n) once at the
+    first bad line, after which nothing more is yielded for writing but validation goes on."""
+    pending: list[tuple] = []
+    for line, build, arg in rows:
+        try:
+            rec = build(arg)
+        except _RowError as e:
+            scan.n_errors += 1
+            if len(scan.errors) < MAX_REPORTED_ERRORS:
+                scan.errors.append(LineError(line, str(e)))
+            if scan.n_errors == 1:
+                pending = []
+                yield None, scan.read
+            continue
+        if rec is SKIP:
+            scan.skipped += 1
+            continue
+        scan.read += 1
+        if scan.n_errors:
+            continue  # keep validating to report more errors, but write nothing
+        pending.append(rec)
+        if len(pending) >= BATCH_SIZE:
+            yield pending, scan.read
+            pending = []
+    if pending and not scan.n_errors:
+        yield pending, scan.read
+    scan.unallocated = resolver.unallocated
+    scan.unallocated_examples = resolver.unallocated_examples
+    scan.touched = resolver.touched
+
+
+def _scan_in_child(rows: Iterator[Row], resolver: _Resolver, out: Any) -> None:
+    """The forked validator: sends batches through the pipe; never touches the database."""
+    try:
+        scan = _Scan()
+        for batch, read in _scan(rows, resolver, scan):
+            out.send(("rows", batch, read))
+        out.send(("done", scan))
+    except BaseException as e:  # reported to the parent, which raises it
+        out.send(("crash", f"{type(e).__name__}: {e}"))
+    finally:
+        out.close()
+
+
+def _scan_in_parallel(rows: Iterator[Row], resolver: _Resolver) -> Iterator[tuple[list[tuple] | None, int]]:
+    """Validate in a forked process while this one writes: uses the second core on big files."""
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_scan_in_child, args=(rows, resolver, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        while True:
+            message = receive.recv()
+            if message[0] == "rows":
+                yield message[1], message[2]
+            elif message[0] == "done":
+                scan: _Scan = message[1]
+                resolver.scan_result = scan
+                return
+            else:
+                raise RuntimeError(f"usage validation failed: {message[1]}")
+    finally:
+        receive.close()
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
+PARALLEL_MIN_LINES = 200_000  # below this the fork costs more than it saves
+
+
 def _run(rows: Callable[[_Resolver], Iterator[Row]], *, source: str,
          filename: str, total: int | None, progress: Progress | None) -> ImportResult:
     began = time.perf_counter()
@@ -574,45 +662,33 @@ def _run(rows: Callable[[_Resolver], Iterator[Row]], *, source: str,
         batch = ImportBatch.objects.create(source=source[:50], filename=filename[-500:])
         resolver = _Resolver(batch.pk)
         writer = _Writer()
-        errors: list[LineError] = []
-        n_errors = read = skipped = 0
-        pending: list[tuple] = []
+        scan = _Scan()
+        parallel = (total or 0) >= PARALLEL_MIN_LINES and "fork" in multiprocessing.get_all_start_methods()
+        batches = _scan_in_parallel(rows(resolver), resolver) if parallel else _scan(rows(resolver), resolver, scan)
+        writing = True
         try:
-            for line, build, arg in rows(resolver):
-                try:
-                    rec = build(arg)
-                except _RowError as e:
-                    n_errors += 1
-                    if len(errors) < MAX_REPORTED_ERRORS:
-                        errors.append(LineError(line, str(e)))
-                    pending = []
-                    continue
-                if rec is SKIP:
-                    skipped += 1
-                    continue
-                read += 1
-                if n_errors:
-                    continue  # keep validating to report more errors, but write nothing
-                pending.append(rec)
-                if len(pending) >= BATCH_SIZE:
+            for pending, read in batches:
+                if pending is None:
+                    writing = False
+                elif writing:
                     writer.submit(pending)
-                    pending = []
                     if progress:
                         progress(read, total)
-            if pending and not n_errors:
-                writer.submit(pending)
         finally:
             new = writer.close()
-        if n_errors:
-            raise ImportRefused(filename or source, errors, n_errors)
+        if parallel:
+            scan = resolver.scan_result
+        if scan.n_errors:
+            raise ImportRefused(filename or source, scan.errors, scan.n_errors)
         if progress:
-            progress(read, total)
+            progress(scan.read, total)
+        read = scan.read
         batch.records_read, batch.records_new, batch.records_duplicate = read, new, read - new
         batch.save(update_fields=["records_read", "records_new", "records_duplicate"])
-        events = balances.update_balances(sorted(resolver.touched)) if new else []
+        events = balances.update_balances(sorted(scan.touched)) if new else []
     return ImportResult(
         batch_id=batch.pk, source=batch.source, filename=batch.filename, read=read, new=new,
-        duplicate=read - new, skipped=skipped, unallocated=resolver.unallocated,
-        unallocated_examples=resolver.unallocated_examples, balance_events=events,
+        duplicate=read - new, skipped=scan.skipped, unallocated=scan.unallocated,
+        unallocated_examples=scan.unallocated_examples, balance_events=events,
         seconds=time.perf_counter() - began,
     )

@@ -184,3 +184,32 @@ def test_swf_mapping_file_and_cluster_override(tmp_path, world):
     result = import_usage(tmp_path / "t.swf", swf_mapping=tmp_path / "map.json", cluster="betzy")
     assert result.new == 1
     assert UsageRecord.objects.get().usage_date == dt.date(2027, 1, 1)
+
+
+@pytest.fixture
+def forked(monkeypatch):
+    """Use the two-process path (validation in a forked child) even for small files."""
+    from regnekraft.accounting import importer
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_LINES", 1)
+
+
+def test_parallel_path_imports_the_same_and_stays_idempotent(tmp_path, world, granted_gpu, forked):
+    f.project(code="nn2000k")
+    rows = [usage_row("nn1000k", n, "10") for n in range(45_000)] + [usage_row("nn2000k", "x", "1")]
+    path = write_csv(tmp_path / "u.csv", rows)
+    first = import_usage(path)
+    assert (first.read, first.new, first.unallocated) == (45_001, 45_001, 1)
+    assert first.unallocated_examples[0]["account"] == "nn2000k"
+    assert [e["threshold"] for e in first.balance_events] == [Decimal("0.5"), Decimal("0.8"), Decimal("1")]
+    assert balance(granted_gpu).used == Decimal(450_000)
+    assert import_usage(path).new == 0
+    assert UsageRecord.objects.count() == 45_001
+
+
+def test_parallel_path_refuses_a_bad_line_and_writes_nothing(tmp_path, world, granted_gpu, forked):
+    rows = [usage_row("nn1000k", n, "1") for n in range(45_000)]
+    rows[44_000][4] = "nobody"
+    with pytest.raises(ImportRefused, match="line 44002: unknown account"):
+        import_usage(write_csv(tmp_path / "u.csv", rows))
+    assert UsageRecord.objects.count() == 0
