@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .ingest import DEFAULT_OVERLAP_S, IngestState, ingest, ingest_window
+from .rest import RestBackend, RestClient, RestError, RestUnavailable, rest_ingest_window
 from .runner import CommandRunner, SlurmCommandError, SlurmdbdUnavailable
 from .sacctmgr import parse_dump
 from .spec import ClusterSpec, SpecError
@@ -64,11 +65,14 @@ def load_desired(args: argparse.Namespace) -> list[ClusterSpec]:
 
 def make_backend(args: argparse.Namespace) -> Backend:
     if getattr(args, "rest_url", None):
-        from .rest import RestBackend, RestClient
-
-        return RestBackend(RestClient(args.rest_url, user=args.rest_user,
-                                      token=os.environ.get("SLURM_JWT", "")))
+        # reads through slurmrestd, writes with sacctmgr (see rest.py for why)
+        return RestBackend(_rest_client(args), writer=SacctmgrBackend(make_runner(args)))
     return SacctmgrBackend(make_runner(args))
+
+
+def _rest_client(args: argparse.Namespace) -> RestClient:
+    return RestClient(args.rest_url, user=args.rest_user, token=os.environ.get("SLURM_JWT", ""),
+                      timeout=float(getattr(args, "timeout", 120)))
 
 
 def make_runner(args: argparse.Namespace) -> CommandRunner:
@@ -120,12 +124,12 @@ def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
                     result = apply(spec, backend)
                 else:
                     result = reconcile(spec, backend, repair=args.repair)
-            except (ApplyError, SlurmCommandError) as exc:
+            except (ApplyError, SlurmCommandError, RestError) as exc:
                 _record_sync(args, None, spec.cluster, mode, str(exc))
                 print(f"error [{spec.cluster}]: {exc}", file=sys.stderr)
                 cause = exc.cause if isinstance(exc, ApplyError) else exc
-                status = max(status, EXIT_DBD_DOWN if isinstance(cause, SlurmdbdUnavailable)
-                             else EXIT_ERROR)
+                down = isinstance(cause, SlurmdbdUnavailable | RestUnavailable)
+                status = max(status, EXIT_DBD_DOWN if down else EXIT_ERROR)
                 continue
             _record_sync(args, result, spec.cluster, mode)
             outputs.append(result)
@@ -152,10 +156,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print("error: --cluster is required without --dump", file=sys.stderr)
                 return EXIT_USAGE
             current = make_backend(args).read(args.cluster)
-    except SlurmdbdUnavailable as exc:
+    except (SlurmdbdUnavailable, RestUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DBD_DOWN
-    except (SlurmCommandError, OSError) as exc:
+    except (SlurmCommandError, RestError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     result = import_cluster(current)
@@ -187,8 +191,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     runner = make_runner(args)
+    reader = None
+    if args.rest_url:
+        client = _rest_client(args)
+
+        def reader(start: int, end: int) -> Any:
+            return rest_ingest_window(client, args.cluster, start, end, account_map)
+
     try:
-        if args.start is not None:
+        if args.start is not None and reader is not None:
+            result = reader(args.start, args.end if args.end is not None else int(time.time()))
+        elif args.start is not None:
             end = args.end if args.end is not None else int(time.time())
             result = ingest_window(runner, args.cluster, args.start, end, account_map,
                                    use_json=args.sacct_json)
@@ -196,11 +209,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             state = IngestState(Path(args.state) if args.state
                                 else Path(args.state_dir) / "ingest.json")
             result = ingest(runner, args.cluster, state, account_map=account_map,
-                            overlap_s=int(args.overlap_hours * 3600), use_json=args.sacct_json)
+                            overlap_s=int(args.overlap_hours * 3600), use_json=args.sacct_json,
+                            reader=reader)
     except SlurmdbdUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DBD_DOWN
-    except (SlurmCommandError, ValueError) as exc:
+    except RestUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DBD_DOWN
+    except (SlurmCommandError, RestError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     if args.output:
@@ -253,6 +270,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("ingest", help="usage records from sacct since the last run")
     common(p)
+    rest(p)
     p.add_argument("--cluster", required=True)
     p.add_argument("--state", help="watermark file (default <state-dir>/ingest.json)")
     p.add_argument("--overlap-hours", type=float, default=DEFAULT_OVERLAP_S / 3600,

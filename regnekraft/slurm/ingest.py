@@ -349,16 +349,21 @@ class IngestState:
 def ingest(run: Runner, cluster: str, state: IngestState, *,
            account_map: Mapping[str, str] | None = None, now: int | None = None,
            overlap_s: int = DEFAULT_OVERLAP_S, first_lookback_s: int = DEFAULT_FIRST_LOOKBACK_S,
-           use_json: bool = False) -> IngestResult:
+           use_json: bool = False,
+           reader: Callable[[int, int], IngestResult] | None = None) -> IngestResult:
     """Ingest from the watermark (less ``overlap_s``) up to now, then move the watermark.
 
     On any error the watermark stays where it was (the error is recorded in the state
-    file) and the exception propagates: the next run covers the same time again."""
+    file) and the exception propagates: the next run covers the same time again.
+    ``reader(start, end)`` replaces sacct (e.g. slurmrestd through ``rest_ingest_window``)."""
     now = int(now if now is not None else time.time())
     mark = state.watermark(cluster)
     start = (mark - overlap_s) if mark is not None else now - first_lookback_s
     try:
-        result = ingest_window(run, cluster, start, now, account_map, use_json)
+        if reader is not None:
+            result = reader(start, now)
+        else:
+            result = ingest_window(run, cluster, start, now, account_map, use_json)
     except Exception as exc:
         state.save(cluster, last_run=now, last_error=str(exc))
         raise

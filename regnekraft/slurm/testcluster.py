@@ -180,6 +180,10 @@ class TestCluster:
         return self.base / "munge" / "munge.socket"
 
     @property
+    def jwt_key(self) -> Path:
+        return self.base / "etc" / "jwt_hs256.key"
+
+    @property
     def mysql_socket(self) -> Path:
         return self.base / "mysql" / "mysqld.sock"
 
@@ -203,7 +207,8 @@ class TestCluster:
         config = config or ClusterConfig()
         owns = base is None
         base = Path(tempfile.mkdtemp(prefix="regnekraft-slurm-")) if base is None else base
-        ports = {name: free_port() for name in ("mysql", "slurmdbd", "slurmctld", "slurmd")}
+        ports = {name: free_port()
+                 for name in ("mysql", "slurmdbd", "slurmctld", "slurmd", "slurmrestd")}
         cluster = cls(config=config, base=base, ports=ports, owns_base=owns)
         try:
             cluster._write_files()
@@ -342,6 +347,9 @@ class TestCluster:
         key = self.base / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
         os.chmod(key, 0o600)
+        # JWT as a second authentication type, for slurmrestd (scontrol token makes tokens)
+        self.jwt_key.write_bytes(os.urandom(32))
+        os.chmod(self.jwt_key, 0o600)
         self.slurm_conf.write_text(self._slurm_conf_text())
         dbd = self.base / "etc" / "slurmdbd.conf"
         dbd.write_text(self._slurmdbd_conf_text())
@@ -368,6 +376,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket={self.munge_socket}
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key={self.jwt_key}
 CredType=cred/munge
 StateSaveLocation={b}/state
 SlurmdSpoolDir={b}/spool/slurmd-%n
@@ -424,6 +434,8 @@ PartitionName={c.partition} Nodes={c.node_name} Default=YES MaxTime=INFINITE Sta
         return f"""# written by regnekraft.slurm.testcluster
 AuthType=auth/munge
 AuthInfo=socket={self.munge_socket}
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key={self.jwt_key}
 DbdHost=localhost
 DbdAddr=127.0.0.1
 DbdPort={p['slurmdbd']}
@@ -489,6 +501,36 @@ StorageLoc=slurm_acct_db
         daemon = self._spawn("slurmdbd", [find_program("slurmdbd") or "slurmdbd", "-D"], log)
         self._wait(daemon, lambda: self._port_open(self.ports["slurmdbd"]), 90,
                    "slurmdbd to listen")
+
+    def start_slurmrestd(self, user: str = "nobody") -> str:
+        """Start slurmrestd (JWT auth) on 127.0.0.1 and return its base URL.
+
+        slurmrestd refuses to run as root, so it runs as ``user`` (via runuser) with
+        ``SLURM_JWT=daemon`` in its own environment; clients pass a token from
+        ``token()``. Needs the slurmrestd and slurm-wlm-jwt-plugin packages."""
+        if "slurmrestd" in self.daemons and self.daemons["slurmrestd"].alive():
+            return self.rest_url
+        program = find_program("slurmrestd")
+        if program is None:
+            raise ClusterUnavailable("slurmrestd not installed (package slurmrestd)")
+        log = self.base / "log" / "slurmrestd.log"
+        env_prefix = ["env", "SLURM_JWT=daemon", f"SLURM_CONF={self.slurm_conf}"]
+        daemon = self._spawn("slurmrestd", [
+            "runuser", "-u", user, "--", *env_prefix, program, "-a", "rest_auth/jwt",
+            "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
+            f"127.0.0.1:{self.ports['slurmrestd']}"], log)
+        self._wait(daemon, lambda: self._port_open(self.ports["slurmrestd"]), 30,
+                   "slurmrestd to listen")
+        return self.rest_url
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['slurmrestd']}"
+
+    def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
+        out = self.run(["scontrol", "token", f"username={user}",
+                        f"lifespan={lifespan_s}"]).stdout.strip()
+        return out.split("=", 1)[1] if "=" in out else out
 
     def stop_slurmdbd(self) -> None:
         daemon = self.daemons.pop("slurmdbd", None)
