@@ -59,6 +59,8 @@ def test_reviewer_scores_an_assigned_application(walk, browser_world, lang):
     me.nav("/reviews/")
     assert "nn2002k" not in me.page.content()
     me.follow(f'a[href="{me.prefix}/reviews/{w.review.pk}/"]', "review-form")
+    me.submit("main form button[type=submit]", "review-errors")  # nothing scored: errors, checked by axe too
+    assert me.page.locator(".field-errors").count() == 3 and not Review.objects.get(pk=w.review.pk).submitted
     for criterion, score in {"excellence": "6", "impact": "5", "feasibility": "7"}.items():
         me.page.select_option(f"#id_score_{criterion}", score)
     me.page.fill("#id_comment", "Strong and feasible.")
