@@ -19,6 +19,7 @@ needs no more than the *extra* nodes).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time as _time
@@ -48,7 +49,8 @@ class _Sys:
                  "head", "shadow", "rmask", "extra", "dirty", "new", "profile", "resv",
                  "queued_work", "run_endsum", "run_nodes", "econ_c", "econ_g", "econ_cap_c",
                  "econ_cap_g", "preemptors", "all_mask", "used_c", "used_g", "nominal_c",
-                 "nominal_g", "blim_c", "blim_g", "llim_c", "llim_g", "busy_nodes")
+                 "nominal_g", "blim_c", "blim_g", "llim_c", "llim_g", "busy_nodes", "qver",
+                 "qcache")
 
     def __init__(self, spec, idx):
         self.spec = spec
@@ -77,6 +79,8 @@ class _Sys:
         self.econ_cap_g = INF
         self.preemptors = []
         self.busy_nodes = 0
+        self.qver = 0
+        self.qcache = {}
 
 
 class _Group:
@@ -242,6 +246,7 @@ class Simulator:
         S.llim_g.append(INF if ll is None else ll * G)
 
     def _extend_quota(self, S, g):
+        S.qver += 1
         S.used_c.append(0)
         S.used_g.append(0)
         self._quota_lists(S, g)
@@ -251,24 +256,41 @@ class Simulator:
                 S.nominal_g[gg.idx] = gg.share * S.spec.gpus
 
     @staticmethod
-    def _cohort_ok(g, add, used, nominal, blim, llim):
+    def _cohort_totals(used, nominal, llim):
+        """Per group: what it lends (unused nominal, up to its lending limit) and what it
+        borrows (use above nominal); and the cohort's totals of both."""
+        lend = []
+        borrow = []
+        for h in range(len(used)):
+            d = nominal[h] - used[h]
+            if d > 0:
+                lend.append(d if d < llim[h] else llim[h])
+                borrow.append(0.0)
+            else:
+                lend.append(0.0)
+                borrow.append(-d)
+        return lend, borrow, sum(lend), sum(borrow)
+
+    def _cohort_ok(self, S, g, add, gpu):
+        """Kueue-style admission: within the nominal quota always; beyond it only up to
+        the borrowing limit and while the rest of the cohort lends enough."""
+        if gpu:
+            used, nominal, blim, llim = S.used_g, S.nominal_g, S.blim_g, S.llim_g
+        else:
+            used, nominal, blim, llim = S.used_c, S.nominal_c, S.blim_c, S.llim_c
         u = used[g] + add
         N = nominal[g]
         if u <= N:
             return True
         if u - N > blim[g]:
             return False
-        borrowed = u - N
-        lendable = 0.0
-        for h in range(len(used)):
-            if h == g:
-                continue
-            d = nominal[h] - used[h]
-            if d > 0:
-                lendable += d if d < llim[h] else llim[h]
-            else:
-                borrowed -= d
-        return borrowed <= lendable + 1e-9
+        key = (S.qver, gpu)
+        cache = S.qcache.get(gpu)
+        if cache is None or cache[0] != key:
+            cache = (key, self._cohort_totals(used, nominal, llim))
+            S.qcache[gpu] = cache
+        lend, borrow, L, B = cache[1]
+        return (B - borrow[g]) + (u - N) <= (L - lend[g]) + 1e-9
 
     def _admissible(self, S, job):
         n = job.need
@@ -277,9 +299,9 @@ class Simulator:
                 return False
         if self.policy.quotas:
             g = job.gidx
-            if not self._cohort_ok(g, n * S.cpn, S.used_c, S.nominal_c, S.blim_c, S.llim_c):
+            if not self._cohort_ok(S, g, n * S.cpn, False):
                 return False
-            if S.gpn and not self._cohort_ok(g, n * S.gpn, S.used_g, S.nominal_g, S.blim_g, S.llim_g):
+            if S.gpn and not self._cohort_ok(S, g, n * S.gpn, True):
                 return False
         return True
 
@@ -354,6 +376,7 @@ class Simulator:
         g.run_c += c
         S.used_c[job.gidx] += c
         S.used_g[job.gidx] += n * S.gpn
+        S.qver += 1
         if job.economic:
             S.econ_c += c
             S.econ_g += n * S.gpn
@@ -376,6 +399,7 @@ class Simulator:
         g.delivered_g += n * S.gpn * dt
         S.used_c[job.gidx] -= c
         S.used_g[job.gidx] -= n * S.gpn
+        S.qver += 1
         if job.economic:
             S.econ_c -= c
             S.econ_g -= n * S.gpn
@@ -428,6 +452,9 @@ class Simulator:
     def _finish_preemption(self, rec, now):
         S = rec.sys
         job = rec.job
+        S.used_c[job.gidx] -= job.need * S.cpn
+        S.used_g[job.gidx] -= job.need * S.gpn
+        S.qver += 1
         if self.node_mode:
             # take any still-missing target nodes that are free (victims ended early)
             miss = rec.target & ~rec.have
@@ -485,6 +512,10 @@ class Simulator:
             S.free -= held
             target = n
         rec = _Preemption(job, S, target, held, {v.idx for v in chosen})
+        # the preemptor's quota is taken now, so that it is not reclaimed twice
+        S.used_c[job.gidx] += n * S.cpn
+        S.used_g[job.gidx] += n * S.gpn
+        S.qver += 1
         if not chosen:
             self._finish_preemption(rec, now)
             return True
@@ -927,9 +958,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ main loop
     def run(self, jobs) -> RunResult:  # noqa: F821
-        from .metrics import RunResult
 
         t0 = _time.perf_counter()
+        # the run allocates millions of long-lived objects and no cycles: the cyclic
+        # collector would rescan them all again and again
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(jobs, t0)
+        finally:
+            if gc_was:
+                gc.enable()
+
+    def _run(self, jobs, t0):
+        from .metrics import RunResult
+
         it = iter(jobs)
         nxt = next(it, None)
         p = self.policy

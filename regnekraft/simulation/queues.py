@@ -1,7 +1,10 @@
 """Pending-job queues in priority order.
 
-Both queues keep lazily deleted entries: starting a job only changes its state, and the
-stale entry is skipped (and compacted away) later, so removing a job costs O(1).
+Entries are tuples ``(key, seq, job)`` kept in a blocked sorted list (sorted blocks of
+at most ~1,000 entries), so inserting or removing a job costs O(log n) plus a short
+memmove, and walking the queue from its head costs only the entries visited, however
+long the queue is. A job leaving the queue during a scheduling pass is removed after the
+pass (the pass holds iterators into the blocks).
 
 * :class:`FifoQueue` orders by submission time (ties: arrival order).
 * :class:`MultifactorQueue` orders by Slurm's multifactor priority. The priority of a
@@ -15,143 +18,190 @@ stale entry is skipped (and compacted away) later, so removing a job costs O(1).
 from __future__ import annotations
 
 import heapq
-from bisect import insort
+from bisect import bisect_left, insort
+from itertools import chain
 
 from .model import QUEUED
 
+_LOAD = 512
+
+
+class SortedBlocks:
+    """A minimal sorted list of unique, comparable entries, split into blocks."""
+
+    __slots__ = ("blocks", "maxes", "n")
+
+    def __init__(self):
+        self.blocks: list[list] = []
+        self.maxes: list = []
+        self.n = 0
+
+    def add(self, e):
+        maxes = self.maxes
+        blocks = self.blocks
+        self.n += 1
+        if not maxes:
+            blocks.append([e])
+            maxes.append(e)
+            return
+        i = bisect_left(maxes, e)
+        if i == len(maxes):
+            i -= 1
+            b = blocks[i]
+            b.append(e)
+            maxes[i] = e
+        else:
+            b = blocks[i]
+            insort(b, e)
+        if len(b) > 2 * _LOAD:
+            blocks.insert(i + 1, b[_LOAD:])
+            del b[_LOAD:]
+            maxes[i] = b[-1]
+            maxes.insert(i + 1, blocks[i + 1][-1])
+
+    def remove(self, e):
+        maxes = self.maxes
+        i = bisect_left(maxes, e)
+        b = self.blocks[i]
+        j = bisect_left(b, e)
+        del b[j]
+        self.n -= 1
+        if not b:
+            del self.blocks[i]
+            del maxes[i]
+        elif j == len(b):
+            maxes[i] = b[-1]
+
+    def first(self):
+        return self.blocks[0][0] if self.blocks else None
+
+    def __iter__(self):
+        return chain.from_iterable(self.blocks)
+
+    def __len__(self):
+        return self.n
+
 
 class FifoQueue:
-    __slots__ = ("items", "h", "seq", "live", "sysidx")
+    __slots__ = ("items", "seq", "pending", "sysidx")
 
     def __init__(self, sysidx):
-        self.items = []  # (submit, seq, job)
-        self.h = 0
+        self.items = SortedBlocks()
         self.seq = 0
-        self.live = 0
+        self.pending = []
         self.sysidx = sysidx
 
     def __len__(self):
-        return self.live
+        return self.items.n - len(self.pending)
 
     def push(self, job):
+        self._flush()
         self.seq += 1
         job.key = self.seq
-        e = (job.submit, self.seq, job)
-        items = self.items
-        if not items or items[-1] < e:
-            items.append(e)
-        else:
-            insort(items, e, self.h)
-        self.live += 1
+        job.qkey = job.submit
+        self.items.add((job.submit, self.seq, job))
 
     def discard(self, job):
-        """Call when a queued job leaves the queue (started, cancelled, moved)."""
-        self.live -= 1
+        """A queued job leaves the queue (started, waiting for preemption, ...)."""
+        self.pending.append(job)
+
+    def _flush(self):
+        if self.pending:
+            rm = self.items.remove
+            for j in self.pending:
+                rm((j.qkey, j.key, j))
+            self.pending = []
 
     def order_value(self, job):
         return (job.submit, job.key)
 
-    def _compact(self):
-        items = self.items
-        h = self.h
-        n = len(items)
-        while h < n:
-            j = items[h][2]
-            if j.state == QUEUED and j.key == items[h][1] and j.sysidx == self.sysidx:
-                break
-            h += 1
-        if h > 256 and h * 2 > n:
-            del items[:h]
-            h = 0
-        self.h = h
-
     def iter(self, blocked=None):
-        self._compact()
-        items = self.items
-        sysidx = self.sysidx
-        i = self.h
-        while i < len(items):
-            s, k, j = items[i]
-            i += 1
-            if j.state == QUEUED and j.key == k and j.sysidx == sysidx:
-                if blocked is not None and blocked[j.gidx]:
-                    continue
-                yield j
+        self._flush()
+        for e in self.items:
+            j = e[2]
+            if j.state != QUEUED:
+                continue
+            if blocked is not None and blocked[j.gidx]:
+                continue
+            yield j
 
     def head(self):
         for j in self.iter():
             return j
         return None
 
-    def recalc(self, now, factors):
-        return False
-
 
 class MultifactorQueue:
     """Per (group, age class) sorted lists merged by priority; see the module doc."""
 
-    __slots__ = ("lists", "heads", "off", "seq", "live", "sysidx", "young", "w", "max_age",
-                 "statics", "ngroups")
+    __slots__ = ("lists", "off", "seq", "pending", "sysidx", "young", "w", "max_age",
+                 "ngroups", "live")
 
     def __init__(self, sysidx, ngroups, weights):
         self.sysidx = sysidx
         self.ngroups = ngroups
-        self.lists = [[] for _ in range(2 * ngroups)]  # entries (key, seq, job), ascending
-        self.heads = [0] * (2 * ngroups)
+        self.lists = [SortedBlocks() for _ in range(2 * ngroups)]
         self.off = [0.0] * (2 * ngroups)
         self.seq = 0
-        self.live = 0
+        self.pending = []
         self.young = []  # heap (submit, seq, job) of jobs in a young list
         self.w = weights
         self.max_age = weights.max_age if weights.max_age > 0 else float("inf")
+        self.live = 0
 
     def __len__(self):
         return self.live
 
     def _grow(self, g):
         while g >= self.ngroups:
-            self.lists += [[], []]
-            self.heads += [0, 0]
+            self.lists += [SortedBlocks(), SortedBlocks()]
             self.off += [0.0, 0.0]
             self.ngroups += 1
 
     def push(self, job, static, now):
         """``static``: the job's QOS and size terms (weights applied)."""
+        self._flush()
         g = job.gidx
         if g >= self.ngroups:
             self._grow(g)
         self.seq += 1
         job.key = self.seq
         w = self.w
-        if now - job.submit >= self.max_age:
+        inf = self.max_age == float("inf")
+        if not inf and now - job.submit >= self.max_age:
             li = 2 * g + 1
             k = -(static + w.age)
         else:
             li = 2 * g
-            k = -(static - w.age * job.submit / self.max_age) if w.age else -static
-            if self.max_age != float("inf"):
+            k = -static if inf or not w.age else -(static - w.age * job.submit / self.max_age)
+            if not inf:
                 heapq.heappush(self.young, (job.submit, self.seq, job))
         job.qidx = li
         job.qkey = k
-        lst = self.lists[li]
-        e = (k, self.seq, job)
-        if not lst or lst[-1] < e:
-            lst.append(e)
-        else:
-            insort(lst, e, self.heads[li])
+        self.lists[li].add((k, self.seq, job))
         self.live += 1
         return k
 
     def discard(self, job):
+        self.pending.append(job)
         self.live -= 1
+
+    def _flush(self):
+        if self.pending:
+            lists = self.lists
+            for j in self.pending:
+                lists[j.qidx].remove((j.qkey, j.key, j))
+            self.pending = []
 
     def order_value(self, job):
         return (job.qkey - self.off[job.qidx], job.key)
 
     def set_offsets(self, now, fs_factors):
         """Recalculation: new fair-share factors and the age offset at ``now``."""
+        self._flush()
         w = self.w
-        age_off = w.age * now / self.max_age if (w.age and self.max_age != float("inf")) else 0.0
+        inf = self.max_age == float("inf")
+        age_off = w.age * now / self.max_age if (w.age and not inf) else 0.0
         for g in range(self.ngroups):
             f = w.fairshare * (fs_factors[g] if g < len(fs_factors) else 0.0)
             self.off[2 * g] = f + age_off
@@ -162,60 +212,39 @@ class MultifactorQueue:
         while young and young[0][0] <= limit:
             sub, seq, job = heapq.heappop(young)
             if job.state == QUEUED and job.key == seq and job.sysidx == self.sysidx:
+                self.lists[job.qidx].remove((job.qkey, job.key, job))
                 self.live -= 1
-                static = -job.qkey + w.age * job.submit / self.max_age
+                static = -job.qkey + (w.age * job.submit / self.max_age if w.age else 0.0)
                 self.push(job, static, now)
 
-    def _advance(self, li):
-        lst = self.lists[li]
-        h = self.heads[li]
-        n = len(lst)
-        sysidx = self.sysidx
-        while h < n:
-            k, s, j = lst[h]
-            if j.state == QUEUED and j.key == s and j.sysidx == sysidx:
-                break
-            h += 1
-        if h > 256 and h * 2 > n:
-            del lst[:h]
-            h = 0
-        self.heads[li] = h
-        return h
-
     def iter(self, blocked=None):
+        self._flush()
         lists = self.lists
         off = self.off
-        sysidx = self.sysidx
         heap = []
         for li in range(len(lists)):
-            if blocked is not None and blocked[li >> 1]:
+            L = lists[li]
+            if not L.n or blocked is not None and blocked[li >> 1]:
                 continue
-            h = self._advance(li)
-            lst = lists[li]
-            if h < len(lst):
-                heap.append((lst[h][0] - off[li], lst[h][1], li, h))
+            it = iter(L)
+            e = next(it)
+            heap.append((e[0] - off[li], e[1], li, e[2], it))
         heapq.heapify(heap)
         pop, replace = heapq.heappop, heapq.heapreplace
         while heap:
-            _, _, li, pos = heap[0]
+            top = heap[0]
+            li = top[2]
             if blocked is not None and blocked[li >> 1]:
                 pop(heap)
                 continue
-            lst = lists[li]
-            k, s, j = lst[pos]
-            pos += 1
-            n = len(lst)
-            while pos < n:
-                e = lst[pos]
-                j2 = e[2]
-                if j2.state == QUEUED and j2.key == e[1] and j2.sysidx == sysidx:
-                    break
-                pos += 1
-            if pos < n:
-                replace(heap, (lst[pos][0] - off[li], lst[pos][1], li, pos))
-            else:
+            j = top[3]
+            it = top[4]
+            e = next(it, None)
+            if e is None:
                 pop(heap)
-            if j.state == QUEUED and j.key == s and j.sysidx == sysidx:
+            else:
+                replace(heap, (e[0] - off[li], e[1], li, e[2], it))
+            if j.state == QUEUED:
                 yield j
 
     def head(self):
