@@ -448,3 +448,33 @@ def test_the_service_catalogue_shows_capacity_and_todays_prices(world, as_user):
     assert Decimal(betzy["prices_today"]["A"]) == Decimal("0.04")
     assert Decimal(betzy["prices_today"]["C"]) == Decimal("0.40")
     assert betzy["prices_today"]["D"] is None  # no list of category D
+
+
+# --- hostile input is refused, never a server error (PostgreSQL is the stricter engine) ------
+
+HUGE = "9" * 30
+
+
+def test_huge_numbers_in_paths_queries_pagination_and_bodies(world, as_user):
+    client = as_user(world.operator)
+    assert client.get(f"/api/projects/{HUGE}/").status_code == 404
+    assert client.get("/api/allocations/", {"project": HUGE}).json()["count"] == 0
+    page = client.get("/api/roles/", {"limit": HUGE, "offset": HUGE})
+    assert page.status_code == 200 and page.json()["results"] == []
+    body = {"project": HUGE, "resource_class": world.cpu.pk, "amount": "1", "start": "2027-01-01", "end": "2027-02-01"}
+    response = client.post("/api/policy/check/", body, format="json")
+    assert response.status_code == 400
+    assert "project" in response.json()
+
+
+def test_nul_characters_are_refused_with_400(world, as_user):
+    client = as_user(world.operator)
+    assert client.get("/api/audit/", {"object_type": "a\x00b"}).status_code == 400
+    body = {"call": world.open_call.pk, "project": world.proj_a.pk, "justification": "x",
+            "extra_fields": {"note": "a\x00b"}, "requests": [{"resource_class": world.cpu.pk, "amount": "1"}]}
+    response = client.post("/api/applications/", body, format="json")
+    assert response.status_code == 400
+    assert "extra_fields" in response.json()
+    records = {"source": "t", "records": [{"cluster": "betzy", "kind": "cpu", "job_id": "x\x00", "account": "nn0001k",
+                                           "quantity": "1", "start": "2027-02-01T10:00:00", "end": "2027-02-01T11:00:00"}]}
+    assert client.post("/api/usage/import/", records, format="json").status_code == 400

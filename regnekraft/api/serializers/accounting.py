@@ -8,7 +8,7 @@ from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
 from regnekraft.audit.models import AuditEntry
 from regnekraft.parties.models import Organisation
 
-from .common import MAX_YEAR, MIN_YEAR
+from .common import MAX_YEAR, MIN_YEAR, reject_nul
 
 
 class UsageRecordSerializer(serializers.ModelSerializer):
@@ -26,6 +26,9 @@ class UsageImportSerializer(serializers.Serializer):
     records = serializers.ListField(
         child=serializers.DictField(), min_length=1, max_length=100_000,
         help_text="usage records with the JSON fields of the usage format (docs/accounting.md)")
+
+    def validate_records(self, value):
+        return reject_nul(value, field="records")
 
 
 class UsageImportResultSerializer(serializers.Serializer):

@@ -29,7 +29,14 @@ from regnekraft.api.schema import ViolationSchema
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Project
 
-from .common import MAX_YEAR, MIN_YEAR, DateRangeSerializer, country_field, run_model_clean
+from .common import (
+    MAX_YEAR,
+    MIN_YEAR,
+    DateRangeSerializer,
+    country_field,
+    reject_nul,
+    run_model_clean,
+)
 
 POSITIVE = {"min_value": Decimal("0.01")}
 
@@ -86,7 +93,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
     def validate_extra_fields(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("a JSON object of call-specific answers")
-        return value
+        return reject_nul(value, field="extra_fields")
 
     def create(self, validated_data):
         lines = validated_data.pop("requests")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -58,3 +59,40 @@ class DateRangeSerializer(serializers.Serializer):
         if attrs["start"].year < MIN_YEAR or attrs["end"].year > MAX_YEAR:
             raise serializers.ValidationError({"start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"})
         return attrs
+
+
+def reject_nul(value, *, field: str):
+    """Refuse NUL characters anywhere in JSON input: PostgreSQL cannot store them in text or JSONB."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError({field: "NUL characters are not allowed"})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key, field=field)
+            reject_nul(item, field=field)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nul(item, field=field)
+    return value
+
+
+def text_param(request, name: str) -> str:
+    """A free-text query parameter, refused (400) if it holds a NUL character."""
+    value = request.query_params.get(name, "")
+    if "\x00" in value:
+        raise serializers.ValidationError({name: "NUL characters are not allowed"})
+    return value
+
+
+MAX_ID = 2**63 - 1
+_DIGITS = re.compile(r"^[0-9]{1,30}$")
+
+
+def id_param(request, name: str) -> int | None:
+    """An id filter from the query string: None if absent or not a number. An id beyond the 64-bit
+    range of the database stays a filter that matches nothing (0 is never a primary key)."""
+    value = request.query_params.get(name, "")
+    if not _DIGITS.match(value):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else 0

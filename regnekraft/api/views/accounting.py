@@ -17,6 +17,7 @@ from regnekraft.accounting import balances as balance_book
 from regnekraft.accounting import importer, invoicing, reports
 from regnekraft.accounting.models import UsageRecord
 from regnekraft.api.mixins import AtomicWrites
+from regnekraft.api.pagination import BoundedLimitOffsetPagination
 from regnekraft.api.permissions import OperatorOnly, require_role
 from regnekraft.api.schema import WRITE_ERRORS, RegnekraftAutoSchema
 from regnekraft.api.serializers.accounting import (
@@ -34,7 +35,13 @@ from regnekraft.api.serializers.accounting import (
     UsageImportSerializer,
     UsageRecordSerializer,
 )
-from regnekraft.api.serializers.common import MAX_YEAR, MIN_YEAR, DateRangeSerializer
+from regnekraft.api.serializers.common import (
+    MAX_YEAR,
+    MIN_YEAR,
+    DateRangeSerializer,
+    id_param,
+    text_param,
+)
 from regnekraft.audit.models import AuditEntry
 from regnekraft.parties import access
 from regnekraft.parties.models import Organisation, RoleKind
@@ -53,11 +60,6 @@ def _period(request) -> tuple[dt.date, dt.date]:
     return form.validated_data["start"], form.validated_data["end"]
 
 
-def _id_param(request, name: str) -> int | None:
-    value = request.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
-
-
 @extend_schema_view(list=extend_schema(parameters=[
     PROJECT_PARAM, OpenApiParameter("allocation", int, description="only usage charged to this allocation")]))
 class UsageRecordViewSet(ReadOnlyViewSet):
@@ -68,7 +70,7 @@ class UsageRecordViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         records = (UsageRecord.objects.filter(project__in=access.visible_projects(self.request.user))
                    .select_related("project").order_by("-end", "pk"))
-        project, allocation = _id_param(self.request, "project"), _id_param(self.request, "allocation")
+        project, allocation = id_param(self.request, "project"), id_param(self.request, "allocation")
         if project is not None:
             records = records.filter(project_id=project)
         if allocation is not None:
@@ -92,13 +94,14 @@ class BalanceViewSet(AtomicWrites, viewsets.GenericViewSet):
     """Balance of each allocation you may see: allocated, used, remaining, used share, status."""
 
     schema = RegnekraftAutoSchema()
+    pagination_class = BoundedLimitOffsetPagination
     serializer_class = BalanceSerializer
     permission_classes = [IsAuthenticated]
 
     def get_queryset(self):
         allocations = (access.visible_allocations(self.request.user)
                        .select_related("project", "resource_class__system"))
-        project = _id_param(self.request, "project")
+        project = id_param(self.request, "project")
         if project is not None:
             allocations = allocations.filter(project_id=project)
         return allocations
@@ -144,7 +147,7 @@ class InvoiceViewSet(ReadOnlyViewSet):
         """The invoice an organisation would get for the period, computed now and not stored
         (finance or operators)."""
         require_role(request.user, RoleKind.FINANCE, RoleKind.OPERATOR, action="preview invoices")
-        organisation_id = _id_param(request, "organisation")
+        organisation_id = id_param(request, "organisation")
         if organisation_id is None:
             raise ValidationError({"organisation": "give the organisation's id"})
         organisation = get_object_or_404(Organisation, pk=organisation_id)
@@ -160,7 +163,7 @@ def _year(request) -> int:
     text = request.query_params.get("year", "")
     if not text:
         return timezone.localdate().year
-    if not text.isdigit() or not MIN_YEAR <= int(text) <= MAX_YEAR:
+    if not (len(text) == 4 and text.isascii() and text.isdigit()) or not MIN_YEAR <= int(text) <= MAX_YEAR:
         raise ValidationError({"year": f"a year from {MIN_YEAR} to {MAX_YEAR}"})
     return int(text)
 
@@ -184,7 +187,7 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
     def capacity(self, request):
         """Per system and resource class: capacity, committed, allocated, ordered, used, available."""
         start, end = _period(request)
-        rows = reports.report_capacity(start, end, system=request.query_params.get("system") or None)
+        rows = reports.report_capacity(start, end, system=text_param(request, "system") or None)
         return Response(CapacityReportSerializer(rows, many=True).data)
 
     @extend_schema(parameters=PERIOD_PARAMS, responses={200: GroupReportSerializer})
@@ -226,7 +229,7 @@ class AuditEntryViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         entries = AuditEntry.objects.all()
         for name in ("object_type", "object_id"):
-            value = self.request.query_params.get(name)
+            value = text_param(self.request, name)
             if value:
                 entries = entries.filter(**{name: value})
         return entries

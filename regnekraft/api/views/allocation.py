@@ -29,6 +29,7 @@ from regnekraft.api.serializers.allocation import (
     ReviewSerializer,
     ReviewUpdateSerializer,
 )
+from regnekraft.api.serializers.common import id_param
 from regnekraft.parties import access
 from regnekraft.parties.models import RoleKind
 
@@ -184,7 +185,7 @@ class AllocationViewSet(ReadOnlyViewSet):
 
     def get_queryset(self):
         allocations = access.visible_allocations(self.request.user).select_related("project", "resource_class__system")
-        project = self.request.query_params.get("project")
-        if project and project.isdigit():
-            allocations = allocations.filter(project_id=int(project))
+        project = id_param(self.request, "project")
+        if project is not None:
+            allocations = allocations.filter(project_id=project)
         return allocations
