@@ -32,27 +32,38 @@ def sacctmgr(slurm_cluster) -> SacctmgrBackend:
     return SacctmgrBackend(CommandRunner(slurm_conf=str(slurm_cluster.slurm_conf)))
 
 
-def test_rest_reads_the_same_state_as_sacctmgr(slurm_cluster, rest, sacctmgr):
-    desired = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name,
-                                                       prefix="r"))
-    desired = desired.with_account("rmet001", grp_submit_jobs=0, grp_jobs=0,
-                                   grp_tres={"cpu": 3})
-    apply(desired, sacctmgr)
-    over_rest = RestBackend(rest).read(desired.cluster)
-    over_cli = sacctmgr.read(desired.cluster)
-    assert over_rest.to_description() == over_cli.to_description()
-    assert over_rest.qos == over_cli.qos
-    assert over_rest.accounts["rmet001"].blocked
-    assert plan(desired, RestBackend(rest)).in_sync
+@pytest.fixture(scope="module")
+def desired(slurm_cluster, sacctmgr) -> ClusterSpec:
+    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name))
+    apply(spec, sacctmgr)
+    return spec
 
 
-def test_rest_writes_go_to_the_writer_or_are_refused(slurm_cluster, rest, sacctmgr):
-    desired = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name,
-                                                       prefix="w"))
+def test_rest_reads_the_same_state_as_sacctmgr(rest, sacctmgr, desired):
+    limited = desired.with_account("met001", grp_submit_jobs=0, grp_jobs=0, grp_tres={"cpu": 3})
+    apply(limited, sacctmgr)
+    try:
+        over_rest = RestBackend(rest).read(desired.cluster)
+        over_cli = sacctmgr.read(desired.cluster)
+        assert over_rest.to_description() == over_cli.to_description()
+        assert over_rest.qos == over_cli.qos
+        assert over_rest.accounts["met001"].blocked
+        assert over_rest.accounts["met001"].grp_tres == {"cpu": 3}
+        assert plan(limited, RestBackend(rest)).in_sync
+        assert not plan(desired, RestBackend(rest)).in_sync
+    finally:
+        apply(desired, sacctmgr)
+
+
+def test_rest_writes_go_to_the_writer_or_are_refused(rest, sacctmgr, desired):
+    changed = desired.with_account("nn1001k", fairshare=123)
     with pytest.raises(RestWriteUnsupported, match="sacctmgr"):
-        apply(desired, RestBackend(rest))
-    apply(desired, RestBackend(rest, writer=sacctmgr))
-    assert plan(desired, RestBackend(rest)).in_sync
+        apply(changed, RestBackend(rest))
+    try:
+        apply(changed, RestBackend(rest, writer=sacctmgr))
+        assert plan(changed, RestBackend(rest)).in_sync
+    finally:
+        apply(desired, sacctmgr)
 
 
 def test_rest_ingest_gives_the_same_records_as_sacct(slurm_cluster, rest):

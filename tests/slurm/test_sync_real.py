@@ -76,6 +76,20 @@ def test_exhausted_allocation_keeps_a_new_job_pending(slurm_cluster, desired, em
     assert state == ("PENDING", "AssocGrpCPUMinutesLimit")
 
 
+def test_exhausted_gpu_grant_keeps_a_gpu_job_pending(slurm_cluster, desired, backend,
+                                                      empty_queue):
+    gpu_spent = desired.with_account("nn1001k", grp_tres_mins={"cpu": 6000, "gres/gpu": 1})
+    apply(gpu_spent, backend)
+    try:
+        job = slurm_cluster.sbatch("--account=nn1001k", "--gres=gpu:1", "--time=10")
+        state = slurm_cluster.wait_for(
+            lambda: (s := slurm_cluster.job_state(job))[1] not in ("", "None") and s,
+            what="a pending reason")
+        assert state == ("PENDING", "AssocGrpGRESMinutes")
+    finally:
+        apply(desired, backend)
+
+
 def test_blocked_project_refuses_jobs_and_unblocks(slurm_cluster, desired, backend, empty_queue):
     blocked = desired.with_account("nn1001k", grp_submit_jobs=0, grp_jobs=0)
     result = apply(blocked, backend)
@@ -175,6 +189,28 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
                                   "bob": {"default_account": "hm_proj2"}}
     again = plan(ClusterSpec.from_description(described), backend)
     assert again.in_sync, again.render()
+
+
+def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys):
+    from regnekraft.slurm.command import EXIT_OK, main
+
+    conf = ["--slurm-conf", str(slurm_cluster.slurm_conf), "--state-dir", str(tmp_path)]
+    name = "handmade2"
+    slurm_cluster.run(["sacctmgr", "-i", "add", "cluster", name])
+    slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_public", f"cluster={name}"])
+    slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_nve", f"cluster={name}",
+                       "parent=h2_public"])
+    slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_flood", f"cluster={name}",
+                       "parent=h2_nve", "grptresmins=cpu=100"])
+    slurm_cluster.run(["sacctmgr", "-i", "add", "user", "carol", "account=h2_flood",
+                       f"cluster={name}"])
+    dump = tmp_path / "dump.cfg"
+    slurm_cluster.run(["sacctmgr", "-i", "dump", name, f"file={dump}"])
+    out = tmp_path / "imported.json"
+    assert main(["import", "--dump", str(dump), "--output", str(out), *conf]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["plan", "--desired", str(out), *conf]) == EXIT_OK
+    assert "no change" in capsys.readouterr().out
 
 
 def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, capsys):
