@@ -6,7 +6,6 @@ Install the tools with ``scripts/install-browser.sh``; without them these tests 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -50,8 +49,8 @@ def axe_source() -> str:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    if os.environ.get("REGNEKRAFT_SCREENSHOTS") is None and SCREENSHOTS.exists():
-        shutil.rmtree(SCREENSHOTS)
+    # Not emptied first: parallel workers (pytest-xdist) share the folder; names are stable, so
+    # each run overwrites its own screenshots.
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 

@@ -118,7 +118,7 @@ def test_operator_runs_the_round_and_decides_a_change(walk, browser_world, lang)
     ChangeRequest.objects.create(allocation=w.allocation_a, kind="increase", amount=Decimal(1000), reason="More.")
     me = walk("operator", lang)
     me.sign_in("op", PASSWORD)
-    for href in ["/operator/catalogue/", "/operator/sync/", "/operator/audit/", "/finance/", "/dashboard/"]:
+    for href in ["/operator/catalogue/", "/operator/sync/", "/operator/audit/"]:  # finance, dashboard: other tests
         me.nav(href)
     me.nav("/operator/calls/")
     me.follow(f'a[href="{me.prefix}/operator/calls/{w.review_call.pk}/"]', "round")

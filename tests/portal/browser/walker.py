@@ -42,7 +42,8 @@ class Walker:
         assert page.locator("h1").count() == 1
         if not page.evaluate("() => typeof window.axe !== 'undefined'"):
             page.add_script_tag(content=self.axe_source)
-        result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+        result = page.evaluate(
+            "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS)
         blocking = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
             for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS
