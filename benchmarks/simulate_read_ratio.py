@@ -1,0 +1,61 @@
+"""Simulation time divided by the time to only read the trace, FCFS and EASY,
+node-level allocation (goal: at most 3).
+
+    python benchmarks/simulate_read_ratio.py [TRACE ...] [--repeat 3]
+
+Each figure is the best of ``--repeat`` runs (the machine may be shared)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+from regnekraft.simulation import Platform, PolicyConfig, open_trace, simulate  # noqa: E402
+
+TRACES = os.environ.get("REGNEKRAFT_TRACES", os.path.join(ROOT, "..", "shared", "traces"))
+DEFAULT = ["NASA-iPSC-1993-3.1-cln.swf.gz", "hpc2n-first3171.swf", "lublin-aaroh.swf.gz",
+           "batsim-medium-late/medium_late.json"]
+
+
+def best(fn, repeat):
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("traces", nargs="*")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    traces = a.traces or [os.path.join(TRACES, t) for t in DEFAULT]
+    rows = []
+    for trace in traces:
+        name = os.path.basename(trace)
+        procs = open_trace(trace).max_procs
+        read = best(lambda: sum(1 for _ in open_trace(trace)), a.repeat)
+        row = {"trace": name, "read_seconds": read}
+        for pol in ("fcfs", "easy"):
+            sim = best(lambda: simulate(open_trace(trace), Platform.single(procs),  # noqa: B023
+                                        PolicyConfig(policy=pol)), a.repeat)
+            row[f"{pol}_seconds"] = sim
+            row[f"{pol}_ratio"] = sim / read
+        rows.append(row)
+        print(f"{name:<34} read {read * 1000:8.1f} ms   FCFS {row['fcfs_seconds'] * 1000:8.1f} ms "
+              f"(x{row['fcfs_ratio']:.2f})   EASY {row['easy_seconds'] * 1000:8.1f} ms "
+              f"(x{row['easy_ratio']:.2f})   goal <= 3", flush=True)
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
