@@ -41,12 +41,13 @@ def main():
     rows = []
     for trace in traces:
         name = os.path.basename(trace)
-        procs = open_trace(trace).max_procs
-        read = best(lambda: sum(1 for _ in open_trace(trace)), a.repeat)
+        tr = open_trace(trace)
+        procs = tr.max_procs or tr.max_nodes
+        read = best(lambda trace=trace: sum(1 for _ in open_trace(trace)), a.repeat)
         row = {"trace": name, "read_seconds": read}
         for pol in ("fcfs", "easy"):
-            sim = best(lambda: simulate(open_trace(trace), Platform.single(procs),  # noqa: B023
-                                        PolicyConfig(policy=pol)), a.repeat)
+            sim = best(lambda trace=trace, procs=procs, pol=pol: simulate(
+                open_trace(trace), Platform.single(procs), PolicyConfig(policy=pol)), a.repeat)
             row[f"{pol}_seconds"] = sim
             row[f"{pol}_ratio"] = sim / read
         rows.append(row)

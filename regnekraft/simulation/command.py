@@ -65,7 +65,7 @@ def _platform(args, reader) -> Platform:
         return platform_from_dict(load_file(args.platform))
     n = args.nodes
     if n is None:
-        n = reader.max_procs
+        n = reader.max_procs or reader.max_nodes
         if n and args.cores_per_node > 1:
             n = -(-int(n) // args.cores_per_node)
     if not n:
