@@ -52,3 +52,18 @@ def test_count_mode_backfills_more(traces):
     assert count.summary["mean_wait"] < nodes.summary["mean_wait"]
     # some job starts earlier in count mode than Batsim lets it
     assert np.any(count.jobs["start_time"] < nodes.jobs["start_time"] - 1e-6)
+
+
+def test_documented_count_vs_nodes_example():
+    """The example of docs/simulation.md: count-only lets J start at 6, node-level at 10."""
+    from regnekraft.simulation import Job
+
+    def run(allocation):
+        jobs = [Job("Z", 0, 5, 5, nodes=1), Job("A", 0, 10, 10, nodes=2),
+                Job("H", 1, 100, 100, nodes=2), Job("J", 6, 50, 50, nodes=1)]
+        simulate(jobs, Platform.single(3), PolicyConfig(policy="easy", allocation=allocation))
+        return {j.id: (j.start, mask_to_ranges(j.alloc)) for j in jobs}
+
+    nodes = run("nodes")
+    assert nodes["A"] == (0.0, "1-2") and nodes["H"] == (10.0, "0-1") and nodes["J"] == (10.0, "2")
+    assert run("count")["J"][0] == 6.0
