@@ -158,3 +158,19 @@ def test_every_table_on_a_page_exports_as_csv(world, client):
             assert len(rows) >= 1 and rows[0], (url, table)
     systems = _csv(client, "/operator/catalogue/", "systems")
     assert {r[0] for r in systems[1:]} == {"Betzy", "Saga"}
+
+
+def test_sync_page_shows_the_slurm_bridge_last_runs(world, client, tmp_path, monkeypatch):
+    (tmp_path / "sync-status.json").write_text(
+        '{"betzy": {"reconcile": {"last_run": 1800000000, "error": null, "changes": 3, "applied": 0,'
+        ' "operations": []}}}')
+    monkeypatch.setenv("REGNEKRAFT_SLURM_STATE_DIR", str(tmp_path))
+    client.force_login(world.people["operator"].user)
+    rows = _csv(client, "/en/operator/sync/", "slurm_runs")
+    assert rows[1][:2] == ["betzy", "reconcile"] and rows[1][3] == "3"
+
+
+def test_dashboard_has_the_four_year_plan(world, client):
+    client.force_login(world.people["decision_maker"].user)
+    rows = _csv(client, "/dashboard/", "four_year_plan")
+    assert len(rows) > 1 and {r[1] for r in rows[1:]} <= {"kjøp", "avvikle"}

@@ -137,6 +137,42 @@ def _planning() -> Table | None:
     return table
 
 
+PLAN_CACHE_SECONDS = 3600
+
+
+def _four_year_plan() -> list[Table]:
+    """The rolling four-year plan and its thresholds, from the planning input file (it does not
+    depend on the database, so it is cached on its own for an hour)."""
+    cached = cache.get(f"portal-plan:{get_language()}")
+    if cached is not None:
+        return cached
+    try:
+        from regnekraft.planning import command, inputs
+        inp = inputs.load_input()
+        plan, _demand = command.make_plan(inp)
+    except Exception:  # noqa: BLE001 - the planning input may be absent or still changing
+        return []
+    crossings = Table("thresholds", _("Investment thresholds: where today's capacity crosses them"), [
+        Column(_("Resource")), Column(_("Quarter")), Column(_("Why")),
+    ])
+    for key, c in plan.crossings.items():
+        crossings.add(key, str(c.quarter) if c else _("not before the horizon"), c.reason() if c else "")
+    actions = Table("four_year_plan", _("Rolling four-year plan %(first)s-%(last)s") % {
+        "first": plan.plan_years[0], "last": plan.plan_years[-1]}, [
+        Column(_("Year")), Column(_("Action")), Column(_("Resource")), Column(_("System")),
+        Column(_("Units"), numeric=True), Column(_("In service")), Column(_("Cost (MNOK)"), numeric=True),
+        Column(_("Why")),
+    ])
+    kinds = {"buy": _("buy"), "retire": _("retire")}
+    for a in plan.actions:
+        if a.year in plan.plan_years:
+            actions.add(a.year, kinds.get(a.kind, a.kind), a.resource, a.system, round(a.units),
+                        str(a.online_quarter), round(a.cost_mnok), a.reason)
+    tables = [crossings, actions]
+    cache.set(f"portal-plan:{get_language()}", tables, PLAN_CACHE_SECONDS)
+    return tables
+
+
 def _build(year: int) -> dict:
     today = dt.date.today()
     charts_ = {}
@@ -162,7 +198,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tables = [c["table"] for c in built["charts"].values()] + [built["groups"]]
     if built["planning"] is not None:
         tables.append(built["planning"])
+    plan_tables = _four_year_plan()
     return page(request, "portal/dashboard.html", {
         "title": _("Dashboard"), "year": year, "charts": built["charts"], "groups": built["groups"],
-        "planning": built["planning"],
-    }, tables=tables)
+        "planning": built["planning"], "plan_tables": plan_tables,
+    }, tables=tables + plan_tables)

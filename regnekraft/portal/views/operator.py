@@ -4,6 +4,7 @@ sync status and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from regnekraft.accounting.models import ImportBatch, UsageRecord
@@ -162,6 +164,15 @@ def changes(request: HttpRequest) -> HttpResponse:
     return page(request, "portal/changes.html", {"title": _("Change requests"), "pending": pending}, tables=[table])
 
 
+def _slurm_runs() -> dict:
+    """What ``regnekraft slurm push/check`` recorded about its last run per cluster and mode."""
+    try:
+        from regnekraft.slurm.command import default_state_dir
+        return json.loads((default_state_dir() / "sync-status.json").read_text())
+    except (ImportError, OSError, ValueError):
+        return {}
+
+
 @requires("portal:sync")
 def sync(request: HttpRequest) -> HttpResponse:
     allocations = access.visible_allocations(request.user)
@@ -186,10 +197,19 @@ def sync(request: HttpRequest) -> HttpResponse:
     ], empty_text=_("No imports yet."))
     for b in ImportBatch.objects.order_by("-started")[:20]:
         batches.add(b.started, b.source, b.filename, b.records_read, b.records_new, b.records_duplicate)
+    runs = Table("slurm_runs", _("Last runs of the Slurm bridge"), [
+        Column(_("Cluster")), Column(_("Mode")), Column(_("When")), Column(_("Changes"), numeric=True),
+        Column(_("Applied"), numeric=True), Column(_("Error")),
+    ], empty_text=_("The Slurm bridge has not run on this server yet."))
+    for cluster, modes in sorted(_slurm_runs().items()):
+        for mode, run in sorted(modes.items()):
+            when = dt.datetime.fromtimestamp(run.get("last_run") or 0, tz=dt.UTC)
+            runs.add(cluster, mode, timezone.localtime(when), run.get("changes"), run.get("applied"),
+                     run.get("error") or "")
     return page(request, "portal/table_page.html", {
         "title": _("Cluster sync"),
         "intro": _("What the platform has pushed to each cluster and what usage has come back."),
-    }, tables=[table, batches])
+    }, tables=[table, runs, batches])
 
 
 @requires("portal:audit")
