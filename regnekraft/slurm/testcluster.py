@@ -24,6 +24,7 @@ Facts this relies on (Debian 12, Slurm 22.05.8, MariaDB 10.11, munge 0.5.15):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -83,7 +84,13 @@ def ensure_installed(allow_install: bool = True) -> None:
                                  "slurmdbd, slurmctld and slurmd without systemd)")
     missing = missing_programs()
     if missing and allow_install and INSTALL_SCRIPT.is_file() and shutil.which("apt-get"):
-        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
+        import fcntl
+
+        # one install at a time (parallel test workers would fight over the dpkg lock)
+        with open(Path(tempfile.gettempdir()) / "regnekraft-slurm-install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True,
+                                    text=True)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr)[-1500:]
             raise ClusterUnavailable(f"{INSTALL_SCRIPT} failed (exit {result.returncode}):\n{tail}")
@@ -95,16 +102,17 @@ def ensure_installed(allow_install: bool = True) -> None:
         )
 
 
+try:  # loaded here, in the parent: a child that switched to another uid may not read it
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     """In the child: ask Linux to SIGTERM us when the test process dies, so that a crashed
     or killed pytest leaves no daemon behind."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -314,12 +322,21 @@ class TestCluster:
                       .stdout.strip(), timeout=60, what="the queue to empty")
 
     # ---- daemons ---------------------------------------------------------------
-    def _spawn(self, name: str, argv: Sequence[str], log: Path) -> Daemon:
+    def _spawn(self, name: str, argv: Sequence[str], log: Path, user: str | None = None,
+               extra_env: dict[str, str] | None = None) -> Daemon:
         out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed with it
+        env = {**self.env, **(extra_env or {})}
+        as_user: dict[str, object] = {}
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            os.chown(log, entry.pw_uid, entry.pw_gid)
         try:
             process = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                       env=self.env, cwd=self.base, start_new_session=True,
-                                       preexec_fn=_die_with_parent)
+                                       env=env, cwd=self.base, start_new_session=True,
+                                       preexec_fn=_die_with_parent, **as_user)
         finally:
             out.close()
         daemon = Daemon(name, process, log)
@@ -505,7 +522,7 @@ StorageLoc=slurm_acct_db
     def start_slurmrestd(self, user: str = "nobody") -> str:
         """Start slurmrestd (JWT auth) on 127.0.0.1 and return its base URL.
 
-        slurmrestd refuses to run as root, so it runs as ``user`` (via runuser) with
+        slurmrestd refuses to run as root, so it runs as ``user`` (uid switched by Popen) with
         ``SLURM_JWT=daemon`` in its own environment; clients pass a token from
         ``token()``. Needs the slurmrestd and slurm-wlm-jwt-plugin packages."""
         if "slurmrestd" in self.daemons and self.daemons["slurmrestd"].alive():
@@ -514,11 +531,11 @@ StorageLoc=slurm_acct_db
         if program is None:
             raise ClusterUnavailable("slurmrestd not installed (package slurmrestd)")
         log = self.base / "log" / "slurmrestd.log"
-        env_prefix = ["env", "SLURM_JWT=daemon", f"SLURM_CONF={self.slurm_conf}"]
+        log.touch()
         daemon = self._spawn("slurmrestd", [
-            "runuser", "-u", user, "--", *env_prefix, program, "-a", "rest_auth/jwt",
-            "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
-            f"127.0.0.1:{self.ports['slurmrestd']}"], log)
+            program, "-a", "rest_auth/jwt", "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
+            f"127.0.0.1:{self.ports['slurmrestd']}"], log, user=user,
+            extra_env={"SLURM_JWT": "daemon"})
         self._wait(daemon, lambda: self._port_open(self.ports["slurmrestd"]), 30,
                    "slurmrestd to listen")
         return self.rest_url

@@ -17,3 +17,24 @@ def test_node_has_configured_cpus_and_gpus(slurm_cluster):
     cpus, gres = out.split("|")
     assert int(cpus) == slurm_cluster.config.cpus
     assert f"gpu:{slurm_cluster.config.gpus}" in gres
+
+
+def test_install_script_is_idempotent_when_everything_is_present(slurm_cluster):
+    import subprocess
+
+    from regnekraft.slurm.testcluster import INSTALL_SCRIPT
+
+    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    assert "all packages present" in result.stderr
+
+
+def test_every_daemon_is_our_child(slurm_cluster):
+    import os
+
+    for name, daemon in slurm_cluster.daemons.items():
+        assert daemon.alive(), name
+        with open(f"/proc/{daemon.process.pid}/stat") as stat:
+            parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        assert parent == os.getpid(), name
