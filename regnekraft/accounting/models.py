@@ -37,10 +37,16 @@ class UsageRecord(models.Model):
     cluster = models.CharField(max_length=50)
     job_id = models.CharField(max_length=64)
     step = models.CharField(max_length=32, default="", blank=True)
-    # Only the indexes queries need: each index costs every insert of a bulk import.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage", db_index=False)
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, db_index=False)
-    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="usage")
+    # Only the indexes queries need: each index costs every insert of a bulk import. The
+    # references are checked by the importer against the database in the import's transaction
+    # and deletes are guarded by PROTECT in Django, so the database does not check them again
+    # row by row (on PostgreSQL those checks were most of an import's cost). See docs/accounting.md.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage", db_index=False,
+                                db_constraint=False)
+    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, db_index=False,
+                                       db_constraint=False)
+    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="usage",
+                                   db_constraint=False)
     username = models.CharField(max_length=64, blank=True)
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -50,7 +56,8 @@ class UsageRecord(models.Model):
                                          help_text="price list price x tier multiplier on the usage date")
     charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
                                      help_text="rated at import; rounded to øre only on invoices")
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False,
+                              db_constraint=False)
 
     class Meta:
         constraints = [

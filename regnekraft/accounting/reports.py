@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import (
@@ -26,10 +26,10 @@ from regnekraft.allocation.models import (
 )
 from regnekraft.catalog.capacity import overlap_days
 from regnekraft.catalog.models import ResourceClass
-from regnekraft.parties.models import Organisation, Purpose
+from regnekraft.parties.models import Organisation, Project, Purpose
 
 from .balances import balances
-from .models import UsageRecord
+from .models import ImportBatch, UsageRecord
 
 ZERO = Decimal(0)
 Q4 = Decimal("0.0001")
@@ -211,3 +211,20 @@ def report_unallocated(start: dt.date, end: dt.date) -> list[dict[str, Any]]:
              "resource_class": f"{r['resource_class__system__slug']}:{r['resource_class__kind']}"
                                + (f" {r['resource_class__gpu_type']}" if r["resource_class__gpu_type"] else ""),
              "quantity": _q(r["quantity"]), "records": r["records"]} for r in rows]
+
+
+def report_integrity() -> dict[str, int]:
+    """Usage records whose project, resource class, allocation or import batch no longer exists.
+
+    The database does not check these references (see models.UsageRecord); the importer and
+    Django's PROTECT do. This report should always be all zeros.
+    """
+    usage = UsageRecord.objects
+    return {
+        "project": usage.filter(~Exists(Project.objects.filter(pk=OuterRef("project_id")))).count(),
+        "resource_class": usage.filter(~Exists(ResourceClass.objects.filter(pk=OuterRef("resource_class_id")))).count(),
+        "allocation": usage.filter(allocation_id__isnull=False).filter(
+            ~Exists(Allocation.objects.filter(pk=OuterRef("allocation_id")))).count(),
+        "batch": usage.filter(batch_id__isnull=False).filter(
+            ~Exists(ImportBatch.objects.filter(pk=OuterRef("batch_id")))).count(),
+    }

@@ -11,6 +11,7 @@ from .reports import (
     report_by_group,
     report_capacity,
     report_economic_share,
+    report_integrity,
     report_research_share,
     report_unallocated,
 )
@@ -18,6 +19,6 @@ from .reports import (
 __all__ = [
     "ImportRefused", "ImportResult", "NoPrice", "PriceBook", "SwfOptions", "balance", "balances",
     "import_records", "import_usage", "invoice_dict", "issue_invoice", "issue_invoices", "preview_invoice",
-    "rate_usage", "report_balances", "report_by_group", "report_capacity", "report_economic_share",
+    "rate_usage", "report_balances", "report_by_group", "report_capacity", "report_economic_share", "report_integrity",
     "report_research_share", "report_unallocated", "update_balances",
 ]

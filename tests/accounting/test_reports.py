@@ -97,3 +97,15 @@ def test_balances_and_unallocated_reports(mixed):
     assert report_balances(["acme1"])[0]["used_share"] == Decimal("0.1")
     assert report_unallocated(*YEAR) == [{"project": "stray1", "resource_class": "betzy:cpu",
                                           "quantity": Decimal(5), "records": 1}]
+
+
+def test_integrity_report_finds_orphaned_usage(mixed):
+    from django.db import connection
+
+    from regnekraft.accounting.models import UsageRecord
+    from regnekraft.accounting.reports import report_integrity
+
+    assert report_integrity() == {"project": 0, "resource_class": 0, "allocation": 0, "batch": 0}
+    with connection.cursor() as c:  # what only raw SQL could do: the ORM's PROTECT forbids it
+        c.execute(f"UPDATE {UsageRecord._meta.db_table} SET allocation_id = 999999 WHERE job_id = '1'")
+    assert report_integrity()["allocation"] == 1
