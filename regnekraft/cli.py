@@ -155,10 +155,36 @@ def _proposal_text(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _whatif(args: argparse.Namespace, call) -> int:
+    from regnekraft.allocation import whatif
+    from regnekraft.traces import traces_dir
+
+    trace = args.trace or str(traces_dir() / "hpc2n-first3171.swf")
+    results = whatif.simulate_round(call, trace, proposed=args.proposed)
+    data = {"trace": trace, "scenarios": [
+        {"name": r.name, **{k: r.summary[k] for k in ("jobs", "utilisation", "mean_wait", "median_wait", "p95_wait",
+                                                     "mean_bounded_slowdown", "makespan")},
+         "groups": [{"group": g["group"], "entitlement": float(g["entitlement"]),
+                     "delivered_share": float(g["delivered_share"]), "mean_wait": float(g["mean_wait"])}
+                    for g in r.groups]} for r in results]}
+
+    def text(d: dict) -> str:
+        lines = [f"Round {call.name} replayed on {d['trace']}"]
+        for sc in d["scenarios"]:
+            lines.append(f"  {sc['name']:32} utilisation {sc['utilisation']:.1%}  mean wait {sc['mean_wait'] / 3600:.2f} h"
+                         f"  p95 wait {sc['p95_wait'] / 3600:.2f} h  mean bounded slowdown {sc['mean_bounded_slowdown']:.2f}")
+        return "\n".join(lines)
+
+    _print(args, data, text)
+    return 0
+
+
 def cmd_round(args: argparse.Namespace) -> int:
     from regnekraft.allocation import round as rounds
 
     call = _call(args.call)
+    if args.action == "simulate":
+        return _whatif(args, call)
     proposal = rounds.propose_round(call, time_limit=args.time_limit)
     data = proposal.as_dict()
     if args.action == "decide":
@@ -314,9 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("value", nargs="?")
 
     p = add("round", cmd_round, "propose (optimiser) or decide a call's round; decisions pass the policy rules")
-    p.add_argument("action", choices=["propose", "decide"])
+    p.add_argument("action", choices=["propose", "decide", "simulate"],
+                   help="simulate: replay a workload trace under the round's entitlements")
     p.add_argument("call", help="the call's name, e.g. 2026.2")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)")
+    p.add_argument("--trace", help="simulate: SWF, Batsim JSON or CSV trace (default: the HPC2N trace)")
+    p.add_argument("--proposed", action="store_true", help="simulate the optimiser's proposal, not the decisions")
 
     p = add("decide", cmd_decide, "decide one application by hand: grant units per resource class (through the rules)")
     p.add_argument("application", type=int, help="the application's id")

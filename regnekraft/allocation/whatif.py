@@ -1,0 +1,84 @@
+"""What a round does to waits and shares: a call's grants replayed against a workload trace.
+
+The simulator (``regnekraft.simulation``, no Django) gets a scenario built here from the
+database: one group per project, entitled to its share of the call's CPU core-hours (as
+decided, or as the optimiser proposes), nested under its user group (research, public,
+industry); economic-activity projects are flagged so the state-aid cap applies. Trace users
+are mapped to projects deterministically by their entitlements (see docs/simulation.md).
+
+The trace's own machine is the platform: a public trace's jobs are sized for it, and the
+question is how the round's entitlements share a saturated machine, not the size of the
+national systems. Two scenarios are compared: the round under multifactor priority with
+fair-share and the economic cap, and first-come-first-served without either.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from regnekraft.simulation.readers import open_trace
+from regnekraft.simulation.scenarios import platform_from_dict, run_one, scenarios_from_dict
+
+from . import round as rounds
+from .models import Call, PolicySettings
+
+HOUR_KINDS = ("cpu",)
+
+
+def entitlements(call: Call, *, proposed: bool = False) -> dict[str, tuple[float, str, bool]]:
+    """Project code -> (core-hours, user group, economic) for the call's round."""
+    out: dict[str, list] = defaultdict(lambda: [0.0, "research", False])
+    if proposed:
+        proposal = rounds.propose_round(call)
+        apps = {a.pk: a for a in call.applications.select_related("project__organisation")}
+        for app_id, lines in proposal.grants.items():
+            app = apps[app_id]
+            for rc_id, units in lines.items():
+                rc = app.requests.get(resource_class_id=rc_id).resource_class
+                if rc.kind in HOUR_KINDS:
+                    entry = out[app.project.code]
+                    entry[0] += float(units)
+                    entry[1], entry[2] = app.project.organisation.user_group, app.project.is_economic
+    else:
+        for app in call.applications.select_related("project__organisation"):
+            for a in app.allocations.filter(resource_class__kind__in=HOUR_KINDS):
+                entry = out[app.project.code]
+                entry[0] += float(a.amount)
+                entry[1], entry[2] = app.project.organisation.user_group, app.project.is_economic
+    return {code: (e[0], e[1], e[2]) for code, e in out.items() if e[0] > 0}
+
+
+def scenario(call: Call, *, proposed: bool = False) -> dict[str, Any]:
+    """A simulator scenario file (see docs/simulation.md) for the call's round."""
+    settings = PolicySettings.current()
+    ents = entitlements(call, proposed=proposed)
+    if not ents:
+        raise ValueError(f"call {call} has no {'proposed' if proposed else 'decided'} CPU grants to simulate")
+    groups = [{"name": grp, "share": sum(v for v, g, _ in ents.values() if g == grp)}
+              for grp in sorted({g for _, g, _ in ents.values()})]
+    groups += [{"name": code, "share": hours, "parent": grp, "economic": econ}
+               for code, (hours, grp, econ) in sorted(ents.items())]
+    label = "as proposed" if proposed else "as decided"
+    return {
+        "seed": call.name,
+        "groups": groups,
+        "scenarios": [
+            {"name": f"{call.name} {label}", "policy": {
+                "policy": "easy", "priority": "multifactor", "fairshare": "classic",
+                "economic_cap": float(settings.economic_cap_share)}},
+            {"name": "fcfs without fair-share", "policy": {"policy": "fcfs", "fairshare": "none"}},
+        ],
+    }
+
+
+def simulate_round(call: Call, trace: str | Path, *, proposed: bool = False, progress=None) -> list:
+    """Run the round's scenarios on ``trace``; returns the simulator's RunResults."""
+    reader = open_trace(trace)
+    nodes = reader.max_procs or reader.max_nodes
+    if not nodes:
+        raise ValueError(f"trace {trace} does not say how many processors its machine had")
+    platform = platform_from_dict({"systems": [{"name": "trace-machine", "nodes": int(nodes)}]})
+    return [run_one(trace, sc, platform, {"allocation": "nodes"}, progress=progress)
+            for sc in scenarios_from_dict(scenario(call, proposed=proposed))]
