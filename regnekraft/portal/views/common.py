@@ -39,7 +39,8 @@ class LoginView(auth_views.LoginView):
 
         ctx.update(title=_("Sign in"), nav=nav.entries_for(self.request.user),
                    languages=language_links(self.request), oidc=oidc.configured(),
-                   oidc_label=oidc.provider_label())
+                   oidc_label=oidc.provider_label(),
+                   oidc_next=ctx.get("next") or reverse("portal:home"))
         return ctx
 
 
