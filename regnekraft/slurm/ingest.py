@@ -139,7 +139,6 @@ def parse_parsable(text: str, account_map: Mapping[str, str] | None = None,
             raise ValueError(f"sacct line has {len(parts)} fields, expected {len(fields)}: {line!r}")
         row = dict(zip(fields, parts, strict=True))
         job_id, step = _split_job_id(row["JobIDRaw"])
-        _display_job, _ = _split_job_id(row["JobID"])
         energy = row["ConsumedEnergyRaw"].strip()
         records.append(make_record(
             cluster=row["Cluster"], job_id=job_id, step=step, display_id=row["JobID"],

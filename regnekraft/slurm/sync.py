@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .diff import Operation, diff, managed_accounts
 from .runner import CommandRunner, SlurmCommandError
 from .sacctmgr import Runner, read_cluster
-from .spec import ClusterSpec
+from .spec import AccountSpec, ClusterSpec
 
 
 class Backend(Protocol):
@@ -155,12 +155,10 @@ def import_cluster(current: ClusterSpec, include_qos: Sequence[str] | None = Non
         if acc.level == "other":
             skipped.append(f"account {name} (more than three levels below root)")
             continue
-        if acc.level == "group":
-            acc = _with(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
-                        grp_submit_jobs=None, grp_jobs=None)
-        elif acc.level == "organisation":
-            acc = _with(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
-                        grp_submit_jobs=None, grp_jobs=None)
+        if acc.level in ("group", "organisation"):
+            # only projects carry QOS and limits in the platform's model
+            acc = replace(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
+                          grp_submit_jobs=None, grp_jobs=None)
         spec.accounts[name] = acc
         if acc.level != "project" and _had_limits(current.accounts[name]):
             skipped.append(f"limits or QOS on {acc.level} account {name} (only projects carry them)")
@@ -180,17 +178,9 @@ def import_cluster(current: ClusterSpec, include_qos: Sequence[str] | None = Non
         for name in acc.qos | ({acc.default_qos} if acc.default_qos else set()):
             if name not in spec.qos and name != "normal" and name in current.qos:
                 spec.qos[name] = current.qos[name]
-    description = spec.to_description()
-    # Keep Slurm's own normal QOS out of the description but keep references to it valid.
-    return ImportResult(description=description, skipped=sorted(skipped))
+    return ImportResult(description=spec.to_description(), skipped=sorted(skipped))
 
 
-def _had_limits(acc: Any) -> bool:
+def _had_limits(acc: AccountSpec) -> bool:
     return bool(acc.grp_tres_mins or acc.grp_tres or acc.grp_submit_jobs is not None
                 or acc.grp_jobs is not None or (acc.qos - {"normal"}))
-
-
-def _with(acc: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(acc, **changes)
