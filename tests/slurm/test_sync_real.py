@@ -133,9 +133,13 @@ def test_emergency_job_preempts_a_lower_tier_job_on_a_full_node(slurm_cluster, d
     slurm_cluster.wait_for(lambda: slurm_cluster.job_state(urgent)[0] == "RUNNING",
                            what="the emergency job to start")
     assert slurm_cluster.job_state(low)[0] != "RUNNING"
-    states = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-D", "-j", low,
-                                "--format=State"]).stdout.split()
-    assert "PREEMPTED" in states
+
+    def recorded_states() -> list[str]:  # slurmdbd may get the record a moment later
+        out = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-D", "-j", low,
+                                 "--format=State"]).stdout.split()
+        return out if "PREEMPTED" in out else []
+
+    assert "PREEMPTED" in slurm_cluster.wait_for(recorded_states, what="the PREEMPTED record")
 
 
 def test_economic_qos_never_holds_more_than_its_cap(slurm_cluster, desired, empty_queue):
