@@ -460,7 +460,10 @@ class _Writer:
                 c.execute("DROP TABLE IF EXISTS pg_temp.usage_in")
                 c.execute(f"CREATE TEMP TABLE usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA")
                 c.execute("ALTER TABLE usage_in ADD COLUMN ordinal bigserial")
-            self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN"
+            # Binary COPY: the server parses no text (numbers, times) for each row.
+            self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN (FORMAT BINARY)"
+            self.copy_types = ["varchar", "varchar", "varchar", "varchar", "int8", "int8", "int8", "varchar",
+                               "timestamptz", "timestamptz", "date", "numeric", "numeric", "numeric", "int8"]
             key = ", ".join(connection.ops.quote_name(UsageRecord._meta.get_field(n).column)
                             for n in ("source", "cluster", "job_id", "step", "resource_class"))
             match = " AND ".join(f"u.{k} = i.{k}" for k in key.split(", "))
@@ -494,6 +497,7 @@ class _Writer:
 
             with self.raw.cursor() as cur:
                 with cur.copy(self.copy_sql) as copy:
+                    copy.set_types(self.copy_types)
                     for row in rows:
                         copy.write_row(row)
                 cur.execute("SAVEPOINT usage_batch")
