@@ -702,8 +702,6 @@ class Simulator:
         self.passes += 1
         if S.preemptors:
             self._pass_preemptors(S, now)
-        if self.policy.quotas and self.policy.reclaim:
-            pass  # reclaim is tried for the head job inside the policy pass
         pol = self.policy.policy
         if pol == "easy":
             self._pass_easy(S, now)
