@@ -25,6 +25,11 @@ def require_person(user, *, action: str) -> Person:
     return person
 
 
+def among(visible, obj) -> bool:
+    """Is ``obj`` in the ``visible`` queryset (from access.py)? Asked of the database, not by loading it."""
+    return visible.filter(pk=obj.pk).exists()
+
+
 def is_operator(user) -> bool:
     return access.has_role(user, RoleKind.OPERATOR)
 

@@ -17,7 +17,13 @@ from regnekraft.allocation.models import (
     CallStatus,
     Review,
 )
-from regnekraft.api.permissions import OperatorWritesOnly, is_operator, require_person, require_role
+from regnekraft.api.permissions import (
+    OperatorWritesOnly,
+    among,
+    is_operator,
+    require_person,
+    require_role,
+)
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     AllocationSerializer,
@@ -87,7 +93,7 @@ class ApplicationViewSet(WritableViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if data["project"] not in access.visible_projects(self.request.user):
+        if not among(access.visible_projects(self.request.user), data["project"]):
             raise ValidationError({"project": "no such project among yours"})
         self._require_applicant(data["project"])
         if data["call"].status != CallStatus.OPEN:

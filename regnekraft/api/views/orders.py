@@ -15,7 +15,7 @@ from regnekraft.allocation.models import (
     ExternalCapacity,
     OrderStatus,
 )
-from regnekraft.api.permissions import is_operator, require_person, require_role
+from regnekraft.api.permissions import among, is_operator, require_person, require_role
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     AllocationSerializer,
@@ -103,10 +103,10 @@ class SubAllocationViewSet(CreateReadViewSet):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         line = data["order_line"]
-        if line.order not in access.visible_orders(request.user):
+        if not among(access.visible_orders(request.user), line.order):
             raise ValidationError({"order_line": "no such order line among your sector's orders"})
         require_sector(request.user, line.order.sector, action="sub-allocate a sector order")
-        if data["project"] not in access.visible_projects(request.user):
+        if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project in your sector"})
         allocation = services.sub_allocate(line, data["project"], data["amount"], start=data.get("start"),
                                            end=data.get("end"), decided_by=request.user)
@@ -129,7 +129,7 @@ class PurchaseViewSet(CreateReadViewSet):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         project = data["project"]
-        if project not in access.visible_projects(request.user):
+        if not among(access.visible_projects(request.user), project):
             raise ValidationError({"project": "no such project among yours"})
         if not is_operator(request.user):
             person = require_person(request.user, action="buy capacity")
@@ -151,7 +151,7 @@ class ChangeRequestViewSet(CreateReadViewSet):
 
     def perform_create(self, serializer):
         allocation = serializer.validated_data["allocation"]
-        if allocation not in access.visible_allocations(self.request.user):
+        if not among(access.visible_allocations(self.request.user), allocation):
             raise ValidationError({"allocation": "no such allocation among yours"})
         person = access.person_of(self.request.user)
         if not is_operator(self.request.user) and (person is None or allocation.project.pi_id != person.pk):

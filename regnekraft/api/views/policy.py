@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import PolicySettings
-from regnekraft.api.permissions import OperatorWritesOnly
+from regnekraft.api.permissions import OperatorWritesOnly, among
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     PolicyCheckResultSerializer,
@@ -61,7 +61,7 @@ class PolicyCheckView(BaseAPIView):
         form = PolicyCheckSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        if data["project"] not in access.visible_projects(request.user):
+        if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project among those you may see"})
         proposal = policy.Proposal.grant(data["project"], data["resource_class"], data["amount"],
                                          data["start"], data["end"], order_line=data.get("order_line"))
