@@ -95,13 +95,17 @@ def test_blocked_project_refuses_jobs_and_unblocks(slurm_cluster, desired, backe
     result = apply(blocked, backend)
     assert [op.summary() for op in result.applied] == [
         "modify account nn1001k (grpsubmitjobs: (none) -> 0; grpjobs: (none) -> 0)"]
-    refused = slurm_cluster.run(["sbatch", "--account=nn1001k", "--wrap=true", "-o", "/dev/null"],
-                                check=False)
-    assert refused.returncode != 0
+
+    def submit():  # slurmdbd passes the change on to slurmctld a moment after sacctmgr
+        return slurm_cluster.run(["sbatch", "--account=nn1001k", "--time=1", "--wrap=true",
+                                  "-o", "/dev/null"], check=False)
+
+    refused = slurm_cluster.wait_for(lambda: (r := submit()).returncode != 0 and r,
+                                     what="the block to reach slurmctld")
     assert "AssocGrpSubmitJobsLimit" in refused.stderr
     apply(desired, backend)
     assert plan(desired, backend).in_sync
-    slurm_cluster.sbatch("--account=nn1001k", "--time=1", wrap="true")
+    slurm_cluster.wait_for(lambda: submit().returncode == 0, what="the unblock")
 
 
 def test_share_changed_by_hand_is_reported_and_repaired(slurm_cluster, desired, backend):
