@@ -196,6 +196,8 @@ class Simulator:
                 S.econ_cap_c = p.economic_cap * S.spec.cores
                 S.econ_cap_g = p.economic_cap * S.spec.gpus
         self._setup_quotas()
+        self.fast_start = p.policy in ("fcfs", "easy")
+        self.limits = p.quotas or p.economic_cap is not None
 
     # ------------------------------------------------------------------ groups & quotas
     def _add_group(self, name, spec, share):
@@ -589,6 +591,12 @@ class Simulator:
         if self._never_admissible(S, job):
             job.state = REJECTED
             self.rejected += 1
+            return
+        if (self.fast_start and S.free >= n and not S.dirty and not S.new and not S.preemptors
+                and len(S.queue) == 0 and (not self.limits or self._admissible(S, job))):
+            # nothing waits and nothing changed at this instant: the job starts at once on
+            # the lowest-numbered free nodes, exactly what a pass would do
+            self._start(S, job, lowest_bits(S.free_mask, n) if self.node_mode else 0, n, self.now)
             return
         self._enqueue(S, job)
 
