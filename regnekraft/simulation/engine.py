@@ -197,6 +197,7 @@ class Simulator:
                 S.econ_cap_g = p.economic_cap * S.spec.gpus
         self._setup_quotas()
         self.fast_start = p.policy in ("fcfs", "easy")
+        self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
 
     # ------------------------------------------------------------------ groups & quotas
@@ -328,6 +329,12 @@ class Simulator:
         return now + (remaining + S.queued_work) / S.n
 
     def _route(self, job):
+        if self.single is not None:
+            spec = self.single.spec
+            n = spec.nodes_for(job)
+            if n > 0 and spec.allows(job):
+                return self.single, n
+            return None, 0
         best = None
         best_t = INF
         for S in self.systems:
