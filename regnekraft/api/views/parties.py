@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -149,8 +149,9 @@ class ProjectViewSet(WritableViewSet):
         project.members.add(form.validated_data["person"])
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<person_id>\d+)")
+    @extend_schema(request=None, responses={204: None}, parameters=[
+        OpenApiParameter("person_id", int, OpenApiParameter.PATH, description="the member's person id")])
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<person_id>[0-9]+)")
     def remove_member(self, request, pk=None, person_id=None):
         """Remove a member. The project's PI or an operator."""
         project = self.get_object()
