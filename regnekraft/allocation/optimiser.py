@@ -19,8 +19,12 @@ Model (see ``docs/optimiser.md`` for the reasoning):
   capacity for the period (classes have different units, so each line counts as the
   share of its class that it takes).
 
-Solved exactly (to the requested relative gap) by HiGHS through
-:func:`scipy.optimize.milp`; the constraint matrix is built with :mod:`scipy.sparse`.
+Solved exactly (to the requested relative gap, default 1e-4) by HiGHS through
+:func:`scipy.optimize.milp` on a sparse model (:mod:`scipy.sparse`). ``milp`` takes no
+starting solution, so :func:`_solve` first computes the LP bound and heuristic
+incumbents and fixes, by reduced costs, the binaries that no better solution can change.
+
+Ties are broken by id; the result does not depend on the order of the input.
 """
 
 from __future__ import annotations
@@ -64,11 +68,15 @@ _KIND_TEXT = {
     NON_RESEARCH: "non-research room (research protected share)",
 }
 
+_SHORT = {CAPACITY: "capacity", ECONOMIC: "economic room", NON_RESEARCH: "non-research room"}
+
 DEFAULT_MIN_SHARE = 0.3
 DEFAULT_MIP_REL_GAP = 1e-4
 
 # A limit counts as binding when its slack is at most this share of the limit.
 _BINDING_TOL = 1e-5
+# Solver fractions this close to 1 or to min_share are taken as exactly that.
+_SNAP = 1e-6
 # Applications decided exactly in the "core" sub-MILP that finds the first incumbent.
 _CORE_SIZE = 300
 # Fractions below min_share by at most this are rounding noise, not a violation.
@@ -357,6 +365,8 @@ def _prepare(
                     " treated as 0, nothing more can be granted against it"
                 )
                 v = 0.0
+            elif v < 1e-250:
+                v = 0.0  # below any unit that means something; avoids overflow in scaling
             limits[k, j] = v
         if c.capacity is not None:
             cap = _number(c.capacity, f"resource class {c.id!r}: capacity")
@@ -533,6 +543,11 @@ def _build(prep: _Prepared, cand: list[int]) -> _Model:
                     cols.append(col)
                     vals.append(amt)
         weight[col] = float(a.score) * w
+        if not math.isfinite(weight[col]):
+            raise OptimiserInputError(
+                f"application {a.id!r}: its value overflows (requests out of all proportion"
+                " to the classes' capacities)"
+            )
         key = (float(a.score), bool(a.economic), bool(a.research), tuple(prep.lines[i]))
         keys.setdefault(key, []).append(col)
 
@@ -650,8 +665,13 @@ def _solve_milp(
 
 
 def _clean(x: np.ndarray, funded: np.ndarray, min_share: float) -> np.ndarray:
-    """Snap a solver's answer to the rule: 0 or in [min_share, 1]."""
-    return np.where(funded, np.clip(x, min_share, 1.0), 0.0)
+    """Snap a solver's answer to the rule: 0 or in [min_share, 1]; values within the
+    solver's tolerance of 1 or of min_share become exactly that (repair then takes any
+    excess this causes from a partly funded application)."""
+    x = np.clip(x, min_share, 1.0)
+    x = np.where(x >= 1.0 - _SNAP, 1.0, x)
+    x = np.where(x <= min_share + _SNAP, min_share, x)
+    return np.where(funded, x, 0.0)
 
 
 def _targets(model: _Model) -> np.ndarray:
@@ -1067,17 +1087,16 @@ def propose(
         if col is None:
             reason = reasons[i]
         else:
-            tight = [
-                f"{_KIND_TEXT[KINDS[j]]} of {prep.classes[ci].id}"
-                for ci, _ in prep.lines[i]
-                for j in _row_kinds(a)
-                if (ci, j) in binding_rows
-            ]
-            where = " and ".join(tight) if tight else "the limits of the classes it asks for"
+            tight = []
+            for ci, _ in prep.lines[i]:
+                kinds = [_SHORT[KINDS[j]] for j in _row_kinds(a) if (ci, j) in binding_rows]
+                if kinds:
+                    tight.append(f"{prep.classes[ci].id} ({', '.join(kinds)})")
+            where = ", ".join(tight) if tight else "the limits of the classes it asks for"
             if f == 0.0:
                 reason = f"not selected: applications of higher value per unit fill {where}"
             elif f < 1.0:
-                reason = f"partly funded ({f:.3f} of the request): limited by {where}"
+                reason = f"partly funded ({100 * f:.6g} % of the request): limited by {where}"
             else:
                 reason = ""
         if prep.has_ineligible[i] and f > 0:

@@ -57,7 +57,7 @@ def weight(app: Application, classes: list[ResourceClass], eligible: set | None 
     """Objective value of a full grant: score x sum of eligible lines / class capacity."""
     norm = {c.id: float(c.capacity if c.capacity is not None else c.remaining) for c in classes}
     return float(app.score) * sum(
-        float(amt) / norm[cid]
+        float(amt) / norm[cid] if norm[cid] > 0 else 0.0  # nothing is granted there anyway
         for cid, amt in app.requests.items()
         if eligible is None or (app.id, cid) in eligible
     )
