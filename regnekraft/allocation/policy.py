@@ -226,11 +226,40 @@ def _check_order_bounds(p: Proposal, earlier: Sequence[Proposal]) -> list[Violat
     return []
 
 
+@dataclass(frozen=True)
+class _YearUse:
+    """One calendar year of a class: its capacity and what the shared rules count in it."""
+
+    start: dt.date
+    end: dt.date
+    capacity: Decimal
+    economic: Decimal
+    non_research: Decimal
+
+    def economic_allowed(self, settings: PolicySettings) -> Decimal:
+        return self.capacity * min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+
+    def non_research_allowed(self, settings: PolicySettings) -> Decimal:
+        return self.capacity * (1 - settings.research_protected_share)
+
+
+def _year_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    return dt.date(start.year, 1, 1), dt.date((end - dt.timedelta(days=1)).year + 1, 1, 1)
+
+
+def _year_uses(rc: ResourceClass, commitments: Sequence[_Commitment], start: dt.date, end: dt.date) -> list[_YearUse]:
+    return [
+        _YearUse(y_start, y_end, rc.capacity(y_start, y_end),
+                 sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0)),
+                 sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0)))
+        for y_start, y_end in _years(start, end)
+    ]
+
+
 def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Proposal]) -> list[Violation]:
     """Capacity, economic cap and research share against everything already committed."""
     rc = p.resource_class
-    span_start = min(p.start, dt.date(p.start.year, 1, 1))
-    span_end = max(p.end, dt.date(p.end.year + 1, 1, 1))
+    span_start, span_end = _year_span(p.start, p.end)
     exclude = [p.replaces.pk] if p.replaces is not None else []
     commitments = _existing_commitments(rc, span_start, span_end, exclude)
     commitments += [_as_commitment(q) for q in earlier
@@ -252,30 +281,26 @@ def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Propo
         return out  # co-located equipment is its owner's: the shares apply to shared capacity
     mine = _as_commitment(p)
     cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
-    for y_start, y_end in _years(p.start, p.end):
-        year_capacity = rc.capacity(y_start, y_end)
-        share_now = mine.within(y_start, y_end)
-        if p.economic:
-            used = sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0))
-            allowed = year_capacity * cap_share
-            if used + share_now > allowed:
-                out.append(Violation("economic_cap", (
-                    f"{p.label()}: economic activity in {y_start.year} would reach "
-                    f"{_fmt(used + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
-                    f"{_fmt(year_capacity)} = {_fmt(allowed)}"),
-                    {"year": y_start.year, "economic": str(used + share_now), "cap": str(allowed),
-                     "cap_share": str(cap_share)}))
-        if not p.research:
-            used = sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0))
-            allowed = year_capacity * (1 - settings.research_protected_share)
-            if used + share_now > allowed:
-                out.append(Violation("research_share", (
-                    f"{p.label()}: non-research use in {y_start.year} would reach "
-                    f"{_fmt(used + share_now)} {rc.unit}, above the {1 - settings.research_protected_share:.1%} "
-                    f"left after research's protected {settings.research_protected_share:.1%} of "
-                    f"{_fmt(year_capacity)} = {_fmt(allowed)}"),
-                    {"year": y_start.year, "non_research": str(used + share_now), "allowed": str(allowed),
-                     "protected_share": str(settings.research_protected_share)}))
+    protected = settings.research_protected_share
+    for year in _year_uses(rc, commitments, p.start, p.end):
+        share_now = mine.within(year.start, year.end)
+        if p.economic and year.economic + share_now > year.economic_allowed(settings):
+            allowed = year.economic_allowed(settings)
+            out.append(Violation("economic_cap", (
+                f"{p.label()}: economic activity in {year.start.year} would reach "
+                f"{_fmt(year.economic + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
+                f"{_fmt(year.capacity)} = {_fmt(allowed)}"),
+                {"year": year.start.year, "economic": str(year.economic + share_now), "cap": str(allowed),
+                 "cap_share": str(cap_share)}))
+        if not p.research and year.non_research + share_now > year.non_research_allowed(settings):
+            allowed = year.non_research_allowed(settings)
+            out.append(Violation("research_share", (
+                f"{p.label()}: non-research use in {year.start.year} would reach "
+                f"{_fmt(year.non_research + share_now)} {rc.unit}, above the {1 - protected:.1%} "
+                f"left after research's protected {protected:.1%} of "
+                f"{_fmt(year.capacity)} = {_fmt(allowed)}"),
+                {"year": year.start.year, "non_research": str(year.non_research + share_now),
+                 "allowed": str(allowed), "protected_share": str(protected)}))
     return out
 
 
@@ -327,20 +352,36 @@ def price_category(project: Project, *, dedicated: bool = False, requested: Iter
 
 
 def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicySettings | None = None) -> dict[str, Decimal]:
-    """What is still free in a class and period under each shared rule (for the optimiser and reports)."""
+    """What one more commitment over [start, end) may still take under each shared rule.
+
+    The economic and non-research rooms are checked per calendar year; a commitment puts a
+    fixed fraction of itself in each year it touches, so its room is the tightest year's room
+    divided by that year's fraction (for the optimiser and reports).
+    """
     settings = settings or PolicySettings.current()
-    commitments = _existing_commitments(rc, start, end, [])
+    commitments = _existing_commitments(rc, *_year_span(start, end), [])
     capacity = rc.capacity(start, end)
     committed = sum((c.within(start, end) for c in commitments), Decimal(0))
-    economic = sum((c.within(start, end) for c in commitments if c.economic), Decimal(0))
-    non_research = sum((c.within(start, end) for c in commitments if not c.research), Decimal(0))
-    cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+    free = max(capacity * settings.overbooking_factor - committed, Decimal(0))
+    if rc.system.owner_id is not None:  # the shares do not apply to co-located equipment
+        return {"capacity": capacity, "committed": committed, "free": free,
+                "economic_room": free, "non_research_room": free}
+    days = Decimal((end - start).days)
+    economic_room = non_research_room = None
+    for year in _year_uses(rc, commitments, start, end):
+        fraction = Decimal(overlap_days(year.start, year.end, start, end)) / days
+        if fraction <= 0:
+            continue
+        e = (year.economic_allowed(settings) - year.economic) / fraction
+        n = (year.non_research_allowed(settings) - year.non_research) / fraction
+        economic_room = e if economic_room is None else min(economic_room, e)
+        non_research_room = n if non_research_room is None else min(non_research_room, n)
     return {
         "capacity": capacity,
         "committed": committed,
-        "free": max(capacity * settings.overbooking_factor - committed, Decimal(0)),
-        "economic_room": max(capacity * cap_share - economic, Decimal(0)),
-        "non_research_room": max(capacity * (1 - settings.research_protected_share) - non_research, Decimal(0)),
+        "free": free,
+        "economic_room": max(economic_room or Decimal(0), Decimal(0)),
+        "non_research_room": max(non_research_room or Decimal(0), Decimal(0)),
     }
 
 
