@@ -234,3 +234,14 @@ def test_audit_log_records_decisions_with_actor():
     rc.save()
     change = AuditEntry.objects.filter(object_type="catalog.ResourceClass", action="update").get()
     assert Decimal(change.before["installed_units"]) == 10 and Decimal(change.after["installed_units"]) == 20
+
+
+def test_remaining_economic_room_follows_the_tightest_calendar_year():
+    rc = f.resource_class(units=100)
+    commercial = f.project(f.organisation("industry"), purpose="commercial")
+    year_cap = rc.capacity(*YEAR)
+    services.purchase(commercial, rc, year_cap * Decimal("0.05"), *H1)  # the whole 2027 cap, in H1
+    later = (dt.date(f.YEAR, 10, 1), dt.date(f.YEAR + 1, 4, 1))  # half in 2027, half in 2028
+    assert policy.remaining(rc, *later)["economic_room"] == 0
+    assert violations(commercial, rc, 1, later)[0].rule == "economic_cap"
+    assert policy.remaining(rc, (dt.date(f.YEAR + 1, 1, 1)), dt.date(f.YEAR + 1, 4, 1))["economic_room"] > 0
