@@ -478,3 +478,20 @@ def test_nul_characters_are_refused_with_400(world, as_user):
     records = {"source": "t", "records": [{"cluster": "betzy", "kind": "cpu", "job_id": "x\x00", "account": "nn0001k",
                                            "quantity": "1", "start": "2027-02-01T10:00:00", "end": "2027-02-01T11:00:00"}]}
     assert client.post("/api/usage/import/", records, format="json").status_code == 400
+
+
+def test_a_write_that_fails_halfway_leaves_nothing(world, as_user, monkeypatch):
+    """Every unsafe request is one transaction: the application row made before the failing
+    request line is rolled back with it."""
+    from django.db import IntegrityError
+
+    from regnekraft.allocation.models import Application, ApplicationRequest
+
+    def fail(**kwargs):
+        raise IntegrityError("simulated failure while writing a request line")
+
+    monkeypatch.setattr(ApplicationRequest.objects, "create", fail)
+    before = Application.objects.count()
+    response = as_user(world.pi_a).post("/api/applications/", _application(world, world.proj_a), format="json")
+    assert response.status_code == 409
+    assert Application.objects.count() == before
