@@ -62,11 +62,17 @@ def _display(value: Any, col: Column) -> str:
     return str(value)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, Cell):
         value = value.value
     if value is None:
         return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        # Text that a spreadsheet would run as a formula (CSV injection) is kept as text.
+        return "'" + value
     return str(value)
 
 

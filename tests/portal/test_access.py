@@ -174,3 +174,20 @@ def test_dashboard_has_the_four_year_plan(world, client):
     client.force_login(world.people["decision_maker"].user)
     rows = _csv(client, "/dashboard/", "four_year_plan")
     assert len(rows) > 1 and {r[1] for r in rows[1:]} <= {"kjøp", "avvikle"}
+
+
+def test_mangled_parameters_get_defaults_not_errors(world, client):
+    client.force_login(world.people["operator"].user)
+    assert client.get("/dashboard/", {"year": "abc"}).status_code == 200
+    assert client.get("/operator/catalogue/", {"year": "99999"}).status_code == 200
+    assert client.post("/operator/changes/", {"change": "x' OR 1=1"}).status_code == 302
+    assert client.post("/operator/calls/", {"call": "nope", "status": "open"}).status_code == 302
+
+
+def test_csv_keeps_formula_like_text_as_text(world, client):
+    project = world.projects["a"]
+    project.title = "=HYPERLINK(1)"
+    project.save()
+    client.force_login(world.people["pi"].user)
+    rows = _csv(client, "/pi/", "projects")
+    assert rows[1][1].startswith("'=HYPERLINK")

@@ -75,5 +75,21 @@ def requires(url_name: str) -> Callable[[View], View]:
     return decorate
 
 
+def int_param(value: str | None, default: int | None = None, *, lo: int = 1, hi: int = 2**62) -> int | None:
+    """A whole number from a query or form field, or ``default`` when it is missing or not one
+    in [lo, hi] (so a mangled URL gets the default, never a server error)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    return number if lo <= number <= hi else default
+
+
+def year_param(request: HttpRequest) -> int:
+    import datetime as dt
+
+    return int_param(request.GET.get("year"), dt.date.today().year, lo=2000, hi=2100)
+
+
 def not_visible(request: HttpRequest) -> HttpResponse:
     return refuse(request, _("This item is not among those your roles let you see."))

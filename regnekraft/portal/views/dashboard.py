@@ -23,7 +23,7 @@ from regnekraft.allocation.models import PolicySettings
 
 from .. import charts, reports
 from ..tables import Column, Table
-from .base import page, requires
+from .base import page, requires, year_param
 
 CACHE_SECONDS = 300
 UTILISATION_MONTHS = 12
@@ -188,7 +188,7 @@ def _build(year: int) -> dict:
 
 @requires("portal:dashboard")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    year = int(request.GET.get("year") or dt.date.today().year)
+    year = year_param(request)
     fingerprint = "-".join(map(str, reports.data_fingerprint()))
     key = f"portal-dashboard:{get_language()}:{year}:{fingerprint}"
     built = cache.get(key)

@@ -27,12 +27,12 @@ from regnekraft.parties.models import Person, RoleKind
 from .. import reports, round_plan, writes
 from ..forms import CallForm, ReviewerForm, class_label
 from ..tables import Cell, Column, Table
-from .base import not_visible, page, requires
+from .base import int_param, not_visible, page, requires, year_param
 
 
 @requires("portal:catalogue")
 def catalogue(request: HttpRequest) -> HttpResponse:
-    year = int(request.GET.get("year") or dt.date.today().year)
+    year = year_param(request)
     systems = Table("systems", _("Systems"), [
         Column(_("System")), Column(_("Kind")), Column(_("Country")), Column(_("Security zone")),
         Column(_("Availability tier"), numeric=True), Column(_("In service from")), Column(_("Until")),
@@ -57,7 +57,7 @@ def calls(request: HttpRequest) -> HttpResponse:
     form = CallForm(request.POST or None)
     if request.method == "POST":
         if "status" in request.POST:
-            call = Call.objects.filter(pk=request.POST.get("call")).first()
+            call = Call.objects.filter(pk=int_param(request.POST.get("call"))).first()
             if call is not None and request.POST["status"] in (CallStatus.OPEN, CallStatus.REVIEW):
                 try:
                     writes.set_call_status(call, request.POST["status"])
@@ -92,7 +92,7 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
     reviewers = Person.objects.filter(roles__kind=RoleKind.REVIEWER).distinct()
     if request.method == "POST" and request.POST.get("action") == "assign":
         form = ReviewerForm(request.POST, reviewers=reviewers)
-        app = access.visible_applications(request.user).filter(pk=request.POST.get("application"), call=call).first()
+        app = access.visible_applications(request.user).filter(pk=int_param(request.POST.get("application")), call=call).first()
         if app is not None and form.is_valid():
             writes.assign_reviewer(app, form.cleaned_data["reviewer"])
             messages.success(request, _("Reviewer assigned."))
@@ -140,7 +140,7 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
 def changes(request: HttpRequest) -> HttpResponse:
     visible = ChangeRequest.objects.filter(allocation__in=access.visible_allocations(request.user))
     if request.method == "POST":
-        change = visible.filter(pk=request.POST.get("change")).first()
+        change = visible.filter(pk=int_param(request.POST.get("change"))).first()
         if change is not None:
             approve = request.POST.get("decision") == "approve"
             try:

@@ -18,7 +18,7 @@ from regnekraft.parties.models import Person
 from .. import reports, writes
 from ..forms import ApplicationForm, ChangeRequestForm, MemberForm, class_label
 from ..tables import Cell, Column, Table
-from .base import not_visible, page, requires
+from .base import int_param, not_visible, page, requires
 
 
 def _allocation_table(allocations, table_id: str = "allocations") -> Table:
@@ -98,7 +98,7 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
         if not is_pi:
             return not_visible(request)
         if "remove" in request.POST:
-            member = proj.members.filter(pk=request.POST.get("remove")).first()
+            member = proj.members.filter(pk=int_param(request.POST.get("remove"))).first()
             if member is not None:
                 writes.set_member(proj, member, False)
                 messages.success(request, _("%(name)s is no longer a member.") % {"name": member.name})
