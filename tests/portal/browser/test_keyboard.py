@@ -67,3 +67,39 @@ def test_reviewer_flow_with_the_keyboard_only(page, live_server, axe_source, scr
     review = Review.objects.get(pk=w.review.pk)
     assert review.submitted and review.scores == {"excellence": 5, "impact": 6, "feasibility": 4}
     assert review.comment == "Keyboard only."
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+def test_coordinator_orders_and_confirms_with_the_keyboard_only(page, live_server, axe_source, screenshots,
+                                                                browser_world, lang):
+    w = browser_world
+    me = Walker(page, live_server.url, lang, axe_source, screenshots, "keyboard-coordinator")
+    me.go("/accounts/login/")
+    _tab_to(page, lambda f: f["id"] == "id_username")
+    page.keyboard.type("coord")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    _enter_and_wait(page)
+    me.check("home")
+    _tab_to(page, lambda f: f["href"] == f"{me.prefix}/sector/")
+    _enter_and_wait(page)
+    me.check("sector")
+    _tab_to(page, lambda f: f["href"] == f"{me.prefix}/sector/orders/new/")
+    _enter_and_wait(page)
+    me.check("order-form")
+    _tab_to(page, lambda f: f["id"] == "id_organisation")
+    page.keyboard.type("Helsedir")  # type-ahead picks the option on a focused select
+    _tab_to(page, lambda f: f["id"] == "id_year")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2028")
+    _tab_to(page, lambda f: f["id"] == f"id_rc_{w.cpu.pk}")
+    page.keyboard.type("50000")
+    _enter_and_wait(page)  # Enter in a text field submits its form
+    me.check("order-price")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] in ("Bekreft bestillingen", "Confirm the order"))
+    _enter_and_wait(page)
+    me.check("confirmed")
+    from regnekraft.allocation.models import SectorOrder
+
+    order = SectorOrder.objects.get(organisation=w.projects["health"].organisation, year=2028)
+    assert order.status == "confirmed" and order.lines.get().amount == 50000
