@@ -64,7 +64,8 @@ class UsageRecord(models.Model):
             models.UniqueConstraint(fields=["source", "cluster", "job_id", "step", "resource_class"],
                                     name="usage_idempotency_key")
         ]
-        indexes = [models.Index(fields=["usage_date"], name="usage_date_idx")]
+        indexes = [models.Index(fields=["usage_date"], name="usage_date_idx"),
+                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx")]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
