@@ -16,19 +16,40 @@ from .models import Organisation, Person, Project, RoleKind
 SEE_ALL = {RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER}
 
 
+_CACHE = "_regnekraft_access"
+
+
+def _cached(user, key: str, compute):
+    """Remember per user object (so per request) what one page asks about the same person
+    many times; a new request has a new user object and sees fresh data."""
+    cache = user.__dict__.setdefault(_CACHE, {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def forget(user) -> None:
+    """Drop what was remembered about ``user`` (after changing their roles in the same request)."""
+    user.__dict__.pop(_CACHE, None)
+
+
 def person_of(user) -> Person | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return Person.objects.filter(user=user).first()
+    return _cached(user, "person", lambda: Person.objects.filter(user=user).first())
 
 
 def roles(user) -> set[str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return set()
-    found = set(Person.objects.filter(user=user).values_list("roles__kind", flat=True)) - {None}
-    if user.is_superuser:
-        found.add(RoleKind.OPERATOR)
-    return found
+
+    def compute() -> set[str]:
+        found = set(Person.objects.filter(user=user).values_list("roles__kind", flat=True)) - {None}
+        if user.is_superuser:
+            found.add(RoleKind.OPERATOR)
+        return found
+
+    return set(_cached(user, "roles", compute))
 
 
 def has_role(user, *kinds: str) -> bool:
@@ -43,7 +64,8 @@ def coordinated_sectors(user) -> list[str]:
     person = person_of(user)
     if person is None:
         return []
-    return list(person.roles.filter(kind=RoleKind.COORDINATOR).values_list("sector", flat=True))
+    return list(_cached(user, "sectors", lambda: list(
+        person.roles.filter(kind=RoleKind.COORDINATOR).values_list("sector", flat=True))))
 
 
 def visible_projects(user) -> QuerySet[Project]:
