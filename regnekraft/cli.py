@@ -248,7 +248,7 @@ def cmd_import_usage(args: argparse.Namespace) -> int:
 
     try:
         result = importer.import_usage(args.file, fmt=args.format, source=args.source, progress=progress,
-                                       **({"cluster": args.cluster} if args.cluster else {}))
+                                       swf_mapping=args.swf_mapping, cluster=args.cluster)
     finally:
         if bar is not None:
             bar.close()
@@ -357,9 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import-usage", cmd_import_usage, "import usage records (CSV, JSON or SWF); idempotent")
     p.add_argument("file")
-    p.add_argument("--format", choices=["csv", "json", "swf"], help="default: from the file name")
+    p.add_argument("--format", choices=["csv", "json", "jsonl", "swf"], help="default: from the file name")
     p.add_argument("--source", help="source label for the idempotency key (default: the format)")
-    p.add_argument("--cluster", help="SWF: the system slug the trace ran on")
+    p.add_argument("--swf-mapping", metavar="JSON",
+                   help="SWF: file mapping SWF users/groups to projects and naming the system (docs/accounting.md)")
+    p.add_argument("--cluster", help="SWF: the system slug the trace ran on (overrides the mapping's)")
 
     p = add("invoice", cmd_invoice, "issue invoices for a period (idempotent)")
     p.add_argument("--start", type=_date, required=True)
