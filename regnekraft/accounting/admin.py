@@ -3,18 +3,9 @@ importer and the invoice run (so the admin shows them read-only)."""
 
 from django.contrib import admin
 
+from regnekraft.audit.admin import ReadOnlyAdmin as ReadOnly
+
 from .models import BalanceEvent, ImportBatch, Invoice, InvoiceLine, UsageRecord
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(UsageRecord)
