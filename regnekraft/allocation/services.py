@@ -179,5 +179,10 @@ def decide_change(change: ChangeRequest, approve: bool, *, note: str = "", decid
 
 @transaction.atomic
 def expire_allocations(today: dt.date) -> int:
-    """Mark allocations whose period has ended as expired (Slurm then blocks them)."""
-    return Allocation.objects.filter(end__lte=today, status=AllocationStatus.ACTIVE).update(status=AllocationStatus.EXPIRED)
+    """Mark allocations whose period has ended as expired (Slurm then blocks them); audited one by one."""
+    ended = list(Allocation.objects.select_for_update().filter(end__lte=today, status=AllocationStatus.ACTIVE))
+    for allocation in ended:
+        allocation.status = AllocationStatus.EXPIRED
+        allocation.status_reason = f"period ended {allocation.end}"
+        allocation.save(update_fields=["status", "status_reason"])
+    return len(ended)

@@ -1,0 +1,69 @@
+"""Change requests (more, longer, renewal) pass the same rules; expiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from regnekraft.allocation import policy, services
+from regnekraft.allocation.models import Allocation, ChangeKind, ChangeRequest
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def allocation():
+    rc = f.resource_class(units=10)  # 43,440 core-hours in H1
+    return f.granted(f.project(), rc, 20_000)
+
+
+def _change(allocation, kind, **kw):
+    return ChangeRequest.objects.create(allocation=allocation, kind=kind, reason="More science.", **kw)
+
+
+def test_increase_within_capacity_is_approved_once(allocation):
+    change = _change(allocation, ChangeKind.INCREASE, amount=Decimal(5_000))
+    services.decide_change(change, True)
+    services.decide_change(change, True)  # deciding twice changes nothing
+    allocation.refresh_from_db()
+    assert allocation.amount == Decimal(25_000)
+
+
+def test_increase_beyond_capacity_is_refused_and_nothing_changes(allocation):
+    change = _change(allocation, ChangeKind.INCREASE, amount=Decimal(30_000))
+    with pytest.raises(policy.PolicyViolation) as exc:
+        services.decide_change(change, True)
+    assert exc.value.violations[0].rule == "capacity"
+    allocation.refresh_from_db()
+    change.refresh_from_db()
+    assert allocation.amount == Decimal(20_000) and change.status == "pending"
+
+
+def test_extension_keeps_the_daily_rate(allocation):
+    new_end = allocation.end + (allocation.end - allocation.start)  # twice as long
+    services.decide_change(_change(allocation, ChangeKind.EXTEND, new_end=new_end), True)
+    allocation.refresh_from_db()
+    assert allocation.end == new_end and allocation.amount == Decimal(40_000)
+
+
+def test_renewal_makes_a_new_allocation_for_the_next_period(allocation):
+    next_end = dt.date(f.YEAR + 1, 1, 1)
+    services.decide_change(_change(allocation, ChangeKind.RENEW, amount=Decimal(10_000), new_end=next_end), True)
+    renewed = Allocation.objects.exclude(pk=allocation.pk).get()
+    assert (renewed.start, renewed.end, renewed.amount) == (allocation.end, next_end, Decimal(10_000))
+    assert renewed.source == "change" and renewed.price_category == allocation.price_category
+
+
+def test_rejection_records_the_note(allocation):
+    change = services.decide_change(_change(allocation, ChangeKind.INCREASE, amount=Decimal(1)), False, note="No.")
+    assert (change.status, change.decision_note) == ("rejected", "No.")
+
+
+def test_allocations_expire_after_their_period(allocation):
+    assert services.expire_allocations(allocation.end - dt.timedelta(days=1)) == 0
+    assert services.expire_allocations(allocation.end) == 1
+    allocation.refresh_from_db()
+    assert allocation.status == "expired"
