@@ -16,6 +16,8 @@ from .views.auth import TokenView
 from .views.catalog import CatalogueViewSet, PriceListViewSet, ResourceClassViewSet, SystemViewSet
 from .views.orders import (
     ChangeRequestViewSet,
+    ColocatedEquipmentViewSet,
+    ColocationGrantViewSet,
     ExternalCapacityViewSet,
     PurchaseViewSet,
     SectorOrderViewSet,
@@ -53,6 +55,8 @@ router.register("sector-orders", SectorOrderViewSet, basename="sectororder")
 router.register("sub-allocations", SubAllocationViewSet, basename="suballocation")
 router.register("purchases", PurchaseViewSet, basename="purchase")
 router.register("change-requests", ChangeRequestViewSet, basename="changerequest")
+router.register("colocated-equipment", ColocatedEquipmentViewSet, basename="colocatedequipment")
+router.register("colocation-grants", ColocationGrantViewSet, basename="colocationgrant")
 router.register("external-capacity", ExternalCapacityViewSet, basename="externalcapacity")
 router.register("usage", UsageRecordViewSet, basename="usage")
 router.register("balances", BalanceViewSet, basename="balance")

@@ -495,3 +495,33 @@ def test_a_write_that_fails_halfway_leaves_nothing(world, as_user, monkeypatch):
     response = as_user(world.pi_a).post("/api/applications/", _application(world, world.proj_a), format="json")
     assert response.status_code == 409
     assert Application.objects.count() == before
+
+
+# --- co-location ----------------------------------------------------------------------------
+
+def test_colocated_equipment_serves_only_its_owner(world, as_user):
+    rack = f.system("MET rack", owner=world.met, kind="colocated", tier=2)
+    rack_cpu = f.resource_class(rack, units=64)
+    client = as_user(world.operator)
+    unowned = client.post("/api/colocated-equipment/", {
+        "system": world.betzy.pk, "hosting_fee_nok_per_month": "1", "contract_start": f"{YEAR}-01-01"}, format="json")
+    assert unowned.status_code == 400
+    assert "system" in unowned.json()
+    registered = client.post("/api/colocated-equipment/", {
+        "system": rack.pk, "hosting_fee_nok_per_month": "12000.00",
+        "contract_start": f"{YEAR}-01-01"}, format="json")
+    assert registered.status_code == 201, registered.content
+    assert registered.json()["owner"] == world.met.pk
+    assert [row["id"] for row in as_user(world.coordinator_climate).get("/api/colocated-equipment/").json()["results"]] \
+        == [registered.json()["id"]]
+    assert as_user(world.coordinator_health).get("/api/colocated-equipment/").json()["results"] == []
+
+    period = {"resource_class": rack_cpu.pk, "amount": "10000", "start": f"{YEAR}-01-01", "end": f"{YEAR}-07-01"}
+    granted = client.post("/api/colocation-grants/", {"project": world.proj_met.pk, **period}, format="json")
+    assert granted.status_code == 201, granted.content
+    assert (granted.json()["price_category"], granted.json()["charging_model"]) == ("B", "subscription")
+    foreign = client.post("/api/colocation-grants/", {"project": world.proj_fhi.pk, **period}, format="json")
+    assert foreign.status_code == 409
+    assert "ownership" in rules(foreign)
+    assert as_user(world.coordinator_climate).post("/api/colocation-grants/", {"project": world.proj_met.pk, **period},
+                                                   format="json").status_code == 403

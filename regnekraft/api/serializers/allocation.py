@@ -19,6 +19,7 @@ from regnekraft.allocation.models import (
     Call,
     ChangeKind,
     ChangeRequest,
+    ColocatedEquipment,
     ExternalCapacity,
     PolicySettings,
     Review,
@@ -316,6 +317,24 @@ class PurchaseSerializer(DateRangeSerializer):
     project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
     resource_class = serializers.PrimaryKeyRelatedField(queryset=ResourceClass.objects.select_related("system"))
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
+
+
+class ColocatedEquipmentSerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(source="system.owner", read_only=True,
+                                               help_text="the system's owner")
+
+    class Meta:
+        model = ColocatedEquipment
+        fields = ["id", "system", "owner", "rack_units", "hosting_fee_nok_per_month", "contract_start",
+                  "contract_end"]
+
+    def validate(self, attrs):
+        run_model_clean(ColocatedEquipment, attrs, self.instance)
+        start = attrs.get("contract_start", getattr(self.instance, "contract_start", None))
+        end = attrs.get("contract_end", getattr(self.instance, "contract_end", None))
+        if start and end and end <= start:
+            raise serializers.ValidationError({"contract_end": "must be after contract_start"})
+        return attrs
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):

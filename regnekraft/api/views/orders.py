@@ -12,15 +12,23 @@ from regnekraft.allocation import services
 from regnekraft.allocation.models import (
     AllocationSource,
     ChangeRequest,
+    ColocatedEquipment,
     ExternalCapacity,
     OrderStatus,
 )
-from regnekraft.api.permissions import among, is_operator, require_person, require_role
+from regnekraft.api.permissions import (
+    OperatorWritesOnly,
+    among,
+    is_operator,
+    require_person,
+    require_role,
+)
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     AllocationSerializer,
     ChangeDecisionSerializer,
     ChangeRequestSerializer,
+    ColocatedEquipmentSerializer,
     ExternalCapacitySerializer,
     PurchaseSerializer,
     SectorOrderSerializer,
@@ -137,6 +145,39 @@ class PurchaseViewSet(CreateReadViewSet):
                 raise PermissionDenied(f"you buy for {person.organisation}, not for {project.organisation}")
         allocation = services.purchase(project, data["resource_class"], data["amount"], data["start"], data["end"],
                                        decided_by=request.user)
+        return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
+
+
+class ColocatedEquipmentViewSet(WritableViewSet):
+    """Equipment an organisation owns and places at the shared operator (model 3). Operators register it;
+    the owner's organisation sees it."""
+
+    serializer_class = ColocatedEquipmentSerializer
+    permission_classes = [OperatorWritesOnly]
+
+    def get_queryset(self):
+        return (ColocatedEquipment.objects.filter(system__owner__in=access.visible_organisations(self.request.user))
+                .select_related("system"))
+
+
+class ColocationGrantViewSet(CreateReadViewSet):
+    """An owner's use of its own co-located equipment (price category B, subscription). Operators grant
+    it through services.grant_colocated; the rules refuse equipment of another owner (409 ownership)."""
+
+    serializer_class = AllocationSerializer
+
+    def get_queryset(self):
+        return (access.visible_allocations(self.request.user).filter(source=AllocationSource.COLOCATION)
+                .select_related("project", "resource_class__system"))
+
+    @extend_schema(request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS})
+    def create(self, request, *args, **kwargs):
+        require_role(request.user, RoleKind.OPERATOR, action="grant use of co-located equipment")
+        form = PurchaseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        allocation = services.grant_colocated(data["project"], data["resource_class"], data["amount"], data["start"],
+                                              data["end"], decided_by=request.user)
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
 
