@@ -105,8 +105,8 @@ def usage_records(system: System, slurm_records: list[dict[str, Any]]) -> list[d
     """
     out = []
     for r in slurm_records:
-        if not (r.get("chargeable") and r.get("final")):
-            continue
+        if not (r.get("chargeable") and r.get("final") and r.get("project")):
+            continue  # unfinished jobs come back later; unknown accounts are reported by ingest
         start = dt.datetime.fromtimestamp(r["start"], dt.UTC)
         end = dt.datetime.fromtimestamp(r["end"] or r["start"], dt.UTC)
         for tres, kind in KIND_OF_TRES.items():
@@ -115,7 +115,7 @@ def usage_records(system: System, slurm_records: list[dict[str, Any]]) -> list[d
                 continue
             out.append({
                 "source": "slurm", "cluster": system.slug, "job_id": str(r["job_id"]),
-                "step": f"{r['step'] or 'job'}:{r['attempt']}"[:32], "account": r["project"] or r["account"],
+                "step": f"{r['step'] or 'job'}:{r['attempt']}"[:32], "account": r["project"],
                 "system": system.slug, "kind": kind, "quantity": f"{hours:.4f}",
                 "start": start.isoformat(), "end": end.isoformat(), "user": r.get("user", ""),
             })

@@ -48,11 +48,30 @@ def default_state_dir() -> Path:
     return Path(base) / "regnekraft" / "slurm"
 
 
+def _systems(args: argparse.Namespace):
+    """The catalogue systems the bridge manages: ``--cluster`` or every system with CPU or GPU classes."""
+    from regnekraft.cli import setup_django
+
+    setup_django()
+    from regnekraft.catalog.models import System
+
+    systems = System.objects.filter(resource_classes__kind__in=["cpu", "gpu"]).distinct().order_by("slug")
+    if getattr(args, "cluster", None):
+        systems = systems.filter(slug=args.cluster)
+        if not systems:
+            raise SpecError(f"no catalogue system with slug {args.cluster!r}")
+    return list(systems)
+
+
 def load_desired(args: argparse.Namespace) -> list[ClusterSpec]:
-    """The desired state per cluster. Today: a JSON description (one cluster, or
-    ``{"clusters": [...]}``); ``--cluster`` picks one."""
+    """The desired state per cluster: by default from the platform's database (one cluster per
+    catalogue system, see ``adapter.py``); with ``--desired FILE`` from a JSON description (one
+    cluster, or ``{"clusters": [...]}``). ``--cluster`` picks one."""
     if not getattr(args, "desired", None):
-        raise SpecError("no desired state: pass --desired FILE (a JSON description)")
+        systems = _systems(args)  # sets Django up before the adapter's imports
+        from .adapter import desired_spec
+
+        return [desired_spec(system) for system in systems]
     data = json.loads(Path(args.desired).read_text())
     items = data["clusters"] if "clusters" in data else [data]
     specs = [ClusterSpec.from_description(item) for item in items]
@@ -181,10 +200,29 @@ def _account_map(args: argparse.Namespace) -> dict[str, str] | None:
             mapping.update({name: name for name, acc in spec.accounts.items()
                             if acc.level == "project"})
         return mapping
+    if getattr(args, "store", False):
+        system = _systems(args)[0]
+        from .adapter import account_map
+
+        return account_map(system)
     return None
 
 
+def _store(args: argparse.Namespace, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Import the finished jobs' usage into the platform (idempotent, rated, balances updated)."""
+    system = _systems(args)[0]
+    from regnekraft.accounting.importer import import_records
+
+    from .adapter import usage_records
+
+    result = import_records(usage_records(system, records), source="slurm", filename=f"sacct {system.slug}")
+    return {"new": result.new, "duplicate": result.duplicate, "unallocated": result.unallocated,
+            "balance_events": result.balance_events}
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.store is None:
+        args.store = not (args.desired or args.account_map or args.output)
     try:
         account_map = _account_map(args)
     except (SpecError, OSError, json.JSONDecodeError) as exc:
@@ -224,7 +262,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         with open(args.output, "w") as handle:
             for record in result.records:
                 handle.write(json.dumps(record, sort_keys=True) + "\n")
-    _emit(args, result.to_dict(), result.render())
+    data, text = result.to_dict(), result.render()
+    if args.store:
+        from django.core.exceptions import ValidationError
+
+        try:
+            data["stored"] = _store(args, result.records)
+        except ValidationError as exc:
+            print(f"error: usage not stored: {'; '.join(exc.messages)}", file=sys.stderr)
+            return EXIT_ERROR
+        text += (f"\n  stored in the platform: {data['stored']['new']} new, "
+                 f"{data['stored']['duplicate']} already there, {data['stored']['unallocated']} unallocated")
+    _emit(args, data, text)
     return EXIT_DRIFT if result.unknown_accounts and args.strict else EXIT_OK
 
 
@@ -252,8 +301,9 @@ def register(subparsers: Any) -> None:
         p = sub.add_parser(mode, help=text, description=text)
         common(p)
         rest(p)
-        p.add_argument("--desired", help="JSON description of the desired state")
-        p.add_argument("--cluster", help="only this cluster of the description")
+        p.add_argument("--desired", help="JSON description of the desired state "
+                       "(default: the platform's database, one cluster per catalogue system)")
+        p.add_argument("--cluster", help="only this cluster (a catalogue system's slug)")
         if mode == "reconcile":
             p.add_argument("--repair", action="store_true", help="apply the repairs")
         p.set_defaults(func=_sync_command(mode))
@@ -283,6 +333,9 @@ def register(subparsers: Any) -> None:
                    "projects of --desired)")
     p.add_argument("--desired", help="JSON description; its projects map accounts")
     p.add_argument("--output", help="write the records as JSON lines to this file")
+    p.add_argument("--store", action=argparse.BooleanOptionalAction, default=None,
+                   help="import finished jobs' usage into the platform (default: on unless "
+                   "--desired, --account-map or --output is given)")
     p.add_argument("--strict", action="store_true", help="exit 3 when an account maps to no project")
     p.set_defaults(func=cmd_ingest)
 
