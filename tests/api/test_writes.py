@@ -525,3 +525,27 @@ def test_colocated_equipment_serves_only_its_owner(world, as_user):
     assert "ownership" in rules(foreign)
     assert as_user(world.coordinator_climate).post("/api/colocation-grants/", {"project": world.proj_met.pk, **period},
                                                    format="json").status_code == 403
+
+
+def test_a_whole_round_through_the_api_proposal_then_decision(world, as_user):
+    client = as_user(world.operator)
+    for review, reviewer in ((world.review_a, world.reviewer_a), (world.review_b, world.reviewer_b)):
+        as_user(reviewer).patch(f"/api/reviews/{review.pk}/", {
+            "scores": {"excellence": 6, "impact": 6, "feasibility": 6}, "submitted": True}, format="json")
+    proposal = client.get(f"/api/calls/{world.review_call.pk}/proposal/")
+    assert proposal.status_code == 200, proposal.content
+    body = proposal.json()
+    assert body["policy_violations"] == []
+    assert body["funded"] == 2  # both fit easily
+    grants = [{"application": int(app), "resource_class": int(rc), "amount": units}
+              for app, lines in body["grants"].items() for rc, units in lines.items()]
+    decided = client.post(f"/api/calls/{world.review_call.pk}/decide/", {"grants": grants}, format="json")
+    assert decided.status_code == 200, decided.content
+    assert {row["status"] for row in decided.json()} == {ApplicationStatus.DECIDED}
+    assert as_user(world.pi_a).get(f"/api/calls/{world.review_call.pk}/proposal/").status_code == 403
+
+
+def test_a_proposal_for_a_call_without_applications(world, as_user):
+    response = as_user(world.operator).get(f"/api/calls/{world.open_call.pk}/proposal/")
+    assert response.status_code == 200, response.content
+    assert (response.json()["applications"], response.json()["grants"]) == (0, {})

@@ -204,6 +204,35 @@ class DecisionResultSerializer(serializers.Serializer):
     allocations = AllocationSerializer(many=True)
 
 
+class BindingConstraintSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="capacity, economic_cap or research_share")
+    resource_class = serializers.IntegerField()
+    limit = serializers.FloatField()
+    used = serializers.FloatField()
+    slack = serializers.FloatField()
+
+
+class RoundProposalSerializer(serializers.Serializer):
+    """The optimiser's proposal for a call's round (regnekraft.allocation.round.propose_round)."""
+
+    call = serializers.CharField()
+    status = serializers.CharField(help_text="the solver's status")
+    method = serializers.CharField()
+    objective = serializers.FloatField(allow_null=True, help_text="score-weighted granted capacity")
+    mip_gap = serializers.FloatField(allow_null=True)
+    solve_seconds = serializers.FloatField()
+    funded = serializers.IntegerField()
+    applications = serializers.IntegerField()
+    grants = serializers.DictField(child=serializers.DictField(child=serializers.CharField()),
+                                   help_text="application id -> resource class id -> units")
+    scores = serializers.DictField(child=serializers.CharField(allow_null=True))
+    binding = BindingConstraintSerializer(many=True, help_text="the constraints that limit the proposal")
+    ineligible = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                       help_text="application id -> rules that exclude its requests")
+    policy_violations = serializers.ListField(child=serializers.CharField(),
+                                              help_text="empty when the proposal passes the rules")
+
+
 class OrderLineSerializer(serializers.ModelSerializer):
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
 

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from regnekraft.allocation import round as rounds
 from regnekraft.allocation import services
 from regnekraft.allocation.models import (
     ApplicationStatus,
@@ -34,12 +35,15 @@ from regnekraft.api.serializers.allocation import (
     DecisionResultSerializer,
     ReviewSerializer,
     ReviewUpdateSerializer,
+    RoundProposalSerializer,
 )
 from regnekraft.api.serializers.common import id_param
 from regnekraft.parties import access
 from regnekraft.parties.models import RoleKind
 
 from .base import ReadOnlyViewSet, WritableViewSet
+
+PROPOSAL_TIME_LIMIT = 30.0  # seconds the solver may take for a round proposal
 
 
 def _decision(application) -> dict:
@@ -54,6 +58,16 @@ class CallViewSet(WritableViewSet):
     queryset = Call.objects.all()
     serializer_class = CallSerializer
     permission_classes = [OperatorWritesOnly]
+
+    @extend_schema(request=None, responses={200: RoundProposalSerializer})
+    @action(detail=True, methods=["get"])
+    def proposal(self, request, pk=None):
+        """The optimiser's proposal for the round (operators): grants that maximise score-weighted
+        granted capacity within the rules, the binding constraints, and ineligible requests.
+        Nothing is written; adjust the grants and POST them to decide."""
+        require_role(request.user, RoleKind.OPERATOR, action="see a round's proposal")
+        call = self.get_object()
+        return Response(RoundProposalSerializer(rounds.propose_round(call, time_limit=PROPOSAL_TIME_LIMIT).as_dict()).data)
 
     @extend_schema(request=DecideRoundSerializer, responses={200: DecisionResultSerializer(many=True),
                                                              **DECISION_ERRORS})
