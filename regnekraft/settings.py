@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "regnekraft.parties",
     "regnekraft.allocation",
     "regnekraft.accounting",
+    "regnekraft.slurm",
     "regnekraft.api",
     "regnekraft.portal",
 ]

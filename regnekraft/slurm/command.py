@@ -124,6 +124,20 @@ def _record_sync(args: argparse.Namespace, result: SyncResult | None, cluster: s
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     tmp.replace(path)
+    _record_in_database(cluster, mode, ok=error is None, changes=entry["changes"] or 0,
+                        applied=entry["applied"], error=error or "",
+                        details={"operations": entry["operations"]})
+
+
+def _record_in_database(cluster: str, mode: str, **fields: Any) -> None:
+    """With the platform's database in use, keep the run there too (admin, API, portal)."""
+    from django.apps import apps
+
+    if not apps.ready:
+        return
+    from .models import record
+
+    record(cluster, mode, **fields)
 
 
 def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
@@ -250,6 +264,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                             overlap_s=int(args.overlap_hours * 3600), use_json=args.sacct_json,
                             reader=reader)
     except SlurmdbdUnavailable as exc:
+        _record_in_database(args.cluster, "ingest", ok=False, error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DBD_DOWN
     except RestUnavailable as exc:
@@ -273,6 +288,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         text += (f"\n  stored in the platform: {data['stored']['new']} new, "
                  f"{data['stored']['duplicate']} already there, {data['stored']['unallocated']} unallocated")
+        _record_in_database(args.cluster, "ingest", ok=True, changes=len(result.records),
+                            applied=data["stored"]["new"], details={"unknown_accounts": result.unknown_accounts})
     _emit(args, data, text)
     return EXIT_DRIFT if result.unknown_accounts and args.strict else EXIT_OK
 

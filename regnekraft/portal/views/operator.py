@@ -4,7 +4,6 @@ sync status and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -165,12 +164,14 @@ def changes(request: HttpRequest) -> HttpResponse:
 
 
 def _slurm_runs() -> dict:
-    """What ``regnekraft slurm push/check`` recorded about its last run per cluster and mode."""
-    try:
-        from regnekraft.slurm.command import default_state_dir
-        return json.loads((default_state_dir() / "sync-status.json").read_text())
-    except (ImportError, OSError, ValueError):
-        return {}
+    """The Slurm bridge's last run per cluster and mode, as it recorded them in the database."""
+    from regnekraft.slurm.models import SyncRun
+
+    runs: dict = {}
+    for run in SyncRun.objects.order_by("at", "id"):
+        runs.setdefault(run.cluster, {})[run.mode] = {
+            "last_run": run.at.timestamp(), "changes": run.changes, "applied": run.applied, "error": run.error}
+    return runs
 
 
 @requires("portal:sync")

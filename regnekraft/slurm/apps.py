@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SlurmConfig(AppConfig):
+    name = "regnekraft.slurm"
+    verbose_name = "Slurm bridge"
