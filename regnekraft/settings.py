@@ -126,6 +126,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind" choice field; name each enum after its own choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "regnekraft.parties.models.OrganisationKind",
+        "RoleKindEnum": "regnekraft.parties.models.RoleKind",
+        "SystemKindEnum": "regnekraft.catalog.models.SystemKind",
+        "ResourceKindEnum": "regnekraft.catalog.models.ResourceKind",
+        "PriceCategoryEnum": "regnekraft.catalog.models.PriceCategory",
+        "ChangeKindEnum": "regnekraft.allocation.models.ChangeKind",
+    },
 }
 
 LOGGING = {

@@ -14,6 +14,7 @@ from .views.accounting import (
 from .views.allocation import AllocationViewSet, ApplicationViewSet, CallViewSet, ReviewViewSet
 from .views.auth import TokenView
 from .views.catalog import CatalogueViewSet, PriceListViewSet, ResourceClassViewSet, SystemViewSet
+from .views.operations import EconomicsView, PlanView, RoundSimulationView, SyncRunViewSet
 from .views.orders import (
     ChangeRequestViewSet,
     ColocatedEquipmentViewSet,
@@ -25,18 +26,6 @@ from .views.orders import (
 )
 from .views.parties import MeView, OrganisationViewSet, PersonViewSet, ProjectViewSet, RoleViewSet
 from .views.policy import PolicyCheckView, PolicySettingsView
-
-# Several models have a "kind" choice field; name each enum after its own choice set.
-SCHEMA_SETTINGS = {
-    "ENUM_NAME_OVERRIDES": {
-        "OrganisationKindEnum": "regnekraft.parties.models.OrganisationKind",
-        "RoleKindEnum": "regnekraft.parties.models.RoleKind",
-        "SystemKindEnum": "regnekraft.catalog.models.SystemKind",
-        "ResourceKindEnum": "regnekraft.catalog.models.ResourceKind",
-        "PriceCategoryEnum": "regnekraft.catalog.models.PriceCategory",
-        "ChangeKindEnum": "regnekraft.allocation.models.ChangeKind",
-    },
-}
 
 router = DefaultRouter()
 router.register("systems", SystemViewSet, basename="system")
@@ -63,14 +52,18 @@ router.register("balances", BalanceViewSet, basename="balance")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("reports", ReportViewSet, basename="report")
 router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("slurm/runs", SyncRunViewSet, basename="syncrun")
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(custom_settings=SCHEMA_SETTINGS), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
     path("policy/settings/", PolicySettingsView.as_view(), name="policy-settings"),
     path("policy/check/", PolicyCheckView.as_view(), name="policy-check"),
+    path("calls/<str:pk>/simulation/", RoundSimulationView.as_view(), name="call-simulation"),
+    path("planning/plan/", PlanView.as_view(), name="planning-plan"),
+    path("planning/economics/", EconomicsView.as_view(), name="planning-economics"),
     path("", include(router.urls)),
 ]

@@ -96,6 +96,25 @@ def visible_organisations(user) -> QuerySet[Organisation]:
     return Organisation.objects.filter(rule).distinct()
 
 
+def visible_people(user) -> QuerySet[Person]:
+    """People on the projects the user may see, and the user themself."""
+    if sees_all(user):
+        return Person.objects.all()
+    projects = visible_projects(user)
+    return Person.objects.filter(Q(user=user) | Q(led_projects__in=projects) | Q(projects__in=projects)).distinct()
+
+
+def visible_reviews(user):
+    """Operators and decision makers see every review; anyone else only the reviews they wrote
+    (an applicant sees the application's score, never who gave which)."""
+    from regnekraft.allocation.models import Review
+
+    reviews = Review.objects.filter(application__in=visible_applications(user))
+    if has_role(user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER):
+        return reviews
+    return reviews.filter(reviewer=person_of(user))
+
+
 def visible_applications(user):
     from regnekraft.allocation.models import Application
 

@@ -26,17 +26,17 @@ from . import plan as pl
 from .model import Quarter, quarter_range
 
 
-def _jsonable(x):
+def jsonable(x):
     import numpy as np
 
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
-        return _jsonable(x.item())
+        return jsonable(x.item())
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, Quarter):
@@ -46,7 +46,7 @@ def _jsonable(x):
 
 def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
     if args.json:
-        print(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+        print(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
     else:
         print(text)
 

@@ -16,7 +16,6 @@ from regnekraft.allocation.models import (
     ApplicationStatus,
     Call,
     CallStatus,
-    Review,
 )
 from regnekraft.api.permissions import (
     OperatorWritesOnly,
@@ -165,12 +164,7 @@ class ReviewViewSet(WritableViewSet):
         return ReviewUpdateSerializer if self.action == "partial_update" else ReviewSerializer
 
     def get_queryset(self):
-        user = self.request.user
-        reviews = Review.objects.filter(application__in=access.visible_applications(user))
-        if access.has_role(user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER):
-            return reviews
-        # Applicants and fellow reviewers see the application, but a review only its author.
-        return reviews.filter(reviewer=access.person_of(user))
+        return access.visible_reviews(self.request.user)
 
     def perform_create(self, serializer):
         require_role(self.request.user, RoleKind.OPERATOR, action="assign reviewers")

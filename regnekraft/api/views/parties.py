@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -43,17 +42,6 @@ class OrganisationViewSet(WritableViewSet):
         return access.visible_organisations(self.request.user)
 
 
-def visible_people(user):
-    """People whose projects the user may see, and the user themself (derived from access.py's
-    visible_projects; nothing here widens what access.py allows)."""
-    if access.sees_all(user):
-        return Person.objects.all()
-    projects = access.visible_projects(user)
-    return Person.objects.filter(
-        Q(user=user) | Q(led_projects__in=projects) | Q(projects__in=projects)
-    ).distinct()
-
-
 class PersonViewSet(WritableViewSet):
     """People. Operators create them (with a user name and an initial password)."""
 
@@ -63,7 +51,7 @@ class PersonViewSet(WritableViewSet):
     permission_classes = [OperatorWritesOnly]
 
     def get_queryset(self):
-        return visible_people(self.request.user).select_related("user").prefetch_related("roles")
+        return access.visible_people(self.request.user).select_related("user").prefetch_related("roles")
 
 
 class RoleViewSet(WritableViewSet):

@@ -1,0 +1,126 @@
+"""Operations and planning answers: the Slurm bridge's runs, a round replayed on a trace, the
+rolling plan and the study's economics. Read-only; each computes through the same module the
+CLI uses."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from regnekraft.allocation import whatif
+from regnekraft.allocation.models import Call
+from regnekraft.api.permissions import OperatorOnly, require_role
+from regnekraft.parties import access
+from regnekraft.parties.models import RoleKind
+from regnekraft.planning.command import jsonable
+from regnekraft.slurm.models import SyncRun
+from regnekraft.traces import traces_dir
+
+from .base import BaseAPIView, ReadOnlyViewSet
+
+PLANNERS = (RoleKind.OPERATOR, RoleKind.DECISION_MAKER, RoleKind.FINANCE)
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = ["id", "cluster", "mode", "at", "ok", "changes", "applied", "error", "details"]
+
+
+class SyncRunViewSet(ReadOnlyViewSet):
+    """Every plan, apply, reconcile and ingest the Slurm bridge ran, newest first (operators)."""
+
+    serializer_class = SyncRunSerializer
+    permission_classes = [OperatorOnly]
+    queryset = SyncRun.objects.all()
+    filterset_fields = None
+
+    def get_queryset(self):
+        runs = SyncRun.objects.all()
+        cluster = self.request.query_params.get("cluster")
+        return runs.filter(cluster=cluster) if cluster else runs
+
+
+class RoundSimulationView(BaseAPIView):
+    """A call's round (as decided, or as the optimiser proposes) replayed on a public workload trace
+    in the simulator, against first-come-first-served: utilisation, waits, and each project's
+    delivered share against its entitlement (operators and decision makers)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("trace", str, description="a trace file name in the traces folder (default: the HPC2N trace)"),
+        OpenApiParameter("proposed", bool, description="simulate the optimiser's proposal instead of the decisions"),
+    ], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: str):
+        require_role(request.user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER, action="simulate a round")
+        try:
+            call = Call.objects.get(pk=int(pk))
+        except (Call.DoesNotExist, ValueError, OverflowError):
+            raise NotFound(f"no call with id {pk}") from None
+        name = request.query_params.get("trace", "hpc2n-first3171.swf")
+        folder = traces_dir()
+        available = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        if name not in available:
+            raise ValidationError({"trace": f"unknown trace {name!r}; available: {', '.join(available) or 'none'}"})
+        proposed = request.query_params.get("proposed", "false").lower() in ("1", "true", "yes")
+        try:
+            results = whatif.simulate_round(call, folder / name, proposed=proposed)
+        except ValueError as exc:
+            raise ValidationError({"call": str(exc)}) from None
+        keys = ("jobs", "utilisation", "mean_wait", "median_wait", "p95_wait", "mean_bounded_slowdown", "makespan")
+        return Response({"call": call.name, "trace": name, "proposed": proposed, "scenarios": [
+            {"name": r.name, **{k: float(r.summary[k]) for k in keys},
+             "groups": [{"group": g["group"], "entitlement": float(g["entitlement"]),
+                         "delivered_share": float(g["delivered_share"]), "mean_wait": float(g["mean_wait"])}
+                        for g in r.groups]}
+            for r in results]})
+
+
+def _require_planner(user) -> None:
+    if not access.has_role(user, *PLANNERS):
+        raise PermissionDenied("only operators, decision makers and finance may read the plan")
+
+
+class PlanView(BaseAPIView):
+    """The rolling four-year plan from the catalogue's systems and the accounting's usage (the shipped
+    scenarios and thresholds): for each year and class what to buy or retire, and why."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        _require_planner(request.user)
+        from regnekraft.planning.command import make_plan
+        from regnekraft.planning.from_db import raw_input
+        from regnekraft.planning.inputs import input_from_dict
+
+        plan, _ = make_plan(input_from_dict(raw_input()))
+        return Response(jsonable(plan.as_dict()))
+
+
+class EconomicsView(BaseAPIView):
+    """The concept study's cost/benefit figures (Tables 9.5 and 10.1) from its shipped inputs, with a
+    seeded Monte Carlo (P10/P50/P90)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[OpenApiParameter("runs", int, description="Monte Carlo runs, 0..20000 (default 2000)")],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        _require_planner(request.user)
+        from regnekraft.planning import economics as ec
+
+        try:
+            runs = int(request.query_params.get("runs", 2000))
+        except ValueError:
+            raise ValidationError({"runs": "must be a whole number"}) from None
+        if not 0 <= runs <= 20_000:
+            raise ValidationError({"runs": "must be between 0 and 20000"})
+        study = ec.load_study()
+        mc = ec.monte_carlo(study, n=runs, seed=2026) if runs else None
+        return Response(jsonable(ec.report(study, mc)))
