@@ -110,3 +110,18 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
                                        f"({share:.0%}), threshold {level:.0%}")[:200]
                 alloc.save(update_fields=["status", "status_reason"])
     return recorded
+
+
+def reopen(allocation: Allocation) -> list[dict[str, Any]]:
+    """After an allocation grew or got longer: forget the thresholds its use no longer reaches,
+    lift a block the use no longer justifies, and record what it still reaches."""
+    b = balance(allocation)
+    for event in BalanceEvent.objects.filter(allocation=allocation):
+        if b.allocated > 0 and b.used < Decimal(event.threshold) * b.allocated:
+            event.delete()
+    if allocation.status == AllocationStatus.BLOCKED and not BalanceEvent.objects.filter(
+            allocation=allocation, action=BalanceEvent.Action.BLOCK).exists():
+        allocation.status = AllocationStatus.ACTIVE
+        allocation.status_reason = "block lifted: the allocation was increased or extended"
+        allocation.save(update_fields=["status", "status_reason"])
+    return update_balances([allocation.pk])

@@ -228,6 +228,13 @@ def issue_invoice(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
     Returns None when there is nothing to charge. Refuses a period that overlaps another of
     the organisation's invoices (that would charge the same use twice).
     """
+    with transaction.atomic():
+        # One invoice run per organisation at a time: the overlap check and the lines see the same data.
+        Organisation.objects.select_for_update().filter(pk=org.pk).exists()
+        return _issue_locked(org, start, end, book)
+
+
+def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None) -> Invoice | None:
     existing = Invoice.objects.filter(organisation=org, period_start=start, period_end=end).first()
     if existing is not None:
         return existing

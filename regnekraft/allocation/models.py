@@ -117,6 +117,16 @@ class Call(models.Model):
         if self.closes < self.opens or self.period_end <= self.period_start:
             raise ValidationError(_("a call must close after it opens and its period must not be empty"))
 
+    def check_status_change(self, new: str) -> None:
+        """Operators move a call between draft, open and review; only a round decision
+        (``services.decide_round``) makes it decided, and a decided call stays decided."""
+        if new == self.status:
+            return
+        if self.status == CallStatus.DECIDED:
+            raise ValidationError({"status": _("a decided call cannot change status")})
+        if new == CallStatus.DECIDED:
+            raise ValidationError({"status": _("a call becomes decided only by deciding its round")})
+
 
 class ApplicationStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -374,3 +384,13 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.allocation}"
+
+    def clean(self) -> None:
+        if self.kind in (ChangeKind.EXTEND, ChangeKind.RENEW):
+            if self.new_end is None:
+                raise ValidationError({"new_end": _("an extension or renewal needs a new end")})
+            if self.allocation_id and self.new_end <= self.allocation.end:
+                raise ValidationError({"new_end": _("the new end must be after the allocation's end, %(end)s")
+                                       % {"end": self.allocation.end}})
+        if self.kind in (ChangeKind.INCREASE, ChangeKind.RENEW) and self.amount is None:
+            raise ValidationError({"amount": _("an increase or renewal needs an amount")})

@@ -47,8 +47,8 @@ from .models import (
     SectorOrderLine,
 )
 
-SMALL_PROJECT_CPU_HOURS = Decimal(200_000)  # category 0 limits (Sigma2 user contribution model)
-SMALL_PROJECT_STORAGE_TB_MONTHS = Decimal(7 * 12)
+SMALL_PROJECT_CPU_HOURS_PER_YEAR = Decimal(200_000)  # category 0 limits (Sigma2 user contribution model)
+SMALL_PROJECT_STORAGE_TB = Decimal(7)
 
 
 @dataclass(frozen=True)
@@ -332,8 +332,13 @@ def enforce(proposals: Sequence[Proposal], settings: PolicySettings | None = Non
         raise PolicyViolation(violations)
 
 
-def price_category(project: Project, *, dedicated: bool = False, requested: Iterable[tuple[str, Decimal]] = ()) -> str:
-    """Which price list a grant is charged by. Economic activity always pays market price (C)."""
+def price_category(project: Project, *, dedicated: bool = False, requested: Iterable[tuple[str, Decimal]] = (),
+                   months: Decimal | int = 12) -> str:
+    """Which price list a grant is charged by. Economic activity always pays market price (C).
+
+    ``requested``: (resource kind, units) for the whole request over ``months``; a research
+    project below 200,000 CPU-hours a year and 7 TB held is a small project (category 0).
+    """
     if project.is_economic:
         return PriceCategory.C
     if dedicated:
@@ -343,9 +348,11 @@ def price_category(project: Project, *, dedicated: bool = False, requested: Iter
     totals: dict[str, Decimal] = {}
     for kind, amount in requested:
         totals[kind] = totals.get(kind, Decimal(0)) + Decimal(amount)
+    months = Decimal(months)
+    cpu_per_year = totals.get("cpu", Decimal(0)) * Decimal(12) / months
+    tb_held = totals.get("storage", Decimal(0)) / months
     if totals and set(totals) <= {"cpu", "storage"} and (
-        totals.get("cpu", Decimal(0)) < SMALL_PROJECT_CPU_HOURS
-        and totals.get("storage", Decimal(0)) < SMALL_PROJECT_STORAGE_TB_MONTHS
+        cpu_per_year < SMALL_PROJECT_CPU_HOURS_PER_YEAR and tb_held < SMALL_PROJECT_STORAGE_TB
     ) and project.organisation.user_group == "research":
         return PriceCategory.ZERO
     return PriceCategory.A

@@ -26,6 +26,7 @@ from .models import (
     ChangeRequest,
     ChangeStatus,
     OrderStatus,
+    Review,
     SectorOrder,
     SectorOrderLine,
 )
@@ -55,6 +56,8 @@ def decide_application(application: Application, granted: Mapping[int, Decimal],
     application = Application.objects.select_for_update().get(pk=application.pk)
     if application.status == ApplicationStatus.DECIDED:
         return list(application.allocations.all())
+    if application.status != ApplicationStatus.SUBMITTED:
+        raise ValidationError(f"application {application} is {application.status}; only submitted applications are decided")
     call = application.call
     requested = {r.resource_class_id: r for r in application.requests.select_related("resource_class__system")}
     unknown = set(granted) - set(requested)
@@ -68,6 +71,7 @@ def decide_application(application: Application, granted: Mapping[int, Decimal],
     category = policy.price_category(
         application.project,
         requested=[(r.resource_class.kind, r.amount) for r in requested.values()],
+        months=Decimal((call.period_end - call.period_start).days) / (Decimal("365.25") / 12),
     )
     allocations = _create(proposals, source=AllocationSource.CALL, category=category,
                           application=application, decided_by=decided_by)
@@ -77,8 +81,23 @@ def decide_application(application: Application, granted: Mapping[int, Decimal],
 
 
 @transaction.atomic
+def assign_reviewer(application: Application, reviewer) -> Review:
+    """Assign a reviewer (idempotent). Nobody reviews a project they take part in."""
+    from regnekraft.parties.models import RoleKind
+
+    if not reviewer.has_role(RoleKind.REVIEWER):
+        raise ValidationError(f"{reviewer} does not have the reviewer role")
+    project = application.project
+    if reviewer.pk == project.pi_id or project.members.filter(pk=reviewer.pk).exists():
+        raise ValidationError(f"{reviewer} takes part in {project.code} and cannot review it")
+    review, _ = Review.objects.get_or_create(application=application, reviewer=reviewer)
+    return review
+
+
+@transaction.atomic
 def decide_round(call: Call, grants: Mapping[int, Mapping[int, Decimal]], *, decided_by=None) -> dict[int, list[Allocation]]:
     """Decide every application of a call at once: all grants pass the rules together or none is made."""
+    call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status == CallStatus.DECIDED:
         return {a.pk: list(a.allocations.all()) for a in call.applications.all()}
     out = {}
@@ -170,7 +189,13 @@ def decide_change(change: ChangeRequest, approve: bool, *, note: str = "", decid
                                              order_line=old.order_line, replaces=old)
             policy.enforce([proposal])
             old.amount, old.end = amount, end
-            old.save(update_fields=["amount", "end"])
+            if old.status == AllocationStatus.EXPIRED and end > dt.date.today():
+                old.status, old.status_reason = AllocationStatus.ACTIVE, "extended"
+            old.save(update_fields=["amount", "end", "status", "status_reason"])
+            # Thresholds and the block at 100 % are accounting's: ask it to look at the new size.
+            from regnekraft.accounting.balances import reopen
+
+            reopen(old)
     change.status = ChangeStatus.APPROVED if approve else ChangeStatus.REJECTED
     change.decision_note = note
     change.save(update_fields=["status", "decision_note"])

@@ -22,7 +22,7 @@ from regnekraft.simulation.readers import open_trace
 from regnekraft.simulation.scenarios import platform_from_dict, run_one, scenarios_from_dict
 
 from . import round as rounds
-from .models import Call, PolicySettings
+from .models import AllocationStatus, Call, PolicySettings
 
 HOUR_KINDS = ("cpu",)
 
@@ -30,23 +30,20 @@ HOUR_KINDS = ("cpu",)
 def entitlements(call: Call, *, proposed: bool = False) -> dict[str, tuple[float, str, bool]]:
     """Project code -> (core-hours, user group, economic) for the call's round."""
     out: dict[str, list] = defaultdict(lambda: [0.0, "research", False])
+    apps = {a.pk: a for a in call.applications.select_related("project__organisation")
+            .prefetch_related("requests__resource_class", "allocations__resource_class")}
     if proposed:
-        proposal = rounds.propose_round(call)
-        apps = {a.pk: a for a in call.applications.select_related("project__organisation")}
-        for app_id, lines in proposal.grants.items():
-            app = apps[app_id]
-            for rc_id, units in lines.items():
-                rc = app.requests.get(resource_class_id=rc_id).resource_class
-                if rc.kind in HOUR_KINDS:
-                    entry = out[app.project.code]
-                    entry[0] += float(units)
-                    entry[1], entry[2] = app.project.organisation.user_group, app.project.is_economic
+        lines = [(apps[app_id], rc_id, units)
+                 for app_id, grants in rounds.propose_round(call).grants.items() for rc_id, units in grants.items()]
     else:
-        for app in call.applications.select_related("project__organisation"):
-            for a in app.allocations.filter(resource_class__kind__in=HOUR_KINDS):
-                entry = out[app.project.code]
-                entry[0] += float(a.amount)
-                entry[1], entry[2] = app.project.organisation.user_group, app.project.is_economic
+        lines = [(app, a.resource_class_id, a.amount) for app in apps.values() for a in app.allocations.all()
+                 if a.status != AllocationStatus.REVOKED]
+    kinds = {r.resource_class_id: r.resource_class.kind for app in apps.values() for r in app.requests.all()}
+    for app, rc_id, units in lines:
+        if kinds.get(rc_id) in HOUR_KINDS:
+            entry = out[app.project.code]
+            entry[0] += float(units)
+            entry[1], entry[2] = app.project.organisation.user_group, app.project.is_economic
     return {code: (e[0], e[1], e[2]) for code, e in out.items() if e[0] > 0}
 
 

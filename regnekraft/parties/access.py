@@ -64,8 +64,9 @@ def coordinated_sectors(user) -> list[str]:
     person = person_of(user)
     if person is None:
         return []
+    # A coordinator without a sector coordinates nothing (a blank would match every sector-less organisation).
     return list(_cached(user, "sectors", lambda: list(
-        person.roles.filter(kind=RoleKind.COORDINATOR).values_list("sector", flat=True))))
+        person.roles.filter(kind=RoleKind.COORDINATOR).exclude(sector="").values_list("sector", flat=True))))
 
 
 def visible_projects(user) -> QuerySet[Project]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -107,6 +108,12 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} as {self.get_kind_display()}{' (' + self.sector + ')' if self.sector else ''}"
+
+    def clean(self) -> None:
+        if self.kind == RoleKind.COORDINATOR and not self.sector.strip():
+            raise ValidationError({"sector": _("a sector coordinator must have the sector they coordinate")})
+        if self.kind != RoleKind.COORDINATOR and self.sector:
+            raise ValidationError({"sector": _("only sector coordinators have a sector")})
 
 
 REQUIRED_TIER = {

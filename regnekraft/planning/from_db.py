@@ -65,7 +65,9 @@ def _usage() -> tuple[list[dict[str, Any]], dict[tuple[str, str], float]]:
         period = _quarter(r["q"])
         usage.append({"project": r["project__code"], "system": r["resource_class__system__name"],
                       "resource": r["resource_class__kind"], "period": period, "quantity": float(r["total"])})
-        history[(r["resource_class__kind"], period)] += float(r["total"])
+        # Storage is recorded in TB-months; the planning history holds TB (a quarter has 3 months).
+        per_quarter = float(r["total"]) / 3 if r["resource_class__kind"] == "storage" else float(r["total"])
+        history[(r["resource_class__kind"], period)] += per_quarter
     return usage, history
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from regnekraft.allocation import services
 from regnekraft.allocation.models import (
     Allocation,
     Application,
@@ -84,8 +85,7 @@ def save_review(review: Review, *, conflict: bool, scores: Mapping[str, int], co
 
 @transaction.atomic
 def assign_reviewer(application: Application, reviewer: Person) -> Review:
-    review, _created = Review.objects.get_or_create(application=application, reviewer=reviewer)
-    return review
+    return services.assign_reviewer(application, reviewer)
 
 
 @transaction.atomic
@@ -116,7 +116,6 @@ def save_call(call: Call) -> Call:
 
 @transaction.atomic
 def set_call_status(call: Call, status: str) -> Call:
-    if call.status == CallStatus.DECIDED:
-        raise ValidationError(_("A decided call cannot change status."))
+    call.check_status_change(status)
     call.status = status
     return _saved(call)

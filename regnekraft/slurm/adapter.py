@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
 
-from regnekraft.allocation.models import Allocation, AllocationStatus, PolicySettings
+from regnekraft.allocation.models import (
+    LEGAL_ECONOMIC_CAP,
+    Allocation,
+    AllocationStatus,
+    PolicySettings,
+)
 from regnekraft.catalog.models import System
 from regnekraft.parties.models import Project
 
@@ -56,7 +60,8 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
     live = (Allocation.objects.filter(resource_class__system=system, start__lte=today, end__gt=today,
                                       resource_class__kind__in=list(TRES_OF_KIND))
             .exclude(status=AllocationStatus.REVOKED)
-            .select_related("project__organisation", "project__pi", "resource_class"))
+            .select_related("project__organisation", "project__pi", "resource_class")
+            .prefetch_related("project__members"))
     grants: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     active: set[str] = set()
     projects: dict[str, Project] = {}
@@ -66,7 +71,7 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
         grants[code][TRES_OF_KIND[a.resource_class.kind]] += float(a.amount)
         if a.status == AllocationStatus.ACTIVE:
             active.add(code)
-    cap = float(min(settings.economic_cap_share, Decimal("0.20")))
+    cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))
     protected = float(settings.research_protected_share)
     group_share = {"research": protected, "industry": cap, "public": max(1.0 - protected - cap, 0.0)}
     shares = fairshares({code: sum(g.values()) for code, g in grants.items()})

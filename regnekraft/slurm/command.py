@@ -124,16 +124,18 @@ def _record_sync(args: argparse.Namespace, result: SyncResult | None, cluster: s
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     tmp.replace(path)
-    _record_in_database(cluster, mode, ok=error is None, changes=entry["changes"] or 0,
+    _record_in_database(args, cluster, mode, ok=error is None, changes=entry["changes"] or 0,
                         applied=entry["applied"], error=error or "",
                         details={"operations": entry["operations"]})
 
 
-def _record_in_database(cluster: str, mode: str, **fields: Any) -> None:
-    """With the platform's database in use, keep the run there too (admin, API, portal)."""
+def _record_in_database(args: argparse.Namespace, cluster: str, mode: str, **fields: Any) -> None:
+    """When the platform's database is the source (no ``--desired``; ingest with ``--store``),
+    keep the run there too (admin, API, portal)."""
     from django.apps import apps
 
-    if not apps.ready:
+    in_database = getattr(args, "store", False) if mode == "ingest" else not getattr(args, "desired", None)
+    if not (in_database and apps.ready):
         return
     from .models import record
 
@@ -243,6 +245,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     runner = make_runner(args)
+    state: IngestState | None = None
     reader = None
     if args.rest_url:
         client = _rest_client(args)
@@ -260,11 +263,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         else:
             state = IngestState(Path(args.state) if args.state
                                 else Path(args.state_dir) / "ingest.json")
+            previous = state.watermark(args.cluster)
             result = ingest(runner, args.cluster, state, account_map=account_map,
                             overlap_s=int(args.overlap_hours * 3600), use_json=args.sacct_json,
                             reader=reader)
     except SlurmdbdUnavailable as exc:
-        _record_in_database(args.cluster, "ingest", ok=False, error=str(exc))
+        _record_in_database(args, args.cluster, "ingest", ok=False, error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DBD_DOWN
     except RestUnavailable as exc:
@@ -284,11 +288,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         try:
             data["stored"] = _store(args, result.records)
         except ValidationError as exc:
+            if state is not None:  # not stored, so the next run must read this window again
+                state.save(args.cluster, ingested_up_to=previous, last_error=f"not stored: {exc.messages}")
+            _record_in_database(args, args.cluster, "ingest", ok=False, error="; ".join(exc.messages))
             print(f"error: usage not stored: {'; '.join(exc.messages)}", file=sys.stderr)
             return EXIT_ERROR
         text += (f"\n  stored in the platform: {data['stored']['new']} new, "
                  f"{data['stored']['duplicate']} already there, {data['stored']['unallocated']} unallocated")
-        _record_in_database(args.cluster, "ingest", ok=True, changes=len(result.records),
+        _record_in_database(args, args.cluster, "ingest", ok=True, changes=len(result.records),
                             applied=data["stored"]["new"], details={"unknown_accounts": result.unknown_accounts})
     _emit(args, data, text)
     return EXIT_DRIFT if result.unknown_accounts and args.strict else EXIT_OK

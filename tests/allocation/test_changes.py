@@ -67,3 +67,47 @@ def test_allocations_expire_after_their_period(allocation):
     assert services.expire_allocations(allocation.end) == 1
     allocation.refresh_from_db()
     assert allocation.status == "expired"
+
+
+def test_an_increase_lifts_a_block_the_use_no_longer_justifies(allocation):
+    import datetime as dt
+
+    from regnekraft.accounting.importer import import_records
+    from regnekraft.accounting.models import BalanceEvent
+
+    f.price_list("A")
+    f.price_list("0")
+    rc = allocation.resource_class
+    import_records([{"cluster": rc.system.slug, "job_id": "1", "account": allocation.project.code,
+                     "system": rc.system.slug, "kind": "cpu", "quantity": "20000",
+                     "start": dt.datetime(f.YEAR, 2, 1, 10).isoformat(), "end": dt.datetime(f.YEAR, 2, 1, 11).isoformat()}],
+                   source="t")
+    allocation.refresh_from_db()
+    assert allocation.status == "blocked"
+    services.decide_change(_change(allocation, ChangeKind.INCREASE, amount=Decimal(20_000)), True)
+    allocation.refresh_from_db()
+    assert allocation.status == "active"  # 20,000 of 40,000 used: 50 % warned, no block
+    assert sorted(BalanceEvent.objects.filter(allocation=allocation).values_list("action", flat=True)) == ["warn"]
+
+
+def test_withdrawn_applications_are_not_decided():
+    from django.core.exceptions import ValidationError
+
+    rc = f.resource_class(units=10)
+    app = f.application(f.call(), f.project(), {rc: 100})
+    app.status = "withdrawn"
+    app.save()
+    with pytest.raises(ValidationError, match="withdrawn"):
+        services.decide_application(app, {rc.pk: Decimal(100)})
+
+
+def test_a_call_becomes_decided_only_by_its_round():
+    from django.core.exceptions import ValidationError
+
+    c = f.call()
+    with pytest.raises(ValidationError):
+        c.check_status_change("decided")
+    services.decide_round(c, {})
+    c.refresh_from_db()
+    with pytest.raises(ValidationError):
+        c.check_status_change("open")

@@ -49,3 +49,17 @@ def test_plan_and_economics_for_planners():
     assert eco.status_code == 200 and eco.json()
     assert _client("pi").get("/api/planning/plan/").status_code == 403
     assert _client("finance").get("/api/planning/economics/", {"runs": -1}).status_code == 400
+
+
+def test_a_coordinator_without_a_sector_sees_no_sector_less_projects():
+    from django.core.exceptions import ValidationError
+
+    from regnekraft.parties import access
+    from regnekraft.parties.models import Role
+
+    f.project(code="nn1k")
+    blank = f.person(f.organisation("public", sector="Helse"))
+    Role.objects.create(person=blank, kind="coordinator", sector="")  # as a careless raw insert would
+    assert list(access.visible_projects(blank.user)) == []
+    with pytest.raises(ValidationError):
+        Role(person=blank, kind="coordinator", sector=" ").full_clean()

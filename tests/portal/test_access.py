@@ -160,11 +160,10 @@ def test_every_table_on_a_page_exports_as_csv(world, client):
     assert {r[0] for r in systems[1:]} == {"Betzy", "Saga"}
 
 
-def test_sync_page_shows_the_slurm_bridge_last_runs(world, client, tmp_path, monkeypatch):
-    (tmp_path / "sync-status.json").write_text(
-        '{"betzy": {"reconcile": {"last_run": 1800000000, "error": null, "changes": 3, "applied": 0,'
-        ' "operations": []}}}')
-    monkeypatch.setenv("REGNEKRAFT_SLURM_STATE_DIR", str(tmp_path))
+def test_sync_page_shows_the_slurm_bridge_last_runs(world, client):
+    from regnekraft.slurm.models import SyncRun
+
+    SyncRun.objects.create(cluster="betzy", mode="reconcile", ok=True, changes=3, applied=0)
     client.force_login(world.people["operator"].user)
     rows = _csv(client, "/en/operator/sync/", "slurm_runs")
     assert rows[1][:2] == ["betzy", "reconcile"] and rows[1][3] == "3"

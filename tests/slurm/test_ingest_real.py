@@ -102,9 +102,14 @@ def test_requeued_and_cancelled_jobs(slurm_cluster, runner, desired, account_map
     # a requeued job waits (reason BeginTime) before it may start again; skip the wait
     slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] == "PENDING",
                            what="the requeued job to be pending")
-    slurm_cluster.run(["scontrol", "update", f"jobid={job}", "starttime=now"])
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] == "RUNNING",
-                           what="the requeued job to run again")
+    def running_again() -> bool:
+        # The begin time may be set again after our first update on a busy controller: repeat it.
+        state = slurm_cluster.job_state(job)[0]
+        if state == "PENDING":
+            slurm_cluster.run(["scontrol", "update", f"jobid={job}", "starttime=now"], check=False)
+        return state == "RUNNING"
+
+    slurm_cluster.wait_for(running_again, timeout=180, interval=2, what="the requeued job to run again")
     # eligible but waiting for CPUs, then cancelled: listed, never charged
     never_ran = slurm_cluster.sbatch("--account=nn1001k", "--time=5",
                                      f"--ntasks={slurm_cluster.config.cpus}", wrap="true")

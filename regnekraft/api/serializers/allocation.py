@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,6 +18,7 @@ from regnekraft.allocation.models import (
     Application,
     ApplicationRequest,
     Call,
+    CallStatus,
     ChangeKind,
     ChangeRequest,
     ColocatedEquipment,
@@ -49,6 +51,11 @@ class CallSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         run_model_clean(Call, attrs, self.instance)
+        if "status" in attrs:
+            try:
+                (self.instance or Call(status=CallStatus.DRAFT)).check_status_change(attrs["status"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from None
         for name in ("period_start", "period_end"):
             day = attrs.get(name)
             if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:

@@ -5,6 +5,7 @@ rule comes back as 409 with the violations (regnekraft.api.errors)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -168,13 +169,11 @@ class ReviewViewSet(WritableViewSet):
 
     def perform_create(self, serializer):
         require_role(self.request.user, RoleKind.OPERATOR, action="assign reviewers")
-        reviewer = serializer.validated_data["reviewer"]
-        if not reviewer.has_role(RoleKind.REVIEWER):
-            raise ValidationError({"reviewer": f"{reviewer} does not have the reviewer role"})
-        project = serializer.validated_data["application"].project
-        if reviewer.pk == project.pi_id or project.members.filter(pk=reviewer.pk).exists():
-            raise ValidationError({"reviewer": f"{reviewer} takes part in {project.code} and cannot review it"})
-        serializer.save()
+        try:
+            serializer.instance = services.assign_reviewer(serializer.validated_data["application"],
+                                                           serializer.validated_data["reviewer"])
+        except DjangoValidationError as exc:
+            raise ValidationError({"reviewer": exc.messages}) from None
 
     def perform_update(self, serializer):
         review = serializer.instance
