@@ -131,26 +131,23 @@ def _year(year: int) -> tuple[dt.date, dt.date]:
 
 
 def report_economic_share(year: int) -> list[dict[str, Any]]:
-    """Per resource class: economic activity committed and used against the state-aid cap."""
+    """Per resource class: economic activity committed (as the policy rules count it) and used,
+    against the state-aid cap."""
     start, end = _year(year)
     settings = PolicySettings.current()
     cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
-    committed: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for a in _live_allocations(start, end).filter(order_line__isnull=True):
-        if a.project.is_economic:
-            committed[a.resource_class_id] += _pro_rata(a.amount, a.start, a.end, start, end)
     used = dict(_usage(start, end).filter(ECONOMIC).values("resource_class_id").annotate(q=Sum("quantity"))
                 .values_list("resource_class_id", "q"))
     out = []
     for rc in ResourceClass.objects.select_related("system"):
-        capacity = rc.capacity(start, end)
-        cap = capacity * cap_share
-        c, u = committed[rc.pk], used.get(rc.pk) or ZERO
+        use = policy.year_use(rc, year, settings)
+        capacity, cap = use["capacity"], use["economic_allowed"]
+        c, u = use["economic"], used.get(rc.pk) or ZERO
         out.append({
             "year": year, "resource_class": str(rc), "unit": rc.unit, "capacity": _q(capacity),
             "cap_share": cap_share, "cap": _q(cap), "economic_committed": _q(c), "economic_used": _q(u),
             "committed_share": _share(c, capacity), "used_share": _share(u, capacity),
-            "within_cap": c <= cap and u <= cap,
+            "within_cap": not use["shares_apply"] or (c <= cap and u <= cap),
         })
     return out
 
@@ -158,36 +155,29 @@ def report_economic_share(year: int) -> list[dict[str, Any]]:
 def report_research_share(year: int) -> list[dict[str, Any]]:
     """Per resource class: research organisations' committed and used share against the protected floor.
 
-    The floor is kept when non-research commitments leave at least ``research_protected_share``
-    of the year's capacity to research (the rule the policy module enforces).
+    Committed figures are the policy module's own (``policy.year_use``): the floor is kept when
+    non-research commitments leave at least ``research_protected_share`` of the year's capacity.
     """
     start, end = _year(year)
-    floor = PolicySettings.current().research_protected_share
-    research: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    other: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for a in _live_allocations(start, end).filter(order_line__isnull=True):
-        bucket = research if a.project.organisation.kind in RESEARCH_KINDS else other
-        bucket[a.resource_class_id] += _pro_rata(a.amount, a.start, a.end, start, end)
-    for line in SectorOrderLine.objects.filter(order__status=OrderStatus.CONFIRMED, order__year=year
-                                               ).select_related("order__organisation"):
-        bucket = research if line.order.organisation.kind in RESEARCH_KINDS else other
-        bucket[line.resource_class_id] += line.amount
+    settings = PolicySettings.current()
+    floor = settings.research_protected_share
     usage = _usage(start, end).values("resource_class_id").annotate(
         research=Sum("quantity", filter=RESEARCH), total=Sum("quantity"), n=Count("id"))
     used = {row["resource_class_id"]: row for row in usage}
     out = []
     for rc in ResourceClass.objects.select_related("system"):
-        capacity = rc.capacity(start, end)
+        use = policy.year_use(rc, year, settings)
+        capacity = use["capacity"]
         row = used.get(rc.pk, {})
         r_used, total_used = row.get("research") or ZERO, row.get("total") or ZERO
         out.append({
             "year": year, "resource_class": str(rc), "unit": rc.unit, "capacity": _q(capacity),
             "protected_share": floor, "protected": _q(capacity * floor),
-            "research_committed": _q(research[rc.pk]), "non_research_committed": _q(other[rc.pk]),
+            "research_committed": _q(use["research"]), "non_research_committed": _q(use["non_research"]),
             "research_used": _q(r_used), "total_used": _q(total_used),
-            "research_committed_share": _share(research[rc.pk], capacity),
+            "research_committed_share": _share(use["research"], capacity),
             "research_used_share_of_use": _share(r_used, total_used),
-            "floor_kept": other[rc.pk] <= capacity * (1 - floor),
+            "floor_kept": not use["shares_apply"] or use["non_research"] <= use["non_research_allowed"],
         })
     return out
 

@@ -358,6 +358,21 @@ def price_category(project: Project, *, dedicated: bool = False, requested: Iter
     return PriceCategory.A
 
 
+def year_use(rc: ResourceClass, year: int, settings: PolicySettings | None = None) -> dict[str, Decimal | bool]:
+    """What the shared rules count in one calendar year of a class, as the rules count it (for reports)."""
+    settings = settings or PolicySettings.current()
+    start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    commitments = _existing_commitments(rc, start, end, [])
+    (use,) = _year_uses(rc, commitments, start, end)
+    committed = sum((c.within(start, end) for c in commitments), Decimal(0))
+    return {
+        "capacity": use.capacity, "committed": committed, "economic": use.economic,
+        "non_research": use.non_research, "research": committed - use.non_research,
+        "economic_allowed": use.economic_allowed(settings), "non_research_allowed": use.non_research_allowed(settings),
+        "shares_apply": rc.system.owner_id is None,  # co-located equipment serves its owner
+    }
+
+
 def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicySettings | None = None) -> dict[str, Decimal]:
     """What one more commitment over [start, end) may still take under each shared rule.
 
@@ -394,5 +409,5 @@ def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicyS
 
 __all__ = [
     "Proposal", "Violation", "PolicyViolation", "check", "enforce", "price_category", "remaining",
-    "static_violations",
+    "static_violations", "year_use",
 ]
