@@ -54,12 +54,17 @@ class Balance:
         }
 
 
-def used_by_allocation(allocation_ids: Iterable[int] | None = None) -> dict[int, Decimal]:
+def use_and_charges(allocation_ids: Iterable[int] | None = None) -> dict[int, tuple[Decimal, Decimal]]:
+    """allocation id -> (units used, NOK charged), for the given allocations (all by default)."""
     qs = UsageRecord.objects.filter(allocation__isnull=False)
     if allocation_ids is not None:
         qs = qs.filter(allocation_id__in=list(allocation_ids))
-    return {a: q or Decimal(0) for a, q in qs.values("allocation_id").annotate(q=Sum("quantity"))
-            .values_list("allocation_id", "q")}
+    rows = qs.values("allocation_id").annotate(q=Sum("quantity"), c=Sum("charge_nok"))
+    return {r["allocation_id"]: (r["q"] or Decimal(0), r["c"] or Decimal(0)) for r in rows}
+
+
+def used_by_allocation(allocation_ids: Iterable[int] | None = None) -> dict[int, Decimal]:
+    return {a: used for a, (used, _) in use_and_charges(allocation_ids).items()}
 
 
 def balances(allocations: Iterable[Allocation] | None = None) -> list[Balance]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
+from regnekraft.accounting.balances import use_and_charges
 from regnekraft.accounting.models import BalanceEvent, UsageRecord
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import Allocation, PolicySettings
@@ -19,10 +20,7 @@ ZERO = Decimal(0)
 
 def used_by_allocation(allocations: QuerySet[Allocation]) -> dict[int, tuple[Decimal, Decimal]]:
     """allocation id -> (units used, NOK charged)."""
-    ids = list(allocations.values_list("pk", flat=True))
-    rows = (UsageRecord.objects.filter(allocation_id__in=ids).values("allocation")
-            .annotate(q=Sum("quantity"), c=Sum("charge_nok")))
-    return {r["allocation"]: (r["q"] or ZERO, r["c"] or ZERO) for r in rows}
+    return use_and_charges(allocations.values_list("pk", flat=True))
 
 
 def warnings_for(allocations: QuerySet[Allocation]) -> QuerySet[BalanceEvent]:
