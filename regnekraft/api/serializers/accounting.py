@@ -150,11 +150,16 @@ class GroupReportSerializer(serializers.Serializer):
     organisations = OrganisationFiguresSerializer(many=True)
 
 
-class EconomicShareSerializer(serializers.Serializer):
+class _YearOfClassSerializer(serializers.Serializer):
+    """One resource class over one calendar year (the shared rules count per year)."""
+
     year = serializers.IntegerField()
     resource_class = serializers.CharField()
     unit = serializers.CharField()
     capacity = _figure()
+
+
+class EconomicShareSerializer(_YearOfClassSerializer):
     cap_share = _figure()
     cap = _figure()
     economic_committed = _figure()
@@ -164,11 +169,7 @@ class EconomicShareSerializer(serializers.Serializer):
     within_cap = serializers.BooleanField()
 
 
-class ResearchShareSerializer(serializers.Serializer):
-    year = serializers.IntegerField()
-    resource_class = serializers.CharField()
-    unit = serializers.CharField()
-    capacity = _figure()
+class ResearchShareSerializer(_YearOfClassSerializer):
     protected_share = _figure()
     protected = _figure()
     research_committed = _figure()
