@@ -199,6 +199,9 @@ class Simulator:
         self.fast_start = p.policy in ("fcfs", "easy")
         self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
+        # a plain function, not a bound method, so the simulator holds no reference cycle
+        self._policy_pass = {"easy": Simulator._pass_easy, "fcfs": Simulator._pass_fcfs,
+                             "conservative": Simulator._pass_conservative}[p.policy]
 
     # ------------------------------------------------------------------ groups & quotas
     def _add_group(self, name, spec, share):
@@ -302,7 +305,9 @@ class Simulator:
                 return False
         if self.policy.quotas:
             g = job.gidx
-            if not self._cohort_ok(S, g, n * S.cpn, False):
+            # within the nominal quota is the common case: no call needed
+            c = n * S.cpn
+            if S.used_c[g] + c > S.nominal_c[g] and not self._cohort_ok(S, g, c, False):
                 return False
             if S.gpn and not self._cohort_ok(S, g, n * S.gpn, True):
                 return False
@@ -595,7 +600,7 @@ class Simulator:
             return
         job.need = n
         job.sysidx = S.idx
-        if self._never_admissible(S, job):
+        if self.limits and self._never_admissible(S, job):
             job.state = REJECTED
             self.rejected += 1
             return
@@ -717,13 +722,7 @@ class Simulator:
         self.passes += 1
         if S.preemptors:
             self._pass_preemptors(S, now)
-        pol = self.policy.policy
-        if pol == "easy":
-            self._pass_easy(S, now)
-        elif pol == "fcfs":
-            self._pass_fcfs(S, now)
-        else:
-            self._pass_conservative(S, now)
+        self._policy_pass(self, S, now)
         S.new = []
         S.dirty = False
 

@@ -6,11 +6,34 @@ import csv
 import json
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
 from .model import CANCELLED, DONE, REJECTED, STATE_NAMES
 from .nodes import mask_to_ranges
+
+_A_SUBMIT = attrgetter("submit")
+_A_START = attrgetter("start")
+_A_END = attrgetter("end")
+_A_STATE = attrgetter("state")
+_A_SYSTEM = attrgetter("system")
+_A_NALLOC = attrgetter("nalloc")
+_A_NEED = attrgetter("need")
+_A_GIDX = attrgetter("gidx")
+_A_ECON = attrgetter("economic")
+_A_PREEMPTED = attrgetter("preempted")
+_A_ID = attrgetter("id")
+_A_RESV = attrgetter("first_reservation")
+_A_ALLOC = attrgetter("alloc")
+
+
+def _names(table, idx):
+    """Object array of ``table[i]`` for each index (index -1 = the table's last entry)."""
+    arr = np.empty(len(table), dtype=object)
+    arr[:] = table
+    return arr[idx]
+
 
 #: Bounded slowdown threshold (seconds): max(1, (wait + run) / max(run, TAU)).
 TAU = 10.0
@@ -66,15 +89,17 @@ class RunResult:
         names = [S.spec.name for S in sim.systems]
         cpn = np.array([S.cpn for S in sim.systems] + [0])
         gpn = np.array([S.gpn for S in sim.systems] + [0])
-        submit = np.fromiter((j.submit for j in jobs), float, n)
-        start = np.fromiter((j.start for j in jobs), float, n)
-        end = np.fromiter((j.end for j in jobs), float, n)
-        state = np.fromiter((j.state for j in jobs), np.int8, n)
-        system = np.fromiter((j.system for j in jobs), np.int32, n)
-        nodes = np.fromiter((j.nalloc if j.start >= 0 else j.need for j in jobs), np.int64, n)
-        gidx = np.fromiter((j.gidx for j in jobs), np.int32, n)
-        econ = np.fromiter((j.economic for j in jobs), bool, n)
-        preempted = np.fromiter((j.preempted for j in jobs), np.int32, n)
+        # one attrgetter per column: no Python-level loop body per job
+        submit = np.fromiter(map(_A_SUBMIT, jobs), float, n)
+        start = np.fromiter(map(_A_START, jobs), float, n)
+        end = np.fromiter(map(_A_END, jobs), float, n)
+        state = np.fromiter(map(_A_STATE, jobs), np.int8, n)
+        system = np.fromiter(map(_A_SYSTEM, jobs), np.int32, n)
+        nodes = np.where(start >= 0, np.fromiter(map(_A_NALLOC, jobs), np.int64, n),
+                         np.fromiter(map(_A_NEED, jobs), np.int64, n))
+        gidx = np.fromiter(map(_A_GIDX, jobs), np.int32, n)
+        econ = np.fromiter(map(_A_ECON, jobs), bool, n)
+        preempted = np.fromiter(map(_A_PREEMPTED, jobs), np.int32, n)
         ran = (state == DONE) | ((state == CANCELLED) & (start >= 0))
         wait = np.where(start >= 0, start - submit, np.nan)
         run = np.where(ran, end - start, np.nan)
@@ -131,10 +156,10 @@ class RunResult:
         summary["economic_share_mean"] = (
             float(np.sum((r_end[r_econ] - r_start[r_econ]) * r_cores[r_econ]) / held) if held > 0 else 0.0)
         # groups
-        delivered_c = np.zeros(len(sim.groups))
-        delivered_g = np.zeros(len(sim.groups))
-        np.add.at(delivered_c, gidx[ran], (run * cores)[ran])
-        np.add.at(delivered_g, gidx[ran], (run * gpus)[ran])
+        ng = len(sim.groups)
+        g_ran = gidx[ran]
+        delivered_c = np.bincount(g_ran, (run * cores)[ran], ng)[:ng].astype(float)
+        delivered_g = np.bincount(g_ran, (run * gpus)[ran], ng)[:ng].astype(float)
         if seg:
             np.add.at(delivered_c, gidx[s_job], (s_end - s_start) * s_cores)
             np.add.at(delivered_g, gidx[s_job], (s_end - s_start) * s_nodes * gpn[s_sys])
@@ -154,7 +179,7 @@ class RunResult:
                 "fairshare_factor": g.factor,
             })
         job_cols = {
-            "job_id": [j.id for j in jobs],
+            "job_id": list(map(_A_ID, jobs)),
             "submit_time": submit,
             "start_time": start,
             "end_time": end,
@@ -164,13 +189,13 @@ class RunResult:
             "nodes": nodes,
             "cores": cores,
             "gpus": gpus,
-            "system": np.array([names[s] if s >= 0 else "" for s in system], dtype=object),
-            "group": np.array([sim.groups[g].name for g in gidx], dtype=object),
+            "system": _names(names + [""], system),
+            "group": _names([g.name for g in sim.groups], gidx),
             "economic": econ,
             "preempted": preempted,
-            "state": np.array([STATE_NAMES[s] for s in state], dtype=object),
-            "reservation": np.fromiter((j.first_reservation for j in jobs), float, n),
-            "_alloc": [j.alloc for j in jobs] if sim.node_mode else None,
+            "state": _names(list(STATE_NAMES), state),
+            "reservation": np.fromiter(map(_A_RESV, jobs), float, n),
+            "_alloc": list(map(_A_ALLOC, jobs)) if sim.node_mode else None,
         }
         pol = sim.policy
         policy = {"policy": pol.policy, "allocation": pol.allocation, "priority": pol.priority,

@@ -222,14 +222,15 @@ class MultifactorQueue:
         lists = self.lists
         off = self.off
         heap = []
-        for li in range(len(lists)):
-            L = lists[li]
+        fromit = chain.from_iterable
+        for li, L in enumerate(lists):
             if not L.n or blocked is not None and blocked[li >> 1]:
                 continue
-            it = iter(L)
+            it = fromit(L.blocks)
             e = next(it)
             heap.append((e[0] - off[li], e[1], li, e[2], it))
-        heapq.heapify(heap)
+        if len(heap) > 1:
+            heapq.heapify(heap)
         pop, replace = heapq.heappop, heapq.heapreplace
         while heap:
             top = heap[0]
