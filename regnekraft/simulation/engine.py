@@ -84,8 +84,8 @@ class _Sys:
 
 
 class _Group:
-    __slots__ = ("name", "spec", "share", "usage", "acc", "run_c", "last", "delivered_c",
-                 "delivered_g", "factor", "idx", "jobs", "economic")
+    __slots__ = ("name", "spec", "share", "usage", "acc", "run_c", "last", "factor", "idx",
+                 "jobs", "economic")
 
     def __init__(self, idx, name, spec, share):
         self.idx = idx
@@ -96,8 +96,6 @@ class _Group:
         self.acc = 0.0
         self.run_c = 0
         self.last = 0.0
-        self.delivered_c = 0.0
-        self.delivered_g = 0.0
         self.factor = 1.0
         self.jobs = 0
         self.economic = bool(spec.economic) if spec else False
@@ -199,6 +197,9 @@ class Simulator:
         self.fast_start = p.policy in ("fcfs", "easy")
         self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
+        self.track_backlog = self.single is None
+        self.track_usage = self.multifactor or p.fairshare != "none"
+        self.track_quota = p.quotas
         # a plain function, not a bound method, so the simulator holds no reference cycle
         self._policy_pass = {"easy": Simulator._pass_easy, "fcfs": Simulator._pass_fcfs,
                              "conservative": Simulator._pass_conservative}[p.policy]
@@ -365,13 +366,14 @@ class Simulator:
         job.system = S.idx
         job.alloc = alloc
         job.nalloc = n
-        e = now + job.walltime
+        wt = job.walltime
+        e = now + wt
         job.exp_end = e
-        self.seq += 1
-        job.run_id += 1
-        run = job.runtime if job.runtime < job.walltime else job.walltime
-        heapq.heappush(self.ends, (now + run, self.seq, job, job.run_id))
-        ent = (e, self.seq, job)
+        seq = self.seq = self.seq + 1
+        rid = job.run_id = job.run_id + 1
+        rt = job.runtime
+        heapq.heappush(self.ends, (now + (rt if rt < wt else wt), seq, job, rid))
+        ent = (e, seq, job)
         job.rentry = ent
         r = S.running
         if not r or r[-1] < ent:
@@ -381,39 +383,42 @@ class Simulator:
         if self.node_mode:
             S.free_mask ^= alloc
         S.free -= n
-        S.run_endsum += n * e
-        S.run_nodes += n
+        # bookkeeping only what something reads: backlog (federation), usage (fair-share
+        # recalculation), quota use (quotas) and economic use (economic cap)
+        if self.track_backlog:
+            S.run_endsum += n * e
+            S.run_nodes += n
         c = n * S.cpn
-        g = self.groups[job.gidx]
-        g.acc += g.run_c * (now - g.last)
-        g.last = now
-        g.run_c += c
-        S.used_c[job.gidx] += c
-        S.used_g[job.gidx] += n * S.gpn
-        S.qver += 1
+        if self.track_usage:
+            g = self.groups[job.gidx]
+            g.acc += g.run_c * (now - g.last)
+            g.last = now
+            g.run_c += c
+        if self.track_quota:
+            S.used_c[job.gidx] += c
+            S.used_g[job.gidx] += n * S.gpn
+            S.qver += 1
         if job.economic:
             S.econ_c += c
             S.econ_g += n * S.gpn
 
     def _release(self, S, job, now):
-        ent = job.rentry
         r = S.running
-        i = bisect_left(r, ent)
-        del r[i]
+        del r[bisect_left(r, job.rentry)]
         n = job.nalloc
-        S.run_endsum -= n * job.exp_end
-        S.run_nodes -= n
+        if self.track_backlog:
+            S.run_endsum -= n * job.exp_end
+            S.run_nodes -= n
         c = n * S.cpn
-        g = self.groups[job.gidx]
-        g.acc += g.run_c * (now - g.last)
-        g.last = now
-        g.run_c -= c
-        dt = now - job.start
-        g.delivered_c += c * dt
-        g.delivered_g += n * S.gpn * dt
-        S.used_c[job.gidx] -= c
-        S.used_g[job.gidx] -= n * S.gpn
-        S.qver += 1
+        if self.track_usage:
+            g = self.groups[job.gidx]
+            g.acc += g.run_c * (now - g.last)
+            g.last = now
+            g.run_c -= c
+        if self.track_quota:
+            S.used_c[job.gidx] -= c
+            S.used_g[job.gidx] -= n * S.gpn
+            S.qver += 1
         if job.economic:
             S.econ_c -= c
             S.econ_g -= n * S.gpn
@@ -589,11 +594,22 @@ class Simulator:
     def _submit(self, job):
         self.jobs.append(job)
         job.idx = len(self.jobs) - 1
-        job.gidx = self._group_of(job)
-        self.groups[job.gidx].jobs += 1
+        name = job.group
+        gi = self.gindex.get(name) if name else None
+        if gi is None:
+            gi = self._group_of(job)
+        job.gidx = gi
+        self.groups[gi].jobs += 1
         if job.qos not in self.qos:
             job.qos = "normal"
-        S, n = self._route(job)
+        S = self.single
+        if S is not None:
+            spec = S.spec
+            n = spec.nodes_for(job)
+            if n <= 0 or not spec.allows(job):
+                S = None
+        else:
+            S, n = self._route(job)
         if S is None:
             job.state = REJECTED
             self.rejected += 1
@@ -720,6 +736,14 @@ class Simulator:
     # ------------------------------------------------------------------ passes
     def _pass(self, S, now):
         self.passes += 1
+        if self.fast_start and not S.new and not S.preemptors and len(S.queue) == 0:
+            # nothing waits: what an EASY or FCFS pass would leave behind
+            S.head = None
+            S.shadow = INF
+            S.rmask = 0
+            S.extra = 0
+            S.dirty = False
+            return
         if S.preemptors:
             self._pass_preemptors(S, now)
         self._policy_pass(self, S, now)
