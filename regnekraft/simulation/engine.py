@@ -594,8 +594,11 @@ class Simulator:
     def _submit(self, job):
         self.jobs.append(job)
         job.idx = len(self.jobs) - 1
-        name = job.group
-        gi = self.gindex.get(name) if name else None
+        # _group_of without the group creation, for the common case of a known group
+        name = job.group or self.user_group.get(job.user, "")
+        if not name:
+            name = self.user_group.get(job.user, "default")
+        gi = self.gindex.get(name)
         if gi is None:
             gi = self._group_of(job)
         job.gidx = gi
@@ -1019,6 +1022,10 @@ class Simulator:
         progress = self.progress
         count = 0
         last_submit = -INF
+        heappop = heapq.heappop
+        release = self._release
+        submit = self._submit
+        run_pass = self._pass
         if nxt is not None:
             self.last_recalc = nxt.submit
             if needs_recalc:
@@ -1042,9 +1049,12 @@ class Simulator:
                 k = math.floor((t - self.next_recalc) / p.calc_period) + 1
                 self.next_recalc += k * p.calc_period
             while ends and ends[0][0] <= t:
-                _, _, job, rid = heapq.heappop(ends)
+                _, _, job, rid = heappop(ends)
                 if job.run_id == rid and job.state == RUNNING:
-                    self._end(job, t)
+                    # _end, inlined
+                    job.state = DONE
+                    job.end = t
+                    release(systems[job.system], job, t)
             while timers and timers[0][0] <= t:
                 _, _, job, rid = heapq.heappop(timers)
                 if job.run_id == rid and job.state == RUNNING:
@@ -1053,14 +1063,14 @@ class Simulator:
                 if nxt.submit < last_submit:
                     raise ValueError(f"trace not sorted by submission time at job {nxt.id!r}")
                 last_submit = nxt.submit
-                self._submit(nxt)
+                submit(nxt)
                 count += 1
                 nxt = next(it, None)
                 if progress is not None and count % 4096 == 0:
                     progress.update(4096)
             for S in systems:
                 if S.dirty or S.new:
-                    self._pass(S, t)
+                    run_pass(S, t)
         if progress is not None:
             progress.update(count % 4096)
         wall = _time.perf_counter() - t0

@@ -23,7 +23,16 @@ def lowest_bits(mask: int, n: int) -> int:
     c = part.bit_count()
     if c == n:
         return part
-    lo, hi = k + 1, mask.bit_length()
+    r = n - c  # set bits still needed at positions >= k
+    if r <= 8:
+        # few missing: take them one by one above k
+        rest = mask & ~((1 << k) - 1)
+        for _ in range(r):
+            b = rest & -rest
+            part |= b
+            rest ^= b
+        return part
+    lo, hi = k + r, mask.bit_length()
     while lo < hi:
         mid = (lo + hi) >> 1
         if (mask & ((1 << mid) - 1)).bit_count() >= n:
