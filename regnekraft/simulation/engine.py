@@ -198,6 +198,8 @@ class Simulator:
         self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
         self.track_backlog = self.single is None
+        self.fcfs_incremental = (p.policy == "fcfs" and not self.multifactor and not self.limits
+                                 and not self.record)
         self.track_usage = self.multifactor or p.fairshare != "none"
         self.track_quota = p.quotas
         # a plain function, not a bound method, so the simulator holds no reference cycle
@@ -624,7 +626,7 @@ class Simulator:
             self.rejected += 1
             return
         if (self.fast_start and S.free >= n and not S.dirty and not S.new and not S.preemptors
-                and len(S.queue) == 0 and (not self.limits or self._admissible(S, job))):
+                and (self.queued_total == 0 or len(S.queue) == 0) and (not self.limits or self._admissible(S, job))):
             # nothing waits and nothing changed at this instant: the job starts at once on
             # the lowest-numbered free nodes, exactly what a pass would do
             self._start(S, job, lowest_bits(S.free_mask, n) if self.node_mode else 0, n, self.now)
@@ -739,7 +741,9 @@ class Simulator:
     # ------------------------------------------------------------------ passes
     def _pass(self, S, now):
         self.passes += 1
-        if self.fast_start and not S.new and not S.preemptors and len(S.queue) == 0:
+        # queued_total is the sum of the queues' lengths: 0 means every queue is empty
+        if (self.fast_start and not S.new and not S.preemptors
+                and (self.queued_total == 0 or len(S.queue) == 0)):
             # nothing waits: what an EASY or FCFS pass would leave behind
             S.head = None
             S.shadow = INF
@@ -816,9 +820,9 @@ class Simulator:
         quotas = self.policy.quotas or S.econ_cap_c != INF
         if not S.dirty and S.head is not None and S.head.state == QUEUED:
             # incremental: only the jobs that just arrived can have become startable
+            # (in submission order they always do)
             head = S.head
-            hv = q.order_value(head)
-            if all(q.order_value(j) > hv for j in S.new):
+            if not self.multifactor or all(q.order_value(j) > q.order_value(head) for j in S.new):
                 self._backfill_new(S, now, quotas)
                 return
         S.head = None
@@ -931,6 +935,13 @@ class Simulator:
                     S.extra -= n
 
     def _pass_fcfs(self, S, now):
+        head = S.head
+        if (self.fcfs_incremental and not S.dirty and head is not None
+                and head.state == QUEUED and head.need > S.free):
+            # only arrivals since the last pass, which stopped at ``head``: in submission
+            # order they queue behind it, and it still does not fit, so nothing starts
+            return
+        S.head = None
         quotas = self.policy.quotas or S.econ_cap_c != INF
         node = self.node_mode
         for job in S.queue.iter():
@@ -946,6 +957,7 @@ class Simulator:
                     t, _ = (self._reserve_nodes(S, n, now) if node else self._reserve_count(S, n, now))
                     if t < job.first_reservation:
                         job.first_reservation = t
+                S.head = job
                 break
             self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
 
