@@ -73,38 +73,77 @@ def mask_to_list(mask: int) -> list[int]:
     return out
 
 
-class NodeProfile:
-    """Availability over time for conservative backfilling with node identity.
+class _Profile:
+    """What node and count profiles share: breakpoints ``ts[i]`` and, for each segment
+    ``[ts[i], ts[i+1])``, a value ``vs[i]`` (a node set, or a count of free nodes); the
+    last segment lasts for ever. Subclasses say how a reservation is given back
+    (:meth:`_give`)."""
 
-    ``ts[i]`` is a breakpoint and ``ms[i]`` the set of nodes free on ``[ts[i], ts[i+1])``;
-    the last segment lasts for ever.
-    """
-
-    __slots__ = ("ts", "ms")
-
-    def __init__(self, now, free, running):
-        # running: iterable of (expected_end, alloc_mask) sorted by expected end
-        self.ts = [now]
-        self.ms = [free]
-        for e, m in running:
-            if e <= self.ts[-1]:
-                self.ms[-1] |= m
-            else:
-                self.ts.append(e)
-                self.ms.append(self.ms[-1] | m)
+    __slots__ = ("ts", "vs")
 
     def _split(self, t):
         ts = self.ts
         i = bisect_right(ts, t) - 1
         if ts[i] != t:
             ts.insert(i + 1, t)
-            self.ms.insert(i + 1, self.ms[i])
+            self.vs.insert(i + 1, self.vs[i])
             return i + 1
         return i
 
+    def release(self, t, w, x):
+        """Give back what a reservation of ``x`` (nodes or count) on ``[t, t+w)`` took."""
+        end = t + w
+        if t < self.ts[0]:
+            t = self.ts[0]
+        if end <= t:
+            return
+        i = self._split(t)
+        k = self._split(end)
+        self._give(i, k, x)
+        self._merge()
+
+    def advance(self, now):
+        """Forget the past: the profile now starts at ``now``."""
+        ts, vs = self.ts, self.vs
+        i = bisect_right(ts, now) - 1
+        if i > 0:
+            del ts[:i]
+            del vs[:i]
+        ts[0] = now
+
+    def _merge(self):
+        ts, vs = self.ts, self.vs
+        if len(ts) < 2:
+            return
+        nts, nvs = [ts[0]], [vs[0]]
+        for t, v in zip(ts[1:], vs[1:], strict=False):
+            if v == nvs[-1]:
+                continue
+            nts.append(t)
+            nvs.append(v)
+        self.ts, self.vs = nts, nvs
+
+
+class NodeProfile(_Profile):
+    """Availability over time for conservative backfilling with node identity:
+    ``vs[i]`` is the set of nodes free on ``[ts[i], ts[i+1])``."""
+
+    __slots__ = ()
+
+    def __init__(self, now, free, running):
+        # running: iterable of (expected_end, alloc_mask) sorted by expected end
+        self.ts = [now]
+        self.vs = [free]
+        for e, m in running:
+            if e <= self.ts[-1]:
+                self.vs[-1] |= m
+            else:
+                self.ts.append(e)
+                self.vs.append(self.vs[-1] | m)
+
     def first_fit(self, n, w, earliest=None):
         """Earliest (start, nodes) where ``n`` nodes stay free for ``w`` seconds."""
-        ts, ms = self.ts, self.ms
+        ts, ms = self.ts, self.vs
         last = len(ts) - 1
         i = 0 if earliest is None else max(0, bisect_right(ts, earliest) - 1)
         while True:
@@ -123,71 +162,33 @@ class NodeProfile:
         i = self._split(t)
         k = self._split(t + w) if math.isfinite(t + w) else len(self.ts)
         inv = ~nodes
-        ms = self.ms
+        ms = self.vs
         for x in range(i, k):
             ms[x] &= inv
 
-    def release(self, t, w, nodes):
-        end = t + w
-        if t < self.ts[0]:
-            t = self.ts[0]
-        if end <= t:
-            return
-        i = self._split(t)
-        k = self._split(end)
-        ms = self.ms
+    def _give(self, i, k, nodes):
+        ms = self.vs
         for x in range(i, k):
             ms[x] |= nodes
-        self._merge()
-
-    def advance(self, now):
-        """Forget the past: the profile now starts at ``now``."""
-        ts, ms = self.ts, self.ms
-        i = bisect_right(ts, now) - 1
-        if i > 0:
-            del ts[:i]
-            del ms[:i]
-        ts[0] = now
-
-    def _merge(self):
-        ts, ms = self.ts, self.ms
-        if len(ts) < 2:
-            return
-        nts, nms = [ts[0]], [ms[0]]
-        for t, m in zip(ts[1:], ms[1:], strict=False):
-            if m == nms[-1]:
-                continue
-            nts.append(t)
-            nms.append(m)
-        self.ts, self.ms = nts, nms
 
 
-class CountProfile:
+class CountProfile(_Profile):
     """Same as :class:`NodeProfile` with counts of free nodes instead of sets."""
 
-    __slots__ = ("ts", "cs")
+    __slots__ = ()
 
     def __init__(self, now, free, running):
         self.ts = [now]
-        self.cs = [free]
+        self.vs = [free]
         for e, k in running:
             if e <= self.ts[-1]:
-                self.cs[-1] += k
+                self.vs[-1] += k
             else:
                 self.ts.append(e)
-                self.cs.append(self.cs[-1] + k)
-
-    def _split(self, t):
-        ts = self.ts
-        i = bisect_right(ts, t) - 1
-        if ts[i] != t:
-            ts.insert(i + 1, t)
-            self.cs.insert(i + 1, self.cs[i])
-            return i + 1
-        return i
+                self.vs.append(self.vs[-1] + k)
 
     def first_fit(self, n, w, earliest=None):
-        ts, cs = self.ts, self.cs
+        ts, cs = self.ts, self.vs
         last = len(ts) - 1
         i = 0 if earliest is None else max(0, bisect_right(ts, earliest) - 1)
         while True:
@@ -206,39 +207,11 @@ class CountProfile:
     def reserve(self, t, w, k):
         i = self._split(t)
         e = self._split(t + w)
-        cs = self.cs
+        cs = self.vs
         for x in range(i, e):
             cs[x] -= k
 
-    def release(self, t, w, k):
-        end = t + w
-        if t < self.ts[0]:
-            t = self.ts[0]
-        if end <= t:
-            return
-        i = self._split(t)
-        e = self._split(end)
-        cs = self.cs
+    def _give(self, i, e, k):
+        cs = self.vs
         for x in range(i, e):
             cs[x] += k
-        self._merge()
-
-    def advance(self, now):
-        ts, cs = self.ts, self.cs
-        i = bisect_right(ts, now) - 1
-        if i > 0:
-            del ts[:i]
-            del cs[:i]
-        ts[0] = now
-
-    def _merge(self):
-        ts, cs = self.ts, self.cs
-        if len(ts) < 2:
-            return
-        nts, ncs = [ts[0]], [cs[0]]
-        for t, c in zip(ts[1:], cs[1:], strict=False):
-            if c == ncs[-1]:
-                continue
-            nts.append(t)
-            ncs.append(c)
-        self.ts, self.cs = nts, ncs
