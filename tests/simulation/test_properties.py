@@ -137,3 +137,28 @@ def test_federation_respects_zone_country_and_tier(sys_t, job_t, policy, federat
         assert spec.nodes_for(j) > 0
         assert j.start >= j.submit
     assert res.summary["rejected"] == sum(1 for j in jobs if j.state == 5)
+
+
+@SETTINGS
+@given(st.integers(1, (1 << 2000) - 1), st.data())
+def test_lowest_bits_takes_the_lowest_set_bits(mask, data):
+    from regnekraft.simulation.nodes import lowest_bits
+
+    n = data.draw(st.integers(1, mask.bit_count()))
+    want = 0
+    rest = mask
+    for _ in range(n):
+        b = rest & -rest
+        want |= b
+        rest ^= b
+    assert lowest_bits(mask, n) == want
+
+
+@SETTINGS
+@given(job_tuples, st.sampled_from(["nodes", "count"]))
+def test_fcfs_incremental_passes_match_full_passes(tuples, allocation):
+    # recording reservations turns the incremental FCFS pass after arrivals off
+    _, full = run(tuples, "fcfs", allocation)
+    jobs = make_jobs(tuples)
+    fast = simulate(jobs, Platform.single(NODES), PolicyConfig(policy="fcfs", allocation=allocation))
+    assert np.array_equal(fast.jobs["start_time"], full.jobs["start_time"])
