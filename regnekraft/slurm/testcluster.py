@@ -310,8 +310,16 @@ class TestCluster:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n"
+                                   f"{self.snapshot()}")
             time.sleep(interval)
+
+    def snapshot(self) -> str:
+        """The queue and the node as the controller sees them, for timeout messages."""
+        queue = self.run(["squeue", "-h", "-o", "%i %T %r %S"], check=False)
+        nodes = self.run(["sinfo", "-h", "-N", "-o", "%N %T %E"], check=False)
+        return f"squeue: {queue.stdout.strip() or queue.stderr.strip()}\n" \
+               f"sinfo: {nodes.stdout.strip() or nodes.stderr.strip()}"
 
     def cancel_all(self) -> None:
         self.run(["scancel", "--full", "-u", "root"], check=False)
