@@ -68,6 +68,8 @@ def simulate(jobs, platform, policy=None, groups=None, *, progress=None,
         name = name or jobs.name
         if jobs.map_users and groups:
             jobs = UserMapper(list(groups), jobs.seed)(jobs.jobs)
+        else:
+            jobs = jobs.jobs
     sim = Simulator(platform, policy, groups, progress=progress,
                     record_reservations=record_reservations)
     res = sim.run(jobs)

@@ -25,6 +25,8 @@ import math
 import time as _time
 from bisect import bisect_left, insort
 
+import numpy as np
+
 from .model import (
     CANCELLED,
     DONE,
@@ -217,9 +219,31 @@ class Simulator:
         return g
 
     def _group_of(self, job):
-        name = job.group or self.user_group.get(job.user, "")
-        if not name:
-            name = self.user_group.get(job.user, "default")
+        return self._group_index(job.group or self.user_group.get(job.user) or "default")
+
+    def group_indices(self, cols) -> np.ndarray:
+        """Each job's group index, as :meth:`_submit` assigns them one by one (groups
+        are created in order of first appearance)."""
+        group = cols.group
+        if group.dtype.kind in "iu":  # numbered groups (SWF): never empty
+            uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            codes = rank[inverse]
+            names = [str(int(x)) for x in uniq[order]]
+        else:
+            ug = self.user_group
+            per_job = ([g or ug.get(u) or "default" for g, u in zip(group, cols.user, strict=True)]
+                       if ug else [g or "default" for g in group])
+            lut: dict[str, int] = {}
+            codes = np.fromiter((lut.setdefault(x, len(lut)) for x in per_job), np.int64,
+                                len(per_job))
+            names = list(lut)
+        index = np.array([self._group_index(name) for name in names], np.int32)
+        return index[codes] if codes.size else np.zeros(0, np.int32)
+
+    def _group_index(self, name):
         gi = self.gindex.get(name)
         if gi is None:
             share = 1.0 if self.auto_groups else 0.0
@@ -1008,8 +1032,24 @@ class Simulator:
             self._start_queued(S, job, nodes if node else 0, now)
 
     # ------------------------------------------------------------------ main loop
-    def run(self, jobs) -> RunResult:  # noqa: F821
+    def kernel_applies(self) -> bool:
+        """Whether the compiled kernel can replay this configuration (see
+        ``PolicyConfig.engine``)."""
+        p = self.policy
+        return (self.single is not None and p.policy in ("fcfs", "easy")
+                and not self.multifactor and p.fairshare == "none" and not p.quotas
+                and p.economic_cap is None and not self.preempting and not self.record)
 
+    def run(self, jobs) -> RunResult:  # noqa: F821
+        engine = self.policy.engine
+        if engine == "kernel" and not self.kernel_applies():
+            raise ValueError("engine 'kernel' replays one system with FCFS or EASY in "
+                             "submission order only (no fair-share, quotas, economic cap, "
+                             "preempting QOS or reservation recording)")
+        if engine != "python" and self.kernel_applies():
+            from .kernel import run_columns
+
+            return run_columns(self, jobs)
         t0 = _time.perf_counter()
         # the run allocates millions of long-lived objects and no cycles: the cyclic
         # collector would rescan them all again and again

@@ -71,6 +71,22 @@ def step_integral(starts, ends, weights, edges):
 
 
 @dataclass
+class Segments:
+    """Runs cut short by preemption: job index, system, start, end and node count."""
+
+    job: np.ndarray
+    system: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    nodes: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Segments:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0),
+                   np.zeros(0, np.int64))
+
+
+@dataclass
 class RunResult:
     """What one simulation produced. ``jobs`` holds one NumPy array per column."""
 
@@ -84,22 +100,45 @@ class RunResult:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_simulator(cls, sim, wall_seconds, bins=200):
+        """The result of the Python event loop, read off its :class:`Job` objects."""
         jobs = sim.jobs
         n = len(jobs)
+        start = np.fromiter(map(_A_START, jobs), float, n)
+        # one attrgetter per column: no Python-level loop body per job
+        nodes = np.where(start >= 0, np.fromiter(map(_A_NALLOC, jobs), np.int64, n),
+                         np.fromiter(map(_A_NEED, jobs), np.int64, n))
+        seg = sim.segments
+        return cls.from_columns(
+            ids=list(map(_A_ID, jobs)),
+            submit=np.fromiter(map(_A_SUBMIT, jobs), float, n),
+            start=start,
+            end=np.fromiter(map(_A_END, jobs), float, n),
+            state=np.fromiter(map(_A_STATE, jobs), np.int8, n),
+            system=np.fromiter(map(_A_SYSTEM, jobs), np.int32, n),
+            nodes=nodes,
+            gidx=np.fromiter(map(_A_GIDX, jobs), np.int32, n),
+            economic=np.fromiter(map(_A_ECON, jobs), bool, n),
+            preempted=np.fromiter(map(_A_PREEMPTED, jobs), np.int32, n),
+            reservation=np.fromiter(map(_A_RESV, jobs), float, n),
+            alloc=list(map(_A_ALLOC, jobs)) if sim.node_mode else None,
+            segments=Segments(
+                job=np.array([x[0] for x in seg], np.int64),
+                system=np.array([x[1] for x in seg], np.int32),
+                start=np.array([x[2] for x in seg], float),
+                end=np.array([x[3] for x in seg], float),
+                nodes=np.array([x[4] for x in seg], np.int64)),
+            sim=sim, wall_seconds=wall_seconds, bins=bins)
+
+    @classmethod
+    def from_columns(cls, *, ids, submit, start, end, state, system, nodes, gidx, economic,
+                     preempted, reservation, alloc, segments, sim, wall_seconds, bins=200):
+        """The result from one array per job column (whichever engine filled them);
+        ``sim`` gives the systems, groups, policy and counters."""
+        n = len(submit)
         names = [S.spec.name for S in sim.systems]
         cpn = np.array([S.cpn for S in sim.systems] + [0])
         gpn = np.array([S.gpn for S in sim.systems] + [0])
-        # one attrgetter per column: no Python-level loop body per job
-        submit = np.fromiter(map(_A_SUBMIT, jobs), float, n)
-        start = np.fromiter(map(_A_START, jobs), float, n)
-        end = np.fromiter(map(_A_END, jobs), float, n)
-        state = np.fromiter(map(_A_STATE, jobs), np.int8, n)
-        system = np.fromiter(map(_A_SYSTEM, jobs), np.int32, n)
-        nodes = np.where(start >= 0, np.fromiter(map(_A_NALLOC, jobs), np.int64, n),
-                         np.fromiter(map(_A_NEED, jobs), np.int64, n))
-        gidx = np.fromiter(map(_A_GIDX, jobs), np.int32, n)
-        econ = np.fromiter(map(_A_ECON, jobs), bool, n)
-        preempted = np.fromiter(map(_A_PREEMPTED, jobs), np.int32, n)
+        econ = economic
         ran = (state == DONE) | ((state == CANCELLED) & (start >= 0))
         wait = np.where(start >= 0, start - submit, np.nan)
         run = np.where(ran, end - start, np.nan)
@@ -107,16 +146,12 @@ class RunResult:
         cores = nodes * cpn[system]
         gpus = nodes * gpn[system]
         # preempted segments count as held capacity too
-        seg = sim.segments
-        s_start = np.array([x[2] for x in seg], float)
-        s_end = np.array([x[3] for x in seg], float)
-        s_sys = np.array([x[1] for x in seg], np.int32)
-        s_nodes = np.array([x[4] for x in seg], np.int64)
-        s_job = np.array([x[0] for x in seg], np.int64)
-        s_cores = s_nodes * cpn[s_sys] if seg else np.zeros(0)
-        s_econ = econ[s_job] if seg else np.zeros(0, bool)
-        r_start = np.concatenate([start[ran], s_start])
-        r_end = np.concatenate([end[ran], s_end])
+        s_sys = segments.system
+        s_job = segments.job
+        s_cores = segments.nodes * cpn[s_sys]
+        s_econ = econ[s_job]
+        r_start = np.concatenate([start[ran], segments.start])
+        r_end = np.concatenate([end[ran], segments.end])
         r_cores = np.concatenate([cores[ran], s_cores])
         r_econ = np.concatenate([econ[ran], s_econ])
         total_cores = sum(S.spec.cores for S in sim.systems)
@@ -160,26 +195,29 @@ class RunResult:
         g_ran = gidx[ran]
         delivered_c = np.bincount(g_ran, (run * cores)[ran], ng)[:ng].astype(float)
         delivered_g = np.bincount(g_ran, (run * gpus)[ran], ng)[:ng].astype(float)
-        if seg:
-            np.add.at(delivered_c, gidx[s_job], (s_end - s_start) * s_cores)
-            np.add.at(delivered_g, gidx[s_job], (s_end - s_start) * s_nodes * gpn[s_sys])
+        if s_job.size:
+            np.add.at(delivered_c, gidx[s_job], (segments.end - segments.start) * s_cores)
+            np.add.at(delivered_g, gidx[s_job],
+                      (segments.end - segments.start) * segments.nodes * gpn[s_sys])
         tot_c = delivered_c.sum()
+        n_jobs = np.bincount(gidx, minlength=ng)
+        n_ran = np.bincount(g_ran, minlength=ng)
+        wait_sum = np.bincount(g_ran, wait[ran], ng)
         groups = []
         for g in sim.groups:
-            mask = gidx == g.idx
-            gw = wait[mask & ran]
+            k = g.idx
             groups.append({
                 "group": g.name,
-                "jobs": int(mask.sum()),
+                "jobs": int(n_jobs[k]),
                 "entitlement": g.share,
-                "delivered_core_hours": delivered_c[g.idx] / 3600.0,
-                "delivered_gpu_hours": delivered_g[g.idx] / 3600.0,
-                "delivered_share": delivered_c[g.idx] / tot_c if tot_c > 0 else 0.0,
-                "mean_wait": float(gw.mean()) if gw.size else 0.0,
+                "delivered_core_hours": delivered_c[k] / 3600.0,
+                "delivered_gpu_hours": delivered_g[k] / 3600.0,
+                "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
+                "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
                 "fairshare_factor": g.factor,
             })
         job_cols = {
-            "job_id": list(map(_A_ID, jobs)),
+            "job_id": ids,
             "submit_time": submit,
             "start_time": start,
             "end_time": end,
@@ -194,8 +232,8 @@ class RunResult:
             "economic": econ,
             "preempted": preempted,
             "state": _names(list(STATE_NAMES), state),
-            "reservation": np.fromiter(map(_A_RESV, jobs), float, n),
-            "_alloc": list(map(_A_ALLOC, jobs)) if sim.node_mode else None,
+            "reservation": reservation,
+            "_alloc": alloc,
         }
         pol = sim.policy
         policy = {"policy": pol.policy, "allocation": pol.allocation, "priority": pol.priority,

@@ -237,6 +237,11 @@ class PolicyConfig:
     quotas with borrowing and lending; ``reclaim`` lets a group within its nominal quota
     preempt borrowers. ``economic_cap`` is the largest share (0..1) of each system's
     capacity that economic-activity jobs may hold at once (``None``: no cap).
+    ``engine``: ``auto`` replays with the compiled kernel (:mod:`.kernel`) where it
+    applies (one system, FCFS or EASY in submission order, no fair-share, quotas,
+    economic cap, preempting QOS or reservation recording) and with the Python event
+    loop otherwise; ``python`` always uses the event loop; ``kernel`` insists on the
+    kernel and is an error where it does not apply. Both give the same schedules.
     """
 
     policy: str = "easy"
@@ -253,6 +258,7 @@ class PolicyConfig:
     economic_cap: float | None = None
     qos: list[QOSSpec] = field(default_factory=lambda: [QOSSpec("normal")])
     federation: str = "earliest"  # earliest | first (first eligible system)
+    engine: str = "auto"  # auto | python | kernel
 
     def __post_init__(self):
         if self.policy not in ("fcfs", "easy", "conservative"):
@@ -269,3 +275,5 @@ class PolicyConfig:
             raise ValueError("bf_max_job_test must be >= 1")
         if self.federation not in ("earliest", "first"):
             raise ValueError("federation must be earliest or first")
+        if self.engine not in ("auto", "python", "kernel"):
+            raise ValueError("engine must be auto, python or kernel")

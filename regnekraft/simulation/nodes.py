@@ -42,6 +42,29 @@ def lowest_bits(mask: int, n: int) -> int:
     return mask & ((1 << lo) - 1)
 
 
+class NodeLists:
+    """Each job's nodes as the compiled kernel leaves them (``nodes[off[i]:off[i + 1]]``),
+    read as the node-set integers the rest of the module uses, one job at a time."""
+
+    def __init__(self, off, nodes):
+        self.off = off
+        self.nodes = nodes
+
+    def __len__(self) -> int:
+        return len(self.off) - 1
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        mask = 0
+        for node in self.nodes[self.off[i]:self.off[i + 1]].tolist():
+            mask |= 1 << node
+        return mask
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 def mask_to_ranges(mask: int) -> str:
     """Node set as Batsim-style text: ``0-3 7 9-10``."""
     out = []
