@@ -412,3 +412,15 @@ def run_columns(sim, jobs):
         economic=cols.economic, preempted=np.zeros(n, np.int32),
         reservation=np.full(n, INF), alloc=NodeLists(off, alloc) if sim.node_mode else None,
         segments=Segments.empty(), sim=sim, wall_seconds=wall)
+
+
+def warm_up() -> float:
+    """Load (or, the first time on a machine, compile) the kernel; returns the seconds
+    it took. Numba caches the compiled code beside this file, so this is a one-time
+    cost per process, like an import; benchmarks call it before they start the clock."""
+    t0 = time.perf_counter()
+    one = np.ones(1)
+    for easy in (False, True):
+        for node_mode in (False, True):
+            replay(one * 0, one, one, np.ones(1, np.int64), 1, easy, node_mode, 1)
+    return time.perf_counter() - t0
