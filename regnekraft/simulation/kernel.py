@@ -391,6 +391,7 @@ def run_columns(sim, jobs):
     elif hasattr(jobs, "columns"):
         cols = jobs.columns()
     else:
+        jobs = list(jobs)  # the caller holds these Jobs: their results are filled in below
         cols = columns_from_jobs(jobs)
     cols.check_sorted()
     S = sim.single
@@ -405,13 +406,35 @@ def run_columns(sim, jobs):
     sim.rejected = int(n - np.count_nonzero(need))
     if sim.progress is not None:
         sim.progress.update(n)
+    system = np.where(need > 0, 0, -1).astype(np.int32)
+    alloc_sets = NodeLists(off, alloc) if sim.node_mode else None
+    if isinstance(jobs, list):
+        _fill_in(jobs, start, end, state, system, need, gidx, alloc_sets)
+        sim.jobs = jobs
     wall = time.perf_counter() - t0
     return RunResult.from_columns(
         ids=cols.ids, submit=cols.submit, start=start, end=end, state=state,
-        system=np.where(need > 0, 0, -1).astype(np.int32), nodes=need, gidx=gidx,
+        system=system, nodes=need, gidx=gidx,
         economic=cols.economic, preempted=np.zeros(n, np.int32),
-        reservation=np.full(n, INF), alloc=NodeLists(off, alloc) if sim.node_mode else None,
+        reservation=np.full(n, INF), alloc=alloc_sets,
         segments=Segments.empty(), sim=sim, wall_seconds=wall)
+
+
+def _fill_in(jobs, start, end, state, system, need, gidx, alloc_sets):
+    """Write the results into the caller's :class:`~.model.Job` objects, as the event
+    loop does."""
+    rows = zip(jobs, start.tolist(), end.tolist(), state.tolist(), system.tolist(),
+               need.tolist(), gidx.tolist(), strict=True)
+    for i, (job, s, e, st, sy, n, g) in enumerate(rows):
+        job.idx = i
+        job.start, job.end, job.state, job.system, job.gidx = s, e, st, sy, g
+        job.need = n
+        if s >= 0:
+            job.nalloc = n
+            job.exp_end = s + job.walltime
+            job.run_id = 1
+            if alloc_sets is not None:
+                job.alloc = alloc_sets[i]
 
 
 def warm_up() -> float:

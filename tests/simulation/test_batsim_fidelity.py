@@ -15,10 +15,11 @@ def _reference(traces):
     return {row["job_id"]: row for row in csv.DictReader(open(path))}
 
 
-def _run(traces, allocation="nodes", policy="easy"):
+def _run(traces, allocation="nodes", policy="easy", engine="auto"):
     tr = open_trace(traces / "batsim-medium-late" / "medium_late.json")
     assert tr.max_procs == 32
-    return simulate(tr, Platform.single(tr.max_procs), PolicyConfig(policy=policy, allocation=allocation))
+    return simulate(tr, Platform.single(tr.max_procs),
+                    PolicyConfig(policy=policy, allocation=allocation, engine=engine))
 
 
 def test_run_time_is_profile_delay_and_matches_execution_time(traces):
@@ -31,9 +32,10 @@ def test_run_time_is_profile_delay_and_matches_execution_time(traces):
         assert j.runtime <= j.walltime
 
 
-def test_easy_nodes_reproduces_batsim_starting_times(traces):
+@pytest.mark.parametrize("engine", ["python", "kernel"])
+def test_easy_nodes_reproduces_batsim_starting_times(traces, engine):
     ref = _reference(traces)
-    res = _run(traces)
+    res = _run(traces, engine=engine)
     assert res.summary["jobs"] == 801
     diffs = [abs(st - float(ref[str(jid)]["starting_time"]))
              for jid, st in zip(res.jobs["job_id"], res.jobs["start_time"], strict=False)]
