@@ -33,6 +33,10 @@ def register(subparsers) -> None:
                    help="scheduling policy (default easy; a scenario may set its own)")
     p.add_argument("--allocation", choices=["nodes", "count"], default="nodes",
                    help="nodes: lowest-numbered free nodes (default); count: count free nodes only")
+    p.add_argument("--engine", choices=["auto", "python", "kernel"], default="auto",
+                   help="auto (default): the compiled kernel where it applies (one system, "
+                        "FCFS or EASY, no fair-share, quotas, cap or preemption), else the "
+                        "Python event loop; python: always the event loop; kernel: insist")
     p.add_argument("--platform", metavar="FILE", help="platform file (JSON or TOML)")
     p.add_argument("--scenario", metavar="FILE", help="scenario file (JSON or TOML)")
     p.add_argument("--jobs-out", metavar="FILE.csv", required=True,
@@ -100,7 +104,7 @@ def run(args) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"regnekraft simulate: {exc}", file=sys.stderr)
         return 2
-    defaults = {"policy": args.policy, "allocation": args.allocation}
+    defaults = {"policy": args.policy, "allocation": args.allocation, "engine": args.engine}
     index = args.scenario_index
     if index is None and args.array:
         index = int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))

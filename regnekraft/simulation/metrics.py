@@ -238,7 +238,8 @@ class RunResult:
         pol = sim.policy
         policy = {"policy": pol.policy, "allocation": pol.allocation, "priority": pol.priority,
                   "fairshare": pol.fairshare, "quotas": pol.quotas,
-                  "economic_cap": pol.economic_cap, "bf_max_job_test": pol.bf_max_job_test}
+                  "economic_cap": pol.economic_cap, "bf_max_job_test": pol.bf_max_job_test,
+                  "engine": "python"}
         return cls(summary=summary, jobs=job_cols, groups=groups, series=series, policy=policy)
 
     def delivered_shares(self, t0: float, t1: float) -> dict:
