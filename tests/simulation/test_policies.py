@@ -115,3 +115,21 @@ def test_economic_cap_holds_at_every_instant():
     assert res.summary["economic_share_max"] <= 0.2 + 1e-9
     # research is not held back by the cap
     assert all(j.start == j.submit for j in jobs if not j.economic)
+
+
+def test_fair_tree_ranks_a_whole_subtree_before_a_heavier_sibling_subtree():
+    """Fair Tree compares siblings level by level: every account under the parent that
+    used less than its share ranks above the other parent's accounts, even a child
+    that by itself used as much as them relative to its share (a flat ranking ties)."""
+    from regnekraft.simulation import Simulator
+
+    groups = [GroupSpec("A", 1), GroupSpec("a1", 1, parent="A"), GroupSpec("a2", 1, parent="A"),
+              GroupSpec("B", 1), GroupSpec("b1", 1, parent="B")]
+    sim = Simulator(Platform.single(4), PolicyConfig(fairshare="fairtree"), groups)
+    assert [g.name for g in sim.groups] == ["a1", "a2", "b1"]
+    assert [g.share for g in sim.groups] == [0.25, 0.25, 0.5]
+    for g, used in zip(sim.groups, [30.0, 10.0, 60.0], strict=True):
+        g.usage = used
+    factors = dict(zip(["a1", "a2", "b1"], sim.fairshare_factors(), strict=True))
+    # A used 40 % against a 50 % share, B 60 %: A's subtree first, a2 (lighter) on top
+    assert factors == pytest.approx({"a2": 1.0, "a1": 2 / 3, "b1": 1 / 3})
