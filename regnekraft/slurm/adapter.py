@@ -7,7 +7,9 @@ only place that maps between the two, so the mapping rules live here:
 - one Slurm cluster per catalogue system, named by the system's slug;
 - account tree root -> user group (research/public/industry) -> organisation -> project;
 - a project's ``GrpTRESMins`` is its live grants on the system (CPU core-hours -> ``cpu``,
-  GPU-hours -> ``gres/gpu``) in minutes; its Fairshare is proportional to the grants;
+  GPU-hours -> ``gres/gpu``) in minutes; its Fairshare is proportional to the grants
+  weighed in CPU-hour prices (the weights ``TRESBillingWeights`` uses, see
+  :func:`billing_weights`), so that a GPU-hour counts as what it costs, not as one hour;
 - the group Fairshares follow the policy: research gets the protected share, the economic
   cap goes to industry, the rest to the public sector;
 - QOS: one per availability tier, an emergency QOS preempting them, and the economic QOS
@@ -24,13 +26,14 @@ from typing import Any
 
 from django.db.models import Q
 
+from regnekraft.accounting.rating import NoPrice, PriceBook
 from regnekraft.allocation.models import (
     LEGAL_ECONOMIC_CAP,
     Allocation,
     AllocationStatus,
     PolicySettings,
 )
-from regnekraft.catalog.models import System
+from regnekraft.catalog.models import PriceCategory, ResourceClass, System
 from regnekraft.parties.models import Project
 
 from .spec import ClusterSpec, economic_cap_tres, fairshares, hours_to_tres_minutes, standard_qos
@@ -53,6 +56,28 @@ def _installed(system: System) -> dict[str, int]:
     return out
 
 
+def billing_weights(system: System, day: dt.date) -> dict[int, float]:
+    """Each CPU and GPU class of ``system`` (by primary key) in CPU-hour price units, from
+    the research (category A) price list valid on ``day``: the same weights that the
+    partition's ``TRESBillingWeights`` should carry (docs/slurm.md). A class without a
+    price, or a system with no priced CPU class, weighs 1 per unit."""
+    book = PriceBook()
+
+    def price(rc: ResourceClass) -> float | None:
+        try:
+            return float(book.unit_price(PriceCategory.A, rc, day))
+        except NoPrice:
+            return None
+
+    classes = [rc for rc in system.resource_classes.all() if rc.kind in TRES_OF_KIND]
+    cpu = next((p for rc in classes if rc.kind == "cpu" and (p := price(rc))), None)
+    weights = {}
+    for rc in classes:
+        p = price(rc)
+        weights[rc.pk] = p / cpu if p and cpu else 1.0
+    return weights
+
+
 def description(system: System, *, today: dt.date | None = None) -> dict[str, Any]:
     """The desired state of ``system``'s Slurm accounting, as the bridge's plain description."""
     today = today or dt.date.today()
@@ -63,18 +88,21 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
             .select_related("project__organisation", "project__pi", "resource_class")
             .prefetch_related("project__members"))
     grants: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    weighed: dict[str, float] = defaultdict(float)  # grants in CPU-hour price units
+    weights = billing_weights(system, today)
     active: set[str] = set()
     projects: dict[str, Project] = {}
     for a in live:
         code = _account(a.project.code)
         projects[code] = a.project
         grants[code][TRES_OF_KIND[a.resource_class.kind]] += float(a.amount)
+        weighed[code] += float(a.amount) * weights.get(a.resource_class_id, 1.0)
         if a.status == AllocationStatus.ACTIVE:
             active.add(code)
     cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))
     protected = float(settings.research_protected_share)
     group_share = {"research": protected, "industry": cap, "public": max(1.0 - protected - cap, 0.0)}
-    shares = fairshares({code: sum(g.values()) for code, g in grants.items()})
+    shares = fairshares(weighed)
     orgs: dict[str, str] = {}
     items = []
     for code, project in sorted(projects.items()):

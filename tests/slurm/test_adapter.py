@@ -42,6 +42,20 @@ def test_grants_become_limits_shares_and_qos():
     assert spec.accounts["uio"].parent == "research" and spec.accounts["acme"].parent == "industry"
 
 
+def test_fairshare_weighs_gpu_hours_by_price():
+    """10 GPU-hours cost what 1,400 CPU-hours cost (5.6 vs 0.04 NOK): the GPU project's
+    Fairshare is above that of a project granted 1,000 CPU-hours."""
+    system = f.system("Olivia")
+    cpu = f.resource_class(system, units=100)
+    gpu = f.resource_class(system, kind="gpu", units=4, gpu_type="GH200")
+    f.price_list("A", prices={"cpu": "0.04", "gpu": "5.6"})
+    _grant(f.project(code="nn3000k"), cpu, 1000)
+    _grant(f.project(code="nn3001k"), gpu, 10)
+    assert adapter.billing_weights(system, TODAY) == {cpu.pk: 1.0, gpu.pk: pytest.approx(140.0)}
+    accounts = adapter.desired_spec(system, today=TODAY).accounts
+    assert accounts["nn3001k"].fairshare / accounts["nn3000k"].fairshare == pytest.approx(1.4, rel=0.01)
+
+
 def test_blocked_or_expired_allocations_block_the_account():
     system = f.system("Saga")
     cpu = f.resource_class(system, units=100)
