@@ -31,13 +31,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
+from regnekraft.allocation import policy
 from regnekraft.allocation.models import Allocation, AllocationStatus, OrderStatus, SectorOrder
 from regnekraft.catalog.capacity import overlap_days
 from regnekraft.catalog.models import ChargingModel, PriceCategory
 from regnekraft.parties.models import Organisation
 
 from .models import Invoice, InvoiceLine, UsageRecord
-from .rating import NoPrice, PriceBook, order_category, to_ore, to_record
+from .rating import NoPrice, PriceBook, to_ore, to_record
 
 ZERO = Decimal(0)
 Kind = InvoiceLine.Kind
@@ -170,7 +171,7 @@ def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBoo
         if days <= 0:
             continue
         year_days = Decimal((order.end - order.start).days)
-        category = order_category(org.kind)
+        category = policy.order_category(org)
         first_day = max(start, order.start)
         value = ZERO
         for line in order.lines.all():

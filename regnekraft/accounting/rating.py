@@ -20,7 +20,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from regnekraft.catalog.models import Price, PriceCategory, PriceList, ResourceClass
+from regnekraft.catalog.models import Price, PriceList, ResourceClass
 
 RECORD_QUANTUM = Decimal("0.0001")
 ORE = Decimal("0.01")
@@ -118,10 +118,5 @@ def rate_usage(category: str, rc: ResourceClass, quantity: Decimal, day: dt.date
     return rate(quantity, book.unit_price(category, rc, day))
 
 
-def order_category(organisation_kind: str) -> str:
-    """The category a sector order's value is priced in: market price for industry, else cost-plus (A)."""
-    return PriceCategory.C if organisation_kind == "industry" else PriceCategory.A
-
-
-__all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record", "order_category",
+__all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record",
            "RECORD_QUANTUM", "ORE"]

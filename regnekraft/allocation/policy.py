@@ -332,6 +332,12 @@ def enforce(proposals: Sequence[Proposal], settings: PolicySettings | None = Non
         raise PolicyViolation(violations)
 
 
+def order_category(organisation: Organisation) -> str:
+    """The price list a sector order's value (and so its commitment) is priced by: market
+    price (C) for industry, which is economic activity, else cost-plus (A)."""
+    return PriceCategory.C if organisation.kind == "industry" else PriceCategory.A
+
+
 def price_category(project: Project, *, dedicated: bool = False, requested: Iterable[tuple[str, Decimal]] = (),
                    months: Decimal | int = 12) -> str:
     """Which price list a grant is charged by. Economic activity always pays market price (C).

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from regnekraft.accounting.rating import NoPrice, PriceBook, order_category, to_ore
+from regnekraft.accounting.rating import NoPrice, PriceBook, to_ore
 from regnekraft.catalog.models import ResourceClass
 
-__all__ = ["unit_price", "cost", "order_category"]
+__all__ = ["unit_price", "cost"]
 
 
 def unit_price(category: str, rc: ResourceClass, day: dt.date, book: PriceBook | None = None) -> Decimal | None:

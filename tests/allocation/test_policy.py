@@ -113,6 +113,12 @@ def test_commercial_purpose_in_a_research_org_is_economic_and_priced_at_market()
     assert policy.price_category(f.project(uni)) != "C"
 
 
+def test_sector_orders_of_industry_are_priced_at_market_others_at_cost():
+    assert policy.order_category(f.organisation("industry")) == "C"
+    assert policy.order_category(f.organisation("public")) == "A"
+    assert policy.order_category(f.organisation("research")) == "A"
+
+
 def test_research_protected_share():
     rc = f.resource_class(units=100)
     f.policy(research_protected_share=Decimal("0.6"))

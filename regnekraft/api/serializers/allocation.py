@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from regnekraft.accounting import rating
+from regnekraft.allocation import policy
 from regnekraft.allocation.models import (
     LEGAL_ECONOMIC_CAP,
     REVIEW_CRITERIA,
@@ -269,7 +270,7 @@ class PriceEstimateSerializer(serializers.Serializer):
 def price_estimate(order: SectorOrder, book: rating.PriceBook | None = None) -> dict:
     """What the order costs at the price list valid at the start of its year (accounting's rating)."""
     book = book or rating.PriceBook()
-    category = rating.order_category(order.organisation.kind)
+    category = policy.order_category(order.organisation)
     lines, total = [], Decimal(0)
     for line in order.lines.select_related("resource_class__system"):
         try:

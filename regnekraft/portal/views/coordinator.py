@@ -100,7 +100,7 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Order for %(year)s confirmed.") % {"year": order.year})
             return redirect("portal:sector")
-    category = pricing.order_category(order.organisation.kind)
+    category = policy.order_category(order.organisation)
     book = PriceBook()
     table = Table("order_lines", _("Order lines with price"), [
         Column(_("Resource")), Column(_("Amount"), numeric=True), Column(_("Unit")),
