@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc files served from here, not a CDN
     "regnekraft.audit",
     "regnekraft.catalog",
     "regnekraft.parties",
@@ -125,6 +126,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalogue, allocation, policy rules, metering and charging for Norway's national compute.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "kind" choice field; name each enum after its own choice set.
     "ENUM_NAME_OVERRIDES": {

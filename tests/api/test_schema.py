@@ -4,11 +4,13 @@ a live server on 127.0.0.1 finds no server error."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from openapi_spec_validator import validate
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -51,6 +53,11 @@ def test_swagger_and_redoc_pages_are_served():
         response = APIClient().get(url)
         assert response.status_code == 200
         assert b"/api/schema/" in response.content
+        # served by the platform itself: works offline and needs no third party
+        assert b"/static/drf_spectacular_sidecar/" in response.content
+        assert b"cdn.jsdelivr.net" not in response.content
+        script = re.search(rb'src="(/static/drf_spectacular_sidecar/[^"]+\.js)"', response.content)
+        assert Client().get(script.group(1).decode()).status_code == 200
 
 
 def _schemathesis() -> Path:
