@@ -14,6 +14,8 @@ only place that maps between the two, so the mapping rules live here:
   cap goes to industry, the rest to the public sector;
 - QOS: one per availability tier, an emergency QOS preempting them, and the economic QOS
   whose ``GrpTRES`` is the cap as absolute CPUs (and GPUs) of the system;
+- a project's ``usage_period`` is the first day of its live grants there: when it moves
+  on (a new allocation period), the bridge resets the account's usage (sync.py);
 - a project with no active allocation left on the system (blocked at 100 %, expired or
   revoked) is blocked (``GrpSubmitJobs=0``, ``GrpJobs=0``).
 """
@@ -89,6 +91,7 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
             .prefetch_related("project__members"))
     grants: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     weighed: dict[str, float] = defaultdict(float)  # grants in CPU-hour price units
+    period: dict[str, dt.date] = {}  # first day of the grants GrpTRESMins counts
     weights = billing_weights(system, today)
     active: set[str] = set()
     projects: dict[str, Project] = {}
@@ -97,6 +100,7 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
         projects[code] = a.project
         grants[code][TRES_OF_KIND[a.resource_class.kind]] += float(a.amount)
         weighed[code] += float(a.amount) * weights.get(a.resource_class_id, 1.0)
+        period[code] = min(period.get(code, a.start), a.start)
         if a.status == AllocationStatus.ACTIVE:
             active.add(code)
     cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))
@@ -115,6 +119,7 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
             "description": project.title[:60], "grp_tres_mins": hours_to_tres_minutes(grants[code]),
             "qos": sorted({qos, "emergency"}) if project.required_tier >= 3 else [qos], "default_qos": qos,
             "blocked": code not in active, "users": users,
+            "usage_period": period[code].isoformat(),
         })
     return {
         "cluster": _account(system.slug),

@@ -31,6 +31,7 @@ from .sync import (
     Backend,
     SacctmgrBackend,
     SyncResult,
+    UsagePeriods,
     apply,
     import_cluster,
     plan,
@@ -150,15 +151,17 @@ def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         backend = make_backend(args)
+        usage_periods = UsagePeriods(Path(args.state_dir) / "usage-periods.json")
         outputs, status = [], EXIT_OK
         for spec in specs:
+            known = usage_periods.known(spec.cluster)
             try:
                 if mode == "plan":
-                    result = plan(spec, backend)
+                    result = plan(spec, backend, known)
                 elif mode == "apply":
-                    result = apply(spec, backend)
+                    result = apply(spec, backend, known)
                 else:
-                    result = reconcile(spec, backend, repair=args.repair)
+                    result = reconcile(spec, backend, repair=args.repair, periods=known)
             except (ApplyError, SlurmCommandError, RestError) as exc:
                 _record_sync(args, None, spec.cluster, mode, str(exc))
                 print(f"error [{spec.cluster}]: {exc}", file=sys.stderr)
@@ -166,6 +169,8 @@ def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
                 down = isinstance(cause, SlurmdbdUnavailable | RestUnavailable)
                 status = max(status, EXIT_DBD_DOWN if down else EXIT_ERROR)
                 continue
+            if result.periods is not None:
+                usage_periods.record(spec.cluster, result.periods)
             _record_sync(args, result, spec.cluster, mode)
             outputs.append(result)
             if mode == "reconcile" and not args.repair and not result.in_sync:

@@ -20,16 +20,14 @@ slurmdbd (after an outage of slurmdbd) are still picked up.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from .spec import parse_tres
+from .state import StateFile
 
 Runner = Callable[..., str]
 
@@ -316,33 +314,15 @@ def ingest_window(run: Runner, cluster: str, start: int, end: int,
                         "json" if use_json else "parsable")
 
 
-@dataclass
-class IngestState:
-    """The persisted "ingested up to" watermark per cluster, in a small JSON file.
+class IngestState(StateFile):
+    """The persisted "ingested up to" watermark per cluster (see :mod:`.state`).
 
     The file also keeps the last run's time, record count and error, which is what an
     operator wants to see."""
 
-    path: Path
-
-    def load(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-
     def watermark(self, cluster: str) -> int | None:
         value = self.load().get(cluster, {}).get("ingested_up_to")
         return int(value) if value is not None else None
-
-    def save(self, cluster: str, **values: Any) -> None:
-        data = self.load()
-        data.setdefault(cluster, {}).update(values)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".ingest-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-        os.replace(tmp, self.path)
 
 
 def ingest(run: Runner, cluster: str, state: IngestState, *,

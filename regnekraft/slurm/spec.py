@@ -25,6 +25,7 @@ gives ``d`` back in canonical form.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -165,6 +166,10 @@ class AccountSpec:
     grp_submit_jobs: int | None = None
     grp_jobs: int | None = None
     kind: str | None = None  # for groups: research / public / industry
+    # For projects: the first day (ISO date) of the allocation period its GrpTRESMins
+    # count; when it moves on, the account's usage is reset (sync.usage_resets). Not a
+    # Slurm setting, so it takes no part in comparisons with the cluster.
+    usage_period: str | None = field(default=None, compare=False)
 
     @property
     def blocked(self) -> bool:
@@ -305,7 +310,8 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
             grp_tres=_tres_of(item.get("grp_tres")), qos=qos,
             default_qos=item.get("default_qos"),
             grp_submit_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_submit_jobs")),
-            grp_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_jobs")))
+            grp_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_jobs")),
+            usage_period=_iso_day(item.get("usage_period"), name))
         for member in item.get("users", []):
             if isinstance(member, str):
                 member = {"name": member}
@@ -321,6 +327,15 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
                 raise SpecError(f"user {user}: default account {default} is not one of theirs")
             spec.default_accounts[user] = default
     return spec
+
+
+def _iso_day(value: Any, account: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise SpecError(f"project {account}: usage_period {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _to_description(spec: ClusterSpec) -> dict[str, Any]:
@@ -366,6 +381,8 @@ def _to_description(spec: ClusterSpec) -> dict[str, Any]:
                 base["qos"] = sorted(acc.qos)
             if acc.default_qos:
                 base["default_qos"] = acc.default_qos
+            if acc.usage_period:
+                base["usage_period"] = acc.usage_period
             if acc.blocked:
                 base["blocked"] = True
             else:

@@ -3,19 +3,29 @@
 All four work on ``ClusterSpec`` values and a ``Backend`` that can read the cluster's
 state and run operations; ``SacctmgrBackend`` uses the command line, and
 ``regnekraft.slurm.rest`` offers the same for slurmrestd.
+
+Usage resets: ``GrpTRESMins`` is checked against the association's accrued usage, which
+(with ``PriorityDecayHalfLife=0``) never shrinks by itself. When a project's allocation
+period moves on (``AccountSpec.usage_period``), its usage must start again from zero, or
+last period's use would count against this period's grant. Slurm cannot hold that date,
+so the bridge remembers, per cluster, the period each account was last reset for
+(``UsagePeriods``, a file in the state folder) and adds ``RawUsage=0`` operations where
+the desired period is later. An account seen for the first time is recorded without a
+reset: the bridge may take over a cluster in mid-period, and a new account has no usage.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .diff import Operation, diff, managed_accounts
+from .diff import Change, Operation, diff, managed_accounts
 from .runner import CommandRunner, SlurmCommandError
 from .sacctmgr import Runner, read_cluster
 from .spec import AccountSpec, ClusterSpec
+from .state import StateFile
 
 
 class Backend(Protocol):
@@ -55,6 +65,7 @@ class SyncResult:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     error: str | None = None
+    periods: dict[str, str] | None = None  # usage periods to record after an apply
 
     @property
     def in_sync(self) -> bool:
@@ -95,20 +106,58 @@ def _unmanaged(desired: ClusterSpec, current: ClusterSpec) -> list[str]:
     return sorted(name for name in current.accounts if name not in managed)
 
 
-def plan(desired: ClusterSpec, backend: Backend) -> SyncResult:
-    """The operations ``apply`` would run; changes nothing."""
+class UsagePeriods(StateFile):
+    """Per cluster: account -> the allocation period (ISO date) its usage was reset for."""
+
+    def known(self, cluster: str) -> dict[str, str]:
+        return dict(self.load().get(cluster, {}).get("usage_periods", {}))
+
+    def record(self, cluster: str, periods: Mapping[str, str]) -> None:
+        self.save(cluster, usage_periods=dict(sorted(periods.items())))
+
+
+def usage_resets(desired: ClusterSpec, known: Mapping[str, str]) -> list[Operation]:
+    """``RawUsage=0`` for each project whose period is later than the one recorded."""
+    ops = []
+    for acc in sorted(desired.accounts.values(), key=lambda a: a.name):
+        before = known.get(acc.name)
+        if acc.level == "project" and acc.usage_period and before and acc.usage_period > before:
+            ops.append(Operation(
+                "modify", "account", acc.name, where=(("cluster", desired.cluster),),
+                settings=(("RawUsage", "0"),),
+                changes=(Change("usage", f"accrued since {before}",
+                                f"0 for the period from {acc.usage_period}"),)))
+    return ops
+
+
+def periods_after(desired: ClusterSpec, known: Mapping[str, str]) -> dict[str, str]:
+    """What ``UsagePeriods`` should hold once the resets are done (first sightings adopted)."""
+    out = dict(known)
+    for acc in desired.accounts.values():
+        if acc.level == "project" and acc.usage_period:
+            out[acc.name] = max(acc.usage_period, out.get(acc.name, acc.usage_period))
+    return out
+
+
+def plan(desired: ClusterSpec, backend: Backend,
+         periods: Mapping[str, str] | None = None) -> SyncResult:
+    """The operations ``apply`` would run; changes nothing. ``periods``: the recorded
+    usage periods (``UsagePeriods.known``), or None to leave usage alone."""
     current = backend.read(desired.cluster)
-    return SyncResult("plan", desired.cluster, diff(desired, current),
+    ops = diff(desired, current) + usage_resets(desired, periods or {})
+    return SyncResult("plan", desired.cluster, ops,
                       unmanaged=_unmanaged(desired, current), finished=time.time())
 
 
-def apply(desired: ClusterSpec, backend: Backend) -> SyncResult:
-    """Make Slurm match ``desired``. Idempotent: a second run finds nothing to do.
+def apply(desired: ClusterSpec, backend: Backend,
+          periods: Mapping[str, str] | None = None) -> SyncResult:
+    """Make Slurm match ``desired``. Idempotent: a second run finds nothing to do (once
+    the caller has recorded ``result.periods``).
 
     Stops at the first failing operation and raises ``ApplyError`` (what was done
     before it stays done; the next run picks up from the new state)."""
     current = backend.read(desired.cluster)
-    ops = diff(desired, current)
+    ops = diff(desired, current) + usage_resets(desired, periods or {})
     result = SyncResult("apply", desired.cluster, ops, unmanaged=_unmanaged(desired, current))
     for op in ops:
         try:
@@ -118,16 +167,18 @@ def apply(desired: ClusterSpec, backend: Backend) -> SyncResult:
             raise ApplyError(op, result.applied, exc) from exc
         result.applied.append(op)
     result.finished = time.time()
+    result.periods = periods_after(desired, periods or {})
     return result
 
 
-def reconcile(desired: ClusterSpec, backend: Backend, repair: bool = False) -> SyncResult:
+def reconcile(desired: ClusterSpec, backend: Backend, repair: bool = False,
+              periods: Mapping[str, str] | None = None) -> SyncResult:
     """Find what was changed by hand in Slurm (drift) and, with ``repair``, undo it."""
     if repair:
-        result = apply(desired, backend)
+        result = apply(desired, backend, periods)
         result.mode = "reconcile"
         return result
-    result = plan(desired, backend)
+    result = plan(desired, backend, periods)
     result.mode = "reconcile"
     return result
 

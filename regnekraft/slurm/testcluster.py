@@ -301,6 +301,16 @@ class TestCluster:
         state, reason = out.splitlines()[0].split("|", 1)
         return state, reason
 
+    def raw_usage(self, account: str) -> int:
+        """The account's accrued usage (``sshare`` RawUsage, CPU-seconds x weights)."""
+        out = self.run(["sshare", "-A", account, "-n", "-P", "-o", "Account,User,RawUsage"],
+                       check=False).stdout
+        for line in out.splitlines():
+            name, user, raw = (line.strip().split("|") + ["", ""])[:3]
+            if name == account and not user:
+                return int(raw or 0)
+        return 0
+
     def wait_for(self, predicate, timeout: float = 60, interval: float = 0.5,
                  what: str = "condition"):
         """Poll ``predicate()`` until it returns something truthy; raise TimeoutError after."""

@@ -35,6 +35,7 @@ def test_grants_become_limits_shares_and_qos():
     nn = spec.accounts["nn1000k"]
     assert nn.grp_tres_mins == {"cpu": 60_000, "gres/gpu": 600}
     assert nn.default_qos == "tier_moderate" and not nn.blocked
+    assert nn.usage_period == f.H1[0].isoformat()  # usage counts from the grants' first day
     assert spec.accounts["acme01"].default_qos == "economic"
     assert spec.accounts["nn1000k"].fairshare > spec.accounts["acme01"].fairshare
     assert spec.qos["economic"].grp_tres == {"cpu": 10, "gres/gpu": 0}  # 10 % of 100 cores, of 4 GPUs

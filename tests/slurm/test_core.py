@@ -20,7 +20,7 @@ from regnekraft.slurm.spec import (
     hours_to_tres_minutes,
     parse_tres,
 )
-from regnekraft.slurm.sync import import_cluster
+from regnekraft.slurm.sync import UsagePeriods, import_cluster, periods_after, usage_resets
 
 from .desired import description
 
@@ -210,3 +210,25 @@ def test_watermark_moves_only_on_success(tmp_path):
 def test_dbd_down_words():
     assert looks_like_dbd_down("sacct: error: Problem talking to the database: Connection refused")
     assert not looks_like_dbd_down("sacctmgr: error: Invalid field requested")
+
+
+def test_usage_is_reset_only_when_the_allocation_period_moves_on(tmp_path):
+    now = spec()
+    assert now.accounts["nn1001k"].usage_period == "2026-04-01"
+    assert usage_resets(now, {}) == []  # first sighting: adopted, not reset
+    assert periods_after(now, {}) == {"nn1001k": "2026-04-01"}
+    assert usage_resets(now, {"nn1001k": "2026-04-01"}) == []
+    later = now.with_account("nn1001k", usage_period="2026-10-01")
+    [op] = usage_resets(later, {"nn1001k": "2026-04-01"})
+    assert op.command() == ("sacctmgr --immediate modify account where name=nn1001k "
+                            "cluster=c1 set RawUsage=0")
+    assert "0 for the period from 2026-10-01" in op.summary()
+    assert usage_resets(now, {"nn1001k": "2026-10-01"}) == []  # never backwards
+    store = UsagePeriods(tmp_path / "usage-periods.json")
+    store.record("c1", periods_after(later, {"nn1001k": "2026-04-01", "gone01": "2025-10-01"}))
+    assert store.known("c1") == {"nn1001k": "2026-10-01", "gone01": "2025-10-01"}
+    assert store.known("c2") == {}
+    bad = description("c1")
+    bad["projects"][0]["usage_period"] = "1 April"
+    with pytest.raises(SpecError, match="usage_period"):
+        ClusterSpec.from_description(bad)

@@ -109,6 +109,24 @@ def test_blocked_project_refuses_jobs_and_unblocks(slurm_cluster, desired, backe
     slurm_cluster.wait_for(lambda: submit().returncode == 0, what="the unblock")
 
 
+def test_a_new_allocation_period_resets_the_accounts_usage(slurm_cluster, desired, backend,
+                                                          empty_queue):
+    job = slurm_cluster.sbatch("--account=nn1001k", "--ntasks=2", "--time=2", wrap="sleep 3")
+    slurm_cluster.wait_for(lambda: slurm_cluster.raw_usage("nn1001k") > 0,
+                           what=f"usage of job {job} to be counted")
+    known = {"nn1001k": desired.accounts["nn1001k"].usage_period}
+    assert apply(desired, backend, known).operations == []  # same period: usage kept
+    assert slurm_cluster.raw_usage("nn1001k") > 0
+    later = desired.with_account("nn1001k", usage_period="2026-10-01")
+    result = apply(later, backend, known)
+    assert [op.summary() for op in result.applied] == [
+        "modify account nn1001k (usage: accrued since 2026-04-01 -> 0 for the period from "
+        "2026-10-01)"]
+    slurm_cluster.wait_for(lambda: slurm_cluster.raw_usage("nn1001k") == 0,
+                           what="the usage to be reset")
+    assert apply(later, backend, result.periods).operations == []  # recorded: done once
+
+
 def test_share_changed_by_hand_is_reported_and_repaired(slurm_cluster, desired, backend):
     slurm_cluster.run(["sacctmgr", "-i", "modify", "account", "where", "name=nn1001k",
                        f"cluster={desired.cluster}", "set", "fairshare=7"])
