@@ -5,20 +5,32 @@
 # Knobs: PGPORT (default 55432), PGDATA_DIR (default var/pgdata).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA="${PGDATA_DIR:-$PWD/var/pgdata}"
+
+# As root the server runs as the postgres user, who must be able to reach the data folder;
+# a checkout under a private folder (mode 0700, e.g. from mktemp -d) is out of its reach,
+# so the data then goes to /var/tmp, under a name derived from the checkout's path.
+choose_data() {
+  DATA="${PGDATA_DIR:-$PWD/var/pgdata}"
+  if [ -z "${PGDATA_DIR:-}" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+      && ! (cd / && runuser -u postgres -- test -x "$OLDPWD"); then
+    DATA="/var/tmp/regnekraft-pgdata-$(printf '%s' "$PWD" | md5sum | cut -c1-12)"
+  fi
+}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Our own running server keeps its port; otherwise PGPORT, or the first free port from 55432.
-if [ -f "$DATA/postmaster.pid" ] && [ -n "$(sed -n 4p "$DATA/postmaster.pid" 2>/dev/null)" ]; then
-  PORT=$(sed -n 4p "$DATA/postmaster.pid")
-elif [ -n "${PGPORT:-}" ]; then
-  PORT=$PGPORT
-else
-  PORT=55432
-  while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
-fi
-URL="postgres://regnekraft:regnekraft@127.0.0.1:${PORT}/regnekraft"
+choose_port() {
+  if [ -f "$DATA/postmaster.pid" ] && [ -n "$(sed -n 4p "$DATA/postmaster.pid" 2>/dev/null)" ]; then
+    PORT=$(sed -n 4p "$DATA/postmaster.pid")
+  elif [ -n "${PGPORT:-}" ]; then
+    PORT=$PGPORT
+  else
+    PORT=55432
+    while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+  fi
+  URL="postgres://regnekraft:regnekraft@127.0.0.1:${PORT}/regnekraft"
+}
 
 pg_bin() {
   local d
@@ -37,15 +49,17 @@ install_pg() {
 }
 
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 case "${1:-start}" in
   start)
     install_pg
+    choose_data
+    choose_port
     BIN=$(pg_bin)
     mkdir -p "$DATA"
-    [ "$(id -u)" = 0 ] && chown -R postgres "$DATA" "$(dirname "$DATA")"
+    if [ "$(id -u)" = 0 ]; then chown -R postgres "$DATA"; fi
     if [ ! -f "$DATA/PG_VERSION" ]; then
       as_owner "$BIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
     fi
@@ -60,6 +74,7 @@ case "${1:-start}" in
     echo "$URL"
     ;;
   stop)
+    choose_data
     BIN=$(pg_bin)
     [ -n "$BIN" ] && [ -f "$DATA/PG_VERSION" ] && as_owner "$BIN/pg_ctl" -D "$DATA" -m fast stop >/dev/null || true
     ;;
