@@ -6,7 +6,11 @@ model puts on the invoice for a period (docs/accounting.md):
 
 consumption
     the rated usage records of the allocation whose usage date lies in the period
-    (one line per allocation and unit price, so a price list change splits the line);
+    (one line per allocation and unit price, so a price list change splits the line),
+    and, on their own lines, records of earlier periods that arrived after those periods
+    were invoiced (late use: a job that ended just before the period's end is often
+    imported after the invoice run). Each record remembers the invoice that billed it, so
+    none is billed twice or never;
 unit
     allocated units x unit price, pro rata by the days the allocation overlaps the period,
     at the price valid on the first overlapping day;
@@ -97,20 +101,39 @@ def _price(book: PriceBook, a: Allocation, day: dt.date) -> Decimal:
         raise ValidationError(f"cannot invoice {_label(a)}: {e}") from None
 
 
+def unbilled_usage(allocation_ids: Iterable[int], end: dt.date) -> QuerySet:
+    """Usage of these allocations up to ``end`` that no invoice has billed yet."""
+    return UsageRecord.objects.filter(allocation_id__in=list(allocation_ids), usage_date__lt=end,
+                                      invoice__isnull=True)
+
+
 def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.date,
-                     book: PriceBook) -> list[LineDraft]:
-    """The charges of ``allocations`` for the period, by their charging models (unrounded)."""
+                     book: PriceBook, invoice: Invoice | None = None,
+                     period_use: bool = False) -> list[LineDraft]:
+    """The charges of ``allocations`` for the period, by their charging models (unrounded).
+    Consumption bills the records ``invoice`` holds, or (no invoice: a preview) those not
+    yet billed; ``period_use`` takes instead every record dated in the period, billed or
+    not (what the period's use was worth, for take-or-pay)."""
     allocs = list(allocations)
     by_id = {a.pk: a for a in allocs}
     out: list[LineDraft] = []
     consumption = [a.pk for a in allocs if a.charging_model == ChargingModel.CONSUMPTION]
     if consumption:
-        usage = UsageRecord.objects.filter(allocation_id__in=consumption, usage_date__gte=start,
-                                           usage_date__lt=end)
-        for (a_id, price), (q, c) in sorted(_usage_sums(usage, ["allocation_id", "unit_price_nok"]).items()):
-            a = by_id[a_id]
-            out.append(LineDraft(Kind.USAGE, f"{_label(a)}: use", q, a.resource_class.unit, price, c,
-                                 a.project_id, a.pk, a.resource_class_id, price_category=a.price_category))
+        if period_use:
+            usage = UsageRecord.objects.filter(allocation_id__in=consumption, usage_date__gte=start,
+                                               usage_date__lt=end)
+        elif invoice is not None:
+            usage = UsageRecord.objects.filter(invoice=invoice, allocation_id__in=consumption)
+        else:
+            usage = unbilled_usage(consumption, end)
+        for late, part in ((False, usage.filter(usage_date__gte=start)),
+                           (True, usage.filter(usage_date__lt=start))):
+            what = f"use before {start}, reported late" if late else "use"
+            for (a_id, price), (q, c) in sorted(_usage_sums(part, ["allocation_id", "unit_price_nok"]).items()):
+                a = by_id[a_id]
+                out.append(LineDraft(Kind.USAGE, f"{_label(a)}: {what}", q, a.resource_class.unit, price,
+                                     c, a.project_id, a.pk, a.resource_class_id,
+                                     price_category=a.price_category))
     subscribed = set(InvoiceLine.objects.filter(kind=Kind.SUBSCRIPTION, allocation_id__in=[a.pk for a in allocs])
                      .values_list("allocation_id", flat=True))
     for a in allocs:
@@ -182,7 +205,8 @@ def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBoo
             value += line.amount * Decimal(days) / year_days * price
         committed = to_ore(order.commitment_share * value)
         subs = Allocation.objects.filter(order_line__order=order).select_related("project", "resource_class__system")
-        charged = sum((to_ore(d.amount) for d in allocation_lines(subs, start, end, book)), ZERO)
+        charged = sum((to_ore(d.amount) for d in allocation_lines(subs, start, end, book, period_use=True)),
+                      ZERO)
         top_up = committed - charged
         if top_up > 0:
             out.append(LineDraft(
@@ -193,15 +217,25 @@ def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBoo
     return out
 
 
-def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None) -> list[LineDraft]:
+def _consumption_allocations(org: Organisation) -> QuerySet:
+    return Allocation.objects.filter(project__organisation=org, charging_model=ChargingModel.CONSUMPTION)
+
+
+def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None,
+                invoice: Invoice | None = None) -> list[LineDraft]:
     """Every line an invoice for ``org`` and the period would have (amounts unrounded)."""
     if end <= start:
         raise ValidationError(f"invoice period {start}..{end} is empty")
     book = book or PriceBook()
+    if invoice is not None:
+        with_usage = set(invoice.usage.values_list("allocation_id", flat=True).distinct())
+    else:
+        with_usage = set(unbilled_usage(_consumption_allocations(org).values_list("pk", flat=True), end)
+                         .values_list("allocation_id", flat=True).distinct())
     allocs = (Allocation.objects.filter(project__organisation=org)
-              .filter(Q(start__lt=end, end__gt=start) | Q(usage__usage_date__gte=start, usage__usage_date__lt=end))
-              .distinct().select_related("project", "resource_class__system").order_by("project__code", "pk"))
-    lines = allocation_lines(allocs, start, end, book)
+              .filter(Q(start__lt=end, end__gt=start) | Q(pk__in=with_usage))
+              .select_related("project", "resource_class__system").order_by("project__code", "pk"))
+    lines = allocation_lines(allocs, start, end, book, invoice)
     waiver = _category0_waiver(org, start, lines, book)
     if waiver:
         lines.append(waiver)
@@ -242,12 +276,19 @@ def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
     clash = Invoice.objects.filter(organisation=org, period_start__lt=end, period_end__gt=start).first()
     if clash is not None:
         raise ValidationError(f"{org}: period {start}..{end} overlaps invoice {clash.period_start}..{clash.period_end}")
-    lines, total = assemble(draft_lines(org, start, end, book))
-    if not lines:
-        return None
     try:
         with transaction.atomic():
-            invoice = Invoice.objects.create(organisation=org, period_start=start, period_end=end, total_nok=total)
+            invoice = Invoice.objects.create(organisation=org, period_start=start, period_end=end,
+                                             total_nok=ZERO)
+            # the invoice takes its usage first, so that a record imported meanwhile is
+            # either on it (and billed) or left for the next one, never lost
+            consumption = _consumption_allocations(org).values_list("pk", flat=True)
+            unbilled_usage(consumption, end).update(invoice=invoice)
+            lines, total = assemble(draft_lines(org, start, end, book, invoice))
+            if not lines:
+                raise _NothingToCharge
+            invoice.total_nok = total
+            invoice.save(update_fields=["total_nok"])
             InvoiceLine.objects.bulk_create([
                 InvoiceLine(invoice=invoice, kind=d.kind, description=d.description[:300], quantity=d.quantity,
                             unit=d.unit, unit_price_nok=to_record(d.unit_price), amount_nok=d.amount,
@@ -255,9 +296,15 @@ def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
                             resource_class_id=d.resource_class_id, sector_order_id=d.sector_order_id)
                 for d in lines
             ])
+    except _NothingToCharge:
+        return None
     except IntegrityError:  # issued concurrently by someone else: theirs stands
         return Invoice.objects.get(organisation=org, period_start=start, period_end=end)
     return invoice
+
+
+class _NothingToCharge(Exception):
+    """Rolls back an invoice that would have no line."""
 
 
 def issue_invoices(period_start: dt.date, period_end: dt.date,
@@ -269,6 +316,9 @@ def issue_invoices(period_start: dt.date, period_end: dt.date,
         ids |= set(UsageRecord.objects.filter(usage_date__gte=period_start, usage_date__lt=period_end,
                                               allocation__isnull=False)
                    .values_list("project__organisation_id", flat=True).distinct())
+        ids |= set(UsageRecord.objects.filter(invoice__isnull=True, usage_date__lt=period_end,
+                                              allocation__charging_model=ChargingModel.CONSUMPTION)
+                   .values_list("project__organisation_id", flat=True).distinct())  # late use
         ids |= set(SectorOrder.objects.filter(status=OrderStatus.CONFIRMED, year__gte=period_start.year,
                                               year__lte=period_end.year).values_list("organisation_id", flat=True))
         organisations = Organisation.objects.filter(pk__in=ids).order_by("short_name")

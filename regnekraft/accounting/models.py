@@ -56,6 +56,9 @@ class UsageRecord(models.Model):
                                          help_text="price list price x tier multiplier on the usage date")
     charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
                                      help_text="rated at import; rounded to øre only on invoices")
+    invoice = models.ForeignKey("Invoice", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="usage", db_index=False, db_constraint=False,
+                                help_text="the invoice that billed this record (consumption charging)")
     batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False,
                               db_constraint=False)
 
@@ -65,7 +68,10 @@ class UsageRecord(models.Model):
                                     name="usage_idempotency_key")
         ]
         indexes = [models.Index(fields=["usage_date"], name="usage_date_idx"),
-                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx")]
+                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx"),
+                   # the few records not yet on an invoice: what the next invoice run bills
+                   models.Index(fields=["allocation", "usage_date"], name="usage_uninvoiced_idx",
+                                condition=models.Q(invoice__isnull=True))]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"

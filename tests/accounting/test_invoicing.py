@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from regnekraft.accounting.importer import import_records
 from regnekraft.accounting.invoicing import LineDraft, assemble, issue_invoices, preview_invoice
-from regnekraft.accounting.models import Invoice, InvoiceLine
+from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
 from regnekraft.accounting.rating import to_ore
 from regnekraft.allocation import services
 from regnekraft.allocation.models import SectorOrder, SectorOrderLine
@@ -62,6 +62,41 @@ def test_consumption_invoice_lines_per_allocation_and_idempotent_issue(world):
     [again] = issue_invoices(*Q1)
     assert (again.pk, again.total_nok, again.lines.count()) == (invoice.pk, Decimal("72.00"), 1)
     assert Invoice.objects.count() == 1
+
+
+def test_late_usage_is_billed_once_on_the_next_invoice(world):
+    proj = f.project(code="nn1000k")
+    f.granted(proj, world.gpu, 1000)
+    use("nn1000k", "1", "10")
+    [q1] = issue_invoices(*Q1)
+    use("nn1000k", "late", "100")  # dated in Q1, imported after Q1 was invoiced
+    use("nn1000k", "2", "1", day="2027-05-01")
+    preview = preview_invoice(proj.organisation, *Q2)
+    [q2] = issue_invoices(*Q2)
+    lines = {ln.description: (ln.quantity, ln.amount_nok) for ln in q2.lines.all()}
+    assert lines == {
+        f"nn1000k {world.gpu}: use": (Decimal("1.0000"), Decimal("7.20")),
+        f"nn1000k {world.gpu}: use before 2027-04-01, reported late": (
+            Decimal("100.0000"), Decimal("720.00")),
+    }
+    assert preview["total_nok"] == q2.total_nok == Decimal("727.20")
+    assert_total_is_sum_of_lines(q2)
+    # every record is on exactly one invoice; issuing again changes nothing
+    assert set(UsageRecord.objects.values_list("job_id", "invoice")) == {
+        ("1", q1.pk), ("late", q2.pk), ("2", q2.pk)}
+    assert [i.total_nok for i in issue_invoices(*Q1) + issue_invoices(*Q2)] == [
+        Decimal("72.00"), Decimal("727.20")]
+    assert issue_invoices(*H2) == []  # nothing left to bill
+
+
+def test_late_usage_of_an_ended_allocation_is_still_billed(world):
+    proj = f.project(code="nn1001k")
+    f.granted(proj, world.gpu, 1000, period=Q1)
+    use("nn1001k", "1", "10")
+    issue_invoices(*Q1)
+    use("nn1001k", "late", "1")
+    [q2] = issue_invoices(*Q2)  # the organisation has nothing else in Q2
+    assert [ln.amount_nok for ln in q2.lines.all()] == [Decimal("7.20")]
 
 
 def test_lines_round_half_up_to_ore(world):
