@@ -215,11 +215,8 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                             continue
                         _take_lowest(free_nodes, rmask, n, alloc, off[j])
                 else:
-                    if w <= shadow:
-                        pass
-                    elif n <= extra:
-                        extra -= n
-                    else:
+                    ok, extra = _count_backfill(w, shadow, n, extra)
+                    if not ok:
                         continue
                 seq += 1
                 nqueued -= 1
@@ -323,11 +320,8 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                         else:
                             continue
                     else:
-                        if w <= shadow:
-                            pass
-                        elif n <= extra:
-                            extra -= n
-                        else:
+                        ok, extra = _count_backfill(w, shadow, n, extra)
+                        if not ok:
                             continue
                     seq += 1
                     nqueued -= 1
@@ -350,6 +344,18 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
             qhead = 0
             qlen = w2
     return start, end, state, off, alloc, passes
+
+
+@njit(cache=True)
+def _count_backfill(w, shadow, n, extra):
+    """Count-only EASY: may a job of ``n`` nodes that would end at ``w`` start now? It may
+    if it ends by the shadow time, or fits in the nodes the reservation leaves over.
+    Returns the answer and the extra nodes left after it."""
+    if w <= shadow:
+        return True, extra
+    if n <= extra:
+        return True, extra - n
+    return False, extra
 
 
 @njit(cache=True)
