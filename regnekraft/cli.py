@@ -160,13 +160,12 @@ def _whatif(args: argparse.Namespace, call) -> int:
     from regnekraft.traces import traces_dir
 
     trace = args.trace or str(traces_dir() / "hpc2n-first3171.swf")
-    results = whatif.simulate_round(call, trace, proposed=args.proposed)
-    data = {"trace": trace, "scenarios": [
-        {"name": r.name, **{k: r.summary[k] for k in ("jobs", "utilisation", "mean_wait", "median_wait", "p95_wait",
-                                                     "mean_bounded_slowdown", "makespan")},
-         "groups": [{"group": g["group"], "entitlement": float(g["entitlement"]),
-                     "delivered_share": float(g["delivered_share"]), "mean_wait": float(g["mean_wait"])}
-                    for g in r.groups]} for r in results]}
+    if args.store:
+        run = whatif.store(call, trace, proposed=args.proposed, user=_actor(args) if args.actor else None)
+        data = {"call": call.name, "trace": run.trace, "proposed": run.proposed, "scenarios": run.results,
+                "stored": run.pk}
+    else:
+        data = whatif.summary(call, trace, proposed=args.proposed)
 
     def text(d: dict) -> str:
         lines = [f"Round {call.name} replayed on {d['trace']}"]
@@ -346,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)")
     p.add_argument("--trace", help="simulate: SWF, Batsim JSON or CSV trace (default: the HPC2N trace)")
     p.add_argument("--proposed", action="store_true", help="simulate the optimiser's proposal, not the decisions")
+    p.add_argument("--store", action="store_true",
+                   help="simulate: keep the result for the decision makers' dashboard")
 
     p = add("decide", cmd_decide, "decide one application by hand: grant units per resource class (through the rules)")
     p.add_argument("application", type=int, help="the application's id")

@@ -297,6 +297,20 @@ def _usage(traces: Path | None, progress: bool) -> int:
     return demo_usage.replay(traces, until=TODAY, progress=progress)
 
 
+def _simulation(call: Call, traces: Path | None) -> bool:
+    """The decided round replayed on the HPC2N trace, stored for the dashboard (when the
+    traces are there)."""
+    trace = traces / "hpc2n-first3171.swf" if traces else None
+    if trace is None or not trace.is_file():
+        return False
+    from regnekraft.allocation import whatif
+
+    operator = get_user_model().objects.get(username="operator")
+    with acting_as(operator):
+        whatif.store(call, trace, user=operator)
+    return True
+
+
 def build(*, fresh: bool = True, traces: str | Path | None = None, progress: bool = True) -> dict:
     """Build the demo database from nothing. Returns a summary with the sign-ins."""
     from django.conf import settings
@@ -329,6 +343,7 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
 
     with acting_as("demo"):
         invoices = issue_invoices(dt.date(2026, 10, 1), dt.date(2026, 11, 1))
+    simulated = _simulation(call, Path(traces) if traces else traces_dir())
     from regnekraft.allocation.models import Allocation
 
     return {
@@ -343,6 +358,7 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
         "allocations": Allocation.objects.count(),
         "usage_records": usage,
         "invoices": len(invoices),
+        "simulation": simulated,
     }
 
 
@@ -353,7 +369,8 @@ def describe(summary: dict) -> str:
         f"  {summary['applications']} applications; round {summary['round']['call']}: "
         f"{summary['round']['funded']} funded by the optimiser and decided through the policy rules;",
         f"  {summary['allocations']} allocations; {summary['usage_records']} usage records imported; "
-        f"{summary['invoices']} invoices for October 2026.",
+        f"{summary['invoices']} invoices for October 2026"
+        + ("; the round replayed in the policy simulator for the dashboard." if summary.get("simulation") else "."),
         "",
         f"Sign in at {summary['url']} with password '{summary['password']}' as:",
     ]

@@ -394,3 +394,21 @@ class ChangeRequest(models.Model):
                                        % {"end": self.allocation.end}})
         if self.kind in (ChangeKind.INCREASE, ChangeKind.RENEW) and self.amount is None:
             raise ValidationError({"amount": _("an increase or renewal needs an amount")})
+
+
+class SimulationRun(models.Model):
+    """A call's round replayed on a workload trace in the policy simulator (``whatif``),
+    kept so that decision makers see it on the dashboard without running it again."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="simulations")
+    trace = models.CharField(max_length=200, help_text="the trace file's name in the traces folder")
+    proposed = models.BooleanField(default=False, help_text="the optimiser's proposal, not the decisions")
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    results = models.JSONField(help_text="per scenario: figures, and delivered share per project and user group")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.call} on {self.trace} ({'proposed' if self.proposed else 'decided'})"

@@ -10,6 +10,8 @@ The trace's own machine is the platform: a public trace's jobs are sized for it,
 question is how the round's entitlements share a saturated machine, not the size of the
 national systems. Two scenarios are compared: the round under multifactor priority with
 fair-share and the economic cap, and first-come-first-served without either.
+:func:`summary` is the one description of a run that every interface shows; :func:`store`
+keeps it as a :class:`SimulationRun` for the dashboard.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from regnekraft.simulation.readers import open_trace
 from regnekraft.simulation.scenarios import platform_from_dict, run_one, scenarios_from_dict
 
 from . import round as rounds
-from .models import AllocationStatus, Call, PolicySettings
+from .models import AllocationStatus, Call, PolicySettings, SimulationRun
 
 HOUR_KINDS = ("cpu",)
 
@@ -72,10 +74,47 @@ def scenario(call: Call, *, proposed: bool = False) -> dict[str, Any]:
 
 def simulate_round(call: Call, trace: str | Path, *, proposed: bool = False, progress=None) -> list:
     """Run the round's scenarios on ``trace``; returns the simulator's RunResults."""
+    return _run(scenario(call, proposed=proposed), trace, progress)
+
+
+def _run(spec: dict[str, Any], trace: str | Path, progress=None) -> list:
     reader = open_trace(trace)
     nodes = reader.max_procs or reader.max_nodes
     if not nodes:
         raise ValueError(f"trace {trace} does not say how many processors its machine had")
     platform = platform_from_dict({"systems": [{"name": "trace-machine", "nodes": int(nodes)}]})
     return [run_one(trace, sc, platform, {"allocation": "nodes"}, progress=progress)
-            for sc in scenarios_from_dict(scenario(call, proposed=proposed))]
+            for sc in scenarios_from_dict(spec)]
+
+
+FIGURES = ("jobs", "utilisation", "mean_wait", "median_wait", "p95_wait", "mean_bounded_slowdown",
+           "makespan")
+
+
+def summary(call: Call, trace: str | Path, *, proposed: bool = False, progress=None) -> dict[str, Any]:
+    """The round on ``trace`` as plain data (what the API, the CLI and the dashboard show):
+    per scenario the run's figures, each project's delivered share against its
+    entitlement, and the same added up per user group (research, public, industry)."""
+    spec = scenario(call, proposed=proposed)
+    user_group = {g["name"]: g["parent"] for g in spec["groups"] if g.get("parent")}
+    scenarios = []
+    for r in _run(spec, trace, progress):
+        groups = [{"group": g["group"], "user_group": user_group.get(g["group"], ""),
+                   "entitlement": float(g["entitlement"]), "delivered_share": float(g["delivered_share"]),
+                   "mean_wait": float(g["mean_wait"])} for g in r.groups]
+        by_user_group: dict[str, dict[str, float]] = {}
+        for g in groups:
+            if g["user_group"]:
+                total = by_user_group.setdefault(g["user_group"], {"entitlement": 0.0, "delivered_share": 0.0})
+                total["entitlement"] += g["entitlement"]
+                total["delivered_share"] += g["delivered_share"]
+        scenarios.append({"name": r.name, **{k: float(r.summary[k]) for k in FIGURES},
+                          "groups": groups, "user_groups": dict(sorted(by_user_group.items()))})
+    return {"call": call.name, "trace": Path(trace).name, "proposed": proposed, "scenarios": scenarios}
+
+
+def store(call: Call, trace: str | Path, *, proposed: bool = False, user=None) -> SimulationRun:
+    """Run :func:`summary` and keep it (the dashboard shows the latest)."""
+    data = summary(call, trace, proposed=proposed)
+    return SimulationRun.objects.create(call=call, trace=data["trace"], proposed=proposed, created_by=user,
+                                        results=data["scenarios"])

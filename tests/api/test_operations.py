@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from regnekraft.allocation import services
+from regnekraft.allocation.models import SimulationRun
 from regnekraft.slurm.models import SyncRun
 from tests import factories as f
 
@@ -39,6 +40,23 @@ def test_round_simulation(traces):
     assert _client("pi").get(url).status_code == 403
     bad = _client("operator").get(url, {"trace": "../../etc/passwd"})
     assert bad.status_code == 400 and "unknown trace" in str(bad.json()["trace"])
+    research = r.json()["scenarios"][0]["user_groups"]["research"]
+    assert research["entitlement"] == pytest.approx(1.0)  # the only project, a research one
+    assert SimulationRun.objects.count() == 0  # GET keeps nothing
+
+
+def test_stored_round_simulation_for_the_dashboard(traces):
+    rc = f.resource_class(units=100)
+    app = f.application(f.call(), f.project(code="nn1k"), {rc: 3000})
+    services.decide_application(app, {rc.pk: Decimal(3000)})
+    url = f"/api/calls/{app.call.pk}/simulation/?trace=hpc2n-first3171.swf"
+    assert _client("pi").post(url).status_code == 403
+    assert SimulationRun.objects.count() == 0
+    r = _client("decision_maker").post(url)
+    assert r.status_code == 201, r.content
+    run = SimulationRun.objects.get(pk=r.json()["id"])
+    assert (run.call, run.trace, run.proposed) == (app.call, "hpc2n-first3171.swf", False)
+    assert run.results == r.json()["scenarios"] and len(run.results) == 2
 
 
 def test_plan_and_economics_for_planners():

@@ -190,3 +190,29 @@ def test_csv_keeps_formula_like_text_as_text(world, client):
     client.force_login(world.people["pi"].user)
     rows = _csv(client, "/pi/", "projects")
     assert rows[1][1].startswith("'=HYPERLINK")
+
+
+def test_dashboard_shows_the_stored_round_simulation(world, client):
+    from regnekraft.allocation.models import SimulationRun
+    from tests import factories as f
+
+    client.force_login(world.people["decision_maker"].user)
+    assert "No round simulation is stored yet" in client.get("/en/dashboard/").content.decode()
+
+    def scenario(name, research, public):
+        return {"name": name, "jobs": 3145, "utilisation": 0.4, "mean_wait": 7200.0, "median_wait": 0.0,
+                "p95_wait": 36000.0, "mean_bounded_slowdown": 3.5, "makespan": 1e6, "groups": [],
+                "user_groups": {"public": {"entitlement": 0.3, "delivered_share": public},
+                                "research": {"entitlement": 0.7, "delivered_share": research}}}
+
+    SimulationRun.objects.create(call=f.call("2026.2"), trace="hpc2n-first3171.swf", results=[
+        scenario("2026.2 as decided", 0.69, 0.31), scenario("fcfs without fair-share", 0.5, 0.5)])
+    html = client.get("/en/dashboard/").content.decode()
+    assert "Round 2026.2 as decided, replayed on hpc2n-first3171.swf" in html
+    figures = _csv(client, "/en/dashboard/", "simulation")
+    assert [r[0] for r in figures[1:]] == ["2026.2 as decided", "fcfs without fair-share"]
+    shares = _csv(client, "/en/dashboard/", "simulation_shares")
+    assert shares[0] == ["User group", "Entitlement", "2026.2 as decided", "fcfs without fair-share"]
+    assert [r[0] for r in shares[1:]] == ["Public sector", "Research"]
+    assert shares[2][1:] == ["70.0", "69.0", "50.0"]
+    assert "Simulert runde" in client.get("/dashboard/").content.decode()  # bokmål by default

@@ -45,18 +45,21 @@ class SyncRunViewSet(ReadOnlyViewSet):
         return runs.filter(cluster=cluster) if cluster else runs
 
 
+SIMULATION_PARAMETERS = [
+    OpenApiParameter("trace", str, description="a trace file name in the traces folder (default: the HPC2N trace)"),
+    OpenApiParameter("proposed", bool, description="simulate the optimiser's proposal instead of the decisions"),
+]
+
+
 class RoundSimulationView(BaseAPIView):
     """A call's round (as decided, or as the optimiser proposes) replayed on a public workload trace
-    in the simulator, against first-come-first-served: utilisation, waits, and each project's
-    delivered share against its entitlement (operators and decision makers)."""
+    in the simulator, against first-come-first-served: utilisation, waits, and each project's and
+    user group's delivered share against its entitlement (operators and decision makers).
+    GET runs it and answers; POST also keeps it for the dashboard (201, with its ``id``)."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[
-        OpenApiParameter("trace", str, description="a trace file name in the traces folder (default: the HPC2N trace)"),
-        OpenApiParameter("proposed", bool, description="simulate the optimiser's proposal instead of the decisions"),
-    ], responses={200: OpenApiTypes.OBJECT})
-    def get(self, request, pk: str):
+    def _inputs(self, request, pk: str):
         require_role(request.user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER, action="simulate a round")
         try:
             call = Call.objects.get(pk=int(pk))
@@ -68,17 +71,25 @@ class RoundSimulationView(BaseAPIView):
         if name not in available:
             raise ValidationError({"trace": f"unknown trace {name!r}; available: {', '.join(available) or 'none'}"})
         proposed = request.query_params.get("proposed", "false").lower() in ("1", "true", "yes")
+        return call, folder / name, proposed
+
+    @extend_schema(parameters=SIMULATION_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: str):
+        call, trace, proposed = self._inputs(request, pk)
         try:
-            results = whatif.simulate_round(call, folder / name, proposed=proposed)
+            return Response(whatif.summary(call, trace, proposed=proposed))
         except ValueError as exc:
             raise ValidationError({"call": str(exc)}) from None
-        keys = ("jobs", "utilisation", "mean_wait", "median_wait", "p95_wait", "mean_bounded_slowdown", "makespan")
-        return Response({"call": call.name, "trace": name, "proposed": proposed, "scenarios": [
-            {"name": r.name, **{k: float(r.summary[k]) for k in keys},
-             "groups": [{"group": g["group"], "entitlement": float(g["entitlement"]),
-                         "delivered_share": float(g["delivered_share"]), "mean_wait": float(g["mean_wait"])}
-                        for g in r.groups]}
-            for r in results]})
+
+    @extend_schema(parameters=SIMULATION_PARAMETERS, request=None, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, pk: str):
+        call, trace, proposed = self._inputs(request, pk)
+        try:
+            run = whatif.store(call, trace, proposed=proposed, user=request.user)
+        except ValueError as exc:
+            raise ValidationError({"call": str(exc)}) from None
+        return Response({"id": run.pk, "created": run.created, "call": call.name, "trace": run.trace,
+                         "proposed": run.proposed, "scenarios": run.results}, status=201)
 
 
 def _require_planner(user) -> None:

@@ -14,12 +14,11 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
 
 from regnekraft.accounting import reports as accounting_reports
-from regnekraft.allocation.models import PolicySettings
+from regnekraft.allocation.models import PolicySettings, SimulationRun
 
 from .. import charts, reports
 from ..tables import Column, Table
@@ -28,7 +27,8 @@ from .base import page, requires, year_param
 CACHE_SECONDS = 300
 UTILISATION_MONTHS = 12
 UTILISATION_RULE_OF_THUMB = 75  # per cent (000:1356-1362)
-GROUP_NAMES = {"research": N_("Research"), "public": N_("Public sector"), "industry": N_("Industry")}
+GROUP_NAMES = {"research": gettext_noop("Research"), "public": gettext_noop("Public sector"),
+               "industry": gettext_noop("Industry")}
 
 
 def _pct(share: Decimal | None) -> float:
@@ -137,6 +137,39 @@ def _planning() -> Table | None:
     return table
 
 
+def _simulation() -> dict | None:
+    """The latest stored round simulation (``allocation.whatif``): its scenarios side by
+    side, and each user group's delivered share against its entitlement."""
+    run = SimulationRun.objects.select_related("call").first()
+    if run is None:
+        return None
+    label = _("as proposed") if run.proposed else _("as decided")
+    figures = Table("simulation", _("Round %(call)s %(label)s, replayed on %(trace)s") % {
+        "call": run.call.name, "label": label, "trace": run.trace}, [
+        Column(_("Scenario")), Column(_("Jobs"), numeric=True), Column(_("Utilisation (%)"), numeric=True, decimals=1),
+        Column(_("Mean wait (h)"), numeric=True, decimals=2), Column(_("95th percentile wait (h)"), numeric=True,
+                                                                     decimals=2),
+        Column(_("Mean bounded slowdown"), numeric=True, decimals=2),
+    ])
+    for sc in run.results:
+        figures.add(sc["name"], int(sc["jobs"]), 100 * sc["utilisation"], sc["mean_wait"] / 3600,
+                    sc["p95_wait"] / 3600, sc["mean_bounded_slowdown"])
+    groups = sorted({g for sc in run.results for g in sc.get("user_groups", {})})
+    names = [_(GROUP_NAMES.get(g, g)) for g in groups]
+    shares = Table("simulation_shares", _("Delivered share against entitlement per user group (%)"), [
+        Column(_("User group")), Column(_("Entitlement"), numeric=True, decimals=1),
+        *[Column(sc["name"], numeric=True, decimals=1) for sc in run.results],
+    ])
+    entitled = [100 * run.results[0]["user_groups"][g]["entitlement"] for g in groups] if run.results else []
+    delivered = {sc["name"]: [100 * sc["user_groups"].get(g, {}).get("delivered_share", 0.0) for g in groups]
+                 for sc in run.results}
+    for i, name in enumerate(names):
+        shares.add(name, entitled[i], *[values[i] for values in delivered.values()])
+    svg = charts.bars(_("Delivered share against entitlement per user group"), "%", names,
+                      {_("Entitlement"): entitled, **delivered})
+    return {"run": run, "figures": figures, "shares": shares, "svg": svg}
+
+
 PLAN_CACHE_SECONDS = 3600
 
 
@@ -199,7 +232,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if built["planning"] is not None:
         tables.append(built["planning"])
     plan_tables = _four_year_plan()
+    simulation = _simulation()
+    if simulation is not None:
+        tables += [simulation["figures"], simulation["shares"]]
     return page(request, "portal/dashboard.html", {
         "title": _("Dashboard"), "year": year, "charts": built["charts"], "groups": built["groups"],
-        "planning": built["planning"], "plan_tables": plan_tables,
+        "planning": built["planning"], "plan_tables": plan_tables, "simulation": simulation,
     }, tables=tables + plan_tables)

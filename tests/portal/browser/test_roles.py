@@ -154,9 +154,19 @@ def test_finance_follows_invoices_and_exports(walk, browser_world, lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_decision_maker_reads_the_dashboard(walk, browser_world, lang):
+    from regnekraft.allocation.models import SimulationRun
+    from tests import factories as f
+
+    shares = {"research": {"entitlement": 0.7, "delivered_share": 0.68},
+              "public": {"entitlement": 0.3, "delivered_share": 0.32}}
+    SimulationRun.objects.create(call=f.call("2026.2"), trace="hpc2n-first3171.swf", results=[
+        {"name": name, "jobs": 3145, "utilisation": 0.4, "mean_wait": 3600.0, "median_wait": 0.0,
+         "p95_wait": 7200.0, "mean_bounded_slowdown": 2.0, "makespan": 1e6, "groups": [],
+         "user_groups": shares} for name in ("2026.2 as decided", "fcfs without fair-share")])
     me = walk("decision_maker", lang)
     me.sign_in("dm", PASSWORD)
-    me.nav("/dashboard/")
-    assert me.page.locator("figure svg").count() == 4
+    me.nav("/dashboard/")  # axe-core runs on every page the walker visits
+    assert me.page.locator("figure svg").count() == 5  # four figures and the simulated round
     assert me.page.locator("#table-economic_share tbody tr").count() == 2
+    assert me.page.locator("#table-simulation tbody tr").count() == 2
     assert [a.get_attribute("href") for a in me.page.locator(".main-nav a").all()] == [f"{me.prefix}/dashboard/"]
