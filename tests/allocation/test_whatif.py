@@ -43,3 +43,24 @@ def test_replaying_a_trace_gives_results_per_scenario(traces):
 def test_a_call_without_grants_is_refused_clearly():
     with pytest.raises(ValueError, match="no decided CPU grants"):
         whatif.scenario(f.call())
+
+
+def test_the_summary_adds_projects_up_per_user_group_and_the_cli_stores_it(traces, capsys):
+    import json
+
+    from regnekraft.allocation.models import SimulationRun
+    from regnekraft.cli import main
+
+    call = _round()
+    data = whatif.summary(call, traces / "hpc2n-first3171.swf")
+    fair = data["scenarios"][0]
+    assert set(fair["user_groups"]) == {"research", "industry"}
+    research = fair["user_groups"]["research"]
+    assert research["entitlement"] == pytest.approx(4000 / 4100)
+    assert research["delivered_share"] == pytest.approx(
+        sum(g["delivered_share"] for g in fair["groups"] if g["user_group"] == "research"))
+    assert main(["round", "simulate", call.name, "--trace", str(traces / "hpc2n-first3171.swf"),
+                 "--store", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    run = SimulationRun.objects.get(pk=out["stored"])
+    assert run.results == out["scenarios"] and run.results[0]["user_groups"] == fair["user_groups"]
