@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet, Sum
@@ -101,10 +102,22 @@ def _price(book: PriceBook, a: Allocation, day: dt.date) -> Decimal:
         raise ValidationError(f"cannot invoice {_label(a)}: {e}") from None
 
 
-def unbilled_usage(allocation_ids: Iterable[int], end: dt.date) -> QuerySet:
-    """Usage of these allocations up to ``end`` that no invoice has billed yet."""
-    return UsageRecord.objects.filter(allocation_id__in=list(allocation_ids), usage_date__lt=end,
-                                      invoice__isnull=True)
+#: How many days before its period an invoice looks for use that arrived after the period
+#: it belongs to was invoiced (Django setting ``REGNEKRAFT_LATE_USE_DAYS``). The bound keeps
+#: the search on the usage-date index; use older than that is left unbilled (and shows in
+#: ``unbilled_usage`` with a wider window).
+LATE_USE_DAYS = 92
+
+
+def late_use_since(start: dt.date) -> dt.date:
+    return start - dt.timedelta(days=getattr(settings, "REGNEKRAFT_LATE_USE_DAYS", LATE_USE_DAYS))
+
+
+def unbilled_usage(allocation_ids: Iterable[int], start: dt.date, end: dt.date) -> QuerySet:
+    """Usage of these allocations dated before ``end`` (and within the late-use window
+    before ``start``) that no invoice has billed yet."""
+    return UsageRecord.objects.filter(allocation_id__in=list(allocation_ids), usage_date__gte=late_use_since(start),
+                                      usage_date__lt=end, invoice__isnull=True)
 
 
 def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.date,
@@ -125,7 +138,7 @@ def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.
         elif invoice is not None:
             usage = UsageRecord.objects.filter(invoice=invoice, allocation_id__in=consumption)
         else:
-            usage = unbilled_usage(consumption, end)
+            usage = unbilled_usage(consumption, start, end)
         for late, part in ((False, usage.filter(usage_date__gte=start)),
                            (True, usage.filter(usage_date__lt=start))):
             what = f"use before {start}, reported late" if late else "use"
@@ -230,7 +243,7 @@ def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook
     if invoice is not None:
         with_usage = set(invoice.usage.values_list("allocation_id", flat=True).distinct())
     else:
-        with_usage = set(unbilled_usage(_consumption_allocations(org).values_list("pk", flat=True), end)
+        with_usage = set(unbilled_usage(_consumption_allocations(org).values_list("pk", flat=True), start, end)
                          .values_list("allocation_id", flat=True).distinct())
     allocs = (Allocation.objects.filter(project__organisation=org)
               .filter(Q(start__lt=end, end__gt=start) | Q(pk__in=with_usage))
@@ -283,7 +296,7 @@ def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
             # the invoice takes its usage first, so that a record imported meanwhile is
             # either on it (and billed) or left for the next one, never lost
             consumption = _consumption_allocations(org).values_list("pk", flat=True)
-            unbilled_usage(consumption, end).update(invoice=invoice)
+            unbilled_usage(consumption, start, end).update(invoice=invoice)
             lines, total = assemble(draft_lines(org, start, end, book, invoice))
             if not lines:
                 raise _NothingToCharge
@@ -316,7 +329,8 @@ def issue_invoices(period_start: dt.date, period_end: dt.date,
         ids |= set(UsageRecord.objects.filter(usage_date__gte=period_start, usage_date__lt=period_end,
                                               allocation__isnull=False)
                    .values_list("project__organisation_id", flat=True).distinct())
-        ids |= set(UsageRecord.objects.filter(invoice__isnull=True, usage_date__lt=period_end,
+        ids |= set(UsageRecord.objects.filter(invoice__isnull=True, usage_date__gte=late_use_since(period_start),
+                                              usage_date__lt=period_end,
                                               allocation__charging_model=ChargingModel.CONSUMPTION)
                    .values_list("project__organisation_id", flat=True).distinct())  # late use
         ids |= set(SectorOrder.objects.filter(status=OrderStatus.CONFIRMED, year__gte=period_start.year,

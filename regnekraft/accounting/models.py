@@ -68,10 +68,7 @@ class UsageRecord(models.Model):
                                     name="usage_idempotency_key")
         ]
         indexes = [models.Index(fields=["usage_date"], name="usage_date_idx"),
-                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx"),
-                   # the few records not yet on an invoice: what the next invoice run bills
-                   models.Index(fields=["allocation", "usage_date"], name="usage_uninvoiced_idx",
-                                condition=models.Q(invoice__isnull=True))]
+                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx")]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"

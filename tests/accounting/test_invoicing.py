@@ -99,6 +99,19 @@ def test_late_usage_of_an_ended_allocation_is_still_billed(world):
     assert [ln.amount_nok for ln in q2.lines.all()] == [Decimal("7.20")]
 
 
+def test_late_use_is_looked_for_within_the_window(world, settings):
+    proj = f.project(code="nn1002k")
+    f.granted(proj, world.gpu, 1000)
+    use("nn1002k", "1", "10")
+    issue_invoices(*Q1)
+    use("nn1002k", "early", "1", day="2027-02-01")
+    use("nn1002k", "recent", "2", day="2027-03-30")
+    settings.REGNEKRAFT_LATE_USE_DAYS = 10  # Q2 looks back to 22 March only
+    [q2] = issue_invoices(*Q2)
+    assert [ln.quantity for ln in q2.lines.all()] == [Decimal("2.0000")]
+    assert UsageRecord.objects.get(job_id="early").invoice is None
+
+
 def test_lines_round_half_up_to_ore(world):
     Price.objects.filter(price_list=world.list_a, kind="gpu", gpu_type="A100").update(unit_price=Decimal("0.0005"))
     f.granted(f.project(code="nn1000k"), world.gpu, 1000)

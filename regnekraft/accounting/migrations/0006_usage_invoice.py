@@ -31,8 +31,4 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, help_text='the invoice that billed this record (consumption charging)', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='usage', to='accounting.invoice'),
         ),
         migrations.RunPython(mark_billed_usage, migrations.RunPython.noop),
-        migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(condition=models.Q(('invoice__isnull', True)), fields=['allocation', 'usage_date'], name='usage_uninvoiced_idx'),
-        ),
     ]
