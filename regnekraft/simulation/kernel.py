@@ -393,12 +393,13 @@ def run_columns(sim, jobs):
 
     ensure_loaded()  # outside the run's clock, like an import
     t0 = time.perf_counter()
+    held = isinstance(jobs, list | tuple)  # the caller's own Jobs get their results filled in
     if isinstance(jobs, TraceColumns):
         cols = jobs
     elif hasattr(jobs, "columns"):
         cols = jobs.columns()
     else:
-        jobs = list(jobs)  # the caller holds these Jobs: their results are filled in below
+        jobs = list(jobs)
         cols = columns_from_jobs(jobs)
     cols.check_sorted()
     S = sim.single
@@ -415,7 +416,7 @@ def run_columns(sim, jobs):
         sim.progress.update(n)
     system = np.where(need > 0, 0, -1).astype(np.int32)
     alloc_sets = NodeLists(off, alloc) if sim.node_mode else None
-    if isinstance(jobs, list):
+    if held:
         _fill_in(jobs, start, end, state, system, need, gidx, alloc_sets)
         sim.jobs = jobs
     wall = time.perf_counter() - t0
