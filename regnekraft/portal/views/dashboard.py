@@ -139,10 +139,20 @@ def _planning() -> Table | None:
 
 def _simulation() -> dict | None:
     """The latest stored round simulation (``allocation.whatif``): its scenarios side by
-    side, and each user group's delivered share against its entitlement."""
+    side, and each user group's delivered share against its entitlement. A stored run
+    never changes, so its rendering is cached under its id."""
     run = SimulationRun.objects.select_related("call").first()
     if run is None:
         return None
+    key = f"portal-simulation:{get_language()}:{run.pk}:{run.created.timestamp()}"
+    built = cache.get(key)
+    if built is None:
+        built = _render_simulation(run)
+        cache.set(key, built, PLAN_CACHE_SECONDS)
+    return built
+
+
+def _render_simulation(run: SimulationRun) -> dict:
     label = _("as proposed") if run.proposed else _("as decided")
     figures = Table("simulation", _("Round %(call)s %(label)s, replayed on %(trace)s") % {
         "call": run.call.name, "label": label, "trace": run.trace}, [
