@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import get_user_model
@@ -44,12 +46,37 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def setting(name: str, *default: Any) -> Any:
+#: Settings that the provider's discovery document can give (OpenID Connect Discovery 1.0).
+DISCOVERED = {
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": "authorization_endpoint",
+    "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
+    "OIDC_OP_USER_ENDPOINT": "userinfo_endpoint",
+    "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
+    "OIDC_OP_ISSUER": "issuer",
+}
+DISCOVERY_SECONDS = 3600  # how long a fetched discovery document is used
+_discovered: dict[str, tuple[float, dict]] = {}
+_MISSING = object()
+
+
+def _given(name: str) -> Any:
+    """A setting from Django settings or the environment, or ``_MISSING``."""
     if hasattr(settings, name):
         return getattr(settings, name)
     env = os.environ.get(f"REGNEKRAFT_{name}")
     if env is not None:
         return {"true": True, "false": False}.get(env.lower(), env)
+    return _MISSING
+
+
+def setting(name: str, *default: Any) -> Any:
+    value = _given(name)
+    if value is not _MISSING:
+        return value
+    if name in DISCOVERED and (url := _given("OIDC_OP_DISCOVERY_URL")) not in (_MISSING, ""):
+        found = discovery(str(url)).get(DISCOVERED[name])
+        if found:
+            return found
     if name in DEFAULTS:  # ours win over the library's fallbacks (e.g. PKCE on, RS256)
         return DEFAULTS[name]
     if default:
@@ -57,8 +84,35 @@ def setting(name: str, *default: Any) -> Any:
     raise ImproperlyConfigured(f"OIDC setting {name} is missing (set it in settings or REGNEKRAFT_{name})")
 
 
+def discovery(url: str) -> dict:
+    """The provider's discovery document (``url`` is the issuer or the document itself),
+    fetched once an hour. Settings given explicitly win over it."""
+    if not url.rstrip("/").endswith("/.well-known/openid-configuration"):
+        url = url.rstrip("/") + "/.well-known/openid-configuration"
+    hit = _discovered.get(url)
+    if hit is not None and time.monotonic() - hit[0] < DISCOVERY_SECONDS:
+        return hit[1]
+    try:
+        response = requests.get(url, timeout=float(setting("OIDC_TIMEOUT")))
+        response.raise_for_status()
+        doc = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise ImproperlyConfigured(f"the OIDC discovery document {url} could not be read: {exc}") from None
+    missing = [f for f in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+               if not isinstance(doc, dict) or not doc.get(f)]
+    if missing:
+        raise ImproperlyConfigured(f"the OIDC discovery document {url} lacks {', '.join(missing)}")
+    _discovered[url] = (time.monotonic(), doc)
+    return doc
+
+
 def configured() -> bool:
-    return bool(setting("OIDC_RP_CLIENT_ID", "") and setting("OIDC_OP_AUTHORIZATION_ENDPOINT", ""))
+    """Whether to offer OIDC sign-in (without fetching anything from the provider)."""
+    def given(name: str) -> bool:
+        return _given(name) not in (_MISSING, "")
+
+    return given("OIDC_RP_CLIENT_ID") and (given("OIDC_OP_AUTHORIZATION_ENDPOINT")
+                                           or given("OIDC_OP_DISCOVERY_URL"))
 
 
 def provider_label() -> str:
@@ -95,6 +149,26 @@ class InitView(OIDCAuthenticationRequestView):
     @staticmethod
     def get_settings(attr: str, *args: Any) -> Any:
         return setting(attr, *args)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.unavailable: ImproperlyConfigured | None = None
+        try:
+            super().__init__(*args, **kwargs)  # reads the endpoints (perhaps by discovery)
+        except ImproperlyConfigured as exc:
+            View.__init__(self, *args, **kwargs)
+            self.unavailable = exc
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.unavailable is None:
+            try:
+                return super().dispatch(request, *args, **kwargs)
+            except ImproperlyConfigured as exc:
+                self.unavailable = exc
+        # e.g. the provider's discovery document cannot be read: say so, not a server error
+        log.warning("OIDC sign-in cannot start: %s", self.unavailable)
+        messages.error(request, _("Sign-in with %(provider)s is not available right now.")
+                       % {"provider": provider_label()})
+        return HttpResponseRedirect(reverse("portal:login"))
 
 
 class CallbackView(View):

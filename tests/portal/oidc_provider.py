@@ -55,7 +55,9 @@ class Provider:
                 url = urlsplit(self.path)
                 provider.requests_seen.append(url.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                if url.path == "/authorize":
+                if url.path == "/.well-known/openid-configuration":
+                    self._json(provider.discovery())
+                elif url.path == "/authorize":
                     self._authorize(query)
                 elif url.path == "/jwks":
                     self._json({"keys": [provider.jwk()]})
@@ -110,6 +112,13 @@ class Provider:
     def jwk(self) -> dict:
         key = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
         return {**key, "kid": KEY_ID, "alg": "RS256", "use": "sig"}
+
+    def discovery(self) -> dict:
+        return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
+                "token_endpoint": f"{self.url}/token", "userinfo_endpoint": f"{self.url}/userinfo",
+                "jwks_uri": f"{self.url}/jwks", "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
+                "id_token_signing_alg_values_supported": ["RS256"]}
 
     def settings(self) -> dict:
         return {

@@ -68,3 +68,37 @@ def test_provider_error_and_forged_state_are_refused(world, client, provider):
     forged = client.get("/oidc/callback/", {"code": "abc", "state": "not-ours"})
     assert forged["Location"] == "/accounts/login/"
     assert client.get("/pi/").status_code == 302
+
+
+@pytest.fixture
+def discovered_provider(settings):
+    """Only the client and the discovery address are configured: the rest is discovered."""
+    p = Provider().start()
+    settings.OIDC_RP_CLIENT_ID = p.client_id
+    settings.OIDC_RP_CLIENT_SECRET = p.client_secret
+    settings.OIDC_OP_DISCOVERY_URL = p.url
+    yield p
+    p.stop()
+
+
+def test_sign_in_with_endpoints_from_the_discovery_document(world, client, discovered_provider):
+    html = client.get("/accounts/login/").content.decode()
+    assert 'href="/oidc/authenticate/' in html
+    assert discovered_provider.requests_seen == []  # showing the button fetches nothing
+    discovered_provider.identity = {"sub": "feide-pia", "email": "pia@example.no", "name": "Pia"}
+    done = _through_provider(client, discovered_provider)
+    assert done.status_code == 302 and done["Location"] == "/pi/"
+    assert discovered_provider.requests_seen.count("/.well-known/openid-configuration") == 1
+
+
+def test_unreachable_discovery_is_a_clear_refusal_not_an_error(world, client, settings):
+    settings.OIDC_RP_CLIENT_ID = "regnekraft"
+    settings.OIDC_OP_DISCOVERY_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    settings.OIDC_TIMEOUT = 2
+    start = client.get("/en/accounts/login/")
+    assert start.status_code == 200
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    page = client.get("/accounts/login/").content.decode()
+    # the message is in the language of the request that started the sign-in
+    assert "is not available right now" in page or "er ikke tilgjengelig akkurat nå" in page
