@@ -20,7 +20,12 @@ import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
+from django.db.models import Max
+
 from regnekraft.catalog.models import Price, PriceList, ResourceClass
+
+from .models import Invoice, UsageRecord
 
 RECORD_QUANTUM = Decimal("0.0001")
 ORE = Decimal("0.01")
@@ -118,5 +123,31 @@ def rate_usage(category: str, rc: ResourceClass, quantity: Decimal, day: dt.date
     return rate(quantity, book.unit_price(category, rc, day))
 
 
-__all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record",
+__all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record", "earliest_new_list_day",
+           "check_price_list_start",
            "RECORD_QUANTUM", "ORE"]
+
+
+def earliest_new_list_day() -> dt.date | None:
+    """The first day a new or changed price list may take effect: the day after the latest
+    rated use, and not inside an invoiced period. Rated use keeps the price it was rated
+    with and invoices keep theirs, so a list starting earlier would make the records, the
+    invoices and the price book disagree. None: nothing is rated or invoiced yet."""
+    last_use = UsageRecord.objects.aggregate(d=Max("usage_date"))["d"]
+    last_invoiced = Invoice.objects.aggregate(d=Max("period_end"))["d"]
+    days = [d for d in (last_use + dt.timedelta(days=1) if last_use else None, last_invoiced) if d]
+    return max(days) if days else None
+
+
+def check_price_list_start(valid_from: dt.date, *, existing: dt.date | None = None) -> None:
+    """Refuse a list that would reprice rated or invoiced use (``existing``: the day an
+    already published list took effect, when it is being changed)."""
+    earliest = earliest_new_list_day()
+    if earliest is None:
+        return
+    if existing is not None and existing < earliest:
+        raise ValidationError({"valid_from": f"this list has priced use up to {earliest - dt.timedelta(days=1)} "
+                                             f"and cannot change; publish a new list from {earliest} or later"})
+    if valid_from < earliest:
+        raise ValidationError({"valid_from": f"use up to {earliest - dt.timedelta(days=1)} is already rated or "
+                                             f"invoiced; a new list may take effect on {earliest} at the earliest"})

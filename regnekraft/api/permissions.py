@@ -45,6 +45,18 @@ class OperatorWritesOnly(BasePermission):
         return request.method in SAFE_METHODS or is_operator(request.user)
 
 
+class PricingWrites(BasePermission):
+    """Any signed-in user reads; operators and finance (who set cost-plus and market prices) write."""
+
+    message = "only a platform operator or finance may change prices"
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or access.has_role(request.user, RoleKind.OPERATOR,
+                                                                 RoleKind.FINANCE)
+
+
 class OperatorOnly(BasePermission):
     message = "only a platform operator may use this endpoint"
 

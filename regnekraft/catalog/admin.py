@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from .models import Price, PriceList, ResourceClass, System
@@ -28,8 +29,25 @@ class PriceInline(admin.TabularInline):
     extra = 0
 
 
+class PriceListAdminForm(forms.ModelForm):
+    class Meta:
+        model = PriceList
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        day = data.get("valid_from")
+        if day is not None and (self.instance.pk is None or day != self.instance.valid_from):
+            # the same rule as the API and the portal: no list reprices rated or invoiced use
+            from regnekraft.accounting.rating import check_price_list_start
+
+            check_price_list_start(day, existing=self.instance.valid_from if self.instance.pk else None)
+        return data
+
+
 @admin.register(PriceList)
 class PriceListAdmin(admin.ModelAdmin):
+    form = PriceListAdminForm
     list_display = ("category", "name", "valid_from")
     list_filter = ("category",)
     inlines = [PriceInline]

@@ -17,7 +17,7 @@ from regnekraft.allocation.models import (
     Call,
     ChangeKind,
 )
-from regnekraft.catalog.models import ResourceClass
+from regnekraft.catalog.models import PriceCategory, ResourceClass, ResourceKind
 from regnekraft.parties.models import Organisation, Person, Project
 
 CRITERION_LABELS = {"excellence": _("Scientific excellence"), "impact": _("Impact"),
@@ -178,3 +178,41 @@ class ReviewerForm(forms.Form):
     def __init__(self, *args, reviewers, **kw) -> None:
         super().__init__(*args, **kw)
         self.fields["reviewer"].queryset = reviewers
+
+
+class PriceListForm(forms.Form):
+    """A new price list: one price per resource kind (empty: that kind has no price in it)."""
+
+    category = forms.ChoiceField(label=_("Category"), choices=PriceCategory.choices)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    valid_from = forms.DateField(label=_("Takes effect on"), widget=DateInput)
+    tier_1 = forms.DecimalField(label=_("Multiplier, availability tier 1"), initial=Decimal("1"),
+                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
+    tier_2 = forms.DecimalField(label=_("Multiplier, availability tier 2"), initial=Decimal("1.25"),
+                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
+    tier_3 = forms.DecimalField(label=_("Multiplier, availability tier 3"), initial=Decimal("1.6"),
+                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
+    free_allowance_nok = forms.DecimalField(label=_("Free allowance per organisation and year (NOK, category 0)"),
+                                            initial=Decimal("0"), min_value=Decimal("0"), max_digits=12,
+                                            decimal_places=2)
+    source = forms.CharField(label=_("Source (decision, document)"), max_length=300, required=False)
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        for kind, label in ResourceKind.choices:
+            self.fields[f"price_{kind}"] = forms.DecimalField(
+                label=_("NOK per unit: %(kind)s") % {"kind": label}, required=False, min_value=Decimal("0"),
+                max_digits=12, decimal_places=4)
+
+    def price_fields(self) -> list[forms.BoundField]:
+        return [self[f"price_{kind}"] for kind in ResourceKind.values]
+
+    def prices(self) -> dict[str, Decimal]:
+        return {kind: self.cleaned_data[f"price_{kind}"] for kind in ResourceKind.values
+                if self.cleaned_data.get(f"price_{kind}") is not None}
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.errors and not self.prices():
+            raise forms.ValidationError(_("Give at least one price."))
+        return data

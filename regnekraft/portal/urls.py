@@ -26,6 +26,7 @@ urlpatterns = [
     path("operator/sync/", operator.sync, name="sync"),
     path("operator/audit/", operator.audit, name="audit"),
     path("finance/", finance.overview, name="finance"),
+    path("finance/prices/new/", finance.new_price_list, name="price_list_new"),
     path("finance/invoices/<int:invoice_id>/", finance.invoice, name="invoice"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
 ]

@@ -1,5 +1,5 @@
 """Portal writes that are not grants: applications, members, reviews, draft orders, calls,
-change requests. Grants (Allocation rows) are made only by ``allocation.services``.
+change requests, price lists. Grants (Allocation rows) are made only by ``allocation.services``.
 
 Each function validates the rows (``full_clean``) and writes in one transaction.
 """
@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from regnekraft.accounting.rating import check_price_list_start
 from regnekraft.allocation import services
 from regnekraft.allocation.models import (
     Allocation,
@@ -27,7 +28,7 @@ from regnekraft.allocation.models import (
     SectorOrder,
     SectorOrderLine,
 )
-from regnekraft.catalog.models import ResourceClass
+from regnekraft.catalog.models import Price, PriceList, ResourceClass
 from regnekraft.parties.models import Organisation, Person, Project
 
 
@@ -119,3 +120,19 @@ def set_call_status(call: Call, status: str) -> Call:
     call.check_status_change(status)
     call.status = status
     return _saved(call)
+
+
+@transaction.atomic
+def publish_price_list(*, category: str, name: str, valid_from: dt.date, multipliers: Mapping[str, Decimal],
+                       free_allowance_nok: Decimal, source: str, prices: Mapping[str, Decimal]) -> PriceList:
+    """A new price list with one price per resource kind; it may not reprice rated or invoiced use."""
+    check_price_list_start(valid_from)
+    if PriceList.objects.filter(category=category, valid_from=valid_from).exists():
+        raise ValidationError({"valid_from": _("Category %(category)s already has a list taking effect on "
+                                               "%(day)s.") % {"category": category, "day": valid_from}})
+    price_list = _saved(PriceList(category=category, name=name, valid_from=valid_from,
+                                  tier_multipliers={tier: str(f) for tier, f in multipliers.items()},
+                                  free_allowance_nok=free_allowance_nok, source=source))
+    for kind, unit_price in prices.items():
+        _saved(Price(price_list=price_list, kind=kind, unit_price=unit_price))
+    return price_list

@@ -63,3 +63,30 @@ def test_ore_rounding_is_half_up():
 def test_rounding_moves_by_at_most_half_a_unit(x):
     assert abs(to_ore(x) - x) <= Decimal("0.005")
     assert abs(to_record(x) - x) <= Decimal("0.00005")
+
+
+def test_no_interface_publishes_a_list_that_reprices_rated_use(world, client):
+    """The rule (accounting.rating.check_price_list_start) through the admin; the API and
+    the portal are tested in tests/api/test_writes.py and tests/portal/test_flows.py."""
+    from django.contrib.auth import get_user_model
+
+    from regnekraft.accounting.importer import import_records
+    from regnekraft.accounting.rating import earliest_new_list_day
+    from regnekraft.catalog.models import PriceList
+
+    assert earliest_new_list_day() is None  # nothing rated: any day will do
+    f.granted(f.project(code="nn1000k"), world.gpu, 1000)
+    import_records([{"cluster": "betzy", "job_id": "1", "account": "nn1000k", "kind": "gpu",
+                     "gpu_type": "A100", "quantity": "1", "start": "2027-02-01T08:00:00",
+                     "end": "2027-02-01T10:00:00"}], source="t")
+    assert earliest_new_list_day() == dt.date(2027, 2, 2)
+    admin = get_user_model().objects.create_superuser("root", "root@example.no", "pw")
+    client.force_login(admin)
+    form = {"category": "A", "name": "Late", "tier_multipliers": "{}", "free_allowance_nok": "0", "source": "",
+            "prices-TOTAL_FORMS": "0", "prices-INITIAL_FORMS": "0", "prices-MIN_NUM_FORMS": "0",
+            "prices-MAX_NUM_FORMS": "1000"}
+    refused = client.post("/admin/catalog/pricelist/add/", {**form, "valid_from": "2027-02-01"})
+    assert refused.status_code == 200 and "already rated or invoiced" in refused.content.decode()
+    assert not PriceList.objects.filter(name="Late").exists()
+    accepted = client.post("/admin/catalog/pricelist/add/", {**form, "valid_from": "2027-02-02"})
+    assert accepted.status_code == 302 and PriceList.objects.filter(name="Late").exists()

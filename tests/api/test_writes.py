@@ -19,6 +19,7 @@ from regnekraft.allocation.models import (
     SectorOrder,
 )
 from regnekraft.audit.models import AuditEntry
+from regnekraft.catalog.models import PriceList
 from regnekraft.parties.models import Sensitivity
 from tests import factories as f
 
@@ -89,15 +90,33 @@ def test_capacity_of_a_class_in_a_period(world, as_user):
 
 def test_price_list_with_prices_and_bad_multipliers(world, as_user):
     client = as_user(world.operator)
-    body = {"category": "B", "name": "Dedicated", "valid_from": "2026-01-01",
+    body = {"category": "B", "name": "Dedicated", "valid_from": "2027-06-01",
             "tier_multipliers": {"1": "1", "2": "1.3"}, "prices": [{"kind": "cpu", "unit_price": "0.09"}]}
     created = client.post("/api/price-lists/", body, format="json")
     assert created.status_code == 201, created.content
     assert created.json()["prices"][0]["unit_price"] == "0.0900"
-    bad = client.post("/api/price-lists/", {**body, "valid_from": "2026-02-01", "tier_multipliers": {"9": "1"}},
+    bad = client.post("/api/price-lists/", {**body, "valid_from": "2027-07-01", "tier_multipliers": {"9": "1"}},
                       format="json")
     assert bad.status_code == 400
     assert "tier_multipliers" in bad.json()
+
+
+def test_a_price_list_never_reprices_rated_or_invoiced_use(world, as_user):
+    from regnekraft.accounting.rating import earliest_new_list_day
+
+    earliest = earliest_new_list_day()
+    assert earliest is not None
+    body = {"category": "A", "name": "Retroactive", "valid_from": str(earliest - dt.timedelta(days=1)),
+            "prices": [{"kind": "cpu", "unit_price": "0.05"}]}
+    refused = as_user(world.operator).post("/api/price-lists/", body, format="json")
+    assert refused.status_code == 400 and "already rated or invoiced" in str(refused.json()["valid_from"])
+    old = PriceList.objects.filter(valid_from__lt=earliest).first()
+    changed = as_user(world.operator).patch(f"/api/price-lists/{old.pk}/", {"name": "Renamed"}, format="json")
+    assert changed.status_code == 400 and "cannot change" in str(changed.json()["valid_from"])
+    # finance sets prices too; a PI does not
+    on_time = {**body, "valid_from": str(earliest), "name": "From the next day"}
+    assert as_user(world.pi_a).post("/api/price-lists/", on_time, format="json").status_code == 403
+    assert as_user(world.finance).post("/api/price-lists/", on_time, format="json").status_code == 201
 
 
 # --- projects -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ PAGES = {
     "sync": "/operator/sync/",
     "audit": "/operator/audit/",
     "finance": "/finance/",
+    "price_list_new": "/finance/prices/new/",
     "dashboard": "/dashboard/",
 }
 ALLOWED = {
@@ -28,8 +29,8 @@ ALLOWED = {
     "reviewer": {"reviews"},
     "coordinator": {"sector", "order_new"},
     "industry": {"industry", "pi", "pi_apply"},  # the demo's industry customer also leads its project
-    "operator": {"catalogue", "calls", "changes", "sync", "audit", "finance", "dashboard"},
-    "finance": {"finance"},
+    "operator": {"catalogue", "calls", "changes", "sync", "audit", "finance", "price_list_new", "dashboard"},
+    "finance": {"finance", "price_list_new"},
     "decision_maker": {"dashboard"},
     "nobody": set(),
 }
@@ -52,7 +53,7 @@ def test_navigation_lists_only_what_the_role_may_use(world, client, role):
     client.force_login(world.people[role].user)
     html = client.get("/").content.decode()
     for name, url in PAGES.items():
-        if name in ("order_new",):
+        if name in ("order_new", "price_list_new"):
             continue
         linked = f'href="{url}"' in html
         assert linked == (name in ALLOWED[role]), (role, url)

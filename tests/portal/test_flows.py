@@ -148,3 +148,29 @@ def test_industry_checks_price_and_cap_then_buys(world, client):
     refused = client.post("/industry/", {**huge, "action": "confirm"}).content.decode()
     assert "economic_cap" in refused
     assert Allocation.objects.filter(project=project).count() == 1
+
+
+def test_finance_publishes_a_price_list_that_never_reprices_rated_use(world, client):
+    import datetime as dt
+
+    from regnekraft.accounting.rating import earliest_new_list_day
+    from regnekraft.catalog.models import PriceList
+
+    client.force_login(world.people["finance"].user)
+    assert 'href="/en/finance/prices/new/"' in client.get("/en/finance/").content.decode()
+    earliest = earliest_new_list_day() or dt.date.today()
+    form = {"category": "A", "name": "Cost-plus 2028", "tier_1": "1", "tier_2": "1.25", "tier_3": "1.6",
+            "free_allowance_nok": "0", "source": "Board decision", "price_cpu": "0.045", "price_gpu": "6.1"}
+    early = client.post("/en/finance/prices/new/", {**form, "valid_from": earliest - dt.timedelta(days=1)})
+    assert early.status_code == 200 and "already rated or invoiced" in early.content.decode()
+    none = client.post("/en/finance/prices/new/", {**{k: v for k, v in form.items() if not k.startswith("price_")},
+                                                  "valid_from": earliest})
+    assert "Give at least one price." in none.content.decode()
+    assert not PriceList.objects.filter(name="Cost-plus 2028").exists()
+    done = client.post("/en/finance/prices/new/", {**form, "valid_from": earliest})
+    assert done.status_code == 302
+    published = PriceList.objects.get(name="Cost-plus 2028")
+    assert (published.category, published.valid_from, published.tier_multipliers["2"]) == ("A", earliest, "1.25")
+    assert {p.kind: str(p.unit_price) for p in published.prices.all()} == {"cpu": "0.0450", "gpu": "6.1000"}
+    again = client.post("/en/finance/prices/new/", {**form, "valid_from": earliest})
+    assert "already has a list taking effect" in again.content.decode()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from regnekraft.accounting import rating
 from regnekraft.catalog.models import AvailabilityTier, Price, PriceList, ResourceClass, System
 
 from .common import country_field, decimal_string, run_model_clean
@@ -115,6 +117,13 @@ class PriceListSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         run_model_clean(PriceList, {k: v for k, v in attrs.items() if k != "prices"}, self.instance)
+        valid_from = attrs.get("valid_from", self.instance.valid_from if self.instance else None)
+        if valid_from is not None:
+            try:  # no list may reprice rated or invoiced use (accounting.rating)
+                rating.check_price_list_start(valid_from,
+                                              existing=self.instance.valid_from if self.instance else None)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from None
         return attrs
 
     def create(self, validated_data):

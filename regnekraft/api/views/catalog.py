@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from regnekraft.accounting import rating
 from regnekraft.allocation import policy
-from regnekraft.api.permissions import OperatorWritesOnly
+from regnekraft.api.permissions import OperatorWritesOnly, PricingWrites
 from regnekraft.api.serializers.catalog import (
     CapacitySerializer,
     CatalogueEntrySerializer,
@@ -107,4 +107,4 @@ class PriceListViewSet(WritableViewSet):
 
     queryset = PriceList.objects.prefetch_related("prices")
     serializer_class = PriceListSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [PricingWrites]

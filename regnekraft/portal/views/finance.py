@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft.accounting.models import InvoiceLine
+from regnekraft.accounting.rating import earliest_new_list_day
 from regnekraft.catalog.models import Price
 from regnekraft.parties import access
 
+from .. import writes
+from ..forms import PriceListForm
 from ..tables import Cell, Column, Table
 from .base import not_visible, page, requires
 
@@ -34,7 +42,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         invoices.add(Cell(inv.organisation.short_name, reverse("portal:invoice", args=[inv.pk])),
                      inv.organisation.get_kind_display(), inv.period_start, inv.period_end, inv.issued.date(),
                      inv.total_nok)
-    return page(request, "portal/table_page.html", {"title": _("Prices and invoices")}, tables=[prices, invoices])
+    return page(request, "portal/table_page.html", {
+        "title": _("Prices and invoices"), "action_url": reverse("portal:price_list_new"),
+        "action_label": _("New price list"),
+    }, tables=[prices, invoices])
 
 
 @requires("portal:finance")
@@ -55,3 +66,31 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "org": inv.organisation, "start": inv.period_start, "end": inv.period_end},
         "intro": _("Total: %(total)s NOK") % {"total": inv.total_nok},
     }, tables=[lines])
+
+
+@requires("portal:finance")
+def new_price_list(request: HttpRequest) -> HttpResponse:
+    """Publish a price list that takes effect on a later day (what is rated keeps its price)."""
+    earliest = earliest_new_list_day()
+    form = PriceListForm(request.POST or None, initial={"valid_from": earliest})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            price_list = writes.publish_price_list(
+                category=data["category"], name=data["name"], valid_from=data["valid_from"],
+                multipliers={"1": data["tier_1"], "2": data["tier_2"], "3": data["tier_3"]},
+                free_allowance_nok=data["free_allowance_nok"], source=data["source"], prices=form.prices())
+        except ValidationError as exc:
+            by_field = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
+            for field, errors in by_field.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("Price list %(name)s (category %(category)s) takes effect on %(day)s.") % {
+                "name": price_list.name, "category": price_list.category, "day": price_list.valid_from})
+            return redirect("portal:finance")
+    intro = (_("Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list takes effect "
+               "on %(next)s at the earliest.") % {"day": earliest - dt.timedelta(days=1), "next": earliest}
+             if earliest else _("Nothing is rated yet: a list may take effect on any day."))
+    return page(request, "portal/form_page.html", {
+        "title": _("New price list"), "intro": intro, "form": form, "submit": _("Publish the price list"),
+    })

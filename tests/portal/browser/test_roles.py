@@ -150,6 +150,14 @@ def test_finance_follows_invoices_and_exports(walk, browser_world, lang):
     assert download.value.suggested_filename == "invoices.csv"
     me.follow(f'a[href="{me.prefix}/finance/invoices/{w.invoice_a.pk}/"]', "invoice")
     assert "nn1001k" in me.page.content()
+    me.nav("/finance/")
+    me.follow(f'a[href="{me.prefix}/finance/prices/new/"]', "new price list")
+    me.page.select_option("#id_category", "C")
+    me.page.fill("#id_name", f"Market {lang}")
+    me.page.fill("#id_price_cpu", "0.12")
+    me.page.fill("#id_source", "Board decision")
+    me.submit('main form button[type="submit"]', "price list published")  # the earliest day is filled in
+    assert me.success()
 
 
 @pytest.mark.parametrize("lang", LANGS)
