@@ -113,20 +113,39 @@ def late_use_since(start: dt.date) -> dt.date:
     return start - dt.timedelta(days=getattr(settings, "REGNEKRAFT_LATE_USE_DAYS", LATE_USE_DAYS))
 
 
-def unbilled_usage(allocation_ids: Iterable[int], start: dt.date, end: dt.date) -> QuerySet:
-    """Usage of these allocations dated before ``end`` (and within the late-use window
-    before ``start``) that no invoice has billed yet."""
-    return UsageRecord.objects.filter(allocation_id__in=list(allocation_ids), usage_date__gte=late_use_since(start),
-                                      usage_date__lt=end, invoice__isnull=True)
+def _billable_days(org: Organisation, start: dt.date, end: dt.date) -> Q:
+    """The usage dates an invoice for [start, end) bills: its own period, and the late-use
+    window's days inside periods the organisation has already invoiced (use of a period
+    not invoiced yet waits for that period's own invoice)."""
+    since = late_use_since(start)
+    days = Q(usage_date__gte=start, usage_date__lt=end)
+    for ps, pe in (Invoice.objects.filter(organisation=org, period_end__gt=since, period_start__lt=start)
+                   .values_list("period_start", "period_end")):
+        days |= Q(usage_date__gte=max(ps, since), usage_date__lt=min(pe, start))
+    return days
+
+
+def unbilled_usage(org: Organisation, allocation_ids: Iterable[int], start: dt.date, end: dt.date) -> QuerySet:
+    """Usage of these allocations on the days an invoice for [start, end) bills that no
+    invoice has billed yet."""
+    return UsageRecord.objects.filter(_billable_days(org, start, end), allocation_id__in=list(allocation_ids),
+                                      invoice__isnull=True)
+
+
+def _billed_by(invoice: Invoice, allocation_ids: Iterable[int] | None = None) -> QuerySet:
+    """The records ``invoice`` took (bounded by date, so the usage-date index serves it)."""
+    usage = UsageRecord.objects.filter(invoice=invoice, usage_date__gte=late_use_since(invoice.period_start),
+                                       usage_date__lt=invoice.period_end)
+    return usage if allocation_ids is None else usage.filter(allocation_id__in=list(allocation_ids))
 
 
 def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.date,
                      book: PriceBook, invoice: Invoice | None = None,
-                     period_use: bool = False) -> list[LineDraft]:
+                     period_use: bool = False, org: Organisation | None = None) -> list[LineDraft]:
     """The charges of ``allocations`` for the period, by their charging models (unrounded).
-    Consumption bills the records ``invoice`` holds, or (no invoice: a preview) those not
-    yet billed; ``period_use`` takes instead every record dated in the period, billed or
-    not (what the period's use was worth, for take-or-pay)."""
+    Consumption bills the records ``invoice`` holds, or (no invoice: a preview for ``org``)
+    those not yet billed; ``period_use`` takes instead every record dated in the period,
+    billed or not (what the period's use was worth, for take-or-pay)."""
     allocs = list(allocations)
     by_id = {a.pk: a for a in allocs}
     out: list[LineDraft] = []
@@ -136,9 +155,9 @@ def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.
             usage = UsageRecord.objects.filter(allocation_id__in=consumption, usage_date__gte=start,
                                                usage_date__lt=end)
         elif invoice is not None:
-            usage = UsageRecord.objects.filter(invoice=invoice, allocation_id__in=consumption)
+            usage = _billed_by(invoice, consumption)
         else:
-            usage = unbilled_usage(consumption, start, end)
+            usage = unbilled_usage(org, consumption, start, end)
         for late, part in ((False, usage.filter(usage_date__gte=start)),
                            (True, usage.filter(usage_date__lt=start))):
             what = f"use before {start}, reported late" if late else "use"
@@ -241,14 +260,14 @@ def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook
         raise ValidationError(f"invoice period {start}..{end} is empty")
     book = book or PriceBook()
     if invoice is not None:
-        with_usage = set(invoice.usage.values_list("allocation_id", flat=True).distinct())
+        with_usage = set(_billed_by(invoice).values_list("allocation_id", flat=True).distinct())
     else:
-        with_usage = set(unbilled_usage(_consumption_allocations(org).values_list("pk", flat=True), start, end)
+        with_usage = set(unbilled_usage(org, _consumption_allocations(org).values_list("pk", flat=True), start, end)
                          .values_list("allocation_id", flat=True).distinct())
     allocs = (Allocation.objects.filter(project__organisation=org)
               .filter(Q(start__lt=end, end__gt=start) | Q(pk__in=with_usage))
               .select_related("project", "resource_class__system").order_by("project__code", "pk"))
-    lines = allocation_lines(allocs, start, end, book, invoice)
+    lines = allocation_lines(allocs, start, end, book, invoice, org=org)
     waiver = _category0_waiver(org, start, lines, book)
     if waiver:
         lines.append(waiver)
@@ -296,7 +315,7 @@ def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
             # the invoice takes its usage first, so that a record imported meanwhile is
             # either on it (and billed) or left for the next one, never lost
             consumption = _consumption_allocations(org).values_list("pk", flat=True)
-            unbilled_usage(consumption, start, end).update(invoice=invoice)
+            unbilled_usage(org, consumption, start, end).update(invoice=invoice)
             lines, total = assemble(draft_lines(org, start, end, book, invoice))
             if not lines:
                 raise _NothingToCharge

@@ -99,6 +99,18 @@ def test_late_usage_of_an_ended_allocation_is_still_billed(world):
     assert [ln.amount_nok for ln in q2.lines.all()] == [Decimal("7.20")]
 
 
+def test_use_of_a_period_not_invoiced_yet_waits_for_its_own_invoice(world):
+    proj = f.project(code="nn1003k")
+    f.granted(proj, world.gpu, 1000)
+    use("nn1003k", "feb", "10", day="2027-02-01")
+    use("nn1003k", "may", "1", day="2027-05-01")
+    [q2] = issue_invoices(*Q2)  # issued before Q1: February is not late use, it is Q1's
+    assert [ln.quantity for ln in q2.lines.all()] == [Decimal("1.0000")]
+    [q1] = issue_invoices(*Q1)
+    assert [ln.quantity for ln in q1.lines.all()] == [Decimal("10.0000")]
+    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {"feb": q1.pk, "may": q2.pk}
+
+
 def test_late_use_is_looked_for_within_the_window(world, settings):
     proj = f.project(code="nn1002k")
     f.granted(proj, world.gpu, 1000)
@@ -233,3 +245,23 @@ def test_preview_matches_the_issued_invoice(world):
     [invoice] = issue_invoices(*Q1)
     assert preview["total_nok"] == invoice.total_nok == Decimal("24.00")
     assert InvoiceLine.objects.count() == len(preview["lines"])
+
+
+def test_the_migration_marks_what_invoices_billed_and_leaves_later_imports_open(world):
+    """accounting/migrations/0006: records imported before an invoice was issued are its;
+    records imported after it were never billed."""
+    import importlib
+
+    from django.apps import apps
+
+    from regnekraft.accounting.models import ImportBatch
+
+    proj = f.project(code="nn1004k")
+    f.granted(proj, world.gpu, 1000)
+    use("nn1004k", "before", "10")
+    [q1] = issue_invoices(*Q1)
+    use("nn1004k", "after", "100")
+    ImportBatch.objects.filter(usagerecord__job_id="after").update(started=q1.issued + dt.timedelta(hours=1))
+    UsageRecord.objects.update(invoice=None)  # as before the migration
+    importlib.import_module("regnekraft.accounting.migrations.0006_usage_invoice").mark_billed_usage(apps, None)
+    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {"before": q1.pk, "after": None}

@@ -5,14 +5,18 @@ from django.db import migrations, models
 
 
 def mark_billed_usage(apps, schema_editor):
-    """Records already billed by an invoice (consumption, usage date in its period) are its."""
+    """Records an invoice billed (consumption, usage date in its period, imported before it
+    was issued) are its; records imported later were never billed and stay open."""
     Invoice = apps.get_model("accounting", "Invoice")
     UsageRecord = apps.get_model("accounting", "UsageRecord")
+    ImportBatch = apps.get_model("accounting", "ImportBatch")
     for invoice in Invoice.objects.all():
+        later = ImportBatch.objects.filter(started__gte=invoice.issued).values("pk")
         UsageRecord.objects.filter(
             allocation__project__organisation_id=invoice.organisation_id,
             allocation__charging_model="consumption", usage_date__gte=invoice.period_start,
-            usage_date__lt=invoice.period_end, invoice__isnull=True).update(invoice=invoice)
+            usage_date__lt=invoice.period_end, invoice__isnull=True,
+        ).exclude(batch_id__in=later).update(invoice=invoice)
 
 
 class Migration(migrations.Migration):
