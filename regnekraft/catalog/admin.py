@@ -37,8 +37,9 @@ class PriceListAdminForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         day = data.get("valid_from")
-        if day is not None and (self.instance.pk is None or day != self.instance.valid_from):
-            # the same rule as the API and the portal: no list reprices rated or invoiced use
+        if day is not None:
+            # the same rule as the API and the portal: no list reprices rated or invoiced
+            # use, so a list that has priced some cannot change (its prices included)
             from regnekraft.accounting.rating import check_price_list_start
 
             check_price_list_start(day, existing=self.instance.valid_from if self.instance.pk else None)
@@ -51,3 +52,12 @@ class PriceListAdmin(admin.ModelAdmin):
     list_display = ("category", "name", "valid_from")
     list_filter = ("category",)
     inlines = [PriceInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None:
+            from regnekraft.accounting.rating import earliest_new_list_day
+
+            earliest = earliest_new_list_day()
+            if earliest is not None and obj.valid_from < earliest:
+                return False  # it priced rated or invoiced use
+        return super().has_delete_permission(request, obj)

@@ -90,3 +90,11 @@ def test_no_interface_publishes_a_list_that_reprices_rated_use(world, client):
     assert not PriceList.objects.filter(name="Late").exists()
     accepted = client.post("/admin/catalog/pricelist/add/", {**form, "valid_from": "2027-02-02"})
     assert accepted.status_code == 302 and PriceList.objects.filter(name="Late").exists()
+    # a list that priced rated use cannot be changed (not even its multipliers) or deleted
+    used = PriceList.objects.get(category="A", valid_from__lt=dt.date(2027, 2, 2))
+    edited = client.post(f"/admin/catalog/pricelist/{used.pk}/change/", {
+        **form, "name": used.name, "valid_from": str(used.valid_from), "tier_multipliers": '{"1": "9"}'})
+    assert edited.status_code == 200 and "cannot change" in edited.content.decode()
+    used.refresh_from_db()
+    assert used.tier_multipliers != {"1": "9"}
+    assert client.post(f"/admin/catalog/pricelist/{used.pk}/delete/", {"post": "yes"}).status_code == 403

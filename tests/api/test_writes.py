@@ -113,6 +113,8 @@ def test_a_price_list_never_reprices_rated_or_invoiced_use(world, as_user):
     old = PriceList.objects.filter(valid_from__lt=earliest).first()
     changed = as_user(world.operator).patch(f"/api/price-lists/{old.pk}/", {"name": "Renamed"}, format="json")
     assert changed.status_code == 400 and "cannot change" in str(changed.json()["valid_from"])
+    deleted = as_user(world.finance).delete(f"/api/price-lists/{old.pk}/")
+    assert deleted.status_code == 400 and PriceList.objects.filter(pk=old.pk).exists()
     # finance sets prices too; a PI does not
     on_time = {**body, "valid_from": str(earliest), "name": "From the next day"}
     assert as_user(world.pi_a).post("/api/price-lists/", on_time, format="json").status_code == 403

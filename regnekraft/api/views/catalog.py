@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -108,3 +110,10 @@ class PriceListViewSet(WritableViewSet):
     queryset = PriceList.objects.prefetch_related("prices")
     serializer_class = PriceListSerializer
     permission_classes = [PricingWrites]
+
+    def perform_destroy(self, instance):
+        try:  # a list that priced rated or invoiced use stays (accounting.rating)
+            rating.check_price_list_start(instance.valid_from, existing=instance.valid_from)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        instance.delete()
