@@ -26,7 +26,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Min, Q
 
 from regnekraft.accounting.rating import NoPrice, PriceBook
 from regnekraft.allocation.models import (
@@ -91,7 +91,12 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
             .prefetch_related("project__members"))
     grants: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     weighed: dict[str, float] = defaultdict(float)  # grants in CPU-hour price units
-    period: dict[str, dt.date] = {}  # first day of the grants GrpTRESMins counts
+    # first day of the grants GrpTRESMins counts; revoked ones included, so that revoking
+    # a grant never moves the period (and resets the usage) in the middle of it
+    period = {_account(row["project__code"]): row["first"] for row in
+              Allocation.objects.filter(resource_class__system=system, start__lte=today, end__gt=today,
+                                        resource_class__kind__in=list(TRES_OF_KIND))
+              .values("project__code").annotate(first=Min("start"))}
     weights = billing_weights(system, today)
     active: set[str] = set()
     projects: dict[str, Project] = {}
@@ -100,7 +105,6 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
         projects[code] = a.project
         grants[code][TRES_OF_KIND[a.resource_class.kind]] += float(a.amount)
         weighed[code] += float(a.amount) * weights.get(a.resource_class_id, 1.0)
-        period[code] = min(period.get(code, a.start), a.start)
         if a.status == AllocationStatus.ACTIVE:
             active.add(code)
     cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))

@@ -163,6 +163,8 @@ def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
                 else:
                     result = reconcile(spec, backend, repair=args.repair, periods=known)
             except (ApplyError, SlurmCommandError, RestError) as exc:
+                if isinstance(exc, ApplyError) and exc.periods is not None:
+                    usage_periods.record(spec.cluster, exc.periods)  # resets that ran are not repeated
                 _record_sync(args, None, spec.cluster, mode, str(exc))
                 print(f"error [{spec.cluster}]: {exc}", file=sys.stderr)
                 cause = exc.cause if isinstance(exc, ApplyError) else exc

@@ -46,10 +46,12 @@ class SacctmgrBackend:
 
 
 class ApplyError(RuntimeError):
-    def __init__(self, op: Operation, done: Sequence[Operation], cause: Exception):
+    def __init__(self, op: Operation, done: Sequence[Operation], cause: Exception,
+                 periods: dict[str, str] | None = None):
         self.op = op
         self.done = list(done)
         self.cause = cause
+        self.periods = periods  # usage periods to record: the resets that did run
         super().__init__(f"{op.summary()} failed after {len(done)} operation(s): {cause}")
 
 
@@ -130,12 +132,19 @@ def usage_resets(desired: ClusterSpec, known: Mapping[str, str]) -> list[Operati
     return ops
 
 
-def periods_after(desired: ClusterSpec, known: Mapping[str, str]) -> dict[str, str]:
-    """What ``UsagePeriods`` should hold once the resets are done (first sightings adopted)."""
+def periods_after(desired: ClusterSpec, known: Mapping[str, str],
+                  reset: set[str] | None = None) -> dict[str, str]:
+    """What ``UsagePeriods`` should hold once the resets of the accounts in ``reset`` (None:
+    all that were due) are done; first sightings are adopted. An account whose reset did
+    not run keeps its old period, so the reset is tried again, and one that ran is never
+    repeated."""
     out = dict(known)
     for acc in desired.accounts.values():
-        if acc.level == "project" and acc.usage_period:
-            out[acc.name] = max(acc.usage_period, out.get(acc.name, acc.usage_period))
+        if acc.level != "project" or not acc.usage_period:
+            continue
+        before = out.get(acc.name)
+        if before is None or (acc.usage_period > before and (reset is None or acc.name in reset)):
+            out[acc.name] = acc.usage_period
     return out
 
 
@@ -164,7 +173,9 @@ def apply(desired: ClusterSpec, backend: Backend,
             backend.execute(op)
         except SlurmCommandError as exc:
             result.error = str(exc)
-            raise ApplyError(op, result.applied, exc) from exc
+            done = {o.name for o in result.applied if ("RawUsage", "0") in o.settings}
+            raise ApplyError(op, result.applied, exc,
+                             periods=periods_after(desired, periods or {}, done)) from exc
         result.applied.append(op)
     result.finished = time.time()
     result.periods = periods_after(desired, periods or {})

@@ -57,6 +57,19 @@ def test_fairshare_weighs_gpu_hours_by_price():
     assert accounts["nn3001k"].fairshare / accounts["nn3000k"].fairshare == pytest.approx(1.4, rel=0.01)
 
 
+def test_revoking_a_grant_does_not_move_the_usage_period():
+    """Else the bridge would reset the account's usage in the middle of the period."""
+    system = f.system("Lumi")
+    cpu = f.resource_class(system, units=100)
+    project = f.project(code="nn4000k")
+    first = f.granted(project, cpu, 1000)  # from 1 January
+    f.granted(project, cpu, 500, period=(dt.date(f.YEAR, 2, 1), dt.date(f.YEAR, 7, 1)))
+    assert adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period == f"{f.YEAR}-01-01"
+    first.status = AllocationStatus.REVOKED
+    first.save()
+    assert adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period == f"{f.YEAR}-01-01"
+
+
 def test_blocked_or_expired_allocations_block_the_account():
     system = f.system("Saga")
     cpu = f.resource_class(system, units=100)

@@ -232,3 +232,34 @@ def test_usage_is_reset_only_when_the_allocation_period_moves_on(tmp_path):
     bad["projects"][0]["usage_period"] = "1 April"
     with pytest.raises(SpecError, match="usage_period"):
         ClusterSpec.from_description(bad)
+
+
+def test_a_failed_apply_records_the_resets_that_ran_and_retries_the_rest():
+    from regnekraft.slurm.runner import SlurmCommandError
+    from regnekraft.slurm.sync import ApplyError, apply
+
+    desired = (spec().with_account("nn1001k", usage_period="2026-10-01")
+               .with_account("met001", usage_period="2026-10-01"))
+
+    class FailsOnMet:
+        def read(self, cluster):
+            return desired  # Slurm already matches: only the resets are due
+
+        def execute(self, op):
+            if op.name == "met001":
+                raise SlurmCommandError(op.argv(), 1, "", "sacctmgr: error")
+
+    known = {"nn1001k": "2026-04-01", "met001": "2026-04-01"}
+    with pytest.raises(ApplyError) as failed:
+        apply(desired, FailsOnMet(), known)
+    # met001 sorts first and fails: nothing ran, both are still due
+    assert failed.value.periods == known
+
+    class FailsOnNn(FailsOnMet):
+        def execute(self, op):
+            if op.name == "nn1001k":
+                raise SlurmCommandError(op.argv(), 1, "", "sacctmgr: error")
+
+    with pytest.raises(ApplyError) as failed:
+        apply(desired, FailsOnNn(), known)
+    assert failed.value.periods == {"met001": "2026-10-01", "nn1001k": "2026-04-01"}
