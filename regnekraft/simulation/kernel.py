@@ -390,10 +390,13 @@ def run_columns(sim, jobs):
     from .columns import TraceColumns, columns_from_jobs
     from .metrics import RunResult, Segments
     from .nodes import NodeLists
+    from .readers import BatsimReader, CSVReader, SWFReader
 
     ensure_loaded()  # outside the run's clock, like an import
     t0 = time.perf_counter()
-    held = isinstance(jobs, list | tuple)  # the caller's own Jobs get their results filled in
+    # Jobs the caller made get their results filled in, as the event loop does; a reader's
+    # own Jobs (made only for this run) are not worth the time
+    held = not isinstance(jobs, SWFReader | BatsimReader | CSVReader | TraceColumns)
     if isinstance(jobs, TraceColumns):
         cols = jobs
     elif hasattr(jobs, "columns"):

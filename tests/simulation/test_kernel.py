@@ -159,3 +159,26 @@ def test_random_workloads_identical(rows, policy, max_job_test, with_groups):
     py, kern = both(lambda: make_jobs(rows), Platform([SYSTEM]), groups, policy=policy[0],
                     allocation=policy[1], bf_max_job_test=max_job_test)
     assert_same(py, kern)
+
+
+def test_both_readers_read_whole_numbers_alike(tmp_path):
+    path = tmp_path / "odd.swf"
+    path.write_text(SWF_HEAD + "1 0 0 5 1 -1 -1 1.0 10 -1 1 07 05 -1 1 -1 -1 -1\n"
+                    + "2 1 0 5 1 -1 -1 2e0 10 -1 1 7 5 -1 1 -1 -1 -1\n")
+    [a, b] = list(open_trace(path))
+    assert (a.cores, a.user, a.group, b.cores, b.user, b.group) == (1, "7", "5", 2, "7", "5")
+    py, kern = both(lambda: open_trace(path), Platform.single(4))
+    assert_same(py, kern)
+    assert list(kern.jobs["group"]) == ["5", "5"]
+    bad = tmp_path / "half.swf"
+    bad.write_text(SWF_HEAD + "1 0 0 5 1 -1 -1 1.5 10 -1 1 7 5 -1 1 -1 -1 -1\n")
+    for engine in ("python", "kernel"):
+        with pytest.raises(TraceError, match=r"half\.swf:2: .*not a whole number"):
+            simulate(open_trace(bad), Platform.single(4), PolicyConfig(engine=engine))
+
+
+def test_the_callers_jobs_get_their_results_from_either_engine():
+    for engine in ("python", "kernel"):
+        jobs = [Job(1, 0, 10, nodes=2), Job(2, 0, 10, nodes=2), Job(3, 1, 5, nodes=1)]
+        simulate((j for j in jobs), Platform.single(3), PolicyConfig(engine=engine))
+        assert [(j.start, j.end) for j in jobs] == [(0.0, 10.0), (10.0, 20.0), (1.0, 6.0)], engine
