@@ -55,7 +55,9 @@ DISCOVERED = {
     "OIDC_OP_ISSUER": "issuer",
 }
 DISCOVERY_SECONDS = 3600  # how long a fetched discovery document is used
+DISCOVERY_RETRY_SECONDS = 60  # how long a failure is remembered, so an outage costs one timeout
 _discovered: dict[str, tuple[float, dict]] = {}
+_failed: dict[str, tuple[float, str]] = {}
 _MISSING = object()
 
 
@@ -89,20 +91,27 @@ def discovery(url: str) -> dict:
     fetched once an hour. Settings given explicitly win over it."""
     if not url.rstrip("/").endswith("/.well-known/openid-configuration"):
         url = url.rstrip("/") + "/.well-known/openid-configuration"
+    now = time.monotonic()
     hit = _discovered.get(url)
-    if hit is not None and time.monotonic() - hit[0] < DISCOVERY_SECONDS:
+    if hit is not None and now - hit[0] < DISCOVERY_SECONDS:
         return hit[1]
+    failed = _failed.get(url)
+    if failed is not None and now - failed[0] < DISCOVERY_RETRY_SECONDS:
+        raise ImproperlyConfigured(failed[1])
     try:
         response = requests.get(url, timeout=float(setting("OIDC_TIMEOUT")))
         response.raise_for_status()
         doc = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise ImproperlyConfigured(f"the OIDC discovery document {url} could not be read: {exc}") from None
+        message = f"the OIDC discovery document {url} could not be read: {exc}"
+        _failed[url] = (now, message)
+        raise ImproperlyConfigured(message) from None
     missing = [f for f in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
                if not isinstance(doc, dict) or not doc.get(f)]
     if missing:
         raise ImproperlyConfigured(f"the OIDC discovery document {url} lacks {', '.join(missing)}")
-    _discovered[url] = (time.monotonic(), doc)
+    _discovered[url] = (now, doc)
+    _failed.pop(url, None)
     return doc
 
 
