@@ -124,7 +124,7 @@ def rate_usage(category: str, rc: ResourceClass, quantity: Decimal, day: dt.date
 
 
 __all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record", "earliest_new_list_day",
-           "check_price_list_start",
+           "has_priced_use", "check_price_list_start",
            "RECORD_QUANTUM", "ORE"]
 
 
@@ -137,6 +137,12 @@ def earliest_new_list_day() -> dt.date | None:
     last_invoiced = Invoice.objects.aggregate(d=Max("period_end"))["d"]
     days = [d for d in (last_use + dt.timedelta(days=1) if last_use else None, last_invoiced) if d]
     return max(days) if days else None
+
+
+def has_priced_use(valid_from: dt.date) -> bool:
+    """Whether a list taking effect on ``valid_from`` has already priced rated or invoiced use."""
+    earliest = earliest_new_list_day()
+    return earliest is not None and valid_from < earliest
 
 
 def check_price_list_start(valid_from: dt.date, *, existing: dt.date | None = None) -> None:

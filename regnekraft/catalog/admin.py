@@ -55,9 +55,8 @@ class PriceListAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None:
-            from regnekraft.accounting.rating import earliest_new_list_day
+            from regnekraft.accounting.rating import has_priced_use
 
-            earliest = earliest_new_list_day()
-            if earliest is not None and obj.valid_from < earliest:
-                return False  # it priced rated or invoiced use
+            if has_priced_use(obj.valid_from):
+                return False
         return super().has_delete_permission(request, obj)
