@@ -63,49 +63,107 @@ def build_world(n_projects: int, rng: random.Random) -> list[tuple[str, str, str
     start, end = dt.date(2027, 1, 1), dt.date(2028, 1, 1)
     classes = []
     for name in ("betzy", "saga", "olivia", "lumi-no"):
-        system = System.objects.create(name=name, slug=name, kind="national", operator="Sigma2", country="NO",
-                                       commissioned=dt.date(2020, 1, 1))
-        classes.append(ResourceClass.objects.create(system=system, kind="cpu", installed_units=200_000))
-        classes.append(ResourceClass.objects.create(system=system, kind="gpu", gpu_type="A100",
-                                                    installed_units=4_000))
+        system = System.objects.create(
+            name=name,
+            slug=name,
+            kind="national",
+            operator="Sigma2",
+            country="NO",
+            commissioned=dt.date(2020, 1, 1),
+        )
+        classes.append(
+            ResourceClass.objects.create(system=system, kind="cpu", installed_units=200_000)
+        )
+        classes.append(
+            ResourceClass.objects.create(
+                system=system, kind="gpu", gpu_type="A100", installed_units=4_000
+            )
+        )
     for category in ("A", "0"):
-        pl = PriceList.objects.create(category=category, name=f"bench {category}", valid_from=dt.date(2020, 1, 1))
+        pl = PriceList.objects.create(
+            category=category, name=f"bench {category}", valid_from=dt.date(2020, 1, 1)
+        )
         Price.objects.create(price_list=pl, kind="cpu", unit_price=Decimal("0.04"))
         Price.objects.create(price_list=pl, kind="gpu", unit_price=Decimal("5.6"))
-    call = Call.objects.create(name="bench", opens=dt.date(2026, 9, 1), closes=dt.date(2026, 10, 1),
-                               period_start=start, period_end=end, status=CallStatus.REVIEW)
-    orgs = [Organisation.objects.create(name=f"Org {i}", short_name=f"org{i}", kind="research") for i in range(20)]
+    call = Call.objects.create(
+        name="bench",
+        opens=dt.date(2026, 9, 1),
+        closes=dt.date(2026, 10, 1),
+        period_start=start,
+        period_end=end,
+        status=CallStatus.REVIEW,
+    )
+    orgs = [
+        Organisation.objects.create(name=f"Org {i}", short_name=f"org{i}", kind="research")
+        for i in range(20)
+    ]
     user = get_user_model().objects.create_user("benchpi", password="x")
     pi = Person.objects.create(user=user, organisation=orgs[0], name="PI", email="pi@example.no")
     keys = []
     for i in range(n_projects):
-        project = Project.objects.create(code=f"nn{i:04d}k", title="bench", organisation=orgs[i % len(orgs)], pi=pi)
+        project = Project.objects.create(
+            code=f"nn{i:04d}k", title="bench", organisation=orgs[i % len(orgs)], pi=pi
+        )
         app = Application.objects.create(call=call, project=project, justification="bench")
         chosen = rng.sample(classes, 2)
         for rc in chosen:
-            ApplicationRequest.objects.create(application=app, resource_class=rc, amount=Decimal(250_000))
+            ApplicationRequest.objects.create(
+                application=app, resource_class=rc, amount=Decimal(250_000)
+            )
         services.decide_application(app, {rc.pk: Decimal(250_000) for rc in chosen})
         keys += [(project.code, rc.system.slug, rc.kind, rc.gpu_type) for rc in chosen]
     # usage of projects without any allocation is kept and reported as unallocated
-    stray = Project.objects.create(code="stray01", title="no allocation", organisation=orgs[0], pi=pi)
+    stray = Project.objects.create(
+        code="stray01", title="no allocation", organisation=orgs[0], pi=pi
+    )
     keys.append((stray.code, "betzy", "cpu", ""))
     return keys
 
 
-def write_usage(path: Path, n: int, keys: list[tuple[str, str, str, str]], rng: random.Random) -> None:
+def write_usage(
+    path: Path, n: int, keys: list[tuple[str, str, str, str]], rng: random.Random
+) -> None:
     t0 = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["source", "cluster", "job_id", "step", "account", "system", "kind", "gpu_type",
-                    "quantity", "start", "end", "user"])
+        w.writerow(
+            [
+                "source",
+                "cluster",
+                "job_id",
+                "step",
+                "account",
+                "system",
+                "kind",
+                "gpu_type",
+                "quantity",
+                "start",
+                "end",
+                "user",
+            ]
+        )
         for job in range(n):
             account, system, kind, gpu = keys[rng.randrange(len(keys))]
             start = t0 + dt.timedelta(seconds=rng.randrange(360 * 86400))
             hours = rng.randrange(1, 48 * 60) / 60
             end = start + dt.timedelta(hours=hours)
             units = rng.choice((1, 4, 16, 64, 128)) if kind == "cpu" else rng.choice((1, 2, 4, 8))
-            w.writerow(["slurm", system, job, "0", account, system, kind, gpu, f"{units * hours:.4f}",
-                        start.isoformat(), end.isoformat(), f"u{job % 1000}"])
+            w.writerow(
+                [
+                    "slurm",
+                    system,
+                    job,
+                    "0",
+                    account,
+                    system,
+                    kind,
+                    gpu,
+                    f"{units * hours:.4f}",
+                    start.isoformat(),
+                    end.isoformat(),
+                    f"u{job % 1000}",
+                ]
+            )
 
 
 def server_cpu_seconds() -> float | None:
@@ -143,13 +201,17 @@ def describe_cpu(read: int, parts: tuple[float, float, float]) -> str:
     parent, child, server = parts
     total = parent + child + server
     critical = max(child, parent + server)
-    return (f"CPU s: writer {parent:.1f} + validator {child:.1f} + database server {server:.1f} "
-            f"= {total:.1f} ({read / total:,.0f} records per CPU second); on two idle cores about "
-            f"{critical:.1f} s = {read / critical:,.0f} records/s")
+    return (
+        f"CPU s: writer {parent:.1f} + validator {child:.1f} + database server {server:.1f} "
+        f"= {total:.1f} ({read / total:,.0f} records per CPU second); on two idle cores about "
+        f"{critical:.1f} s = {read / critical:,.0f} records/s"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--projects", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2027)
@@ -168,23 +230,31 @@ def main() -> None:
             path = tmp / "usage.csv"
             t = time.perf_counter()
             write_usage(path, args.records, keys, rng)
-            print(f"generated {args.records:,} records ({path.stat().st_size / 1e6:.0f} MB) "
-                  f"in {time.perf_counter() - t:.1f} s")
+            print(
+                f"generated {args.records:,} records ({path.stat().st_size / 1e6:.0f} MB) "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
             print(f"database: {connection.vendor} {db_name}")
-            print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-                  "(other work on the machine slows the wall-clock figures)")
+            print(
+                f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+                "(other work on the machine slows the wall-clock figures)"
+            )
             cpu = cpu_now()
             first = import_usage(path)
             cpu_first = cpu_used(cpu)
-            print(f"first import: {first.read:,} read, {first.new:,} new, {first.unallocated:,} unallocated, "
-                  f"{len(first.balance_events):,} balance events in {first.seconds:.1f} s "
-                  f"= {first.read / first.seconds:,.0f} records/s")
+            print(
+                f"first import: {first.read:,} read, {first.new:,} new, {first.unallocated:,} unallocated, "
+                f"{len(first.balance_events):,} balance events in {first.seconds:.1f} s "
+                f"= {first.read / first.seconds:,.0f} records/s"
+            )
             print(f"    {describe_cpu(first.read, cpu_first)}")
             cpu = cpu_now()
             again = import_usage(path)
             cpu_again = cpu_used(cpu)
-            print(f"re-import:    {again.read:,} read, {again.new:,} new, {again.duplicate:,} duplicates "
-                  f"in {again.seconds:.1f} s = {again.read / again.seconds:,.0f} records/s")
+            print(
+                f"re-import:    {again.read:,} read, {again.new:,} new, {again.duplicate:,} duplicates "
+                f"in {again.seconds:.1f} s = {again.read / again.seconds:,.0f} records/s"
+            )
             print(f"    {describe_cpu(again.read, cpu_again)}")
             if connection.vendor != "sqlite" and cpu_now()[2] is None:
                 print("(the database server is not on this machine: its CPU is not counted)")

@@ -92,7 +92,9 @@ def generate(n_apps: int, seed: int):
                 non_research_room=(1 - PROTECTED_RESEARCH) * cap - nonres_used,
             )
         )
-    quantum = np.array([1000.0 if "core" in c[1] else 10.0 if "GPU" in c[1] else 1.0 for c in CLASSES])
+    quantum = np.array(
+        [1000.0 if "core" in c[1] else 10.0 if "GPU" in c[1] else 1.0 for c in CLASSES]
+    )
     amounts = np.maximum(quantum, np.round(size * scale / quantum) * quantum) * asks
 
     apps, eligible = [], []
@@ -129,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     apps, classes, eligible = generate(args.apps, args.seed)
     t_gen = time.perf_counter() - t0
 
-    p = propose(apps, classes, eligible=eligible, min_share=args.min_share,
-                time_limit=args.time_limit)
+    p = propose(
+        apps, classes, eligible=eligible, min_share=args.min_share, time_limit=args.time_limit
+    )
     t1 = time.perf_counter()
     g = greedy(apps, classes, eligible=eligible, min_share=args.min_share)
     t_greedy = time.perf_counter() - t1
@@ -159,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         "greedy_objective": greedy_obj,
         "greedy_seconds": round(t_greedy, 3),
         "binding": [
-            {"kind": c.kind, "class": c.class_id, "slack": c.slack,
-             "shadow_price_per_capacity": c.shadow_price * c.norm}
+            {
+                "kind": c.kind,
+                "class": c.class_id,
+                "slack": c.slack,
+                "shadow_price_per_capacity": c.shadow_price * c.norm,
+            }
             for c in p.binding
         ],
         "violations": problems,
@@ -168,34 +175,50 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        print(f"round optimiser benchmark: {len(apps):,} applications x {len(classes)} resource classes"
-              f" ({n_lines:,} request lines, {n_lines - len(eligible):,} ineligible), seed {args.seed},"
-              f" min_share {args.min_share}; generated in {t_gen:.2f} s")
+        print(
+            f"round optimiser benchmark: {len(apps):,} applications x {len(classes)} resource classes"
+            f" ({n_lines:,} request lines, {n_lines - len(eligible):,} ineligible), seed {args.seed},"
+            f" min_share {args.min_share}; generated in {t_gen:.2f} s"
+        )
         ok_time = "within" if p.total_seconds < 10 else "OVER"
-        print(f"time:       {p.total_seconds:.2f} s in all ({p.solve_seconds:.2f} s solving,"
-              f" {p.cpu_seconds:.2f} s of CPU) - {ok_time} the 10 s goal")
+        print(
+            f"time:       {p.total_seconds:.2f} s in all ({p.solve_seconds:.2f} s solving,"
+            f" {p.cpu_seconds:.2f} s of CPU) - {ok_time} the 10 s goal"
+        )
         print(f"status:     {p.status} ({p.method}); {p.message}")
-        print(f"objective:  {p.objective:.6f}  dual bound {p.dual_bound:.6f}  gap {p.mip_gap:.2e}"
-              f"  nodes {p.node_count}  fixed before the MILP {p.fixed:,}")
-        print(f"greedy:     {greedy_obj:.6f} in {t_greedy:.2f} s"
-              f" (MILP is {100 * (p.objective / greedy_obj - 1):+.3f} %)")
-        print(f"funded:     {len(p.funded):,} of {len(apps):,}"
-              f" ({summary['funded_in_full']:,} in full)")
+        print(
+            f"objective:  {p.objective:.6f}  dual bound {p.dual_bound:.6f}  gap {p.mip_gap:.2e}"
+            f"  nodes {p.node_count}  fixed before the MILP {p.fixed:,}"
+        )
+        print(
+            f"greedy:     {greedy_obj:.6f} in {t_greedy:.2f} s"
+            f" (MILP is {100 * (p.objective / greedy_obj - 1):+.3f} %)"
+        )
+        print(
+            f"funded:     {len(p.funded):,} of {len(apps):,}"
+            f" ({summary['funded_in_full']:,} in full)"
+        )
         print("binding constraints (slack; shadow price per whole class capacity, in score units):")
         for c in p.binding:
-            print(f"  {c.kind:<13} {c.class_id:<13} slack {c.slack:>14.4f} {c.unit:<10}"
-                  f" shadow {c.shadow_price * c.norm:8.3f}")
+            print(
+                f"  {c.kind:<13} {c.class_id:<13} slack {c.slack:>14.4f} {c.unit:<10}"
+                f" shadow {c.shadow_price * c.norm:8.3f}"
+            )
         print("all limits:")
         for c in p.constraints:
-            print(f"  {c.kind:<13} {c.class_id:<13} used {c.used:>16,.1f} of {c.limit:>16,.1f}"
-                  f" {c.unit:<10} ({100 * c.utilisation:6.2f} %)")
+            print(
+                f"  {c.kind:<13} {c.class_id:<13} used {c.used:>16,.1f} of {c.limit:>16,.1f}"
+                f" {c.unit:<10} ({100 * c.utilisation:6.2f} %)"
+            )
         if problems:
             print(f"VERIFY: {len(problems)} violation(s):")
             for line in problems[:20]:
                 print("  " + line)
         else:
-            print("verify:     every limit holds (capacity, economic room, non-research room,"
-                  " eligibility, min_share, fraction x request)")
+            print(
+                "verify:     every limit holds (capacity, economic room, non-research room,"
+                " eligibility, min_share, fraction x request)"
+            )
     return 1 if problems else 0
 
 
@@ -206,7 +229,9 @@ def _objective(apps, classes, eligible, fractions) -> float:
     for a in apps:
         f = fractions[a.id]
         if f:
-            total += a.score * f * sum(amt / norm[c] for c, amt in a.requests.items() if (a.id, c) in ok)
+            total += (
+                a.score * f * sum(amt / norm[c] for c, amt in a.requests.items() if (a.id, c) in ok)
+            )
     return total
 
 

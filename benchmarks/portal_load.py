@@ -41,6 +41,7 @@ TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 # --------------------------------------------------------------------------- server side
 
+
 def serve(port: int, workers: int, threads: bool) -> None:
     """Child process: the portal behind a timer, on 127.0.0.1:port.
 
@@ -66,8 +67,11 @@ def serve(port: int, workers: int, threads: bool) -> None:
 
         body = b"".join(app(environ, capture))
         took = (time.perf_counter() - began) * 1000
-        start_response(captured["status"], captured["headers"] + [("Server-Timing", f"app;dur={took:.2f}")],
-                       captured["exc"])
+        start_response(
+            captured["status"],
+            captured["headers"] + [("Server-Timing", f"app;dur={took:.2f}")],
+            captured["exc"],
+        )
         return [body]
 
     class Quiet(WSGIRequestHandler):
@@ -88,12 +92,15 @@ def serve(port: int, workers: int, threads: bool) -> None:
 
 # --------------------------------------------------------------------------- client side
 
+
 @dataclass
 class Client:
     port: int
     cookies: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, path: str, body: str | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+    def request(
+        self, method: str, path: str, body: str | None = None
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         headers = {"Host": f"127.0.0.1:{self.port}", "Connection": "close"}
         if self.cookies:
@@ -112,8 +119,14 @@ class Client:
 
     def sign_in(self, username: str, password: str) -> None:
         self.request("GET", "/accounts/login/")
-        form = urlencode({"username": username, "password": password,
-                          "csrfmiddlewaretoken": self.cookies.get("csrftoken", ""), "next": ""})
+        form = urlencode(
+            {
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": self.cookies.get("csrftoken", ""),
+                "next": "",
+            }
+        )
         response, _ = self.request("POST", "/accounts/login/", form)
         if response.status != 302 or "sessionid" not in self.cookies:
             raise SystemExit(f"could not sign in as {username} (HTTP {response.status})")
@@ -165,9 +178,14 @@ def load(port: int, username: str, password: str, path: str, clients: int, total
     if not server_ms:
         raise SystemExit(f"{path}: no successful request ({errors[:3]})")
     return {
-        "requests": len(server_ms), "errors": len(errors), "wall_s": wall, "rps": len(server_ms) / wall,
-        "server_p50": statistics.median(server_ms), "server_p95": percentile(server_ms, 0.95),
-        "server_max": max(server_ms), "client_p50": statistics.median(client_ms),
+        "requests": len(server_ms),
+        "errors": len(errors),
+        "wall_s": wall,
+        "rps": len(server_ms) / wall,
+        "server_p50": statistics.median(server_ms),
+        "server_p95": percentile(server_ms, 0.95),
+        "server_max": max(server_ms),
+        "client_p50": statistics.median(client_ms),
         "client_p95": percentile(client_ms, 0.95),
     }
 
@@ -193,13 +211,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--requests", type=int, default=400, help="requests per page (default 400)")
-    parser.add_argument("--pages", default="dashboard,pi_overview", help="comma-separated: " + ", ".join(PAGES))
-    parser.add_argument("--keep", action="store_true", help="use the database as it is; do not build the demo")
-    parser.add_argument("--password", default=None, help="the demo password (default: regnekraft.demo.PASSWORD)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                        help="server processes sharing the socket (default: the number of cores)")
-    parser.add_argument("--threads", action="store_true",
-                        help="each server process also serves in threads (runserver's model); default off")
+    parser.add_argument(
+        "--pages", default="dashboard,pi_overview", help="comma-separated: " + ", ".join(PAGES)
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="use the database as it is; do not build the demo"
+    )
+    parser.add_argument(
+        "--password", default=None, help="the demo password (default: regnekraft.demo.PASSWORD)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="server processes sharing the socket (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="each server process also serves in threads (runserver's model); default off",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -214,30 +245,54 @@ def main(argv: list[str] | None = None) -> int:
     database = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     if not args.keep:
         print(f"building the demo data ({database}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "regnekraft.cli", "demo", "--no-serve", "--json"], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "regnekraft.cli", "demo", "--no-serve", "--json"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     password = args.password
     if password is None:
-        found = re.search(r'^PASSWORD = "([^"]+)"', (ROOT / "regnekraft" / "demo.py").read_text(), re.M)
+        found = re.search(
+            r'^PASSWORD = "([^"]+)"', (ROOT / "regnekraft" / "demo.py").read_text(), re.M
+        )
         password = found.group(1) if found else "regnekraft"
     port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), "--workers", str(args.workers)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
     # A session of its own, so the whole group of server processes (and only it) is stopped at the end.
-    server = subprocess.Popen(command + (["--threads"] if args.threads else []), cwd=ROOT, env=env,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        command + (["--threads"] if args.threads else []), cwd=ROOT, env=env, start_new_session=True
+    )
     try:
         wait_for(port)
-        model = f"{args.workers} worker process(es)" + (" with threads" if args.threads else ", one request at a time each")
-        print(f"portal on 127.0.0.1:{port}, {database}, {model}; {args.clients} concurrent clients, "
-              f"{args.requests} requests per page")
-        print(f"{'page':<12} {'ok':>5} {'err':>4} {'req/s':>7} {'server p50':>11} {'server p95':>11} "
-              f"{'server max':>11} {'client p50':>11} {'client p95':>11}")
+        model = f"{args.workers} worker process(es)" + (
+            " with threads" if args.threads else ", one request at a time each"
+        )
+        print(
+            f"portal on 127.0.0.1:{port}, {database}, {model}; {args.clients} concurrent clients, "
+            f"{args.requests} requests per page"
+        )
+        print(
+            f"{'page':<12} {'ok':>5} {'err':>4} {'req/s':>7} {'server p50':>11} {'server p95':>11} "
+            f"{'server max':>11} {'client p50':>11} {'client p95':>11}"
+        )
         for name in [p.strip() for p in args.pages.split(",") if p.strip()]:
             username, path = PAGES[name]
             r = load(port, username, password, path, args.clients, args.requests)
-            print(f"{name:<12} {r['requests']:>5} {r['errors']:>4} {r['rps']:>7.1f} {r['server_p50']:>9.1f}ms "
-                  f"{r['server_p95']:>9.1f}ms {r['server_max']:>9.1f}ms {r['client_p50']:>9.1f}ms "
-                  f"{r['client_p95']:>9.1f}ms", flush=True)
+            print(
+                f"{name:<12} {r['requests']:>5} {r['errors']:>4} {r['rps']:>7.1f} {r['server_p50']:>9.1f}ms "
+                f"{r['server_p95']:>9.1f}ms {r['server_max']:>9.1f}ms {r['client_p50']:>9.1f}ms "
+                f"{r['client_p95']:>9.1f}ms",
+                flush=True,
+            )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

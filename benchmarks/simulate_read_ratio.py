@@ -27,8 +27,12 @@ from regnekraft.simulation.columns import columns_from_jobs  # noqa: E402
 from regnekraft.simulation.kernel import warm_up  # noqa: E402
 
 TRACES = os.environ.get("REGNEKRAFT_TRACES", os.path.join(ROOT, "..", "shared", "traces"))
-DEFAULT = ["NASA-iPSC-1993-3.1-cln.swf.gz", "hpc2n-first3171.swf", "lublin-aaroh.swf.gz",
-           "batsim-medium-late/medium_late.json"]
+DEFAULT = [
+    "NASA-iPSC-1993-3.1-cln.swf.gz",
+    "hpc2n-first3171.swf",
+    "lublin-aaroh.swf.gz",
+    "batsim-medium-late/medium_late.json",
+]
 
 
 CLOCK = time.process_time
@@ -71,15 +75,23 @@ def main():
             read = best(lambda trace=trace: _columns(open_trace(trace)), a.repeat)
         row = {"trace": name, "read_seconds": read}
         for pol in ("fcfs", "easy"):
-            sim = best(lambda trace=trace, procs=procs, pol=pol: simulate(
-                open_trace(trace), Platform.single(procs), PolicyConfig(policy=pol, engine=a.engine)),
-                       a.repeat)
+            sim = best(
+                lambda trace=trace, procs=procs, pol=pol: simulate(
+                    open_trace(trace),
+                    Platform.single(procs),
+                    PolicyConfig(policy=pol, engine=a.engine),
+                ),
+                a.repeat,
+            )
             row[f"{pol}_seconds"] = sim
             row[f"{pol}_ratio"] = sim / read
         rows.append(row)
-        print(f"{name:<34} read {read * 1000:8.1f} ms   FCFS {row['fcfs_seconds'] * 1000:8.1f} ms "
-              f"(x{row['fcfs_ratio']:.2f})   EASY {row['easy_seconds'] * 1000:8.1f} ms "
-              f"(x{row['easy_ratio']:.2f})   goal <= 3", flush=True)
+        print(
+            f"{name:<34} read {read * 1000:8.1f} ms   FCFS {row['fcfs_seconds'] * 1000:8.1f} ms "
+            f"(x{row['fcfs_ratio']:.2f})   EASY {row['easy_seconds'] * 1000:8.1f} ms "
+            f"(x{row['easy_ratio']:.2f})   goal <= 3",
+            flush=True,
+        )
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(json.dumps(rows))
 

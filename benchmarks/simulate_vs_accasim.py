@@ -42,7 +42,7 @@ from regnekraft.simulation.kernel import warm_up  # noqa: E402
 TRACES = os.environ.get("REGNEKRAFT_TRACES", os.path.join(ROOT, "..", "shared", "traces"))
 DEFAULT = ["NASA-iPSC-1993-3.1-cln.swf.gz", "hpc2n-first3171.swf", "lublin-aaroh.swf.gz"]
 
-DRIVER = r'''
+DRIVER = r"""
 import collections, collections.abc, json, sys, time
 for _n in ("Mapping", "MutableMapping", "Sequence", "Iterable", "Callable"):
     if not hasattr(collections, _n):
@@ -60,7 +60,7 @@ sim.start_simulation()
 sec = time.perf_counter() - t0
 cpu = time.process_time() - c0
 print(json.dumps({"seconds": sec, "cpu_seconds": cpu}))
-'''
+"""
 
 
 def accasim_python(tmp, given):
@@ -118,8 +118,15 @@ def main():
             prepare_for_accasim(trace, swf)
             cfg = os.path.join(tmp, "sys.config")
             with open(cfg, "w") as fh:
-                json.dump({"groups": {"g0": {"core": 1, "mem": 10**9}}, "resources": {"g0": procs},
-                           "equivalence": {"processor": {"core": 1}}, "start_time": 0}, fh)
+                json.dump(
+                    {
+                        "groups": {"g0": {"core": 1, "mem": 10**9}},
+                        "resources": {"g0": procs},
+                        "equivalence": {"processor": {"core": 1}},
+                        "start_time": 0,
+                    },
+                    fh,
+                )
             res_dir = os.path.join(tmp, "results")
             os.makedirs(res_dir, exist_ok=True)
             # Regnekraft: read + simulate, EASY, node-level
@@ -127,8 +134,11 @@ def main():
             for _ in range(a.repeat):
                 t0 = time.perf_counter()
                 c0 = time.process_time()
-                r = simulate(open_trace(trace), Platform.single(procs),
-                             PolicyConfig(policy="easy", engine=a.engine))
+                r = simulate(
+                    open_trace(trace),
+                    Platform.single(procs),
+                    PolicyConfig(policy="easy", engine=a.engine),
+                )
                 ours = min(ours, time.perf_counter() - t0)
                 ours_cpu = min(ours_cpu, time.process_time() - c0)
             n = r.summary["jobs"]
@@ -138,16 +148,27 @@ def main():
                 continue
             got = json.loads(p.stdout.strip().splitlines()[-1])
             acc, acc_cpu = got["seconds"], got["cpu_seconds"]
-            row = {"trace": name, "jobs": n, "regnekraft_jobs_per_s": n / ours,
-                   "accasim_jobs_per_s": n / acc, "ratio": acc / ours,
-                   "ratio_cpu": acc_cpu / ours_cpu,
-                   "regnekraft_seconds": ours, "accasim_seconds": acc,
-                   "regnekraft_cpu_seconds": ours_cpu, "accasim_cpu_seconds": acc_cpu,
-                   "utilisation": r.summary["utilisation"], "mean_wait": r.summary["mean_wait"]}
+            row = {
+                "trace": name,
+                "jobs": n,
+                "regnekraft_jobs_per_s": n / ours,
+                "accasim_jobs_per_s": n / acc,
+                "ratio": acc / ours,
+                "ratio_cpu": acc_cpu / ours_cpu,
+                "regnekraft_seconds": ours,
+                "accasim_seconds": acc,
+                "regnekraft_cpu_seconds": ours_cpu,
+                "accasim_cpu_seconds": acc_cpu,
+                "utilisation": r.summary["utilisation"],
+                "mean_wait": r.summary["mean_wait"],
+            }
             rows.append(row)
-            print(f"{name:<34} {n:>7,} jobs  Regnekraft {row['regnekraft_jobs_per_s']:>9,.0f} jobs/s  "
-                  f"AccaSim {row['accasim_jobs_per_s']:>7,.0f} jobs/s  ratio {row['ratio']:6.1f}x "
-                  f"(by CPU time {row['ratio_cpu']:.1f}x; goal >= 100x)", flush=True)
+            print(
+                f"{name:<34} {n:>7,} jobs  Regnekraft {row['regnekraft_jobs_per_s']:>9,.0f} jobs/s  "
+                f"AccaSim {row['accasim_jobs_per_s']:>7,.0f} jobs/s  ratio {row['ratio']:6.1f}x "
+                f"(by CPU time {row['ratio_cpu']:.1f}x; goal >= 100x)",
+                flush=True,
+            )
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(json.dumps(rows))
 

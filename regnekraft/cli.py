@@ -66,18 +66,31 @@ def _with_django(func: Callable[[argparse.Namespace], int]) -> Callable[[argpars
                 return func(args)
         except PolicyViolation as exc:
             found = exc.violations
-            _print(args, {"error": "policy", "violations": [
-                {"rule": v.rule, "message": v.message, "numbers": v.numbers} for v in found]},
-                lambda d: "refused by the policy rules:\n" + "\n".join(f"  - {v}" for v in found))
+            _print(
+                args,
+                {
+                    "error": "policy",
+                    "violations": [
+                        {"rule": v.rule, "message": v.message, "numbers": v.numbers} for v in found
+                    ],
+                },
+                lambda d: "refused by the policy rules:\n" + "\n".join(f"  - {v}" for v in found),
+            )
             return 3
         except ValidationError as exc:
             messages = exc.messages
-            _print(args, {"error": "invalid", "detail": messages}, lambda d: "error: " + "; ".join(messages))
+            _print(
+                args,
+                {"error": "invalid", "detail": messages},
+                lambda d: "error: " + "; ".join(messages),
+            )
             return 2
+
     return run
 
 
 # --- demo and serve -----------------------------------------------------------------------
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from regnekraft import demo
@@ -93,7 +106,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _serve(host: str, port: int) -> int:
     from django.core.management import call_command
 
-    print(f"Regnekraft is listening on http://{host}:{port}/  (admin: /admin/, API: /api/docs/)  Ctrl-C stops it.")
+    print(
+        f"Regnekraft is listening on http://{host}:{port}/  (admin: /admin/, API: /api/docs/)  Ctrl-C stops it."
+    )
     call_command("runserver", f"{host}:{port}", use_reloader=False, verbosity=0)
     return 0
 
@@ -114,7 +129,12 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 # --- policy ---------------------------------------------------------------------------------
 
-POLICY_KNOBS = ("overbooking_factor", "economic_cap_share", "research_protected_share", "min_grant_share")
+POLICY_KNOBS = (
+    "overbooking_factor",
+    "economic_cap_share",
+    "research_protected_share",
+    "min_grant_share",
+)
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -123,16 +143,26 @@ def cmd_policy(args: argparse.Namespace) -> int:
     s = PolicySettings.current()
     if args.action == "set":
         if args.key not in POLICY_KNOBS + ("security_partner_countries",):
-            raise SystemExit(f"error: unknown policy setting {args.key!r}; choose from {', '.join(POLICY_KNOBS)}, security_partner_countries")
-        value: Any = [c.strip().upper() for c in args.value.split(",")] if args.key == "security_partner_countries" else Decimal(args.value)
+            raise SystemExit(
+                f"error: unknown policy setting {args.key!r}; choose from {', '.join(POLICY_KNOBS)}, security_partner_countries"
+            )
+        value: Any = (
+            [c.strip().upper() for c in args.value.split(",")]
+            if args.key == "security_partner_countries"
+            else Decimal(args.value)
+        )
         setattr(s, args.key, value)
         s.save()
-    data = {k: getattr(s, k) for k in POLICY_KNOBS + ("security_partner_countries", "warning_thresholds")}
+    data = {
+        k: getattr(s, k)
+        for k in POLICY_KNOBS + ("security_partner_countries", "warning_thresholds")
+    }
     _print(args, data, lambda d: "\n".join(f"{k:28} {v}" for k, v in d.items()))
     return 0
 
 
 # --- allocation rounds ----------------------------------------------------------------------
+
 
 def _call(name: str):
     from regnekraft.allocation.models import Call
@@ -145,13 +175,20 @@ def _call(name: str):
 
 
 def _proposal_text(d: dict) -> str:
-    lines = [f"Call {d['call']}: {d['funded']} of {d['applications']} applications funded "
-             f"({d['method']}, {d['status']}, {d['solve_seconds']} s)"]
+    lines = [
+        f"Call {d['call']}: {d['funded']} of {d['applications']} applications funded "
+        f"({d['method']}, {d['status']}, {d['solve_seconds']} s)"
+    ]
     for b in d["binding"]:
-        lines.append(f"  binding: {b['rule']} on class {b['resource_class']} (limit {b['limit']:,.0f})")
+        lines.append(
+            f"  binding: {b['rule']} on class {b['resource_class']} (limit {b['limit']:,.0f})"
+        )
     for app, reasons in d["ineligible"].items():
         lines.append(f"  application {app}: lines not eligible: {'; '.join(reasons)}")
-    lines.append("  policy check of the proposal: " + ("passes" if not d["policy_violations"] else "; ".join(d["policy_violations"])))
+    lines.append(
+        "  policy check of the proposal: "
+        + ("passes" if not d["policy_violations"] else "; ".join(d["policy_violations"]))
+    )
     return "\n".join(lines)
 
 
@@ -161,17 +198,26 @@ def _whatif(args: argparse.Namespace, call) -> int:
 
     trace = args.trace or str(traces_dir() / "hpc2n-first3171.swf")
     if args.store:
-        run = whatif.store(call, trace, proposed=args.proposed, user=_actor(args) if args.actor else None)
-        data = {"call": call.name, "trace": run.trace, "proposed": run.proposed, "scenarios": run.results,
-                "stored": run.pk}
+        run = whatif.store(
+            call, trace, proposed=args.proposed, user=_actor(args) if args.actor else None
+        )
+        data = {
+            "call": call.name,
+            "trace": run.trace,
+            "proposed": run.proposed,
+            "scenarios": run.results,
+            "stored": run.pk,
+        }
     else:
         data = whatif.summary(call, trace, proposed=args.proposed)
 
     def text(d: dict) -> str:
         lines = [f"Round {call.name} replayed on {d['trace']}"]
         for sc in d["scenarios"]:
-            lines.append(f"  {sc['name']:32} utilisation {sc['utilisation']:.1%}  mean wait {sc['mean_wait'] / 3600:.2f} h"
-                         f"  p95 wait {sc['p95_wait'] / 3600:.2f} h  mean bounded slowdown {sc['mean_bounded_slowdown']:.2f}")
+            lines.append(
+                f"  {sc['name']:32} utilisation {sc['utilisation']:.1%}  mean wait {sc['mean_wait'] / 3600:.2f} h"
+                f"  p95 wait {sc['p95_wait'] / 3600:.2f} h  mean bounded slowdown {sc['mean_bounded_slowdown']:.2f}"
+            )
         return "\n".join(lines)
 
     _print(args, data, text)
@@ -212,12 +258,33 @@ def cmd_decide(args: argparse.Namespace) -> int:
     if app is None:
         raise SystemExit(f"error: no application with id {args.application}")
     granted = dict(args.grant or [])
-    allocations = services.decide_application(app, granted, decided_by=None if isinstance(_actor(args), str) else _actor(args))
-    data = {"application": app.pk, "project": app.project.code,
-            "allocations": [{"id": a.pk, "resource_class": str(a.resource_class), "amount": a.amount,
-                             "price_category": a.price_category} for a in allocations]}
-    _print(args, data, lambda d: f"application {d['application']} ({d['project']}): " + (
-        ", ".join(f"{x['amount']} on {x['resource_class']}" for x in d["allocations"]) or "rejected"))
+    allocations = services.decide_application(
+        app, granted, decided_by=None if isinstance(_actor(args), str) else _actor(args)
+    )
+    data = {
+        "application": app.pk,
+        "project": app.project.code,
+        "allocations": [
+            {
+                "id": a.pk,
+                "resource_class": str(a.resource_class),
+                "amount": a.amount,
+                "price_category": a.price_category,
+            }
+            for a in allocations
+        ],
+    }
+    _print(
+        args,
+        data,
+        lambda d: (
+            f"application {d['application']} ({d['project']}): "
+            + (
+                ", ".join(f"{x['amount']} on {x['resource_class']}" for x in d["allocations"])
+                or "rejected"
+            )
+        ),
+    )
     return 0
 
 
@@ -231,12 +298,15 @@ def cmd_expire(args: argparse.Namespace) -> int:
 
 # --- accounting -----------------------------------------------------------------------------
 
+
 def cmd_import_usage(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from regnekraft.accounting import importer
 
-    bar = None if args.json else tqdm(unit=" records", desc=f"importing {args.file}", file=sys.stderr)
+    bar = (
+        None if args.json else tqdm(unit=" records", desc=f"importing {args.file}", file=sys.stderr)
+    )
 
     def progress(done: int, total: int | None = None) -> None:
         if bar is not None:
@@ -246,8 +316,14 @@ def cmd_import_usage(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        result = importer.import_usage(args.file, fmt=args.format, source=args.source, progress=progress,
-                                       swf_mapping=args.swf_mapping, cluster=args.cluster)
+        result = importer.import_usage(
+            args.file,
+            fmt=args.format,
+            source=args.source,
+            progress=progress,
+            swf_mapping=args.swf_mapping,
+            cluster=args.cluster,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -260,10 +336,26 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     from regnekraft.accounting import invoicing
 
     invoices = invoicing.issue_invoices(args.start, args.end)
-    data = [{"organisation": str(i.organisation), "period": f"{i.period_start}..{i.period_end}",
-             "total_nok": i.total_nok, "lines": i.lines.count()} for i in invoices]
-    _print(args, data, lambda d: "\n".join(
-        f"{x['organisation']:14} {x['period']}  {x['total_nok']:>14,.2f} NOK  ({x['lines']} lines)" for x in d) or "no invoices")
+    data = [
+        {
+            "organisation": str(i.organisation),
+            "period": f"{i.period_start}..{i.period_end}",
+            "total_nok": i.total_nok,
+            "lines": i.lines.count(),
+        }
+        for i in invoices
+    ]
+    _print(
+        args,
+        data,
+        lambda d: (
+            "\n".join(
+                f"{x['organisation']:14} {x['period']}  {x['total_nok']:>14,.2f} NOK  ({x['lines']} lines)"
+                for x in d
+            )
+            or "no invoices"
+        ),
+    )
     return 0
 
 
@@ -272,6 +364,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
         if isinstance(v, Decimal):
             return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}"
         return "" if v is None else str(v)
+
     body = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
@@ -292,12 +385,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     }
 
     def text(d: dict) -> str:
-        parts = [f"Allocated vs used vs available, {args.start}..{args.end}",
-                 _table(d["capacity"], ["resource_class", "unit", "capacity", "committed", "used", "available", "utilisation"]),
-                 f"\nEconomic activity against the state-aid cap, {year}",
-                 _table(d["economic_share"], ["resource_class", "cap", "economic_committed", "economic_used", "within_cap"]),
-                 f"\nResearch against its protected share, {year}",
-                 _table(d["research_share"], list(d["research_share"][0].keys())[:7] if d["research_share"] else [])]
+        parts = [
+            f"Allocated vs used vs available, {args.start}..{args.end}",
+            _table(
+                d["capacity"],
+                [
+                    "resource_class",
+                    "unit",
+                    "capacity",
+                    "committed",
+                    "used",
+                    "available",
+                    "utilisation",
+                ],
+            ),
+            f"\nEconomic activity against the state-aid cap, {year}",
+            _table(
+                d["economic_share"],
+                ["resource_class", "cap", "economic_committed", "economic_used", "within_cap"],
+            ),
+            f"\nResearch against its protected share, {year}",
+            _table(
+                d["research_share"],
+                list(d["research_share"][0].keys())[:7] if d["research_share"] else [],
+            ),
+        ]
         return "\n".join(parts)
 
     _print(args, data, text)
@@ -306,30 +418,44 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # --- parser ---------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="regnekraft", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="regnekraft",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Callable, help: str, django: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
-        p.add_argument("--as", dest="actor", metavar="USER", help="act as this user (audit log); default 'cli'")
+        p.add_argument(
+            "--as", dest="actor", metavar="USER", help="act as this user (audit log); default 'cli'"
+        )
         p.set_defaults(func=_with_django(func) if django else func)
         return p
 
-    p = add("demo", cmd_demo, "fresh database, Norway's demo picture, a decided round, usage imported; then serve")
+    p = add(
+        "demo",
+        cmd_demo,
+        "fresh database, Norway's demo picture, a decided round, usage imported; then serve",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-serve", action="store_true", help="build the demo and exit")
-    p.add_argument("--keep", action="store_true", help="keep the existing database instead of starting afresh")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the existing database instead of starting afresh"
+    )
     p.add_argument("--traces", help="folder with the workload traces (default: ../shared/traces)")
 
     p = add("serve", cmd_serve, "migrate the database and serve the portal, admin and API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
 
-    p = sub.add_parser("manage", help="run a Django management command (migrate, createsuperuser, ...)")
+    p = sub.add_parser(
+        "manage", help="run a Django management command (migrate, createsuperuser, ...)"
+    )
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_with_django(cmd_manage))
 
@@ -338,41 +464,83 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")
 
-    p = add("round", cmd_round, "propose (optimiser) or decide a call's round; decisions pass the policy rules")
-    p.add_argument("action", choices=["propose", "decide", "simulate"],
-                   help="simulate: replay a workload trace under the round's entitlements")
+    p = add(
+        "round",
+        cmd_round,
+        "propose (optimiser) or decide a call's round; decisions pass the policy rules",
+    )
+    p.add_argument(
+        "action",
+        choices=["propose", "decide", "simulate"],
+        help="simulate: replay a workload trace under the round's entitlements",
+    )
     p.add_argument("call", help="the call's name, e.g. 2026.2")
-    p.add_argument("--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)")
-    p.add_argument("--trace", help="simulate: SWF, Batsim JSON or CSV trace (default: the HPC2N trace)")
-    p.add_argument("--proposed", action="store_true", help="simulate the optimiser's proposal, not the decisions")
-    p.add_argument("--store", action="store_true",
-                   help="simulate: keep the result for the decision makers' dashboard")
+    p.add_argument(
+        "--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)"
+    )
+    p.add_argument(
+        "--trace", help="simulate: SWF, Batsim JSON or CSV trace (default: the HPC2N trace)"
+    )
+    p.add_argument(
+        "--proposed",
+        action="store_true",
+        help="simulate the optimiser's proposal, not the decisions",
+    )
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="simulate: keep the result for the decision makers' dashboard",
+    )
 
-    p = add("decide", cmd_decide, "decide one application by hand: grant units per resource class (through the rules)")
+    p = add(
+        "decide",
+        cmd_decide,
+        "decide one application by hand: grant units per resource class (through the rules)",
+    )
     p.add_argument("application", type=int, help="the application's id")
-    p.add_argument("--grant", type=_grant_pair, action="append", metavar="RC_ID=UNITS",
-                   help="units of one requested resource class; repeat; none rejects the application")
+    p.add_argument(
+        "--grant",
+        type=_grant_pair,
+        action="append",
+        metavar="RC_ID=UNITS",
+        help="units of one requested resource class; repeat; none rejects the application",
+    )
 
     p = add("expire", cmd_expire, "mark allocations whose period has ended as expired")
     p.add_argument("--today", type=_date, default=dt.date.today(), help="default: today")
 
     p = add("import-usage", cmd_import_usage, "import usage records (CSV, JSON or SWF); idempotent")
     p.add_argument("file")
-    p.add_argument("--format", choices=["csv", "json", "jsonl", "swf"], help="default: from the file name")
+    p.add_argument(
+        "--format", choices=["csv", "json", "jsonl", "swf"], help="default: from the file name"
+    )
     p.add_argument("--source", help="source label for the idempotency key (default: the format)")
-    p.add_argument("--swf-mapping", metavar="JSON",
-                   help="SWF: file mapping SWF users/groups to projects and naming the system (docs/accounting.md)")
-    p.add_argument("--cluster", help="SWF: the system slug the trace ran on (overrides the mapping's)")
+    p.add_argument(
+        "--swf-mapping",
+        metavar="JSON",
+        help="SWF: file mapping SWF users/groups to projects and naming the system (docs/accounting.md)",
+    )
+    p.add_argument(
+        "--cluster", help="SWF: the system slug the trace ran on (overrides the mapping's)"
+    )
 
     p = add("invoice", cmd_invoice, "issue invoices for a period (idempotent)")
     p.add_argument("--start", type=_date, required=True)
     p.add_argument("--end", type=_date, required=True, help="the day after the period's last day")
 
-    p = add("report", cmd_report, "allocated vs used vs available; user groups; economic and research shares")
+    p = add(
+        "report",
+        cmd_report,
+        "allocated vs used vs available; user groups; economic and research shares",
+    )
     p.add_argument("--start", type=_date, required=True)
     p.add_argument("--end", type=_date, required=True)
 
-    for module in ("regnekraft.simulation.command", "regnekraft.planning.command", "regnekraft.slurm.command"):
+    for module in (
+        "regnekraft.simulation.command",
+        "regnekraft.planning.command",
+        "regnekraft.slurm.command",
+    ):
         try:
             found = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -28,10 +28,14 @@ def _trace_users(path: Path) -> list[str]:
     return sorted(users, key=int)
 
 
-def _daily(code: str, system: str, kind: str, share_of_rate: float, until: dt.date, gpu_type: str = "") -> list[dict]:
+def _daily(
+    code: str, system: str, kind: str, share_of_rate: float, until: dt.date, gpu_type: str = ""
+) -> list[dict]:
     """One record a day at ``share_of_rate`` of the allocation's daily rate, up to ``until``."""
     project = Project.objects.get(code=code)
-    alloc = Allocation.objects.filter(project=project, resource_class__system__slug=system, resource_class__kind=kind).first()
+    alloc = Allocation.objects.filter(
+        project=project, resource_class__system__slug=system, resource_class__kind=kind
+    ).first()
     if alloc is None:
         return []
     rate = alloc.amount / Decimal((alloc.end - alloc.start).days) * Decimal(str(share_of_rate))
@@ -39,24 +43,47 @@ def _daily(code: str, system: str, kind: str, share_of_rate: float, until: dt.da
     day = alloc.start
     while day < min(until, alloc.end):
         start = dt.datetime.combine(day, dt.time(0), OSLO)
-        out.append({"source": "demo", "cluster": system, "job_id": f"{code}-{day:%Y%m%d}", "step": "",
-                    "account": code, "system": system, "kind": kind, "gpu_type": gpu_type,
-                    "quantity": str(rate.quantize(Decimal("0.0001"))), "start": start.isoformat(),
-                    "end": (start + dt.timedelta(hours=23, minutes=59)).isoformat(), "user": code})
+        out.append(
+            {
+                "source": "demo",
+                "cluster": system,
+                "job_id": f"{code}-{day:%Y%m%d}",
+                "step": "",
+                "account": code,
+                "system": system,
+                "kind": kind,
+                "gpu_type": gpu_type,
+                "quantity": str(rate.quantize(Decimal("0.0001"))),
+                "start": start.isoformat(),
+                "end": (start + dt.timedelta(hours=23, minutes=59)).isoformat(),
+                "user": code,
+            }
+        )
         day += dt.timedelta(days=1)
     return out
 
 
 def replay(traces: Path | None, *, until: dt.date, progress: bool = True) -> int:
     imported = 0
-    research = list(Project.objects.filter(purpose="research_rd", allocations__resource_class__system__slug="betzy")
-                    .distinct().order_by("code"))
+    research = list(
+        Project.objects.filter(
+            purpose="research_rd", allocations__resource_class__system__slug="betzy"
+        )
+        .distinct()
+        .order_by("code")
+    )
     trace = traces / TRACE if traces else None
     if trace is not None and trace.is_file() and research:
         users = _trace_users(trace)
         mapping = {u: research[i % len(research)].code for i, u in enumerate(users)}
-        options = SwfOptions(system="betzy", kind="cpu", users=mapping, default_project=research[0].code,
-                             start=REPLAY_START, cluster="betzy")
+        options = SwfOptions(
+            system="betzy",
+            kind="cpu",
+            users=mapping,
+            default_project=research[0].code,
+            start=REPLAY_START,
+            cluster="betzy",
+        )
         result = import_usage(trace, "swf", source="demo-hpc2n", swf=options)
         imported += result.new
     elif progress:
@@ -69,6 +96,8 @@ def replay(traces: Path | None, *, until: dt.date, progress: bool = True) -> int
         + _daily("kripos01", "vern", "cpu", 0.5, until)
     )
     if research:
-        records += _daily(research[1].code, "betzy", "cpu", 4.0, until)  # a project that runs out early
+        records += _daily(
+            research[1].code, "betzy", "cpu", 4.0, until
+        )  # a project that runs out early
     imported += import_records(records, source="demo", filename="demo-synthetic").new
     return imported

@@ -17,7 +17,9 @@ VAR_DIR = Path(os.environ.get("REGNEKRAFT_VAR", Path.cwd() / "var"))
 
 SECRET_KEY = os.environ.get("REGNEKRAFT_SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = os.environ.get("REGNEKRAFT_DEBUG", "0") == "1"
-ALLOWED_HOSTS = os.environ.get("REGNEKRAFT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+ALLOWED_HOSTS = os.environ.get("REGNEKRAFT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
+    ","
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -8,4 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("oidc/", include("regnekraft.portal.oidc_urls")),
 ]
-urlpatterns += i18n_patterns(path("", include("regnekraft.portal.urls")), prefix_default_language=False)
+urlpatterns += i18n_patterns(
+    path("", include("regnekraft.portal.urls")), prefix_default_language=False
+)

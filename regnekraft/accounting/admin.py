@@ -10,7 +10,16 @@ from .models import BalanceEvent, ImportBatch, Invoice, InvoiceLine, UsageRecord
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnly):
-    list_display = ("cluster", "job_id", "step", "project", "resource_class", "quantity", "charge_nok", "usage_date")
+    list_display = (
+        "cluster",
+        "job_id",
+        "step",
+        "project",
+        "resource_class",
+        "quantity",
+        "charge_nok",
+        "usage_date",
+    )
     list_filter = ("cluster", "source", "resource_class__kind")
     search_fields = ("job_id", "project__code", "username")
     date_hierarchy = "usage_date"
@@ -19,7 +28,14 @@ class UsageRecordAdmin(ReadOnly):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(ReadOnly):
-    list_display = ("started", "source", "filename", "records_read", "records_new", "records_duplicate")
+    list_display = (
+        "started",
+        "source",
+        "filename",
+        "records_read",
+        "records_new",
+        "records_duplicate",
+    )
 
 
 @admin.register(BalanceEvent)

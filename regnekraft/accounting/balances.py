@@ -48,13 +48,21 @@ class Balance:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "allocation": self.allocation_id, "project": self.project, "resource_class": self.resource_class,
-            "unit": self.unit, "allocated": self.allocated, "used": self.used, "remaining": self.remaining,
-            "used_share": self.used_share, "status": self.status,
+            "allocation": self.allocation_id,
+            "project": self.project,
+            "resource_class": self.resource_class,
+            "unit": self.unit,
+            "allocated": self.allocated,
+            "used": self.used,
+            "remaining": self.remaining,
+            "used_share": self.used_share,
+            "status": self.status,
         }
 
 
-def use_and_charges(allocation_ids: Iterable[int] | None = None) -> dict[int, tuple[Decimal, Decimal]]:
+def use_and_charges(
+    allocation_ids: Iterable[int] | None = None,
+) -> dict[int, tuple[Decimal, Decimal]]:
     """allocation id -> (units used, NOK charged), for the given allocations (all by default)."""
     qs = UsageRecord.objects.filter(allocation__isnull=False)
     if allocation_ids is not None:
@@ -69,11 +77,24 @@ def used_by_allocation(allocation_ids: Iterable[int] | None = None) -> dict[int,
 
 def balances(allocations: Iterable[Allocation] | None = None) -> list[Balance]:
     """The balance of each allocation (all of them by default)."""
-    allocs = list(allocations) if allocations is not None else list(
-        Allocation.objects.select_related("project", "resource_class__system"))
+    allocs = (
+        list(allocations)
+        if allocations is not None
+        else list(Allocation.objects.select_related("project", "resource_class__system"))
+    )
     used = used_by_allocation(a.pk for a in allocs)
-    return [Balance(a.pk, a.project.code, str(a.resource_class), a.resource_class.unit, a.amount,
-                    used.get(a.pk, Decimal(0)), a.status) for a in allocs]
+    return [
+        Balance(
+            a.pk,
+            a.project.code,
+            str(a.resource_class),
+            a.resource_class.unit,
+            a.amount,
+            used.get(a.pk, Decimal(0)),
+            a.status,
+        )
+        for a in allocs
+    ]
 
 
 def balance(allocation: Allocation) -> Balance:
@@ -96,23 +117,42 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
     allocs = list(qs.filter(pk__in=ids) if ids is not None else qs)
     levels = thresholds()
     done: dict[int, set[Decimal]] = {}
-    for a_id, t in (BalanceEvent.objects.all() if ids is None else BalanceEvent.objects.filter(allocation_id__in=ids)).values_list("allocation_id", "threshold"):
+    for a_id, t in (
+        BalanceEvent.objects.all()
+        if ids is None
+        else BalanceEvent.objects.filter(allocation_id__in=ids)
+    ).values_list("allocation_id", "threshold"):
         done.setdefault(a_id, set()).add(Decimal(t))
     recorded: list[dict[str, Any]] = []
     for b, alloc in zip(balances(allocs), allocs, strict=True):
         share = b.used_share
         for level in levels:
-            if b.allocated <= 0 or b.used < level * b.allocated or level in done.get(b.allocation_id, set()):
+            if (
+                b.allocated <= 0
+                or b.used < level * b.allocated
+                or level in done.get(b.allocation_id, set())
+            ):
                 continue
             action = BalanceEvent.Action.BLOCK if level >= BLOCK_AT else BalanceEvent.Action.WARN
-            BalanceEvent.objects.create(allocation=alloc, threshold=level, action=action, used_share=share)
-            recorded.append({"allocation": b.allocation_id, "project": b.project,
-                             "resource_class": b.resource_class, "threshold": level, "action": action,
-                             "used_share": share})
+            BalanceEvent.objects.create(
+                allocation=alloc, threshold=level, action=action, used_share=share
+            )
+            recorded.append(
+                {
+                    "allocation": b.allocation_id,
+                    "project": b.project,
+                    "resource_class": b.resource_class,
+                    "threshold": level,
+                    "action": action,
+                    "used_share": share,
+                }
+            )
             if action == BalanceEvent.Action.BLOCK and alloc.status == AllocationStatus.ACTIVE:
                 alloc.status = AllocationStatus.BLOCKED
-                alloc.status_reason = (f"used {b.used:.2f} of {b.allocated:.2f} {b.unit} "
-                                       f"({share:.0%}), threshold {level:.0%}")[:200]
+                alloc.status_reason = (
+                    f"used {b.used:.2f} of {b.allocated:.2f} {b.unit} "
+                    f"({share:.0%}), threshold {level:.0%}"
+                )[:200]
                 alloc.save(update_fields=["status", "status_reason"])
     return recorded
 
@@ -124,8 +164,12 @@ def reopen(allocation: Allocation) -> list[dict[str, Any]]:
     for event in BalanceEvent.objects.filter(allocation=allocation):
         if b.allocated > 0 and b.used < Decimal(event.threshold) * b.allocated:
             event.delete()
-    if allocation.status == AllocationStatus.BLOCKED and not BalanceEvent.objects.filter(
-            allocation=allocation, action=BalanceEvent.Action.BLOCK).exists():
+    if (
+        allocation.status == AllocationStatus.BLOCKED
+        and not BalanceEvent.objects.filter(
+            allocation=allocation, action=BalanceEvent.Action.BLOCK
+        ).exists()
+    ):
         allocation.status = AllocationStatus.ACTIVE
         allocation.status_reason = "block lifted: the allocation was increased or extended"
         allocation.save(update_fields=["status", "status_reason"])

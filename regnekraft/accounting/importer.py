@@ -50,11 +50,38 @@ BATCH_SIZE = 20_000
 MAX_REPORTED_ERRORS = 20
 MAX_QUANTITY = Decimal("999999999999")  # 12 integer digits: the column holds 16 digits, 4 decimals
 MAX_CHARGE = Decimal("10000000000")  # charge_nok holds 14 digits, 4 of them decimals
-COLUMNS = ("source", "cluster", "job_id", "step", "account", "system", "kind", "gpu_type",
-           "quantity", "start", "end", "user")
+COLUMNS = (
+    "source",
+    "cluster",
+    "job_id",
+    "step",
+    "account",
+    "system",
+    "kind",
+    "gpu_type",
+    "quantity",
+    "start",
+    "end",
+    "user",
+)
 REQUIRED = ("cluster", "job_id", "account", "kind", "quantity", "start", "end")
-_DB_COLUMNS = ("source", "cluster", "job_id", "step", "project", "resource_class", "allocation",
-               "username", "start", "end", "usage_date", "quantity", "unit_price_nok", "charge_nok", "batch")
+_DB_COLUMNS = (
+    "source",
+    "cluster",
+    "job_id",
+    "step",
+    "project",
+    "resource_class",
+    "allocation",
+    "username",
+    "start",
+    "end",
+    "usage_date",
+    "quantity",
+    "unit_price_nok",
+    "charge_nok",
+    "batch",
+)
 _MAX_LEN = {"source": 50, "cluster": 50, "job_id": 64, "step": 32, "user": 64}
 
 
@@ -121,9 +148,11 @@ class SwfOptions:
         data = json.loads(Path(path).read_text())
         start = data.get("start")
         if not (data.get("system") or system):
-            raise ValidationError(f"SWF mapping {path}: no \"system\" given")
+            raise ValidationError(f'SWF mapping {path}: no "system" given')
         return cls(
-            system=data.get("system") or system, kind=data.get("kind", "cpu"), gpu_type=data.get("gpu_type", ""),
+            system=data.get("system") or system,
+            kind=data.get("kind", "cpu"),
+            gpu_type=data.get("gpu_type", ""),
             users={str(k): v for k, v in data.get("users", {}).items()},
             groups={str(k): v for k, v in data.get("groups", {}).items()},
             default_project=data.get("default_project"),
@@ -154,10 +183,14 @@ class _Resolver:
             (rc.system.slug, rc.kind, rc.gpu_type): rc
             for rc in ResourceClass.objects.select_related("system")
         }
-        self.allocations: dict[tuple[int, int], list[tuple[dt.date, dt.date, int, str]]] = defaultdict(list)
-        rows = (Allocation.objects.exclude(status=AllocationStatus.REVOKED)
-                .order_by("-start").values_list("project_id", "resource_class_id", "start", "end", "pk",
-                                                "price_category"))
+        self.allocations: dict[tuple[int, int], list[tuple[dt.date, dt.date, int, str]]] = (
+            defaultdict(list)
+        )
+        rows = (
+            Allocation.objects.exclude(status=AllocationStatus.REVOKED)
+            .order_by("-start")
+            .values_list("project_id", "resource_class_id", "start", "end", "pk", "price_category")
+        )
         for project_id, rc_id, start, end, pk, category in rows:
             self.allocations[(project_id, rc_id)].append((start, end, pk, category))
         self._prices: dict[int, list[tuple[dt.date, dt.date, Decimal]]] = {}
@@ -174,11 +207,29 @@ class _Resolver:
             raise _RowError(f"no resource class {kind}{gpu} on system '{system}'")
         return rc
 
-    def record(self, source: str, cluster: str, job_id: str, step: str, account: str, rc: ResourceClass,
-               quantity_text: str, start_text: str, end_text: str, user: str) -> tuple:
+    def record(
+        self,
+        source: str,
+        cluster: str,
+        job_id: str,
+        step: str,
+        account: str,
+        rc: ResourceClass,
+        quantity_text: str,
+        start_text: str,
+        end_text: str,
+        user: str,
+    ) -> tuple:
         """Validate one record and return its row for the writer (SQLite: text; else Python values)."""
-        if (not job_id or not cluster or len(source) > 50 or len(cluster) > 50 or len(job_id) > 64
-                or len(step) > 32 or len(user) > 64):
+        if (
+            not job_id
+            or not cluster
+            or len(source) > 50
+            or len(cluster) > 50
+            or len(job_id) > 64
+            or len(step) > 32
+            or len(user) > 64
+        ):
             _check_text(source=source, cluster=cluster, job_id=job_id, step=step, user=user)
         project_id = self.projects.get(account)
         if project_id is None:
@@ -221,25 +272,64 @@ class _Resolver:
                     unit_price = self._price_span(pk, category, rc, day)
                 charge = (quantity * unit_price).quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
                 if charge >= MAX_CHARGE:
-                    raise _RowError(f"charge {charge} NOK is larger than a record can hold ({MAX_CHARGE})")
+                    raise _RowError(
+                        f"charge {charge} NOK is larger than a record can hold ({MAX_CHARGE})"
+                    )
                 break
         if allocation_id is None:
             self.unallocated += 1
             if len(self.unallocated_examples) < 20:
-                self.unallocated_examples.append({"account": account, "resource_class": str(rc),
-                                                  "date": day.isoformat(), "job_id": job_id})
+                self.unallocated_examples.append(
+                    {
+                        "account": account,
+                        "resource_class": str(rc),
+                        "date": day.isoformat(),
+                        "job_id": job_id,
+                    }
+                )
         else:
             self.touched.add(allocation_id)
         quantity = quantity.quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
         if self.text_rows:
             # SQLite keeps datetimes as UTC text, the way Django writes them.
-            return (source, cluster, job_id, step, project_id, rc_id, allocation_id, user,
-                    start.astimezone(_UTC).isoformat(" ")[:-6], end.astimezone(_UTC).isoformat(" ")[:-6],
-                    day.isoformat(), str(quantity), str(unit_price), str(charge), self.batch_id)
-        return (source, cluster, job_id, step, project_id, rc_id, allocation_id, user, start, end, day,
-                quantity, unit_price, charge, self.batch_id)
+            return (
+                source,
+                cluster,
+                job_id,
+                step,
+                project_id,
+                rc_id,
+                allocation_id,
+                user,
+                start.astimezone(_UTC).isoformat(" ")[:-6],
+                end.astimezone(_UTC).isoformat(" ")[:-6],
+                day.isoformat(),
+                str(quantity),
+                str(unit_price),
+                str(charge),
+                self.batch_id,
+            )
+        return (
+            source,
+            cluster,
+            job_id,
+            step,
+            project_id,
+            rc_id,
+            allocation_id,
+            user,
+            start,
+            end,
+            day,
+            quantity,
+            unit_price,
+            charge,
+            self.batch_id,
+        )
 
-    def _price_span(self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date) -> Decimal:
+    def _price_span(
+        self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date
+    ) -> Decimal:
         """Look the price up once per allocation and price list period, not once per record."""
         try:
             price = self.book.unit_price(category, rc, day)
@@ -300,12 +390,22 @@ def _dict_builder(r: _Resolver, default_source: str) -> Callable[[Any], tuple]:
             raise _RowError(f"missing {', '.join(missing)}")
         cluster = str(fields["cluster"]).strip()
         system = str(fields.get("system") or cluster).strip()
-        rc = r.resource_class(system, str(fields["kind"]).strip(), str(fields.get("gpu_type") or "").strip())
-        return r.record(str(fields.get("source") or default_source).strip(), cluster,
-                        str(fields["job_id"]).strip(), str(fields.get("step") or "").strip(),
-                        str(fields["account"]).strip(), rc, str(fields["quantity"]).strip(),
-                        str(fields["start"]).strip(), str(fields["end"]).strip(),
-                        str(fields.get("user") or "").strip())
+        rc = r.resource_class(
+            system, str(fields["kind"]).strip(), str(fields.get("gpu_type") or "").strip()
+        )
+        return r.record(
+            str(fields.get("source") or default_source).strip(),
+            cluster,
+            str(fields["job_id"]).strip(),
+            str(fields.get("step") or "").strip(),
+            str(fields["account"]).strip(),
+            rc,
+            str(fields["quantity"]).strip(),
+            str(fields["start"]).strip(),
+            str(fields["end"]).strip(),
+            str(fields.get("user") or "").strip(),
+        )
+
     return build
 
 
@@ -320,16 +420,23 @@ def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
         missing = sorted(set(REQUIRED) - set(names))
         if unknown or missing:
             problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + (
-                [f"missing column(s) {', '.join(missing)}"] if missing else [])
+                [f"missing column(s) {', '.join(missing)}"] if missing else []
+            )
             yield 1, _fail, "; ".join(problems) + f" (columns: {', '.join(COLUMNS)})"
             return
         idx = {name: i for i, name in enumerate(names)}
         width = len(names)
         get = idx.get
-        i_src, i_sys, i_step, i_gpu, i_user = (get("source"), get("system"), get("step"), get("gpu_type"),
-                                               get("user"))
-        i_cl, i_job, i_acc, i_kind, i_q, i_s, i_e = (idx[c] for c in ("cluster", "job_id", "account", "kind",
-                                                                      "quantity", "start", "end"))
+        i_src, i_sys, i_step, i_gpu, i_user = (
+            get("source"),
+            get("system"),
+            get("step"),
+            get("gpu_type"),
+            get("user"),
+        )
+        i_cl, i_job, i_acc, i_kind, i_q, i_s, i_e = (
+            idx[c] for c in ("cluster", "job_id", "account", "kind", "quantity", "start", "end")
+        )
         class_cache: dict[tuple[str, str, str], ResourceClass] = {}
         record = r.record
 
@@ -337,14 +444,26 @@ def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
             if len(row) != width:
                 raise _RowError(f"{len(row)} fields, the header has {width}")
             cluster = row[i_cl]
-            key = (row[i_sys] if i_sys is not None and row[i_sys] else cluster, row[i_kind],
-                   row[i_gpu] if i_gpu is not None else "")
+            key = (
+                row[i_sys] if i_sys is not None and row[i_sys] else cluster,
+                row[i_kind],
+                row[i_gpu] if i_gpu is not None else "",
+            )
             rc = class_cache.get(key)
             if rc is None:
                 rc = class_cache[key] = r.resource_class(*key)
-            return record(row[i_src] if i_src is not None and row[i_src] else source, cluster, row[i_job],
-                          row[i_step] if i_step is not None else "", row[i_acc], rc, row[i_q], row[i_s],
-                          row[i_e], row[i_user] if i_user is not None else "")
+            return record(
+                row[i_src] if i_src is not None and row[i_src] else source,
+                cluster,
+                row[i_job],
+                row[i_step] if i_step is not None else "",
+                row[i_acc],
+                rc,
+                row[i_q],
+                row[i_s],
+                row[i_e],
+                row[i_user] if i_user is not None else "",
+            )
 
         for row in reader:
             if row:
@@ -410,8 +529,18 @@ def _swf_records(path: Path, r: _Resolver, source: str, options: SwfOptions) -> 
         start = t0 + dt.timedelta(seconds=submit + max(wait, 0.0))
         end = start + dt.timedelta(seconds=run)
         quantity = (Decimal(procs) * Decimal(str(run)) / Decimal(3600)).quantize(RECORD_QUANTUM)
-        return r.record(source, cluster, f[0], "", account, rc, str(quantity), start.isoformat(),
-                        end.isoformat(), f"swf-user-{f[11]}")
+        return r.record(
+            source,
+            cluster,
+            f[0],
+            "",
+            account,
+            rc,
+            str(quantity),
+            start.isoformat(),
+            end.isoformat(),
+            f"swf-user-{f[11]}",
+        )
 
     with _open_text(path) as fh:
         for line, text in enumerate(fh, start=1):
@@ -427,13 +556,18 @@ def _swf_records(path: Path, r: _Resolver, source: str, options: SwfOptions) -> 
             if len(fields) < 18:
                 yield line, _fail, f"{len(fields)} fields, SWF has 18"
             elif t0 is None:
-                yield line, _fail, "the trace's start time is unknown: no UnixStartTime header; set SwfOptions.start"
+                yield (
+                    line,
+                    _fail,
+                    "the trace's start time is unknown: no UnixStartTime header; set SwfOptions.start",
+                )
                 return
             else:
                 yield line, build, fields
 
 
 # --- writers ---------------------------------------------------------------------------------
+
 
 def _table_and_columns() -> tuple[str, list[str]]:
     meta = UsageRecord._meta
@@ -458,24 +592,46 @@ class _Writer:
         elif self.vendor == "postgresql":
             with connection.cursor() as c:
                 c.execute("DROP TABLE IF EXISTS pg_temp.usage_in")
-                c.execute(f"CREATE TEMP TABLE usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA")
+                c.execute(
+                    f"CREATE TEMP TABLE usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA"
+                )
                 c.execute("ALTER TABLE usage_in ADD COLUMN ordinal bigserial")
             # Binary COPY: the server parses no text (numbers, times) for each row.
             self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN (FORMAT BINARY)"
-            self.copy_types = ["varchar", "varchar", "varchar", "varchar", "int8", "int8", "int8", "varchar",
-                               "timestamptz", "timestamptz", "date", "numeric", "numeric", "numeric", "int8"]
-            key = ", ".join(connection.ops.quote_name(UsageRecord._meta.get_field(n).column)
-                            for n in ("source", "cluster", "job_id", "step", "resource_class"))
+            self.copy_types = [
+                "varchar",
+                "varchar",
+                "varchar",
+                "varchar",
+                "int8",
+                "int8",
+                "int8",
+                "varchar",
+                "timestamptz",
+                "timestamptz",
+                "date",
+                "numeric",
+                "numeric",
+                "numeric",
+                "int8",
+            ]
+            key = ", ".join(
+                connection.ops.quote_name(UsageRecord._meta.get_field(n).column)
+                for n in ("source", "cluster", "job_id", "step", "resource_class")
+            )
             match = " AND ".join(f"u.{k} = i.{k}" for k in key.split(", "))
             # A plain insert of the rows whose key is new costs half of ON CONFLICT's speculative
             # insertion; within a batch the first row of a key wins, as it would with ON CONFLICT.
             self.insert_sql = (
                 f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM usage_in i "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} u WHERE {match}) ORDER BY {key}, ordinal")
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} u WHERE {match}) ORDER BY {key}, ordinal"
+            )
             # A concurrent import may commit the same keys meanwhile: then this batch is redone
             # with ON CONFLICT, which waits for and skips them.
-            self.conflict_sql = (f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
-                                 f"ORDER BY ordinal ON CONFLICT DO NOTHING")
+            self.conflict_sql = (
+                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
+                f"ORDER BY ordinal ON CONFLICT DO NOTHING"
+            )
         self.inserted = 0
 
     def submit(self, rows: list[tuple]) -> None:
@@ -512,14 +668,24 @@ class _Writer:
                 return inserted
         before = UsageRecord.objects.count()
         UsageRecord.objects.bulk_create(
-            [UsageRecord(**{f"{n}_id" if n in ("project", "resource_class", "allocation", "batch") else n: v
-                            for n, v in zip(_DB_COLUMNS, row, strict=True)}) for row in rows],
+            [
+                UsageRecord(
+                    **{
+                        f"{n}_id"
+                        if n in ("project", "resource_class", "allocation", "batch")
+                        else n: v
+                        for n, v in zip(_DB_COLUMNS, row, strict=True)
+                    }
+                )
+                for row in rows
+            ],
             ignore_conflicts=True,
         )
         return UsageRecord.objects.count() - before
 
 
 # --- the service ---------------------------------------------------------------------------
+
 
 def detect_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
@@ -528,7 +694,9 @@ def detect_format(path: Path) -> str:
         return "jsonl"
     if ext in FORMATS:
         return ext
-    raise ValidationError(f"cannot tell the format of {path.name}: give fmt= one of {', '.join(FORMATS)}")
+    raise ValidationError(
+        f"cannot tell the format of {path.name}: give fmt= one of {', '.join(FORMATS)}"
+    )
 
 
 def _trace_name(path: Path) -> str:
@@ -538,9 +706,16 @@ def _trace_name(path: Path) -> str:
     return name
 
 
-def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None = None,
-                 progress: Progress | None = None, swf: SwfOptions | None = None,
-                 swf_mapping: str | Path | None = None, cluster: str | None = None) -> ImportResult:
+def import_usage(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    source: str | None = None,
+    progress: Progress | None = None,
+    swf: SwfOptions | None = None,
+    swf_mapping: str | Path | None = None,
+    cluster: str | None = None,
+) -> ImportResult:
     """Import a usage file (see docs/accounting.md) whole or not at all; return what happened.
 
     ``fmt``: csv, json, jsonl or swf (default: from the file name). ``source``: the default for
@@ -560,7 +735,8 @@ def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None
             raise ValidationError(
                 "an SWF trace needs a mapping of SWF users/groups to projects and the resource class: "
                 "SwfOptions, or a JSON mapping file (keys: system, kind, gpu_type, users, groups, "
-                "default_project, start; see docs/accounting.md)")
+                "default_project, start; see docs/accounting.md)"
+            )
         if cluster:
             swf = dataclasses.replace(swf, system=cluster)
     default_source = source or (f"swf:{_trace_name(path)}"[:50] if fmt == "swf" else fmt)
@@ -579,8 +755,13 @@ def import_usage(path: str | Path, fmt: str | None = None, *, source: str | None
     return _run(rows, source=default_source, filename=str(path), total=total, progress=progress)
 
 
-def import_records(records: Iterable[Mapping[str, Any]], *, source: str, filename: str = "",
-                   progress: Progress | None = None) -> ImportResult:
+def import_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    source: str,
+    filename: str = "",
+    progress: Progress | None = None,
+) -> ImportResult:
     """Import records given as dicts with the JSON fields (for the Slurm bridge and tests)."""
     items = list(records)
 
@@ -605,7 +786,9 @@ class _Scan:
     touched: set[int] = field(default_factory=set)
 
 
-def _scan(rows: Iterator[Row], resolver: _Resolver, scan: _Scan) -> Iterator[tuple[list[tuple] | None, int]]:
+def _scan(
+    rows: Iterator[Row], resolver: _Resolver, scan: _Scan
+) -> Iterator[tuple[list[tuple] | None, int]]:
     """Validate every row; yield (batch, records read so far) to write, and (None, n) once at the
     first bad line, after which nothing more is yielded for writing but validation goes on."""
     pending: list[tuple] = []
@@ -650,7 +833,9 @@ def _scan_in_child(rows: Iterator[Row], resolver: _Resolver, out: Any) -> None:
         out.close()
 
 
-def _scan_in_parallel(rows: Iterator[Row], resolver: _Resolver) -> Iterator[tuple[list[tuple] | None, int]]:
+def _scan_in_parallel(
+    rows: Iterator[Row], resolver: _Resolver
+) -> Iterator[tuple[list[tuple] | None, int]]:
     """Validate in a forked process while this one writes: uses the second core on big files."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
@@ -678,16 +863,28 @@ def _scan_in_parallel(rows: Iterator[Row], resolver: _Resolver) -> Iterator[tupl
 PARALLEL_MIN_LINES = 200_000  # below this the fork costs more than it saves
 
 
-def _run(rows: Callable[[_Resolver], Iterator[Row]], *, source: str,
-         filename: str, total: int | None, progress: Progress | None) -> ImportResult:
+def _run(
+    rows: Callable[[_Resolver], Iterator[Row]],
+    *,
+    source: str,
+    filename: str,
+    total: int | None,
+    progress: Progress | None,
+) -> ImportResult:
     began = time.perf_counter()
     with transaction.atomic():
         batch = ImportBatch.objects.create(source=source[:50], filename=filename[-500:])
         resolver = _Resolver(batch.pk)
         writer = _Writer()
         scan = _Scan()
-        parallel = (total or 0) >= PARALLEL_MIN_LINES and "fork" in multiprocessing.get_all_start_methods()
-        batches = _scan_in_parallel(rows(resolver), resolver) if parallel else _scan(rows(resolver), resolver, scan)
+        parallel = (
+            total or 0
+        ) >= PARALLEL_MIN_LINES and "fork" in multiprocessing.get_all_start_methods()
+        batches = (
+            _scan_in_parallel(rows(resolver), resolver)
+            if parallel
+            else _scan(rows(resolver), resolver, scan)
+        )
         writing = True
         try:
             for pending, read in batches:
@@ -710,8 +907,15 @@ def _run(rows: Callable[[_Resolver], Iterator[Row]], *, source: str,
         batch.save(update_fields=["records_read", "records_new", "records_duplicate"])
         events = balances.update_balances(sorted(scan.touched)) if new else []
     return ImportResult(
-        batch_id=batch.pk, source=batch.source, filename=batch.filename, read=read, new=new,
-        duplicate=read - new, skipped=scan.skipped, unallocated=scan.unallocated,
-        unallocated_examples=scan.unallocated_examples, balance_events=events,
+        batch_id=batch.pk,
+        source=batch.source,
+        filename=batch.filename,
+        read=read,
+        new=new,
+        duplicate=read - new,
+        skipped=scan.skipped,
+        unallocated=scan.unallocated,
+        unallocated_examples=scan.unallocated_examples,
+        balance_events=events,
         seconds=time.perf_counter() - began,
     )

@@ -119,29 +119,44 @@ def _billable_days(org: Organisation, start: dt.date, end: dt.date) -> Q:
     not invoiced yet waits for that period's own invoice)."""
     since = late_use_since(start)
     days = Q(usage_date__gte=start, usage_date__lt=end)
-    for ps, pe in (Invoice.objects.filter(organisation=org, period_end__gt=since, period_start__lt=start)
-                   .values_list("period_start", "period_end")):
+    for ps, pe in Invoice.objects.filter(
+        organisation=org, period_end__gt=since, period_start__lt=start
+    ).values_list("period_start", "period_end"):
         days |= Q(usage_date__gte=max(ps, since), usage_date__lt=min(pe, start))
     return days
 
 
-def unbilled_usage(org: Organisation, allocation_ids: Iterable[int], start: dt.date, end: dt.date) -> QuerySet:
+def unbilled_usage(
+    org: Organisation, allocation_ids: Iterable[int], start: dt.date, end: dt.date
+) -> QuerySet:
     """Usage of these allocations on the days an invoice for [start, end) bills that no
     invoice has billed yet."""
-    return UsageRecord.objects.filter(_billable_days(org, start, end), allocation_id__in=list(allocation_ids),
-                                      invoice__isnull=True)
+    return UsageRecord.objects.filter(
+        _billable_days(org, start, end),
+        allocation_id__in=list(allocation_ids),
+        invoice__isnull=True,
+    )
 
 
 def _billed_by(invoice: Invoice, allocation_ids: Iterable[int] | None = None) -> QuerySet:
     """The records ``invoice`` took (bounded by date, so the usage-date index serves it)."""
-    usage = UsageRecord.objects.filter(invoice=invoice, usage_date__gte=late_use_since(invoice.period_start),
-                                       usage_date__lt=invoice.period_end)
+    usage = UsageRecord.objects.filter(
+        invoice=invoice,
+        usage_date__gte=late_use_since(invoice.period_start),
+        usage_date__lt=invoice.period_end,
+    )
     return usage if allocation_ids is None else usage.filter(allocation_id__in=list(allocation_ids))
 
 
-def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.date,
-                     book: PriceBook, invoice: Invoice | None = None,
-                     period_use: bool = False, org: Organisation | None = None) -> list[LineDraft]:
+def allocation_lines(
+    allocations: Iterable[Allocation],
+    start: dt.date,
+    end: dt.date,
+    book: PriceBook,
+    invoice: Invoice | None = None,
+    period_use: bool = False,
+    org: Organisation | None = None,
+) -> list[LineDraft]:
     """The charges of ``allocations`` for the period, by their charging models (unrounded).
     Consumption bills the records ``invoice`` holds, or (no invoice: a preview for ``org``)
     those not yet billed; ``period_use`` takes instead every record dated in the period,
@@ -152,22 +167,41 @@ def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.
     consumption = [a.pk for a in allocs if a.charging_model == ChargingModel.CONSUMPTION]
     if consumption:
         if period_use:
-            usage = UsageRecord.objects.filter(allocation_id__in=consumption, usage_date__gte=start,
-                                               usage_date__lt=end)
+            usage = UsageRecord.objects.filter(
+                allocation_id__in=consumption, usage_date__gte=start, usage_date__lt=end
+            )
         elif invoice is not None:
             usage = _billed_by(invoice, consumption)
         else:
             usage = unbilled_usage(org, consumption, start, end)
-        for late, part in ((False, usage.filter(usage_date__gte=start)),
-                           (True, usage.filter(usage_date__lt=start))):
+        for late, part in (
+            (False, usage.filter(usage_date__gte=start)),
+            (True, usage.filter(usage_date__lt=start)),
+        ):
             what = f"use before {start}, reported late" if late else "use"
-            for (a_id, price), (q, c) in sorted(_usage_sums(part, ["allocation_id", "unit_price_nok"]).items()):
+            for (a_id, price), (q, c) in sorted(
+                _usage_sums(part, ["allocation_id", "unit_price_nok"]).items()
+            ):
                 a = by_id[a_id]
-                out.append(LineDraft(Kind.USAGE, f"{_label(a)}: {what}", q, a.resource_class.unit, price,
-                                     c, a.project_id, a.pk, a.resource_class_id,
-                                     price_category=a.price_category))
-    subscribed = set(InvoiceLine.objects.filter(kind=Kind.SUBSCRIPTION, allocation_id__in=[a.pk for a in allocs])
-                     .values_list("allocation_id", flat=True))
+                out.append(
+                    LineDraft(
+                        Kind.USAGE,
+                        f"{_label(a)}: {what}",
+                        q,
+                        a.resource_class.unit,
+                        price,
+                        c,
+                        a.project_id,
+                        a.pk,
+                        a.resource_class_id,
+                        price_category=a.price_category,
+                    )
+                )
+    subscribed = set(
+        InvoiceLine.objects.filter(
+            kind=Kind.SUBSCRIPTION, allocation_id__in=[a.pk for a in allocs]
+        ).values_list("allocation_id", flat=True)
+    )
     for a in allocs:
         if a.status == AllocationStatus.REVOKED:
             continue
@@ -178,19 +212,42 @@ def allocation_lines(allocations: Iterable[Allocation], start: dt.date, end: dt.
             first_day = max(start, a.start)
             qty = to_record(a.amount * Decimal(days) / Decimal((a.end - a.start).days))
             price = _price(book, a, first_day)
-            out.append(LineDraft(Kind.UNIT, f"{_label(a)}: allocated, {days} of {(a.end - a.start).days} days",
-                                 qty, a.resource_class.unit, price, qty * price, a.project_id, a.pk,
-                                 a.resource_class_id, price_category=a.price_category))
+            out.append(
+                LineDraft(
+                    Kind.UNIT,
+                    f"{_label(a)}: allocated, {days} of {(a.end - a.start).days} days",
+                    qty,
+                    a.resource_class.unit,
+                    price,
+                    qty * price,
+                    a.project_id,
+                    a.pk,
+                    a.resource_class_id,
+                    price_category=a.price_category,
+                )
+            )
         elif a.charging_model == ChargingModel.SUBSCRIPTION and a.pk not in subscribed:
             price = _price(book, a, a.start)
-            out.append(LineDraft(Kind.SUBSCRIPTION, f"{_label(a)}: subscription {a.start}..{a.end}",
-                                 a.amount, a.resource_class.unit, price, a.amount * price, a.project_id, a.pk,
-                                 a.resource_class_id, price_category=a.price_category))
+            out.append(
+                LineDraft(
+                    Kind.SUBSCRIPTION,
+                    f"{_label(a)}: subscription {a.start}..{a.end}",
+                    a.amount,
+                    a.resource_class.unit,
+                    price,
+                    a.amount * price,
+                    a.project_id,
+                    a.pk,
+                    a.resource_class_id,
+                    price_category=a.price_category,
+                )
+            )
     return out
 
 
-def _category0_waiver(org: Organisation, start: dt.date, lines: Sequence[LineDraft],
-                      book: PriceBook) -> LineDraft | None:
+def _category0_waiver(
+    org: Organisation, start: dt.date, lines: Sequence[LineDraft], book: PriceBook
+) -> LineDraft | None:
     """Category 0 is free until the organisation's yearly category 0 total passes the allowance.
 
     BOTT universities pay nothing in category 0; others pay only what passes the allowance of
@@ -203,24 +260,42 @@ def _category0_waiver(org: Organisation, start: dt.date, lines: Sequence[LineDra
         waived = gross
     else:
         allowance = book.free_allowance(PriceCategory.ZERO, start)
-        earlier = (InvoiceLine.objects.filter(
-            invoice__organisation=org, invoice__period_start__gte=dt.date(start.year, 1, 1),
-            invoice__period_start__lt=start, allocation__price_category=PriceCategory.ZERO)
-            .exclude(kind=Kind.WAIVER).values_list("amount_nok", flat=True))
+        earlier = (
+            InvoiceLine.objects.filter(
+                invoice__organisation=org,
+                invoice__period_start__gte=dt.date(start.year, 1, 1),
+                invoice__period_start__lt=start,
+                allocation__price_category=PriceCategory.ZERO,
+            )
+            .exclude(kind=Kind.WAIVER)
+            .values_list("amount_nok", flat=True)
+        )
         before = sum(earlier, ZERO)
         waived = min(gross, max(ZERO, allowance - before))
     if waived <= 0:
         return None
-    return LineDraft(Kind.WAIVER, f"Category 0 waiver {start.year} (small projects)", Decimal(1), "waiver",
-                     -waived, -waived)
+    return LineDraft(
+        Kind.WAIVER,
+        f"Category 0 waiver {start.year} (small projects)",
+        Decimal(1),
+        "waiver",
+        -waived,
+        -waived,
+    )
 
 
-def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBook) -> list[LineDraft]:
+def _take_or_pay(
+    org: Organisation, start: dt.date, end: dt.date, book: PriceBook
+) -> list[LineDraft]:
     """Top-up = max(0, commitment_share x the order's value for the period
     - the period's charges of its sub-allocations, whoever's invoice they are on)."""
     out = []
-    orders = SectorOrder.objects.filter(organisation=org, status=OrderStatus.CONFIRMED,
-                                        year__gte=start.year, year__lte=(end - dt.timedelta(days=1)).year)
+    orders = SectorOrder.objects.filter(
+        organisation=org,
+        status=OrderStatus.CONFIRMED,
+        year__gte=start.year,
+        year__lte=(end - dt.timedelta(days=1)).year,
+    )
     for order in orders.prefetch_related("lines__resource_class__system"):
         days = overlap_days(start, end, order.start, order.end)
         if days <= 0:
@@ -236,25 +311,43 @@ def _take_or_pay(org: Organisation, start: dt.date, end: dt.date, book: PriceBoo
                 raise ValidationError(f"cannot value order {order}: {e}") from None
             value += line.amount * Decimal(days) / year_days * price
         committed = to_ore(order.commitment_share * value)
-        subs = Allocation.objects.filter(order_line__order=order).select_related("project", "resource_class__system")
-        charged = sum((to_ore(d.amount) for d in allocation_lines(subs, start, end, book, period_use=True)),
-                      ZERO)
+        subs = Allocation.objects.filter(order_line__order=order).select_related(
+            "project", "resource_class__system"
+        )
+        charged = sum(
+            (to_ore(d.amount) for d in allocation_lines(subs, start, end, book, period_use=True)),
+            ZERO,
+        )
         top_up = committed - charged
         if top_up > 0:
-            out.append(LineDraft(
-                Kind.TAKE_OR_PAY,
-                f"Committed minimum of {order}: {order.commitment_share:.1%} of {to_ore(value)} NOK "
-                f"for {days} days, less {charged} NOK charged to its sub-allocations",
-                Decimal(1), "period", to_record(top_up), top_up, sector_order_id=order.pk))
+            out.append(
+                LineDraft(
+                    Kind.TAKE_OR_PAY,
+                    f"Committed minimum of {order}: {order.commitment_share:.1%} of {to_ore(value)} NOK "
+                    f"for {days} days, less {charged} NOK charged to its sub-allocations",
+                    Decimal(1),
+                    "period",
+                    to_record(top_up),
+                    top_up,
+                    sector_order_id=order.pk,
+                )
+            )
     return out
 
 
 def _consumption_allocations(org: Organisation) -> QuerySet:
-    return Allocation.objects.filter(project__organisation=org, charging_model=ChargingModel.CONSUMPTION)
+    return Allocation.objects.filter(
+        project__organisation=org, charging_model=ChargingModel.CONSUMPTION
+    )
 
 
-def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None,
-                invoice: Invoice | None = None) -> list[LineDraft]:
+def draft_lines(
+    org: Organisation,
+    start: dt.date,
+    end: dt.date,
+    book: PriceBook | None = None,
+    invoice: Invoice | None = None,
+) -> list[LineDraft]:
     """Every line an invoice for ``org`` and the period would have (amounts unrounded)."""
     if end <= start:
         raise ValidationError(f"invoice period {start}..{end} is empty")
@@ -262,11 +355,19 @@ def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook
     if invoice is not None:
         with_usage = set(_billed_by(invoice).values_list("allocation_id", flat=True).distinct())
     else:
-        with_usage = set(unbilled_usage(org, _consumption_allocations(org).values_list("pk", flat=True), start, end)
-                         .values_list("allocation_id", flat=True).distinct())
-    allocs = (Allocation.objects.filter(project__organisation=org)
-              .filter(Q(start__lt=end, end__gt=start) | Q(pk__in=with_usage))
-              .select_related("project", "resource_class__system").order_by("project__code", "pk"))
+        with_usage = set(
+            unbilled_usage(
+                org, _consumption_allocations(org).values_list("pk", flat=True), start, end
+            )
+            .values_list("allocation_id", flat=True)
+            .distinct()
+        )
+    allocs = (
+        Allocation.objects.filter(project__organisation=org)
+        .filter(Q(start__lt=end, end__gt=start) | Q(pk__in=with_usage))
+        .select_related("project", "resource_class__system")
+        .order_by("project__code", "pk")
+    )
     lines = allocation_lines(allocs, start, end, book, invoice, org=org)
     waiver = _category0_waiver(org, start, lines, book)
     if waiver:
@@ -277,19 +378,33 @@ def draft_lines(org: Organisation, start: dt.date, end: dt.date, book: PriceBook
 def preview_invoice(org: Organisation, start: dt.date, end: dt.date) -> dict[str, Any]:
     """The invoice as it would be issued now, without storing it."""
     lines, total = assemble(draft_lines(org, start, end))
-    return {"organisation": org.short_name, "period_start": start, "period_end": end, "total_nok": total,
-            "lines": [_line_dict(d) for d in lines]}
+    return {
+        "organisation": org.short_name,
+        "period_start": start,
+        "period_end": end,
+        "total_nok": total,
+        "lines": [_line_dict(d) for d in lines],
+    }
 
 
 def _line_dict(d: LineDraft) -> dict[str, Any]:
-    return {"kind": d.kind, "description": d.description, "quantity": d.quantity, "unit": d.unit,
-            "unit_price_nok": d.unit_price, "amount_nok": d.amount, "project": d.project_id,
-            "allocation": d.allocation_id, "resource_class": d.resource_class_id,
-            "sector_order": d.sector_order_id}
+    return {
+        "kind": d.kind,
+        "description": d.description,
+        "quantity": d.quantity,
+        "unit": d.unit,
+        "unit_price_nok": d.unit_price,
+        "amount_nok": d.amount,
+        "project": d.project_id,
+        "allocation": d.allocation_id,
+        "resource_class": d.resource_class_id,
+        "sector_order": d.sector_order_id,
+    }
 
 
-def issue_invoice(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None
-                  ) -> Invoice | None:
+def issue_invoice(
+    org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None = None
+) -> Invoice | None:
     """Issue ``org``'s invoice for the period; return the existing one if already issued.
 
     Returns None when there is nothing to charge. Refuses a period that overlaps another of
@@ -301,17 +416,24 @@ def issue_invoice(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
         return _issue_locked(org, start, end, book)
 
 
-def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None) -> Invoice | None:
+def _issue_locked(
+    org: Organisation, start: dt.date, end: dt.date, book: PriceBook | None
+) -> Invoice | None:
     existing = Invoice.objects.filter(organisation=org, period_start=start, period_end=end).first()
     if existing is not None:
         return existing
-    clash = Invoice.objects.filter(organisation=org, period_start__lt=end, period_end__gt=start).first()
+    clash = Invoice.objects.filter(
+        organisation=org, period_start__lt=end, period_end__gt=start
+    ).first()
     if clash is not None:
-        raise ValidationError(f"{org}: period {start}..{end} overlaps invoice {clash.period_start}..{clash.period_end}")
+        raise ValidationError(
+            f"{org}: period {start}..{end} overlaps invoice {clash.period_start}..{clash.period_end}"
+        )
     try:
         with transaction.atomic():
-            invoice = Invoice.objects.create(organisation=org, period_start=start, period_end=end,
-                                             total_nok=ZERO)
+            invoice = Invoice.objects.create(
+                organisation=org, period_start=start, period_end=end, total_nok=ZERO
+            )
             # the invoice takes its usage first, so that a record imported meanwhile is
             # either on it (and billed) or left for the next one, never lost
             consumption = _consumption_allocations(org).values_list("pk", flat=True)
@@ -321,13 +443,24 @@ def _issue_locked(org: Organisation, start: dt.date, end: dt.date, book: PriceBo
                 raise _NothingToCharge
             invoice.total_nok = total
             invoice.save(update_fields=["total_nok"])
-            InvoiceLine.objects.bulk_create([
-                InvoiceLine(invoice=invoice, kind=d.kind, description=d.description[:300], quantity=d.quantity,
-                            unit=d.unit, unit_price_nok=to_record(d.unit_price), amount_nok=d.amount,
-                            project_id=d.project_id, allocation_id=d.allocation_id,
-                            resource_class_id=d.resource_class_id, sector_order_id=d.sector_order_id)
-                for d in lines
-            ])
+            InvoiceLine.objects.bulk_create(
+                [
+                    InvoiceLine(
+                        invoice=invoice,
+                        kind=d.kind,
+                        description=d.description[:300],
+                        quantity=d.quantity,
+                        unit=d.unit,
+                        unit_price_nok=to_record(d.unit_price),
+                        amount_nok=d.amount,
+                        project_id=d.project_id,
+                        allocation_id=d.allocation_id,
+                        resource_class_id=d.resource_class_id,
+                        sector_order_id=d.sector_order_id,
+                    )
+                    for d in lines
+                ]
+            )
     except _NothingToCharge:
         return None
     except IntegrityError:  # issued concurrently by someone else: theirs stands
@@ -339,21 +472,38 @@ class _NothingToCharge(Exception):
     """Rolls back an invoice that would have no line."""
 
 
-def issue_invoices(period_start: dt.date, period_end: dt.date,
-                   organisations: Iterable[Organisation] | None = None) -> list[Invoice]:
+def issue_invoices(
+    period_start: dt.date, period_end: dt.date, organisations: Iterable[Organisation] | None = None
+) -> list[Invoice]:
     """Issue the period's invoice of every organisation with something to charge (idempotent)."""
     if organisations is None:
-        ids = set(Allocation.objects.filter(start__lt=period_end, end__gt=period_start)
-                  .values_list("project__organisation_id", flat=True))
-        ids |= set(UsageRecord.objects.filter(usage_date__gte=period_start, usage_date__lt=period_end,
-                                              allocation__isnull=False)
-                   .values_list("project__organisation_id", flat=True).distinct())
-        ids |= set(UsageRecord.objects.filter(invoice__isnull=True, usage_date__gte=late_use_since(period_start),
-                                              usage_date__lt=period_end,
-                                              allocation__charging_model=ChargingModel.CONSUMPTION)
-                   .values_list("project__organisation_id", flat=True).distinct())  # late use
-        ids |= set(SectorOrder.objects.filter(status=OrderStatus.CONFIRMED, year__gte=period_start.year,
-                                              year__lte=period_end.year).values_list("organisation_id", flat=True))
+        ids = set(
+            Allocation.objects.filter(start__lt=period_end, end__gt=period_start).values_list(
+                "project__organisation_id", flat=True
+            )
+        )
+        ids |= set(
+            UsageRecord.objects.filter(
+                usage_date__gte=period_start, usage_date__lt=period_end, allocation__isnull=False
+            )
+            .values_list("project__organisation_id", flat=True)
+            .distinct()
+        )
+        ids |= set(
+            UsageRecord.objects.filter(
+                invoice__isnull=True,
+                usage_date__gte=late_use_since(period_start),
+                usage_date__lt=period_end,
+                allocation__charging_model=ChargingModel.CONSUMPTION,
+            )
+            .values_list("project__organisation_id", flat=True)
+            .distinct()
+        )  # late use
+        ids |= set(
+            SectorOrder.objects.filter(
+                status=OrderStatus.CONFIRMED, year__gte=period_start.year, year__lte=period_end.year
+            ).values_list("organisation_id", flat=True)
+        )
         organisations = Organisation.objects.filter(pk__in=ids).order_by("short_name")
     book = PriceBook()
     out = []
@@ -365,9 +515,26 @@ def issue_invoices(period_start: dt.date, period_end: dt.date,
 
 
 def invoice_dict(invoice: Invoice) -> dict[str, Any]:
-    lines = list(invoice.lines.order_by("pk").values(
-        "kind", "description", "quantity", "unit", "unit_price_nok", "amount_nok", "project__code",
-        "allocation_id", "resource_class_id", "sector_order_id"))
-    return {"id": invoice.pk, "organisation": invoice.organisation.short_name,
-            "period_start": invoice.period_start, "period_end": invoice.period_end,
-            "issued": invoice.issued, "total_nok": invoice.total_nok, "lines": lines}
+    lines = list(
+        invoice.lines.order_by("pk").values(
+            "kind",
+            "description",
+            "quantity",
+            "unit",
+            "unit_price_nok",
+            "amount_nok",
+            "project__code",
+            "allocation_id",
+            "resource_class_id",
+            "sector_order_id",
+        )
+    )
+    return {
+        "id": invoice.pk,
+        "organisation": invoice.organisation.short_name,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "issued": invoice.issued,
+        "total_nok": invoice.total_nok,
+        "lines": lines,
+    }

@@ -41,34 +41,69 @@ class UsageRecord(models.Model):
     # references are checked by the importer against the database in the import's transaction
     # and deletes are guarded by PROTECT in Django, so the database does not check them again
     # row by row (on PostgreSQL those checks were most of an import's cost). See docs/accounting.md.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage", db_index=False,
-                                db_constraint=False)
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, db_index=False,
-                                       db_constraint=False)
-    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="usage",
-                                   db_constraint=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="usage", db_index=False, db_constraint=False
+    )
+    resource_class = models.ForeignKey(
+        ResourceClass, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
+    allocation = models.ForeignKey(
+        Allocation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage",
+        db_constraint=False,
+    )
     username = models.CharField(max_length=64, blank=True)
     start = models.DateTimeField()
     end = models.DateTimeField()
-    usage_date = models.DateField(help_text="local date of the end of use: picks the allocation and price list")
+    usage_date = models.DateField(
+        help_text="local date of the end of use: picks the allocation and price list"
+    )
     quantity = models.DecimalField(max_digits=16, decimal_places=4, help_text="in the class's unit")
-    unit_price_nok = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0),
-                                         help_text="price list price x tier multiplier on the usage date")
-    charge_nok = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0),
-                                     help_text="rated at import; rounded to øre only on invoices")
-    invoice = models.ForeignKey("Invoice", null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="usage", db_index=False, db_constraint=False,
-                                help_text="the invoice that billed this record (consumption charging)")
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False,
-                              db_constraint=False)
+    unit_price_nok = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal(0),
+        help_text="price list price x tier multiplier on the usage date",
+    )
+    charge_nok = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        default=Decimal(0),
+        help_text="rated at import; rounded to øre only on invoices",
+    )
+    invoice = models.ForeignKey(
+        "Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage",
+        db_index=False,
+        db_constraint=False,
+        help_text="the invoice that billed this record (consumption charging)",
+    )
+    batch = models.ForeignKey(
+        ImportBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source", "cluster", "job_id", "step", "resource_class"],
-                                    name="usage_idempotency_key")
+            models.UniqueConstraint(
+                fields=["source", "cluster", "job_id", "step", "resource_class"],
+                name="usage_idempotency_key",
+            )
         ]
-        indexes = [models.Index(fields=["usage_date"], name="usage_date_idx"),
-                   models.Index(fields=["project", "usage_date"], name="usage_project_date_idx")]
+        indexes = [
+            models.Index(fields=["usage_date"], name="usage_date_idx"),
+            models.Index(fields=["project", "usage_date"], name="usage_project_date_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
@@ -81,14 +116,20 @@ class BalanceEvent(models.Model):
         WARN = "warn", _("Warning")
         BLOCK = "block", _("Block")
 
-    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="balance_events")
+    allocation = models.ForeignKey(
+        Allocation, on_delete=models.CASCADE, related_name="balance_events"
+    )
     threshold = models.DecimalField(max_digits=4, decimal_places=3)
     action = models.CharField(max_length=10, choices=Action.choices)
     used_share = models.DecimalField(max_digits=8, decimal_places=4)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["allocation", "threshold"], name="one_event_per_threshold")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["allocation", "threshold"], name="one_event_per_threshold"
+            )
+        ]
         ordering = ["-at"]
 
     def __str__(self) -> str:
@@ -97,7 +138,9 @@ class BalanceEvent(models.Model):
 
 @audited
 class Invoice(models.Model):
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invoices")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="invoices"
+    )
     period_start = models.DateField()
     period_end = models.DateField()
     issued = models.DateTimeField(auto_now_add=True)
@@ -106,7 +149,9 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-period_start", "organisation__short_name"]
         constraints = [
-            models.UniqueConstraint(fields=["organisation", "period_start", "period_end"], name="one_invoice_per_period")
+            models.UniqueConstraint(
+                fields=["organisation", "period_start", "period_end"], name="one_invoice_per_period"
+            )
         ]
 
     def __str__(self) -> str:
@@ -124,9 +169,12 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.USAGE)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT)
-    allocation = models.ForeignKey(Allocation, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="invoice_lines")
-    resource_class = models.ForeignKey(ResourceClass, null=True, blank=True, on_delete=models.PROTECT)
+    allocation = models.ForeignKey(
+        Allocation, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    resource_class = models.ForeignKey(
+        ResourceClass, null=True, blank=True, on_delete=models.PROTECT
+    )
     sector_order = models.ForeignKey(SectorOrder, null=True, blank=True, on_delete=models.PROTECT)
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=16, decimal_places=4)

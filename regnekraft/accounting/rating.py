@@ -58,7 +58,9 @@ class PriceBook:
         by_category: dict[str, list[PriceList]] = defaultdict(list)
         for pl in lists:
             by_category[pl.category].append(pl)
-        self._lists = {c: sorted(pls, key=lambda pl: pl.valid_from) for c, pls in by_category.items()}
+        self._lists = {
+            c: sorted(pls, key=lambda pl: pl.valid_from) for c, pls in by_category.items()
+        }
         self._starts = {c: [pl.valid_from for pl in pls] for c, pls in self._lists.items()}
         self._prices: dict[int, dict[tuple[str, str], Decimal]] = {
             pl.pk: {(p.kind, p.gpu_type): p.unit_price for p in _prices_of(pl)} for pl in lists
@@ -92,8 +94,10 @@ class PriceBook:
             base = prices.get((rc.kind, ""))
         if base is None:
             gpu = f" {rc.gpu_type}" if rc.gpu_type else ""
-            raise NoPrice(f"price list '{pl.name}' (category {category}, valid from {pl.valid_from}) "
-                          f"has no price for {rc.kind}{gpu}")
+            raise NoPrice(
+                f"price list '{pl.name}' (category {category}, valid from {pl.valid_from}) "
+                f"has no price for {rc.kind}{gpu}"
+            )
         price = to_record(base * pl.multiplier(rc.system.availability_tier))
         self._cache[key] = price
         return price
@@ -116,16 +120,27 @@ def rate(quantity: Decimal, unit_price: Decimal) -> Decimal:
     return to_record(Decimal(quantity) * unit_price)
 
 
-def rate_usage(category: str, rc: ResourceClass, quantity: Decimal, day: dt.date,
-               book: PriceBook | None = None) -> Decimal:
+def rate_usage(
+    category: str, rc: ResourceClass, quantity: Decimal, day: dt.date, book: PriceBook | None = None
+) -> Decimal:
     """Convenience: the charge for ``quantity`` of ``rc`` used on ``day`` in price ``category``."""
     book = book or PriceBook()
     return rate(quantity, book.unit_price(category, rc, day))
 
 
-__all__ = ["NoPrice", "PriceBook", "rate", "rate_usage", "to_ore", "to_record", "earliest_new_list_day",
-           "has_priced_use", "check_price_list_start",
-           "RECORD_QUANTUM", "ORE"]
+__all__ = [
+    "NoPrice",
+    "PriceBook",
+    "rate",
+    "rate_usage",
+    "to_ore",
+    "to_record",
+    "earliest_new_list_day",
+    "has_priced_use",
+    "check_price_list_start",
+    "RECORD_QUANTUM",
+    "ORE",
+]
 
 
 def earliest_new_list_day() -> dt.date | None:
@@ -152,8 +167,16 @@ def check_price_list_start(valid_from: dt.date, *, existing: dt.date | None = No
     if earliest is None:
         return
     if existing is not None and existing < earliest:
-        raise ValidationError({"valid_from": f"this list has priced use up to {earliest - dt.timedelta(days=1)} "
-                                             f"and cannot change; publish a new list from {earliest} or later"})
+        raise ValidationError(
+            {
+                "valid_from": f"this list has priced use up to {earliest - dt.timedelta(days=1)} "
+                f"and cannot change; publish a new list from {earliest} or later"
+            }
+        )
     if valid_from < earliest:
-        raise ValidationError({"valid_from": f"use up to {earliest - dt.timedelta(days=1)} is already rated or "
-                                             f"invoiced; a new list may take effect on {earliest} at the earliest"})
+        raise ValidationError(
+            {
+                "valid_from": f"use up to {earliest - dt.timedelta(days=1)} is already rated or "
+                f"invoiced; a new list may take effect on {earliest} at the earliest"
+            }
+        )

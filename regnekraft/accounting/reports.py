@@ -42,14 +42,23 @@ def _share(part: Decimal, whole: Decimal) -> Decimal | None:
     return (part / whole).quantize(Q4) if whole else None
 
 
-def _pro_rata(amount: Decimal, a_start: dt.date, a_end: dt.date, start: dt.date, end: dt.date) -> Decimal:
+def _pro_rata(
+    amount: Decimal, a_start: dt.date, a_end: dt.date, start: dt.date, end: dt.date
+) -> Decimal:
     days = (a_end - a_start).days
-    return amount * Decimal(overlap_days(start, end, a_start, a_end)) / Decimal(days) if days > 0 else ZERO
+    return (
+        amount * Decimal(overlap_days(start, end, a_start, a_end)) / Decimal(days)
+        if days > 0
+        else ZERO
+    )
 
 
 def _live_allocations(start: dt.date, end: dt.date):
-    return (Allocation.objects.filter(start__lt=end, end__gt=start).exclude(status=AllocationStatus.REVOKED)
-            .select_related("project__organisation"))
+    return (
+        Allocation.objects.filter(start__lt=end, end__gt=start)
+        .exclude(status=AllocationStatus.REVOKED)
+        .select_related("project__organisation")
+    )
 
 
 def _usage(start: dt.date, end: dt.date):
@@ -60,38 +69,64 @@ def _q(value: Decimal | None) -> Decimal:
     return (value or ZERO).quantize(Q4)
 
 
-def report_capacity(start: dt.date, end: dt.date, *, system: str | None = None) -> list[dict[str, Any]]:
+def report_capacity(
+    start: dt.date, end: dt.date, *, system: str | None = None
+) -> list[dict[str, Any]]:
     """Per system and resource class: capacity, committed, allocated, ordered, used, available."""
-    classes = ResourceClass.objects.select_related("system").order_by("system__name", "kind", "gpu_type")
+    classes = ResourceClass.objects.select_related("system").order_by(
+        "system__name", "kind", "gpu_type"
+    )
     if system:
         classes = classes.filter(system__slug=system)
     allocated: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for a in _live_allocations(start, end):
         allocated[a.resource_class_id] += _pro_rata(a.amount, a.start, a.end, start, end)
     ordered: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    lines = SectorOrderLine.objects.filter(order__status=OrderStatus.CONFIRMED, order__year__gte=start.year,
-                                           order__year__lte=end.year).select_related("order")
+    lines = SectorOrderLine.objects.filter(
+        order__status=OrderStatus.CONFIRMED, order__year__gte=start.year, order__year__lte=end.year
+    ).select_related("order")
     for line in lines:
-        ordered[line.resource_class_id] += _pro_rata(line.amount, line.order.start, line.order.end, start, end)
-    used = dict(_usage(start, end).values("resource_class_id").annotate(q=Sum("quantity"))
-                .values_list("resource_class_id", "q"))
-    unallocated = dict(_usage(start, end).filter(allocation__isnull=True).values("resource_class_id")
-                       .annotate(q=Sum("quantity")).values_list("resource_class_id", "q"))
+        ordered[line.resource_class_id] += _pro_rata(
+            line.amount, line.order.start, line.order.end, start, end
+        )
+    used = dict(
+        _usage(start, end)
+        .values("resource_class_id")
+        .annotate(q=Sum("quantity"))
+        .values_list("resource_class_id", "q")
+    )
+    unallocated = dict(
+        _usage(start, end)
+        .filter(allocation__isnull=True)
+        .values("resource_class_id")
+        .annotate(q=Sum("quantity"))
+        .values_list("resource_class_id", "q")
+    )
     settings = PolicySettings.current()
     out = []
     for rc in classes:
         room = policy.remaining(rc, start, end, settings)
         u = _q(used.get(rc.pk))
-        out.append({
-            "system": rc.system.slug, "resource_class": str(rc), "kind": rc.kind, "gpu_type": rc.gpu_type,
-            "unit": rc.unit, "period_start": start, "period_end": end,
-            "capacity": _q(room["capacity"]), "committed": _q(room["committed"]),
-            "allocated": _q(allocated[rc.pk]), "ordered": _q(ordered[rc.pk]),
-            "used": u, "used_unallocated": _q(unallocated.get(rc.pk)),
-            "available": _q(room["free"]),
-            "utilisation": _share(u, room["capacity"]),
-            "used_of_allocated": _share(u, allocated[rc.pk]),
-        })
+        out.append(
+            {
+                "system": rc.system.slug,
+                "resource_class": str(rc),
+                "kind": rc.kind,
+                "gpu_type": rc.gpu_type,
+                "unit": rc.unit,
+                "period_start": start,
+                "period_end": end,
+                "capacity": _q(room["capacity"]),
+                "committed": _q(room["committed"]),
+                "allocated": _q(allocated[rc.pk]),
+                "ordered": _q(ordered[rc.pk]),
+                "used": u,
+                "used_unallocated": _q(unallocated.get(rc.pk)),
+                "available": _q(room["free"]),
+                "utilisation": _share(u, room["capacity"]),
+                "used_of_allocated": _share(u, allocated[rc.pk]),
+            }
+        )
     return out
 
 
@@ -100,28 +135,39 @@ def report_by_group(start: dt.date, end: dt.date) -> dict[str, list[dict[str, An
     per resource kind (units of one kind add up across systems)."""
     orgs = {o.pk: o for o in Organisation.objects.all()}
     per_org: dict[tuple[int, str], dict[str, Decimal]] = defaultdict(
-        lambda: {"allocated": ZERO, "used": ZERO, "charged_nok": ZERO})
+        lambda: {"allocated": ZERO, "used": ZERO, "charged_nok": ZERO}
+    )
     for a in _live_allocations(start, end).select_related("resource_class"):
         key = (a.project.organisation_id, a.resource_class.kind)
         per_org[key]["allocated"] += _pro_rata(a.amount, a.start, a.end, start, end)
-    usage = (_usage(start, end).values("project__organisation_id", "resource_class__kind")
-             .annotate(q=Sum("quantity"), c=Sum("charge_nok")))
+    usage = (
+        _usage(start, end)
+        .values("project__organisation_id", "resource_class__kind")
+        .annotate(q=Sum("quantity"), c=Sum("charge_nok"))
+    )
     for row in usage:
         key = (row["project__organisation_id"], row["resource_class__kind"])
         per_org[key]["used"] += row["q"] or ZERO
         per_org[key]["charged_nok"] += row["c"] or ZERO
     organisations = []
     groups: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
-        lambda: {"allocated": ZERO, "used": ZERO, "charged_nok": ZERO})
-    for (org_id, kind), figures in sorted(per_org.items(), key=lambda kv: (orgs[kv[0][0]].short_name, kv[0][1])):
+        lambda: {"allocated": ZERO, "used": ZERO, "charged_nok": ZERO}
+    )
+    for (org_id, kind), figures in sorted(
+        per_org.items(), key=lambda kv: (orgs[kv[0][0]].short_name, kv[0][1])
+    ):
         org = orgs[org_id]
         row = {k: _q(v) for k, v in figures.items()}
-        organisations.append({"organisation": org.short_name, "user_group": org.user_group, "kind": kind, **row})
+        organisations.append(
+            {"organisation": org.short_name, "user_group": org.user_group, "kind": kind, **row}
+        )
         for k, v in figures.items():
             groups[(org.user_group, kind)][k] += v
     return {
-        "groups": [{"user_group": g, "kind": kind, **{k: _q(v) for k, v in f.items()}}
-                   for (g, kind), f in sorted(groups.items())],
+        "groups": [
+            {"user_group": g, "kind": kind, **{k: _q(v) for k, v in f.items()}}
+            for (g, kind), f in sorted(groups.items())
+        ],
         "organisations": organisations,
     }
 
@@ -136,19 +182,33 @@ def report_economic_share(year: int) -> list[dict[str, Any]]:
     start, end = _year(year)
     settings = PolicySettings.current()
     cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
-    used = dict(_usage(start, end).filter(ECONOMIC).values("resource_class_id").annotate(q=Sum("quantity"))
-                .values_list("resource_class_id", "q"))
+    used = dict(
+        _usage(start, end)
+        .filter(ECONOMIC)
+        .values("resource_class_id")
+        .annotate(q=Sum("quantity"))
+        .values_list("resource_class_id", "q")
+    )
     out = []
     for rc in ResourceClass.objects.select_related("system"):
         use = policy.year_use(rc, year, settings)
         capacity, cap = use["capacity"], use["economic_allowed"]
         c, u = use["economic"], used.get(rc.pk) or ZERO
-        out.append({
-            "year": year, "resource_class": str(rc), "unit": rc.unit, "capacity": _q(capacity),
-            "cap_share": cap_share, "cap": _q(cap), "economic_committed": _q(c), "economic_used": _q(u),
-            "committed_share": _share(c, capacity), "used_share": _share(u, capacity),
-            "within_cap": not use["shares_apply"] or (c <= cap and u <= cap),
-        })
+        out.append(
+            {
+                "year": year,
+                "resource_class": str(rc),
+                "unit": rc.unit,
+                "capacity": _q(capacity),
+                "cap_share": cap_share,
+                "cap": _q(cap),
+                "economic_committed": _q(c),
+                "economic_used": _q(u),
+                "committed_share": _share(c, capacity),
+                "used_share": _share(u, capacity),
+                "within_cap": not use["shares_apply"] or (c <= cap and u <= cap),
+            }
+        )
     return out
 
 
@@ -161,8 +221,11 @@ def report_research_share(year: int) -> list[dict[str, Any]]:
     start, end = _year(year)
     settings = PolicySettings.current()
     floor = settings.research_protected_share
-    usage = _usage(start, end).values("resource_class_id").annotate(
-        research=Sum("quantity", filter=RESEARCH), total=Sum("quantity"), n=Count("id"))
+    usage = (
+        _usage(start, end)
+        .values("resource_class_id")
+        .annotate(research=Sum("quantity", filter=RESEARCH), total=Sum("quantity"), n=Count("id"))
+    )
     used = {row["resource_class_id"]: row for row in usage}
     out = []
     for rc in ResourceClass.objects.select_related("system"):
@@ -170,21 +233,32 @@ def report_research_share(year: int) -> list[dict[str, Any]]:
         capacity = use["capacity"]
         row = used.get(rc.pk, {})
         r_used, total_used = row.get("research") or ZERO, row.get("total") or ZERO
-        out.append({
-            "year": year, "resource_class": str(rc), "unit": rc.unit, "capacity": _q(capacity),
-            "protected_share": floor, "protected": _q(capacity * floor),
-            "research_committed": _q(use["research"]), "non_research_committed": _q(use["non_research"]),
-            "research_used": _q(r_used), "total_used": _q(total_used),
-            "research_committed_share": _share(use["research"], capacity),
-            "research_used_share_of_use": _share(r_used, total_used),
-            "floor_kept": not use["shares_apply"] or use["non_research"] <= use["non_research_allowed"],
-        })
+        out.append(
+            {
+                "year": year,
+                "resource_class": str(rc),
+                "unit": rc.unit,
+                "capacity": _q(capacity),
+                "protected_share": floor,
+                "protected": _q(capacity * floor),
+                "research_committed": _q(use["research"]),
+                "non_research_committed": _q(use["non_research"]),
+                "research_used": _q(r_used),
+                "total_used": _q(total_used),
+                "research_committed_share": _share(use["research"], capacity),
+                "research_used_share_of_use": _share(r_used, total_used),
+                "floor_kept": not use["shares_apply"]
+                or use["non_research"] <= use["non_research_allowed"],
+            }
+        )
     return out
 
 
 def report_balances(project_codes: list[str] | None = None) -> list[dict[str, Any]]:
     """Used, remaining and used share of each allocation (of the given projects)."""
-    allocs = Allocation.objects.select_related("project", "resource_class__system").order_by("project__code", "pk")
+    allocs = Allocation.objects.select_related("project", "resource_class__system").order_by(
+        "project__code", "pk"
+    )
     if project_codes is not None:
         allocs = allocs.filter(project__code__in=project_codes)
     return [b.as_dict() for b in balances(allocs)]
@@ -192,15 +266,28 @@ def report_balances(project_codes: list[str] | None = None) -> list[dict[str, An
 
 def report_unallocated(start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """Usage no allocation covered, per project and resource class: to follow up."""
-    rows = (_usage(start, end).filter(allocation__isnull=True)
-            .values("project__code", "resource_class__system__slug", "resource_class__kind",
-                    "resource_class__gpu_type")
-            .annotate(quantity=Sum("quantity"), records=Count("id"))
-            .order_by("project__code", "resource_class__system__slug", "resource_class__kind"))
-    return [{"project": r["project__code"],
-             "resource_class": f"{r['resource_class__system__slug']}:{r['resource_class__kind']}"
-                               + (f" {r['resource_class__gpu_type']}" if r["resource_class__gpu_type"] else ""),
-             "quantity": _q(r["quantity"]), "records": r["records"]} for r in rows]
+    rows = (
+        _usage(start, end)
+        .filter(allocation__isnull=True)
+        .values(
+            "project__code",
+            "resource_class__system__slug",
+            "resource_class__kind",
+            "resource_class__gpu_type",
+        )
+        .annotate(quantity=Sum("quantity"), records=Count("id"))
+        .order_by("project__code", "resource_class__system__slug", "resource_class__kind")
+    )
+    return [
+        {
+            "project": r["project__code"],
+            "resource_class": f"{r['resource_class__system__slug']}:{r['resource_class__kind']}"
+            + (f" {r['resource_class__gpu_type']}" if r["resource_class__gpu_type"] else ""),
+            "quantity": _q(r["quantity"]),
+            "records": r["records"],
+        }
+        for r in rows
+    ]
 
 
 def report_integrity() -> dict[str, int]:
@@ -212,9 +299,13 @@ def report_integrity() -> dict[str, int]:
     usage = UsageRecord.objects
     return {
         "project": usage.filter(~Exists(Project.objects.filter(pk=OuterRef("project_id")))).count(),
-        "resource_class": usage.filter(~Exists(ResourceClass.objects.filter(pk=OuterRef("resource_class_id")))).count(),
-        "allocation": usage.filter(allocation_id__isnull=False).filter(
-            ~Exists(Allocation.objects.filter(pk=OuterRef("allocation_id")))).count(),
-        "batch": usage.filter(batch_id__isnull=False).filter(
-            ~Exists(ImportBatch.objects.filter(pk=OuterRef("batch_id")))).count(),
+        "resource_class": usage.filter(
+            ~Exists(ResourceClass.objects.filter(pk=OuterRef("resource_class_id")))
+        ).count(),
+        "allocation": usage.filter(allocation_id__isnull=False)
+        .filter(~Exists(Allocation.objects.filter(pk=OuterRef("allocation_id"))))
+        .count(),
+        "batch": usage.filter(batch_id__isnull=False)
+        .filter(~Exists(ImportBatch.objects.filter(pk=OuterRef("batch_id"))))
+        .count(),
     }

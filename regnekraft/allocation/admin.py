@@ -25,8 +25,13 @@ from .models import (
 
 def _proposal(obj: Allocation) -> policy.Proposal:
     return policy.Proposal.grant(
-        obj.project, obj.resource_class, obj.amount, obj.start, obj.end,
-        order_line=obj.order_line, replaces=obj if obj.pk else None,
+        obj.project,
+        obj.resource_class,
+        obj.amount,
+        obj.start,
+        obj.end,
+        order_line=obj.order_line,
+        replaces=obj if obj.pk else None,
     )
 
 
@@ -52,7 +57,16 @@ class AllocationForm(forms.ModelForm):
 @admin.register(Allocation)
 class AllocationAdmin(admin.ModelAdmin):
     form = AllocationForm
-    list_display = ("project", "resource_class", "amount", "start", "end", "source", "price_category", "status")
+    list_display = (
+        "project",
+        "resource_class",
+        "amount",
+        "start",
+        "end",
+        "source",
+        "price_category",
+        "status",
+    )
     list_filter = ("source", "status", "price_category", "resource_class__system")
     search_fields = ("project__code",)
 
@@ -66,7 +80,12 @@ class AllocationAdmin(admin.ModelAdmin):
 
 @admin.register(PolicySettings)
 class PolicySettingsAdmin(admin.ModelAdmin):
-    list_display = ("overbooking_factor", "economic_cap_share", "research_protected_share", "min_grant_share")
+    list_display = (
+        "overbooking_factor",
+        "economic_cap_share",
+        "research_protected_share",
+        "min_grant_share",
+    )
 
 
 class ApplicationRequestInline(admin.TabularInline):
@@ -96,7 +115,10 @@ class ApplicationAdmin(admin.ModelAdmin):
         for app in queryset:
             try:
                 services.decide_application(
-                    app, {r.resource_class_id: r.amount for r in app.requests.all()}, decided_by=request.user)
+                    app,
+                    {r.resource_class_id: r.amount for r in app.requests.all()},
+                    decided_by=request.user,
+                )
                 self.message_user(request, f"{app}: granted")
             except (policy.PolicyViolation, ValidationError) as exc:
                 self.message_user(request, f"{app}: refused: {exc}", level=messages.ERROR)

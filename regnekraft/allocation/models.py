@@ -15,7 +15,9 @@ from regnekraft.audit.log import audited
 from regnekraft.catalog.models import ChargingModel, PriceCategory, ResourceClass
 from regnekraft.parties.models import Organisation, Person, Project
 
-LEGAL_ECONOMIC_CAP = Decimal("0.20")  # state-aid rules: at most 20 % of yearly capacity (000:1180-1188)
+LEGAL_ECONOMIC_CAP = Decimal(
+    "0.20"
+)  # state-aid rules: at most 20 % of yearly capacity (000:1180-1188)
 
 EEA_COUNTRIES = (
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO"
@@ -35,30 +37,42 @@ class PolicySettings(models.Model):
     """The rules' knobs. One row; every change is audited."""
 
     overbooking_factor = models.DecimalField(
-        max_digits=4, decimal_places=2, default=Decimal("1.00"), validators=[MinValueValidator(Decimal("0.1"))],
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0.1"))],
         help_text="commitments per system, class and period may reach capacity x this factor",
     )
     economic_cap_share = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0.050"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.050"),
         validators=[MinValueValidator(0), MaxValueValidator(LEGAL_ECONOMIC_CAP)],
         help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)",
     )
     research_protected_share = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0.600"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.600"),
         validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="share of yearly capacity kept for research organisations",
     )
     security_partner_countries = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="countries outside Norway where open work may run (ISO codes)",
     )
     min_grant_share = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0.300"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.300"),
         validators=[MinValueValidator(Decimal("0.001")), MaxValueValidator(1)],
         help_text="the optimiser grants an application nothing or at least this share of its request",
     )
     warning_thresholds = models.JSONField(
-        default=list, blank=True, help_text="balance warnings at these used shares, e.g. [0.5, 0.8, 1.0]",
+        default=list,
+        blank=True,
+        help_text="balance warnings at these used shares, e.g. [0.5, 0.8, 1.0]",
     )
 
     class Meta:
@@ -115,7 +129,9 @@ class Call(models.Model):
 
     def clean(self) -> None:
         if self.closes < self.opens or self.period_end <= self.period_start:
-            raise ValidationError(_("a call must close after it opens and its period must not be empty"))
+            raise ValidationError(
+                _("a call must close after it opens and its period must not be empty")
+            )
 
     def check_status_change(self, new: str) -> None:
         """Operators move a call between draft, open and review; only a round decision
@@ -125,7 +141,9 @@ class Call(models.Model):
         if self.status == CallStatus.DECIDED:
             raise ValidationError({"status": _("a decided call cannot change status")})
         if new == CallStatus.DECIDED:
-            raise ValidationError({"status": _("a call becomes decided only by deciding its round")})
+            raise ValidationError(
+                {"status": _("a call becomes decided only by deciding its round")}
+            )
 
 
 class ApplicationStatus(models.TextChoices):
@@ -140,16 +158,23 @@ class Application(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="applications")
     justification = models.TextField()
     support_hours = models.DecimalField(
-        max_digits=8, decimal_places=1, default=Decimal("0"), validators=[MinValueValidator(0)],
+        max_digits=8,
+        decimal_places=1,
+        default=Decimal("0"),
+        validators=[MinValueValidator(0)],
         help_text="advanced user support asked for (person-hours)",
     )
     extra_fields = models.JSONField(default=dict, blank=True, help_text="call-specific answers")
-    status = models.CharField(max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.SUBMITTED)
+    status = models.CharField(
+        max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.SUBMITTED
+    )
     submitted_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["call", "project__code"]
-        constraints = [models.UniqueConstraint(fields=["call", "project"], name="one_application_per_call")]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "project"], name="one_application_per_call")
+        ]
 
     def __str__(self) -> str:
         return f"{self.project.code} in {self.call.name}"
@@ -170,7 +195,9 @@ class ApplicationRequest(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["application", "resource_class"], name="one_request_per_class")
+            models.UniqueConstraint(
+                fields=["application", "resource_class"], name="one_request_per_class"
+            )
         ]
 
     def __str__(self) -> str:
@@ -184,7 +211,9 @@ SCORE_MIN, SCORE_MAX = 1, 7
 def validate_scores(scores: dict) -> None:
     unknown = set(scores) - set(REVIEW_CRITERIA)
     if unknown:
-        raise ValidationError(_("unknown criteria: %(c)s"), params={"c": ", ".join(sorted(unknown))})
+        raise ValidationError(
+            _("unknown criteria: %(c)s"), params={"c": ", ".join(sorted(unknown))}
+        )
     for criterion, value in scores.items():
         if not isinstance(value, int | float) or not SCORE_MIN <= value <= SCORE_MAX:
             raise ValidationError(
@@ -204,7 +233,9 @@ class Review(models.Model):
     submitted = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["application", "reviewer"], name="one_review_each")]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "reviewer"], name="one_review_each")
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer} on {self.application}"
@@ -224,11 +255,15 @@ class OrderStatus(models.TextChoices):
 class SectorOrder(models.Model):
     """A sector's yearly order of capacity, with a take-or-pay usage commitment (000:8020-8022)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="sector_orders")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="sector_orders"
+    )
     sector = models.CharField(max_length=100)
     year = models.PositiveSmallIntegerField()
     commitment_share = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0.800"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.800"),
         validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="share of the order's value the sector pays even if unused",
     )
@@ -238,7 +273,9 @@ class SectorOrder(models.Model):
 
     class Meta:
         ordering = ["-year", "sector"]
-        constraints = [models.UniqueConstraint(fields=["organisation", "year"], name="one_order_per_org_year")]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "year"], name="one_order_per_org_year")
+        ]
 
     def __str__(self) -> str:
         return f"{self.sector} {self.year} ({self.organisation})"
@@ -259,7 +296,9 @@ class SectorOrderLine(models.Model):
     amount = models.DecimalField(max_digits=16, decimal_places=2, validators=[positive])
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["order", "resource_class"], name="one_line_per_class")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "resource_class"], name="one_line_per_class")
+        ]
 
     def __str__(self) -> str:
         return f"{self.order}: {self.amount} {self.resource_class.unit} on {self.resource_class}"
@@ -285,20 +324,34 @@ class Allocation(models.Model):
     """A decided grant of one resource class to one project for a period: what Slurm enforces."""
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="allocations")
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, related_name="allocations")
+    resource_class = models.ForeignKey(
+        ResourceClass, on_delete=models.PROTECT, related_name="allocations"
+    )
     amount = models.DecimalField(max_digits=16, decimal_places=2, validators=[positive])
     start = models.DateField()
     end = models.DateField(help_text="the day after the last day")
     source = models.CharField(max_length=20, choices=AllocationSource.choices)
-    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations")
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations"
+    )
     order_line = models.ForeignKey(
-        SectorOrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="sub_allocations"
+        SectorOrderLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sub_allocations",
     )
     price_category = models.CharField(max_length=1, choices=PriceCategory.choices)
-    charging_model = models.CharField(max_length=20, choices=ChargingModel.choices, default=ChargingModel.CONSUMPTION)
-    status = models.CharField(max_length=10, choices=AllocationStatus.choices, default=AllocationStatus.ACTIVE)
+    charging_model = models.CharField(
+        max_length=20, choices=ChargingModel.choices, default=ChargingModel.CONSUMPTION
+    )
+    status = models.CharField(
+        max_length=10, choices=AllocationStatus.choices, default=AllocationStatus.ACTIVE
+    )
     status_reason = models.CharField(max_length=200, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -318,11 +371,15 @@ class ColocatedEquipment(models.Model):
     """Equipment an organisation owns and places at the shared operator (model 3)."""
 
     system = models.OneToOneField(
-        "catalog.System", on_delete=models.PROTECT, related_name="colocation",
+        "catalog.System",
+        on_delete=models.PROTECT,
+        related_name="colocation",
         help_text="the equipment as a system of kind 'colocated'; its owner is the system's owner",
     )
     rack_units = models.PositiveSmallIntegerField(default=42)
-    hosting_fee_nok_per_month = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    hosting_fee_nok_per_month = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
     contract_start = models.DateField()
     contract_end = models.DateField(null=True, blank=True)
 
@@ -331,19 +388,25 @@ class ColocatedEquipment(models.Model):
 
     def clean(self) -> None:
         if self.system_id and self.system.owner_id is None:
-            raise ValidationError({"system": _("co-located equipment must have an owner (set the system's owner)")})
+            raise ValidationError(
+                {"system": _("co-located equipment must have an owner (set the system's owner)")}
+            )
 
 
 @audited
 class ExternalCapacity(models.Model):
     """Capacity a sector buys elsewhere (cloud, EuroHPC), brokered and reported (model 4)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="external_capacity")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="external_capacity"
+    )
     provider = models.CharField(max_length=100)
     country = models.CharField(max_length=2)
     kind = models.CharField(max_length=20, choices=ResourceClass._meta.get_field("kind").choices)
     amount = models.DecimalField(max_digits=16, decimal_places=2, validators=[positive])
-    cost_nok = models.DecimalField(max_digits=14, decimal_places=2, validators=[MinValueValidator(0)])
+    cost_nok = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(0)]
+    )
     start = models.DateField()
     end = models.DateField()
     reference = models.CharField(max_length=100, blank=True)
@@ -368,16 +431,23 @@ class ChangeStatus(models.TextChoices):
 
 
 class ChangeRequest(models.Model):
-    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="change_requests")
+    allocation = models.ForeignKey(
+        Allocation, on_delete=models.CASCADE, related_name="change_requests"
+    )
     kind = models.CharField(max_length=10, choices=ChangeKind.choices)
     amount = models.DecimalField(
-        max_digits=16, decimal_places=2, validators=[positive],
+        max_digits=16,
+        decimal_places=2,
+        validators=[positive],
         help_text="increase: extra units; renew: units for the new period; extend: ignored",
-        null=True, blank=True,
+        null=True,
+        blank=True,
     )
     new_end = models.DateField(null=True, blank=True, help_text="extend and renew: the new end day")
     reason = models.TextField()
-    status = models.CharField(max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.PENDING
+    )
     requested_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL)
     decision_note = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -390,8 +460,12 @@ class ChangeRequest(models.Model):
             if self.new_end is None:
                 raise ValidationError({"new_end": _("an extension or renewal needs a new end")})
             if self.allocation_id and self.new_end <= self.allocation.end:
-                raise ValidationError({"new_end": _("the new end must be after the allocation's end, %(end)s")
-                                       % {"end": self.allocation.end}})
+                raise ValidationError(
+                    {
+                        "new_end": _("the new end must be after the allocation's end, %(end)s")
+                        % {"end": self.allocation.end}
+                    }
+                )
         if self.kind in (ChangeKind.INCREASE, ChangeKind.RENEW) and self.amount is None:
             raise ValidationError({"amount": _("an increase or renewal needs an amount")})
 
@@ -402,10 +476,16 @@ class SimulationRun(models.Model):
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="simulations")
     trace = models.CharField(max_length=200, help_text="the trace file's name in the traces folder")
-    proposed = models.BooleanField(default=False, help_text="the optimiser's proposal, not the decisions")
+    proposed = models.BooleanField(
+        default=False, help_text="the optimiser's proposal, not the decisions"
+    )
     created = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    results = models.JSONField(help_text="per scenario: figures, and delivered share per project and user group")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    results = models.JSONField(
+        help_text="per scenario: figures, and delivered share per project and user group"
+    )
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -413,8 +413,7 @@ def _prepare(
             v = _number(amt, f"application {a.id!r}: request for {cid!r}")
             if not (0 < v < math.inf):
                 raise OptimiserInputError(
-                    f"application {a.id!r}: request for {cid!r} must be finite and > 0,"
-                    f" got {v:g}"
+                    f"application {a.id!r}: request for {cid!r} must be finite and > 0, got {v:g}"
                 )
 
     allowed: set[tuple[Hashable, Hashable]] | None = None
@@ -1193,7 +1192,9 @@ def verify(
             ok = allowed is None or (a.id, cid) in allowed
             if not ok and amt != 0.0:
                 problems.append(f"application {a.id!r}: grant in ineligible class {cid!r}")
-            if ok and not math.isclose(amt, g.fraction * float(a.requests[cid]), rel_tol=1e-9, abs_tol=0):
+            if ok and not math.isclose(
+                amt, g.fraction * float(a.requests[cid]), rel_tol=1e-9, abs_tol=0
+            ):
                 problems.append(
                     f"application {a.id!r}: {cid!r} grant {amt!r} is not fraction x request"
                 )
@@ -1216,7 +1217,5 @@ def verify(
         ):
             lim = max(0.0, float(lim))
             if totals[cid][j] > lim:
-                problems.append(
-                    f"{cid!r}: {name} exceeded: granted {totals[cid][j]!r} > {lim!r}"
-                )
+                problems.append(f"{cid!r}: {name} exceeded: granted {totals[cid][j]!r} > {lim!r}")
     return problems

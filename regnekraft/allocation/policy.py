@@ -47,7 +47,9 @@ from .models import (
     SectorOrderLine,
 )
 
-SMALL_PROJECT_CPU_HOURS_PER_YEAR = Decimal(200_000)  # category 0 limits (Sigma2 user contribution model)
+SMALL_PROJECT_CPU_HOURS_PER_YEAR = Decimal(
+    200_000
+)  # category 0 limits (Sigma2 user contribution model)
 SMALL_PROJECT_STORAGE_TB = Decimal(7)
 
 
@@ -83,8 +85,15 @@ class Proposal:
     replaces: Allocation | None = None  # a change request: this commitment is replaced
 
     @classmethod
-    def grant(cls, project: Project, resource_class: ResourceClass, amount: Decimal,
-              start: dt.date, end: dt.date, **kw) -> Proposal:
+    def grant(
+        cls,
+        project: Project,
+        resource_class: ResourceClass,
+        amount: Decimal,
+        start: dt.date,
+        end: dt.date,
+        **kw,
+    ) -> Proposal:
         return cls(resource_class, Decimal(amount), start, end, project.organisation, project, **kw)
 
     @property
@@ -129,31 +138,52 @@ class _Commitment:
         return self.amount * Decimal(overlap_days(start, end, self.start, self.end)) / Decimal(days)
 
 
-def _existing_commitments(rc: ResourceClass, start: dt.date, end: dt.date,
-                          exclude: Iterable[int]) -> list[_Commitment]:
+def _existing_commitments(
+    rc: ResourceClass, start: dt.date, end: dt.date, exclude: Iterable[int]
+) -> list[_Commitment]:
     allocations = (
-        Allocation.objects.filter(resource_class=rc, order_line__isnull=True, start__lt=end, end__gt=start)
+        Allocation.objects.filter(
+            resource_class=rc, order_line__isnull=True, start__lt=end, end__gt=start
+        )
         .exclude(status=AllocationStatus.REVOKED)
         .exclude(pk__in=list(exclude))
         .select_related("project__organisation")
     )
     out = [
-        _Commitment(a.amount, a.start, a.end, a.project.is_economic, a.project.organisation.user_group == "research")
+        _Commitment(
+            a.amount,
+            a.start,
+            a.end,
+            a.project.is_economic,
+            a.project.organisation.user_group == "research",
+        )
         for a in allocations
     ]
     lines = SectorOrderLine.objects.filter(
-        resource_class=rc, order__status=OrderStatus.CONFIRMED,
-        order__year__gte=start.year, order__year__lte=end.year,
+        resource_class=rc,
+        order__status=OrderStatus.CONFIRMED,
+        order__year__gte=start.year,
+        order__year__lte=end.year,
     ).select_related("order__organisation")
     for line in lines:
         org = line.order.organisation
-        out.append(_Commitment(line.amount, line.order.start, line.order.end,
-                               org.kind == "industry", org.user_group == "research"))
+        out.append(
+            _Commitment(
+                line.amount,
+                line.order.start,
+                line.order.end,
+                org.kind == "industry",
+                org.user_group == "research",
+            )
+        )
     return out
 
 
 def _years(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    return [(dt.date(y, 1, 1), dt.date(y + 1, 1, 1)) for y in range(start.year, (end - dt.timedelta(days=1)).year + 1)]
+    return [
+        (dt.date(y, 1, 1), dt.date(y + 1, 1, 1))
+        for y in range(start.year, (end - dt.timedelta(days=1)).year + 1)
+    ]
 
 
 def _as_commitment(p: Proposal) -> _Commitment:
@@ -166,21 +196,47 @@ def _check_placement(p: Proposal, settings: PolicySettings) -> list[Violation]:
     out = []
     if level >= Sensitivity.RESTRICTED:
         if system.security_zone != SecurityZone.GRADED or system.country != "NO":
-            out.append(Violation("placement", (
-                f"{p.label()}: graded work ({Sensitivity(level).label}) runs only on graded systems "
-                f"in Norway; {system} is zone '{system.security_zone}' in {system.country}"),
-                {"sensitivity": int(level), "zone": system.security_zone, "country": system.country}))
+            out.append(
+                Violation(
+                    "placement",
+                    (
+                        f"{p.label()}: graded work ({Sensitivity(level).label}) runs only on graded systems "
+                        f"in Norway; {system} is zone '{system.security_zone}' in {system.country}"
+                    ),
+                    {
+                        "sensitivity": int(level),
+                        "zone": system.security_zone,
+                        "country": system.country,
+                    },
+                )
+            )
     elif level == Sensitivity.SHIELDED:
         if system.security_zone == SecurityZone.OPEN or system.country not in EEA_COUNTRIES:
-            out.append(Violation("placement", (
-                f"{p.label()}: personal or shielded data runs only on systems approved for it in "
-                f"Norway or the EEA; {system} is zone '{system.security_zone}' in {system.country}"),
-                {"sensitivity": int(level), "zone": system.security_zone, "country": system.country}))
+            out.append(
+                Violation(
+                    "placement",
+                    (
+                        f"{p.label()}: personal or shielded data runs only on systems approved for it in "
+                        f"Norway or the EEA; {system} is zone '{system.security_zone}' in {system.country}"
+                    ),
+                    {
+                        "sensitivity": int(level),
+                        "zone": system.security_zone,
+                        "country": system.country,
+                    },
+                )
+            )
     elif system.country != "NO" and system.country not in settings.security_partner_countries:
-        out.append(Violation("placement", (
-            f"{p.label()}: {system} is in {system.country}, which is not on the list of "
-            f"security partners ({', '.join(settings.security_partner_countries)})"),
-            {"country": system.country}))
+        out.append(
+            Violation(
+                "placement",
+                (
+                    f"{p.label()}: {system} is in {system.country}, which is not on the list of "
+                    f"security partners ({', '.join(settings.security_partner_countries)})"
+                ),
+                {"country": system.country},
+            )
+        )
     return out
 
 
@@ -195,34 +251,73 @@ def static_violations(p: Proposal, settings: PolicySettings) -> list[Violation]:
     system = p.resource_class.system
     if p.required_tier > system.availability_tier:
         purpose = Purpose(p.project.purpose).label if p.project else "this order"
-        out.append(Violation("availability_tier", (
-            f"{p.label()}: {purpose} needs availability tier {p.required_tier}, "
-            f"{system} offers tier {system.availability_tier}"),
-            {"required": p.required_tier, "offered": system.availability_tier}))
+        out.append(
+            Violation(
+                "availability_tier",
+                (
+                    f"{p.label()}: {purpose} needs availability tier {p.required_tier}, "
+                    f"{system} offers tier {system.availability_tier}"
+                ),
+                {"required": p.required_tier, "offered": system.availability_tier},
+            )
+        )
     if system.owner_id is not None and system.owner_id != p.organisation.pk:
-        out.append(Violation("ownership", (
-            f"{p.label()}: {system} is co-located equipment owned by {system.owner}; "
-            f"it serves only the owner's projects"), {"owner": str(system.owner)}))
+        out.append(
+            Violation(
+                "ownership",
+                (
+                    f"{p.label()}: {system} is co-located equipment owned by {system.owner}; "
+                    f"it serves only the owner's projects"
+                ),
+                {"owner": str(system.owner)},
+            )
+        )
     return out
 
 
 def _check_order_bounds(p: Proposal, earlier: Sequence[Proposal]) -> list[Violation]:
     line = p.order_line
     assert line is not None
-    used = sum((a.amount for a in line.sub_allocations.exclude(status=AllocationStatus.REVOKED)
-                if p.replaces is None or a.pk != p.replaces.pk), Decimal(0))
-    used += sum((q.amount for q in earlier if q.order_line is not None and q.order_line.pk == line.pk), Decimal(0))
+    used = sum(
+        (
+            a.amount
+            for a in line.sub_allocations.exclude(status=AllocationStatus.REVOKED)
+            if p.replaces is None or a.pk != p.replaces.pk
+        ),
+        Decimal(0),
+    )
+    used += sum(
+        (q.amount for q in earlier if q.order_line is not None and q.order_line.pk == line.pk),
+        Decimal(0),
+    )
     if used + p.amount > line.amount:
-        return [Violation("order_bounds", (
-            f"{p.label()}: sub-allocations of {line} would reach {_fmt(used + p.amount)} "
-            f"{line.resource_class.unit}, more than the ordered {_fmt(line.amount)}"),
-            {"ordered": str(line.amount), "already": str(used), "requested": str(p.amount)})]
+        return [
+            Violation(
+                "order_bounds",
+                (
+                    f"{p.label()}: sub-allocations of {line} would reach {_fmt(used + p.amount)} "
+                    f"{line.resource_class.unit}, more than the ordered {_fmt(line.amount)}"
+                ),
+                {"ordered": str(line.amount), "already": str(used), "requested": str(p.amount)},
+            )
+        ]
     if p.project is not None and p.project.organisation.sector != line.order.sector:
-        return [Violation("order_bounds", (
-            f"{p.label()}: project belongs to sector '{p.project.organisation.sector}', "
-            f"not to the order's sector '{line.order.sector}'"))]
+        return [
+            Violation(
+                "order_bounds",
+                (
+                    f"{p.label()}: project belongs to sector '{p.project.organisation.sector}', "
+                    f"not to the order's sector '{line.order.sector}'"
+                ),
+            )
+        ]
     if not (line.order.start <= p.start and p.end <= line.order.end):
-        return [Violation("order_bounds", f"{p.label()}: period {p.start}..{p.end} is outside the order's year {line.order.year}")]
+        return [
+            Violation(
+                "order_bounds",
+                f"{p.label()}: period {p.start}..{p.end} is outside the order's year {line.order.year}",
+            )
+        ]
     return []
 
 
@@ -247,35 +342,54 @@ def _year_span(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return dt.date(start.year, 1, 1), dt.date((end - dt.timedelta(days=1)).year + 1, 1, 1)
 
 
-def _year_uses(rc: ResourceClass, commitments: Sequence[_Commitment], start: dt.date, end: dt.date) -> list[_YearUse]:
+def _year_uses(
+    rc: ResourceClass, commitments: Sequence[_Commitment], start: dt.date, end: dt.date
+) -> list[_YearUse]:
     return [
-        _YearUse(y_start, y_end, rc.capacity(y_start, y_end),
-                 sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0)),
-                 sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0)))
+        _YearUse(
+            y_start,
+            y_end,
+            rc.capacity(y_start, y_end),
+            sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0)),
+            sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0)),
+        )
         for y_start, y_end in _years(start, end)
     ]
 
 
-def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Proposal]) -> list[Violation]:
+def _check_shared(
+    p: Proposal, settings: PolicySettings, earlier: Sequence[Proposal]
+) -> list[Violation]:
     """Capacity, economic cap and research share against everything already committed."""
     rc = p.resource_class
     span_start, span_end = _year_span(p.start, p.end)
     exclude = [p.replaces.pk] if p.replaces is not None else []
     commitments = _existing_commitments(rc, span_start, span_end, exclude)
-    commitments += [_as_commitment(q) for q in earlier
-                    if q.resource_class.pk == rc.pk and q.order_line is None]
+    commitments += [
+        _as_commitment(q) for q in earlier if q.resource_class.pk == rc.pk and q.order_line is None
+    ]
     out: list[Violation] = []
 
     capacity = rc.capacity(p.start, p.end)
     limit = capacity * settings.overbooking_factor
     committed = sum((c.within(p.start, p.end) for c in commitments), Decimal(0))
     if committed + p.amount > limit:
-        out.append(Violation("capacity", (
-            f"{p.label()}: {_fmt(p.amount)} {rc.unit} requested in {p.start}..{p.end}, but "
-            f"{_fmt(committed)} of {_fmt(limit)} (capacity {_fmt(capacity)} x overbooking "
-            f"{settings.overbooking_factor}) are already committed; {_fmt(max(limit - committed, 0))} left"),
-            {"requested": str(p.amount), "committed": str(committed), "capacity": str(capacity),
-             "overbooking_factor": str(settings.overbooking_factor)}))
+        out.append(
+            Violation(
+                "capacity",
+                (
+                    f"{p.label()}: {_fmt(p.amount)} {rc.unit} requested in {p.start}..{p.end}, but "
+                    f"{_fmt(committed)} of {_fmt(limit)} (capacity {_fmt(capacity)} x overbooking "
+                    f"{settings.overbooking_factor}) are already committed; {_fmt(max(limit - committed, 0))} left"
+                ),
+                {
+                    "requested": str(p.amount),
+                    "committed": str(committed),
+                    "capacity": str(capacity),
+                    "overbooking_factor": str(settings.overbooking_factor),
+                },
+            )
+        )
 
     if rc.system.owner_id is not None:
         return out  # co-located equipment is its owner's: the shares apply to shared capacity
@@ -286,21 +400,41 @@ def _check_shared(p: Proposal, settings: PolicySettings, earlier: Sequence[Propo
         share_now = mine.within(year.start, year.end)
         if p.economic and year.economic + share_now > year.economic_allowed(settings):
             allowed = year.economic_allowed(settings)
-            out.append(Violation("economic_cap", (
-                f"{p.label()}: economic activity in {year.start.year} would reach "
-                f"{_fmt(year.economic + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
-                f"{_fmt(year.capacity)} = {_fmt(allowed)}"),
-                {"year": year.start.year, "economic": str(year.economic + share_now), "cap": str(allowed),
-                 "cap_share": str(cap_share)}))
+            out.append(
+                Violation(
+                    "economic_cap",
+                    (
+                        f"{p.label()}: economic activity in {year.start.year} would reach "
+                        f"{_fmt(year.economic + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
+                        f"{_fmt(year.capacity)} = {_fmt(allowed)}"
+                    ),
+                    {
+                        "year": year.start.year,
+                        "economic": str(year.economic + share_now),
+                        "cap": str(allowed),
+                        "cap_share": str(cap_share),
+                    },
+                )
+            )
         if not p.research and year.non_research + share_now > year.non_research_allowed(settings):
             allowed = year.non_research_allowed(settings)
-            out.append(Violation("research_share", (
-                f"{p.label()}: non-research use in {year.start.year} would reach "
-                f"{_fmt(year.non_research + share_now)} {rc.unit}, above the {1 - protected:.1%} "
-                f"left after research's protected {protected:.1%} of "
-                f"{_fmt(year.capacity)} = {_fmt(allowed)}"),
-                {"year": year.start.year, "non_research": str(year.non_research + share_now),
-                 "allowed": str(allowed), "protected_share": str(protected)}))
+            out.append(
+                Violation(
+                    "research_share",
+                    (
+                        f"{p.label()}: non-research use in {year.start.year} would reach "
+                        f"{_fmt(year.non_research + share_now)} {rc.unit}, above the {1 - protected:.1%} "
+                        f"left after research's protected {protected:.1%} of "
+                        f"{_fmt(year.capacity)} = {_fmt(allowed)}"
+                    ),
+                    {
+                        "year": year.start.year,
+                        "non_research": str(year.non_research + share_now),
+                        "allowed": str(allowed),
+                        "protected_share": str(protected),
+                    },
+                )
+            )
     return out
 
 
@@ -321,7 +455,12 @@ def check(proposals: Sequence[Proposal], settings: PolicySettings | None = None)
 def lock_resource_classes(proposals: Iterable[Proposal]) -> None:
     """Serialise decisions on the same resource classes (PostgreSQL row locks, in id order)."""
     ids = sorted({p.resource_class.pk for p in proposals})
-    list(ResourceClass.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    list(
+        ResourceClass.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def enforce(proposals: Sequence[Proposal], settings: PolicySettings | None = None) -> None:
@@ -338,8 +477,13 @@ def order_category(organisation: Organisation) -> str:
     return PriceCategory.C if organisation.kind == "industry" else PriceCategory.A
 
 
-def price_category(project: Project, *, dedicated: bool = False, requested: Iterable[tuple[str, Decimal]] = (),
-                   months: Decimal | int = 12) -> str:
+def price_category(
+    project: Project,
+    *,
+    dedicated: bool = False,
+    requested: Iterable[tuple[str, Decimal]] = (),
+    months: Decimal | int = 12,
+) -> str:
     """Which price list a grant is charged by. Economic activity always pays market price (C).
 
     ``requested``: (resource kind, units) for the whole request over ``months``; a research
@@ -357,14 +501,19 @@ def price_category(project: Project, *, dedicated: bool = False, requested: Iter
     months = Decimal(months)
     cpu_per_year = totals.get("cpu", Decimal(0)) * Decimal(12) / months
     tb_held = totals.get("storage", Decimal(0)) / months
-    if totals and set(totals) <= {"cpu", "storage"} and (
-        cpu_per_year < SMALL_PROJECT_CPU_HOURS_PER_YEAR and tb_held < SMALL_PROJECT_STORAGE_TB
-    ) and project.organisation.user_group == "research":
+    if (
+        totals
+        and set(totals) <= {"cpu", "storage"}
+        and (cpu_per_year < SMALL_PROJECT_CPU_HOURS_PER_YEAR and tb_held < SMALL_PROJECT_STORAGE_TB)
+        and project.organisation.user_group == "research"
+    ):
         return PriceCategory.ZERO
     return PriceCategory.A
 
 
-def year_use(rc: ResourceClass, year: int, settings: PolicySettings | None = None) -> dict[str, Decimal | bool]:
+def year_use(
+    rc: ResourceClass, year: int, settings: PolicySettings | None = None
+) -> dict[str, Decimal | bool]:
     """What the shared rules count in one calendar year of a class, as the rules count it (for reports)."""
     settings = settings or PolicySettings.current()
     start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
@@ -372,14 +521,20 @@ def year_use(rc: ResourceClass, year: int, settings: PolicySettings | None = Non
     (use,) = _year_uses(rc, commitments, start, end)
     committed = sum((c.within(start, end) for c in commitments), Decimal(0))
     return {
-        "capacity": use.capacity, "committed": committed, "economic": use.economic,
-        "non_research": use.non_research, "research": committed - use.non_research,
-        "economic_allowed": use.economic_allowed(settings), "non_research_allowed": use.non_research_allowed(settings),
+        "capacity": use.capacity,
+        "committed": committed,
+        "economic": use.economic,
+        "non_research": use.non_research,
+        "research": committed - use.non_research,
+        "economic_allowed": use.economic_allowed(settings),
+        "non_research_allowed": use.non_research_allowed(settings),
         "shares_apply": rc.system.owner_id is None,  # co-located equipment serves its owner
     }
 
 
-def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicySettings | None = None) -> dict[str, Decimal]:
+def remaining(
+    rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicySettings | None = None
+) -> dict[str, Decimal]:
     """What one more commitment over [start, end) may still take under each shared rule.
 
     The economic and non-research rooms are checked per calendar year; a commitment puts a
@@ -392,8 +547,13 @@ def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicyS
     committed = sum((c.within(start, end) for c in commitments), Decimal(0))
     free = max(capacity * settings.overbooking_factor - committed, Decimal(0))
     if rc.system.owner_id is not None:  # the shares do not apply to co-located equipment
-        return {"capacity": capacity, "committed": committed, "free": free,
-                "economic_room": free, "non_research_room": free}
+        return {
+            "capacity": capacity,
+            "committed": committed,
+            "free": free,
+            "economic_room": free,
+            "non_research_room": free,
+        }
     days = Decimal((end - start).days)
     economic_room = non_research_room = None
     for year in _year_uses(rc, commitments, start, end):
@@ -414,6 +574,13 @@ def remaining(rc: ResourceClass, start: dt.date, end: dt.date, settings: PolicyS
 
 
 __all__ = [
-    "Proposal", "Violation", "PolicyViolation", "check", "enforce", "price_category", "remaining",
-    "static_violations", "year_use",
+    "Proposal",
+    "Violation",
+    "PolicyViolation",
+    "check",
+    "enforce",
+    "price_category",
+    "remaining",
+    "static_violations",
+    "year_use",
 ]

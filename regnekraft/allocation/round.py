@@ -35,11 +35,20 @@ class RoundProposal:
             "solve_seconds": round(self.result.solve_seconds, 3),
             "funded": sum(1 for g in self.grants.values() if g),
             "applications": len(self.grants),
-            "grants": {str(a): {str(c): str(v) for c, v in g.items()} for a, g in self.grants.items()},
+            "grants": {
+                str(a): {str(c): str(v) for c, v in g.items()} for a, g in self.grants.items()
+            },
             "scores": {str(a): (str(s) if s is not None else None) for a, s in self.scores.items()},
             "binding": [
-                {"rule": c.kind, "resource_class": c.class_id, "limit": c.limit, "used": c.used, "slack": c.slack}
-                for c in self.result.constraints if c.binding
+                {
+                    "rule": c.kind,
+                    "resource_class": c.class_id,
+                    "limit": c.limit,
+                    "used": c.used,
+                    "slack": c.slack,
+                }
+                for c in self.result.constraints
+                if c.binding
             ],
             "ineligible": {str(a): r for a, r in self.ineligible.items()},
             "policy_violations": [str(v) for v in self.violations],
@@ -63,29 +72,44 @@ def propose_round(call: Call, *, time_limit: float | None = 30.0) -> RoundPropos
     opt_classes = []
     for rc in classes.values():
         room = policy.remaining(rc, start, end, settings)
-        opt_classes.append(optimiser.ResourceClass(
-            id=rc.pk, remaining=float(room["free"]), economic_room=float(room["economic_room"]),
-            non_research_room=float(room["non_research_room"]), capacity=float(room["capacity"]) or None,
-            unit=rc.unit,
-        ))
+        opt_classes.append(
+            optimiser.ResourceClass(
+                id=rc.pk,
+                remaining=float(room["free"]),
+                economic_room=float(room["economic_room"]),
+                non_research_room=float(room["non_research_room"]),
+                capacity=float(room["capacity"]) or None,
+                unit=rc.unit,
+            )
+        )
     opt_apps, eligible, scores, ineligible = [], [], {}, {}
     for app in apps:
         score = app.score()
         scores[app.pk] = score
-        opt_apps.append(optimiser.Application(
-            id=app.pk, score=float(score or 0), economic=app.project.is_economic,
-            research=app.project.organisation.user_group == "research",
-            requests={r.resource_class_id: float(r.amount) for r in app.requests.all()},
-        ))
+        opt_apps.append(
+            optimiser.Application(
+                id=app.pk,
+                score=float(score or 0),
+                economic=app.project.is_economic,
+                research=app.project.organisation.user_group == "research",
+                requests={r.resource_class_id: float(r.amount) for r in app.requests.all()},
+            )
+        )
         for r in app.requests.all():
             found = policy.static_violations(
-                policy.Proposal.grant(app.project, r.resource_class, r.amount, start, end), settings)
+                policy.Proposal.grant(app.project, r.resource_class, r.amount, start, end), settings
+            )
             if found:
                 ineligible.setdefault(app.pk, []).extend(str(v) for v in found)
             else:
                 eligible.append((app.pk, r.resource_class_id))
-    result = optimiser.propose(opt_apps, opt_classes, eligible=eligible,
-                               min_share=float(settings.min_grant_share), time_limit=time_limit)
+    result = optimiser.propose(
+        opt_apps,
+        opt_classes,
+        eligible=eligible,
+        min_share=float(settings.min_grant_share),
+        time_limit=time_limit,
+    )
     grants: dict[int, dict[int, Decimal]] = {a.pk: {} for a in apps}
     for g in result.grants:
         for rc_id, amount in g.amounts.items():
@@ -94,13 +118,20 @@ def propose_round(call: Call, *, time_limit: float | None = 30.0) -> RoundPropos
                 grants[g.application_id][rc_id] = units
     proposals = [
         policy.Proposal.grant(app.project, classes[rc_id], units, start, end)
-        for app in apps for rc_id, units in grants[app.pk].items()
+        for app in apps
+        for rc_id, units in grants[app.pk].items()
     ]
-    return RoundProposal(call, grants, scores, result, policy.check(proposals, settings), ineligible)
+    return RoundProposal(
+        call, grants, scores, result, policy.check(proposals, settings), ineligible
+    )
 
 
-def decide_proposal(proposal: RoundProposal, *, adjustments: dict[int, dict[int, Decimal]] | None = None,
-                    decided_by=None):
+def decide_proposal(
+    proposal: RoundProposal,
+    *,
+    adjustments: dict[int, dict[int, Decimal]] | None = None,
+    decided_by=None,
+):
     """Decide the round as proposed, with the operators' adjustments on top."""
     grants = {a: dict(g) for a, g in proposal.grants.items()}
     for app_id, lines in (adjustments or {}).items():

@@ -32,23 +32,41 @@ from .models import (
 )
 
 
-def _create(proposals: Sequence[policy.Proposal], *, source: str, category: str,
-            charging_model: str = ChargingModel.CONSUMPTION, application: Application | None = None,
-            decided_by=None) -> list[Allocation]:
+def _create(
+    proposals: Sequence[policy.Proposal],
+    *,
+    source: str,
+    category: str,
+    charging_model: str = ChargingModel.CONSUMPTION,
+    application: Application | None = None,
+    decided_by=None,
+) -> list[Allocation]:
     policy.enforce(proposals)
     out = []
     for p in proposals:
         assert p.project is not None
-        out.append(Allocation.objects.create(
-            project=p.project, resource_class=p.resource_class, amount=p.amount, start=p.start, end=p.end,
-            source=source, application=application, order_line=p.order_line, price_category=category,
-            charging_model=charging_model, decided_by=decided_by,
-        ))
+        out.append(
+            Allocation.objects.create(
+                project=p.project,
+                resource_class=p.resource_class,
+                amount=p.amount,
+                start=p.start,
+                end=p.end,
+                source=source,
+                application=application,
+                order_line=p.order_line,
+                price_category=category,
+                charging_model=charging_model,
+                decided_by=decided_by,
+            )
+        )
     return out
 
 
 @transaction.atomic
-def decide_application(application: Application, granted: Mapping[int, Decimal], *, decided_by=None) -> list[Allocation]:
+def decide_application(
+    application: Application, granted: Mapping[int, Decimal], *, decided_by=None
+) -> list[Allocation]:
     """Grant ``granted`` (resource class id -> units) to an application; empty means rejected.
 
     Idempotent: an application already decided is returned as it is.
@@ -57,24 +75,42 @@ def decide_application(application: Application, granted: Mapping[int, Decimal],
     if application.status == ApplicationStatus.DECIDED:
         return list(application.allocations.all())
     if application.status != ApplicationStatus.SUBMITTED:
-        raise ValidationError(f"application {application} is {application.status}; only submitted applications are decided")
+        raise ValidationError(
+            f"application {application} is {application.status}; only submitted applications are decided"
+        )
     call = application.call
-    requested = {r.resource_class_id: r for r in application.requests.select_related("resource_class__system")}
+    requested = {
+        r.resource_class_id: r
+        for r in application.requests.select_related("resource_class__system")
+    }
     unknown = set(granted) - set(requested)
     if unknown:
-        raise ValidationError(f"application {application}: no request for resource class(es) {sorted(unknown)}")
+        raise ValidationError(
+            f"application {application}: no request for resource class(es) {sorted(unknown)}"
+        )
     proposals = [
-        policy.Proposal.grant(application.project, requested[rc_id].resource_class, Decimal(amount),
-                              call.period_start, call.period_end)
-        for rc_id, amount in sorted(granted.items()) if Decimal(amount) > 0
+        policy.Proposal.grant(
+            application.project,
+            requested[rc_id].resource_class,
+            Decimal(amount),
+            call.period_start,
+            call.period_end,
+        )
+        for rc_id, amount in sorted(granted.items())
+        if Decimal(amount) > 0
     ]
     category = policy.price_category(
         application.project,
         requested=[(r.resource_class.kind, r.amount) for r in requested.values()],
         months=Decimal((call.period_end - call.period_start).days) / (Decimal("365.25") / 12),
     )
-    allocations = _create(proposals, source=AllocationSource.CALL, category=category,
-                          application=application, decided_by=decided_by)
+    allocations = _create(
+        proposals,
+        source=AllocationSource.CALL,
+        category=category,
+        application=application,
+        decided_by=decided_by,
+    )
     application.status = ApplicationStatus.DECIDED
     application.save(update_fields=["status"])
     return allocations
@@ -95,7 +131,9 @@ def assign_reviewer(application: Application, reviewer) -> Review:
 
 
 @transaction.atomic
-def decide_round(call: Call, grants: Mapping[int, Mapping[int, Decimal]], *, decided_by=None) -> dict[int, list[Allocation]]:
+def decide_round(
+    call: Call, grants: Mapping[int, Mapping[int, Decimal]], *, decided_by=None
+) -> dict[int, list[Allocation]]:
     """Decide every application of a call at once: all grants pass the rules together or none is made."""
     call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status == CallStatus.DECIDED:
@@ -120,7 +158,9 @@ def confirm_order(order: SectorOrder) -> SectorOrder:
     if not lines:
         raise ValidationError(f"order {order} has no lines")
     proposals = [
-        policy.Proposal(line.resource_class, line.amount, order.start, order.end, order.organisation)
+        policy.Proposal(
+            line.resource_class, line.amount, order.start, order.end, order.organisation
+        )
         for line in lines
     ]
     policy.enforce(proposals)
@@ -130,42 +170,93 @@ def confirm_order(order: SectorOrder) -> SectorOrder:
 
 
 @transaction.atomic
-def sub_allocate(line: SectorOrderLine, project: Project, amount: Decimal, *,
-                 start: dt.date | None = None, end: dt.date | None = None, decided_by=None) -> Allocation:
+def sub_allocate(
+    line: SectorOrderLine,
+    project: Project,
+    amount: Decimal,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    decided_by=None,
+) -> Allocation:
     """The sector coordinator passes part of an order line on to one of the sector's projects."""
-    line = SectorOrderLine.objects.select_for_update().select_related("order", "resource_class__system").get(pk=line.pk)
+    line = (
+        SectorOrderLine.objects.select_for_update()
+        .select_related("order", "resource_class__system")
+        .get(pk=line.pk)
+    )
     if line.order.status != OrderStatus.CONFIRMED:
         raise ValidationError(f"order {line.order} is not confirmed")
-    proposal = policy.Proposal.grant(project, line.resource_class, Decimal(amount),
-                                     start or line.order.start, end or line.order.end, order_line=line)
+    proposal = policy.Proposal.grant(
+        project,
+        line.resource_class,
+        Decimal(amount),
+        start or line.order.start,
+        end or line.order.end,
+        order_line=line,
+    )
     category = policy.price_category(project)
-    return _create([proposal], source=AllocationSource.SECTOR_ORDER, category=category,
-                   charging_model=ChargingModel.UNIT_PRICE, decided_by=decided_by)[0]
+    return _create(
+        [proposal],
+        source=AllocationSource.SECTOR_ORDER,
+        category=category,
+        charging_model=ChargingModel.UNIT_PRICE,
+        decided_by=decided_by,
+    )[0]
 
 
 @transaction.atomic
-def purchase(project: Project, resource_class: ResourceClass, amount: Decimal, start: dt.date, end: dt.date,
-             *, decided_by=None) -> Allocation:
+def purchase(
+    project: Project,
+    resource_class: ResourceClass,
+    amount: Decimal,
+    start: dt.date,
+    end: dt.date,
+    *,
+    decided_by=None,
+) -> Allocation:
     """Industry buys capacity at market price, within the economic-activity cap."""
     proposal = policy.Proposal.grant(project, resource_class, Decimal(amount), start, end)
-    return _create([proposal], source=AllocationSource.PURCHASE, category=policy.price_category(project),
-                   charging_model=ChargingModel.UNIT_PRICE, decided_by=decided_by)[0]
+    return _create(
+        [proposal],
+        source=AllocationSource.PURCHASE,
+        category=policy.price_category(project),
+        charging_model=ChargingModel.UNIT_PRICE,
+        decided_by=decided_by,
+    )[0]
 
 
 @transaction.atomic
-def grant_colocated(project: Project, resource_class: ResourceClass, amount: Decimal, start: dt.date,
-                    end: dt.date, *, decided_by=None) -> Allocation:
+def grant_colocated(
+    project: Project,
+    resource_class: ResourceClass,
+    amount: Decimal,
+    start: dt.date,
+    end: dt.date,
+    *,
+    decided_by=None,
+) -> Allocation:
     """An owner's use of its own co-located equipment (category B)."""
     proposal = policy.Proposal.grant(project, resource_class, Decimal(amount), start, end)
-    return _create([proposal], source=AllocationSource.COLOCATION,
-                   category=policy.price_category(project, dedicated=True),
-                   charging_model=ChargingModel.SUBSCRIPTION, decided_by=decided_by)[0]
+    return _create(
+        [proposal],
+        source=AllocationSource.COLOCATION,
+        category=policy.price_category(project, dedicated=True),
+        charging_model=ChargingModel.SUBSCRIPTION,
+        decided_by=decided_by,
+    )[0]
 
 
 @transaction.atomic
-def decide_change(change: ChangeRequest, approve: bool, *, note: str = "", decided_by=None) -> ChangeRequest:
+def decide_change(
+    change: ChangeRequest, approve: bool, *, note: str = "", decided_by=None
+) -> ChangeRequest:
     """Approve (through the rules) or reject a change request. Deciding twice changes nothing."""
-    change = ChangeRequest.objects.select_for_update().select_related("allocation__resource_class__system").get(pk=change.pk)
+    change = (
+        ChangeRequest.objects.select_for_update()
+        .select_related("allocation__resource_class__system")
+        .get(pk=change.pk)
+    )
     if change.status != ChangeStatus.PENDING:
         return change
     if approve:
@@ -173,20 +264,46 @@ def decide_change(change: ChangeRequest, approve: bool, *, note: str = "", decid
         if change.kind == ChangeKind.RENEW:
             if change.new_end is None or change.amount is None:
                 raise ValidationError("a renewal needs an amount and a new end")
-            proposal = policy.Proposal.grant(old.project, old.resource_class, change.amount, old.end, change.new_end,
-                                             order_line=old.order_line)
-            _create([proposal], source=AllocationSource.CHANGE, category=old.price_category,
-                    charging_model=old.charging_model, decided_by=decided_by)
+            proposal = policy.Proposal.grant(
+                old.project,
+                old.resource_class,
+                change.amount,
+                old.end,
+                change.new_end,
+                order_line=old.order_line,
+            )
+            _create(
+                [proposal],
+                source=AllocationSource.CHANGE,
+                category=old.price_category,
+                charging_model=old.charging_model,
+                decided_by=decided_by,
+            )
         else:
-            amount = old.amount + (change.amount or 0) if change.kind == ChangeKind.INCREASE else old.amount
+            amount = (
+                old.amount + (change.amount or 0)
+                if change.kind == ChangeKind.INCREASE
+                else old.amount
+            )
             end = change.new_end if change.kind == ChangeKind.EXTEND and change.new_end else old.end
             if end <= old.start:
                 raise ValidationError("the new end must be after the allocation's start")
             # Extending keeps the same daily rate: the amount grows with the period.
             if change.kind == ChangeKind.EXTEND:
-                amount = (old.amount * Decimal((end - old.start).days) / Decimal((old.end - old.start).days)).quantize(Decimal("0.01"))
-            proposal = policy.Proposal.grant(old.project, old.resource_class, amount, old.start, end,
-                                             order_line=old.order_line, replaces=old)
+                amount = (
+                    old.amount
+                    * Decimal((end - old.start).days)
+                    / Decimal((old.end - old.start).days)
+                ).quantize(Decimal("0.01"))
+            proposal = policy.Proposal.grant(
+                old.project,
+                old.resource_class,
+                amount,
+                old.start,
+                end,
+                order_line=old.order_line,
+                replaces=old,
+            )
             policy.enforce([proposal])
             old.amount, old.end = amount, end
             if old.status == AllocationStatus.EXPIRED and end > dt.date.today():
@@ -205,7 +322,11 @@ def decide_change(change: ChangeRequest, approve: bool, *, note: str = "", decid
 @transaction.atomic
 def expire_allocations(today: dt.date) -> int:
     """Mark allocations whose period has ended as expired (Slurm then blocks them); audited one by one."""
-    ended = list(Allocation.objects.select_for_update().filter(end__lte=today, status=AllocationStatus.ACTIVE))
+    ended = list(
+        Allocation.objects.select_for_update().filter(
+            end__lte=today, status=AllocationStatus.ACTIVE
+        )
+    )
     for allocation in ended:
         allocation.status = AllocationStatus.EXPIRED
         allocation.status_reason = f"period ended {allocation.end}"

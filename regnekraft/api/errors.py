@@ -15,20 +15,40 @@ from regnekraft.allocation.policy import PolicyViolation
 def exception_handler(exc, context):
     if isinstance(exc, PolicyViolation):
         return Response(
-            {"detail": str(exc), "violations": [
-                {"rule": v.rule, "message": v.message, "numbers": v.numbers} for v in exc.violations]},
+            {
+                "detail": str(exc),
+                "violations": [
+                    {"rule": v.rule, "message": v.message, "numbers": v.numbers}
+                    for v in exc.violations
+                ],
+            },
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ProtectedError | RestrictedError):
-        used_by = sorted({str(obj._meta.verbose_name) for obj in exc.protected_objects
-                          if hasattr(obj, "_meta")}) if hasattr(exc, "protected_objects") else []
+        used_by = (
+            sorted(
+                {
+                    str(obj._meta.verbose_name)
+                    for obj in exc.protected_objects
+                    if hasattr(obj, "_meta")
+                }
+            )
+            if hasattr(exc, "protected_objects")
+            else []
+        )
         return Response(
-            {"detail": "still in use" + (f" by {', '.join(used_by)}" if used_by else "") + "; it cannot be deleted"},
+            {
+                "detail": "still in use"
+                + (f" by {', '.join(used_by)}" if used_by else "")
+                + "; it cannot be deleted"
+            },
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, IntegrityError):
-        return Response({"detail": f"conflicts with existing data: {exc}"}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": f"conflicts with existing data: {exc}"}, status=status.HTTP_409_CONFLICT
+        )
     return drf_handler(exc, context)

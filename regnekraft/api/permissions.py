@@ -15,7 +15,9 @@ def require_role(user, *kinds: str, action: str) -> None:
     if not access.has_role(user, *kinds):
         # Role codes, not their (translated) labels: stable for clients and readable in any language.
         noun = "role" if len(kinds) == 1 else "roles"
-        raise PermissionDenied(f"only the {noun} {', '.join(RoleKind(k).value for k in kinds)} may {action}")
+        raise PermissionDenied(
+            f"only the {noun} {', '.join(RoleKind(k).value for k in kinds)} may {action}"
+        )
 
 
 def require_person(user, *, action: str) -> Person:
@@ -53,8 +55,9 @@ class PricingWrites(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        return request.method in SAFE_METHODS or access.has_role(request.user, RoleKind.OPERATOR,
-                                                                 RoleKind.FINANCE)
+        return request.method in SAFE_METHODS or access.has_role(
+            request.user, RoleKind.OPERATOR, RoleKind.FINANCE
+        )
 
 
 class OperatorOnly(BasePermission):

@@ -8,23 +8,35 @@ from rest_framework import serializers
 
 ErrorDetail = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
 
-ViolationSchema = inline_serializer("PolicyViolationItem", fields={
-    "rule": serializers.CharField(help_text="the rule broken: capacity, economic_cap, research_share, "
-                                            "placement, availability_tier, ownership, order_bounds, amount, period"),
-    "message": serializers.CharField(help_text="what is wrong, with the numbers"),
-    "numbers": serializers.DictField(help_text="the figures the rule compared"),
-})
+ViolationSchema = inline_serializer(
+    "PolicyViolationItem",
+    fields={
+        "rule": serializers.CharField(
+            help_text="the rule broken: capacity, economic_cap, research_share, "
+            "placement, availability_tier, ownership, order_bounds, amount, period"
+        ),
+        "message": serializers.CharField(help_text="what is wrong, with the numbers"),
+        "numbers": serializers.DictField(help_text="the figures the rule compared"),
+    },
+)
 
-PolicyConflict = inline_serializer("PolicyConflict", fields={
-    "detail": serializers.CharField(),
-    "violations": ViolationSchema.__class__(many=True),
-})
+PolicyConflict = inline_serializer(
+    "PolicyConflict",
+    fields={
+        "detail": serializers.CharField(),
+        "violations": ViolationSchema.__class__(many=True),
+    },
+)
 
-VALIDATION = OpenApiResponse(description="invalid input: the body names each field and what is wrong with it")
+VALIDATION = OpenApiResponse(
+    description="invalid input: the body names each field and what is wrong with it"
+)
 UNAUTHENTICATED = OpenApiResponse(ErrorDetail, description="no valid token or session")
 FORBIDDEN = OpenApiResponse(ErrorDetail, description="your role may not do this")
 NOT_FOUND = OpenApiResponse(ErrorDetail, description="no such object among those you may see")
-CONFLICT = OpenApiResponse(PolicyConflict, description="a policy rule is broken; nothing was written")
+CONFLICT = OpenApiResponse(
+    PolicyConflict, description="a policy rule is broken; nothing was written"
+)
 
 WRITE_ERRORS = {400: VALIDATION, 403: FORBIDDEN}
 OBJECT_WRITE_ERRORS = {400: VALIDATION, 403: FORBIDDEN, 404: NOT_FOUND}

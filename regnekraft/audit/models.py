@@ -9,7 +9,9 @@ class AuditEntry(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    actor_label = models.CharField(max_length=150, blank=True, help_text="user name or 'cli'/'system'")
+    actor_label = models.CharField(
+        max_length=150, blank=True, help_text="user name or 'cli'/'system'"
+    )
     action = models.CharField(max_length=20)  # create, update, delete
     object_type = models.CharField(max_length=100, db_index=True)
     object_id = models.CharField(max_length=64, db_index=True)

@@ -11,7 +11,16 @@ class ResourceClassInline(admin.TabularInline):
 
 @admin.register(System)
 class SystemAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "operator", "country", "security_zone", "availability_tier", "commissioned", "decommissioned")
+    list_display = (
+        "name",
+        "kind",
+        "operator",
+        "country",
+        "security_zone",
+        "availability_tier",
+        "commissioned",
+        "decommissioned",
+    )
     list_filter = ("kind", "security_zone", "availability_tier", "country")
     search_fields = ("name", "slug", "operator")
     prepopulated_fields = {"slug": ("name",)}
@@ -20,7 +29,14 @@ class SystemAdmin(admin.ModelAdmin):
 
 @admin.register(ResourceClass)
 class ResourceClassAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "kind", "gpu_type", "installed_units", "expected_availability", "orderable")
+    list_display = (
+        "__str__",
+        "kind",
+        "gpu_type",
+        "installed_units",
+        "expected_availability",
+        "orderable",
+    )
     list_filter = ("kind", "system")
 
 
@@ -42,7 +58,9 @@ class PriceListAdminForm(forms.ModelForm):
             # use, so a list that has priced some cannot change (its prices included)
             from regnekraft.accounting.rating import check_price_list_start
 
-            check_price_list_start(day, existing=self.instance.valid_from if self.instance.pk else None)
+            check_price_list_start(
+                day, existing=self.instance.valid_from if self.instance.pk else None
+            )
         return data
 
 

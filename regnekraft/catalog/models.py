@@ -61,11 +61,16 @@ class System(models.Model):
     kind = models.CharField(max_length=20, choices=SystemKind.choices)
     operator = models.CharField(max_length=100)
     owner = models.ForeignKey(
-        "parties.Organisation", null=True, blank=True, on_delete=models.PROTECT,
+        "parties.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         help_text="set for equipment an organisation owns and co-locates",
     )
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code, e.g. NO, FI")
-    security_zone = models.CharField(max_length=20, choices=SecurityZone.choices, default=SecurityZone.OPEN)
+    security_zone = models.CharField(
+        max_length=20, choices=SecurityZone.choices, default=SecurityZone.OPEN
+    )
     availability_tier = models.PositiveSmallIntegerField(
         choices=AvailabilityTier.choices, default=AvailabilityTier.MODERATE
     )
@@ -74,7 +79,9 @@ class System(models.Model):
     power_kw = models.DecimalField(max_digits=10, decimal_places=1, default=Decimal("0"))
     pue = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.10"))
     description = models.TextField(blank=True)
-    source = models.CharField(max_length=300, blank=True, help_text="where the public figures come from")
+    source = models.CharField(
+        max_length=300, blank=True, help_text="where the public figures come from"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -83,7 +90,9 @@ class System(models.Model):
         return self.name
 
     def in_service(self, day: dt.date) -> bool:
-        return self.commissioned <= day and (self.decommissioned is None or day < self.decommissioned)
+        return self.commissioned <= day and (
+            self.decommissioned is None or day < self.decommissioned
+        )
 
 
 @audited
@@ -92,13 +101,19 @@ class ResourceClass(models.Model):
 
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="resource_classes")
     kind = models.CharField(max_length=20, choices=ResourceKind.choices)
-    gpu_type = models.CharField(max_length=50, blank=True, help_text="for GPU-hours, e.g. A100, MI250X")
+    gpu_type = models.CharField(
+        max_length=50, blank=True, help_text="for GPU-hours, e.g. A100, MI250X"
+    )
     installed_units = models.DecimalField(
-        max_digits=14, decimal_places=2, validators=[MinValueValidator(0)],
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(0)],
         help_text="cores, GPUs, TB, nodes or person-hours per year (support)",
     )
     expected_availability = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0.95"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.95"),
         validators=[MinValueValidator(0)],
         help_text="share of hours the units can actually be delivered",
     )
@@ -108,7 +123,9 @@ class ResourceClass(models.Model):
     class Meta:
         ordering = ["system__name", "kind", "gpu_type"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "kind", "gpu_type"], name="one_class_per_kind")
+            models.UniqueConstraint(
+                fields=["system", "kind", "gpu_type"], name="one_class_per_kind"
+            )
         ]
 
     def __str__(self) -> str:
@@ -156,11 +173,14 @@ class PriceList(models.Model):
     name = models.CharField(max_length=100)
     valid_from = models.DateField()
     tier_multipliers = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='price factor per availability tier, e.g. {"1": "1.0", "2": "1.25", "3": "1.6"}',
     )
     free_allowance_nok = models.DecimalField(
-        max_digits=12, decimal_places=2, default=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
         help_text="category 0: charges per organisation and year below this are waived",
     )
     source = models.CharField(max_length=300, blank=True)
@@ -168,7 +188,9 @@ class PriceList(models.Model):
     class Meta:
         ordering = ["category", "-valid_from"]
         constraints = [
-            models.UniqueConstraint(fields=["category", "valid_from"], name="one_list_per_category_and_day")
+            models.UniqueConstraint(
+                fields=["category", "valid_from"], name="one_list_per_category_and_day"
+            )
         ]
 
     def __str__(self) -> str:
@@ -184,13 +206,17 @@ class Price(models.Model):
     kind = models.CharField(max_length=20, choices=ResourceKind.choices)
     gpu_type = models.CharField(max_length=50, blank=True, help_text="empty: any GPU type")
     unit_price = models.DecimalField(
-        max_digits=12, decimal_places=4, validators=[MinValueValidator(0)],
+        max_digits=12,
+        decimal_places=4,
+        validators=[MinValueValidator(0)],
         help_text="NOK per unit (core-hour, GPU-hour, TB-month, node-hour, person-hour), VAT excluded",
     )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["price_list", "kind", "gpu_type"], name="one_price_per_kind")
+            models.UniqueConstraint(
+                fields=["price_list", "kind", "gpu_type"], name="one_price_per_kind"
+            )
         ]
 
     def __str__(self) -> str:

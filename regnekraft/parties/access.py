@@ -65,8 +65,17 @@ def coordinated_sectors(user) -> list[str]:
     if person is None:
         return []
     # A coordinator without a sector coordinates nothing (a blank would match every sector-less organisation).
-    return list(_cached(user, "sectors", lambda: list(
-        person.roles.filter(kind=RoleKind.COORDINATOR).exclude(sector="").values_list("sector", flat=True))))
+    return list(
+        _cached(
+            user,
+            "sectors",
+            lambda: list(
+                person.roles.filter(kind=RoleKind.COORDINATOR)
+                .exclude(sector="")
+                .values_list("sector", flat=True)
+            ),
+        )
+    )
 
 
 def visible_projects(user) -> QuerySet[Project]:
@@ -102,7 +111,9 @@ def visible_people(user) -> QuerySet[Person]:
     if sees_all(user):
         return Person.objects.all()
     projects = visible_projects(user)
-    return Person.objects.filter(Q(user=user) | Q(led_projects__in=projects) | Q(projects__in=projects)).distinct()
+    return Person.objects.filter(
+        Q(user=user) | Q(led_projects__in=projects) | Q(projects__in=projects)
+    ).distinct()
 
 
 def visible_reviews(user):
@@ -153,6 +164,10 @@ def visible_invoices(user):
     person = person_of(user)
     if person is None or not has_role(user, RoleKind.COORDINATOR, RoleKind.INDUSTRY, RoleKind.PI):
         return Invoice.objects.none()
-    return Invoice.objects.filter(organisation__in=visible_organisations(user).filter(
-        Q(pk=person.organisation_id) | Q(sector__in=coordinated_sectors(user)) if coordinated_sectors(user) else Q(pk=person.organisation_id)
-    ))
+    return Invoice.objects.filter(
+        organisation__in=visible_organisations(user).filter(
+            Q(pk=person.organisation_id) | Q(sector__in=coordinated_sectors(user))
+            if coordinated_sectors(user)
+            else Q(pk=person.organisation_id)
+        )
+    )

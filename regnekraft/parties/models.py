@@ -53,11 +53,16 @@ class Organisation(models.Model):
     short_name = models.CharField(max_length=30, unique=True)
     kind = models.CharField(max_length=20, choices=OrganisationKind.choices)
     sector = models.CharField(
-        max_length=100, blank=True,
+        max_length=100,
+        blank=True,
         help_text="public agencies: their area of administration (forvaltningsområde)",
     )
-    is_sme = models.BooleanField(default=False, help_text="industry: small or medium-sized enterprise")
-    is_bott = models.BooleanField(default=False, help_text="one of the universities of Bergen, Oslo, NTNU, Tromsø")
+    is_sme = models.BooleanField(
+        default=False, help_text="industry: small or medium-sized enterprise"
+    )
+    is_bott = models.BooleanField(
+        default=False, help_text="one of the universities of Bergen, Oslo, NTNU, Tromsø"
+    )
     country = models.CharField(max_length=2, default="NO")
     org_number = models.CharField(max_length=20, blank=True)
 
@@ -76,7 +81,9 @@ class Organisation(models.Model):
 
 
 class Person(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="person")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="person"
+    )
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="people")
     name = models.CharField(max_length=200)
     email = models.EmailField()
@@ -99,7 +106,9 @@ class Role(models.Model):
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="roles")
     kind = models.CharField(max_length=20, choices=RoleKind.choices)
-    sector = models.CharField(max_length=100, blank=True, help_text="coordinators: the sector they order for")
+    sector = models.CharField(
+        max_length=100, blank=True, help_text="coordinators: the sector they order for"
+    )
 
     class Meta:
         constraints = [
@@ -111,7 +120,9 @@ class Role(models.Model):
 
     def clean(self) -> None:
         if self.kind == RoleKind.COORDINATOR and not self.sector.strip():
-            raise ValidationError({"sector": _("a sector coordinator must have the sector they coordinate")})
+            raise ValidationError(
+                {"sector": _("a sector coordinator must have the sector they coordinate")}
+            )
         if self.kind != RoleKind.COORDINATOR and self.sector:
             raise ValidationError({"sector": _("only sector coordinators have a sector")})
 
@@ -127,14 +138,22 @@ REQUIRED_TIER = {
 
 @audited
 class Project(models.Model):
-    code = models.CharField(max_length=30, unique=True, help_text="also the Slurm account name, e.g. nn1234k")
+    code = models.CharField(
+        max_length=30, unique=True, help_text="also the Slurm account name, e.g. nn1234k"
+    )
     title = models.CharField(max_length=300)
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="projects")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="projects"
+    )
     pi = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="led_projects")
     members = models.ManyToManyField(Person, blank=True, related_name="projects")
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.RESEARCH_RD)
-    sensitivity = models.PositiveSmallIntegerField(choices=Sensitivity.choices, default=Sensitivity.OPEN)
-    eu_funded = models.BooleanField(default=False, help_text="EU application: price category D (in-kind)")
+    sensitivity = models.PositiveSmallIntegerField(
+        choices=Sensitivity.choices, default=Sensitivity.OPEN
+    )
+    eu_funded = models.BooleanField(
+        default=False, help_text="EU application: price category D (in-kind)"
+    )
     description = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -147,7 +166,10 @@ class Project(models.Model):
     @property
     def is_economic(self) -> bool:
         """Economic activity in the state-aid sense: commercial purpose or an industry owner."""
-        return self.purpose == Purpose.COMMERCIAL or self.organisation.kind == OrganisationKind.INDUSTRY
+        return (
+            self.purpose == Purpose.COMMERCIAL
+            or self.organisation.kind == OrganisationKind.INDUSTRY
+        )
 
     @property
     def required_tier(self) -> int:

@@ -44,29 +44,47 @@ def _systems() -> list[dict[str, Any]]:
             units[rc.kind] += float(rc.installed_units)
         hourly = [float(rc.expected_availability) for rc in classes if rc.kind != "storage"]
         main_kind = "cpu" if "cpu" in units else next(iter(units))
-        out.append({
-            "name": s.name, "country": s.country, "location": s.operator,
-            "commissioned": s.commissioned.isoformat(),
-            **({"decommissioned": s.decommissioned.isoformat()} if s.decommissioned else {}),
-            "units": dict(units), "availability": sum(hourly) / len(hourly) if hourly else 1.0,
-            "power_kw": {main_kind: float(s.power_kw)} if s.power_kw else {},
-            "pue": float(s.pue), "source": s.source or "catalogue",
-        })
+        out.append(
+            {
+                "name": s.name,
+                "country": s.country,
+                "location": s.operator,
+                "commissioned": s.commissioned.isoformat(),
+                **({"decommissioned": s.decommissioned.isoformat()} if s.decommissioned else {}),
+                "units": dict(units),
+                "availability": sum(hourly) / len(hourly) if hourly else 1.0,
+                "power_kw": {main_kind: float(s.power_kw)} if s.power_kw else {},
+                "pue": float(s.pue),
+                "source": s.source or "catalogue",
+            }
+        )
     return out
 
 
 def _usage() -> tuple[list[dict[str, Any]], dict[tuple[str, str], float]]:
-    rows = (UsageRecord.objects.filter(resource_class__kind__in=PLANNED_KINDS)
-            .annotate(q=TruncQuarter("end"))
-            .values("project__code", "resource_class__system__name", "resource_class__kind", "q")
-            .annotate(total=Sum("quantity")).order_by("q"))
+    rows = (
+        UsageRecord.objects.filter(resource_class__kind__in=PLANNED_KINDS)
+        .annotate(q=TruncQuarter("end"))
+        .values("project__code", "resource_class__system__name", "resource_class__kind", "q")
+        .annotate(total=Sum("quantity"))
+        .order_by("q")
+    )
     usage, history = [], defaultdict(float)
     for r in rows:
         period = _quarter(r["q"])
-        usage.append({"project": r["project__code"], "system": r["resource_class__system__name"],
-                      "resource": r["resource_class__kind"], "period": period, "quantity": float(r["total"])})
+        usage.append(
+            {
+                "project": r["project__code"],
+                "system": r["resource_class__system__name"],
+                "resource": r["resource_class__kind"],
+                "period": period,
+                "quantity": float(r["total"]),
+            }
+        )
         # Storage is recorded in TB-months; the planning history holds TB (a quarter has 3 months).
-        per_quarter = float(r["total"]) / 3 if r["resource_class__kind"] == "storage" else float(r["total"])
+        per_quarter = (
+            float(r["total"]) / 3 if r["resource_class__kind"] == "storage" else float(r["total"])
+        )
         history[(r["resource_class__kind"], period)] += per_quarter
     return usage, history
 
@@ -82,5 +100,7 @@ def raw_input(base: dict[str, Any] | None = None) -> dict[str, Any]:
         if len(quarters) >= MIN_HISTORY_QUARTERS:
             span = quarter_range(quarters[0], quarters[-1])
             data.setdefault("history", {})[kind] = {
-                "start": str(span[0]), "values": [history.get((kind, str(q)), 0.0) for q in span]}
+                "start": str(span[0]),
+                "values": [history.get((kind, str(q)), 0.0) for q in span],
+            }
     return data

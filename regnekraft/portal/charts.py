@@ -39,8 +39,14 @@ def _style(ax, title: str, ylabel: str) -> None:
     ax.set_axisbelow(True)
 
 
-def lines(title: str, ylabel: str, x: Sequence[str], series: dict[str, Sequence[float]],
-          *, reference: tuple[str, float] | None = None) -> str:
+def lines(
+    title: str,
+    ylabel: str,
+    x: Sequence[str],
+    series: dict[str, Sequence[float]],
+    *,
+    reference: tuple[str, float] | None = None,
+) -> str:
     with _lock:
         fig, ax = plt.subplots(figsize=(7, 3))
         for i, (name, ys) in enumerate(series.items()):
@@ -54,8 +60,14 @@ def lines(title: str, ylabel: str, x: Sequence[str], series: dict[str, Sequence[
         return _svg(fig)
 
 
-def bars(title: str, ylabel: str, categories: Sequence[str], series: dict[str, Sequence[float]],
-         *, reference: tuple[str, float] | None = None) -> str:
+def bars(
+    title: str,
+    ylabel: str,
+    categories: Sequence[str],
+    series: dict[str, Sequence[float]],
+    *,
+    reference: tuple[str, float] | None = None,
+) -> str:
     with _lock:
         fig, ax = plt.subplots(figsize=(7, 3))
         n = max(len(series), 1)
@@ -65,8 +77,12 @@ def bars(title: str, ylabel: str, categories: Sequence[str], series: dict[str, S
             ax.bar(xs, list(ys), width=width, color=PALETTE[i % len(PALETTE)], label=name)
         if reference:
             ax.axhline(reference[1], color=TEXT, linestyle="--", linewidth=1, label=reference[0])
-        ax.set_xticks(range(len(categories)), list(categories), rotation=30 if len(categories) > 4 else 0,
-                      ha="right" if len(categories) > 4 else "center")
+        ax.set_xticks(
+            range(len(categories)),
+            list(categories),
+            rotation=30 if len(categories) > 4 else 0,
+            ha="right" if len(categories) > 4 else "center",
+        )
         _style(ax, title, ylabel)
         ax.legend(fontsize=8, frameon=False)
         return _svg(fig)

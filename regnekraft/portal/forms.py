@@ -20,8 +20,11 @@ from regnekraft.allocation.models import (
 from regnekraft.catalog.models import PriceCategory, ResourceClass, ResourceKind
 from regnekraft.parties.models import Organisation, Person, Project
 
-CRITERION_LABELS = {"excellence": _("Scientific excellence"), "impact": _("Impact"),
-                    "feasibility": _("Feasibility")}
+CRITERION_LABELS = {
+    "excellence": _("Scientific excellence"),
+    "impact": _("Impact"),
+    "feasibility": _("Feasibility"),
+}
 
 
 class DateInput(forms.DateInput):
@@ -40,29 +43,51 @@ def amount_field_name(rc: ResourceClass) -> str:
 class ClassAmountsMixin:
     """Adds one optional, non-negative amount field per resource class."""
 
-    def add_amounts(self, classes: Iterable[ResourceClass], initial: dict[int, Decimal] | None = None) -> None:
+    def add_amounts(
+        self, classes: Iterable[ResourceClass], initial: dict[int, Decimal] | None = None
+    ) -> None:
         self.amount_classes = list(classes)
         for rc in self.amount_classes:
             self.fields[amount_field_name(rc)] = forms.DecimalField(
-                label=class_label(rc), required=False, min_value=0, decimal_places=2, max_digits=16,
-                help_text=rc.unit, initial=(initial or {}).get(rc.pk),
+                label=class_label(rc),
+                required=False,
+                min_value=0,
+                decimal_places=2,
+                max_digits=16,
+                help_text=rc.unit,
+                initial=(initial or {}).get(rc.pk),
             )
 
     def amounts(self) -> dict[ResourceClass, Decimal]:
-        return {rc: self.cleaned_data[amount_field_name(rc)] for rc in self.amount_classes
-                if self.cleaned_data.get(amount_field_name(rc))}
+        return {
+            rc: self.cleaned_data[amount_field_name(rc)]
+            for rc in self.amount_classes
+            if self.cleaned_data.get(amount_field_name(rc))
+        }
 
     def amount_fields(self) -> list[forms.BoundField]:
         return [self[amount_field_name(rc)] for rc in self.amount_classes]
 
 
 class ApplicationForm(ClassAmountsMixin, forms.Form):
-    justification = forms.CharField(label=_("Justification"), widget=forms.Textarea(attrs={"rows": 6}),
-                                    help_text=_("What the resources are for and why this amount."))
-    support_hours = forms.DecimalField(label=_("Advanced user support (person-hours)"), min_value=0,
-                                       initial=0, decimal_places=1, max_digits=8)
-    members = forms.ModelMultipleChoiceField(label=_("Members"), queryset=Person.objects.none(),
-                                             required=False, widget=forms.CheckboxSelectMultiple)
+    justification = forms.CharField(
+        label=_("Justification"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("What the resources are for and why this amount."),
+    )
+    support_hours = forms.DecimalField(
+        label=_("Advanced user support (person-hours)"),
+        min_value=0,
+        initial=0,
+        decimal_places=1,
+        max_digits=8,
+    )
+    members = forms.ModelMultipleChoiceField(
+        label=_("Members"),
+        queryset=Person.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     def __init__(self, *args, classes: Iterable[ResourceClass], colleagues, **kw) -> None:
         super().__init__(*args, **kw)
@@ -76,10 +101,20 @@ class MemberForm(forms.Form):
 
 class ChangeRequestForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind of change"), choices=ChangeKind.choices)
-    amount = forms.DecimalField(label=_("Amount"), required=False, min_value=0, decimal_places=2, max_digits=16,
-                                help_text=_("More of the same: extra units. Renewal: units for the new period."))
-    new_end = forms.DateField(label=_("New end date"), required=False, widget=DateInput,
-                              help_text=_("Longer period and renewal: the day after the last day."))
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        required=False,
+        min_value=0,
+        decimal_places=2,
+        max_digits=16,
+        help_text=_("More of the same: extra units. Renewal: units for the new period."),
+    )
+    new_end = forms.DateField(
+        label=_("New end date"),
+        required=False,
+        widget=DateInput,
+        help_text=_("Longer period and renewal: the day after the last day."),
+    )
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 4}))
 
     def clean(self) -> dict:
@@ -93,17 +128,27 @@ class ChangeRequestForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    conflict = forms.BooleanField(label=_("I have a conflict of interest with this application"), required=False)
-    comment = forms.CharField(label=_("Comments to the committee"), required=False,
-                              widget=forms.Textarea(attrs={"rows": 5}))
+    conflict = forms.BooleanField(
+        label=_("I have a conflict of interest with this application"), required=False
+    )
+    comment = forms.CharField(
+        label=_("Comments to the committee"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
         choices = [("", _("choose"))] + [(str(v), str(v)) for v in range(SCORE_MIN, SCORE_MAX + 1)]
         for criterion in REVIEW_CRITERIA:
             self.fields[f"score_{criterion}"] = forms.TypedChoiceField(
-                label=CRITERION_LABELS[criterion], choices=choices, coerce=int, required=False, empty_value=None,
-                help_text=_("%(lo)s (weak) to %(hi)s (excellent)") % {"lo": SCORE_MIN, "hi": SCORE_MAX},
+                label=CRITERION_LABELS[criterion],
+                choices=choices,
+                coerce=int,
+                required=False,
+                empty_value=None,
+                help_text=_("%(lo)s (weak) to %(hi)s (excellent)")
+                % {"lo": SCORE_MIN, "hi": SCORE_MAX},
             )
 
     def clean(self) -> dict:
@@ -111,20 +156,31 @@ class ReviewForm(forms.Form):
         if not data.get("conflict"):
             for criterion in REVIEW_CRITERIA:
                 if data.get(f"score_{criterion}") is None:
-                    self.add_error(f"score_{criterion}", _("Score every criterion, or declare a conflict."))
+                    self.add_error(
+                        f"score_{criterion}", _("Score every criterion, or declare a conflict.")
+                    )
         return data
 
     def scores(self) -> dict[str, int]:
-        return {c: self.cleaned_data[f"score_{c}"] for c in REVIEW_CRITERIA
-                if self.cleaned_data.get(f"score_{c}") is not None}
+        return {
+            c: self.cleaned_data[f"score_{c}"]
+            for c in REVIEW_CRITERIA
+            if self.cleaned_data.get(f"score_{c}") is not None
+        }
 
 
 class OrderForm(ClassAmountsMixin, forms.Form):
-    organisation = forms.ModelChoiceField(label=_("Ordering organisation"), queryset=Organisation.objects.none())
+    organisation = forms.ModelChoiceField(
+        label=_("Ordering organisation"), queryset=Organisation.objects.none()
+    )
     year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=2100)
     commitment_share = forms.DecimalField(
-        label=_("Usage commitment (share paid even if unused)"), min_value=0, max_value=1,
-        decimal_places=3, max_digits=4, initial=Decimal("0.800"),
+        label=_("Usage commitment (share paid even if unused)"),
+        min_value=0,
+        max_value=1,
+        decimal_places=3,
+        max_digits=4,
+        initial=Decimal("0.800"),
     )
 
     def __init__(self, *args, organisations, classes: Iterable[ResourceClass], **kw) -> None:
@@ -145,7 +201,9 @@ class SubAllocateForm(forms.Form):
 
 class PurchaseForm(forms.Form):
     project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.none())
-    resource_class = forms.ModelChoiceField(label=_("Resource"), queryset=ResourceClass.objects.none())
+    resource_class = forms.ModelChoiceField(
+        label=_("Resource"), queryset=ResourceClass.objects.none()
+    )
     amount = forms.DecimalField(label=_("Amount"), min_value=0, decimal_places=2, max_digits=16)
     start = forms.DateField(label=_("From"), widget=DateInput)
     end = forms.DateField(label=_("Until (the day after the last day)"), widget=DateInput)
@@ -167,8 +225,13 @@ class CallForm(forms.ModelForm):
     class Meta:
         model = Call
         fields = ["name", "opens", "closes", "period_start", "period_end"]
-        labels = {"name": _("Name"), "opens": _("Opens"), "closes": _("Closes"),
-                  "period_start": _("Allocation period starts"), "period_end": _("Allocation period ends")}
+        labels = {
+            "name": _("Name"),
+            "opens": _("Opens"),
+            "closes": _("Closes"),
+            "period_start": _("Allocation period starts"),
+            "period_end": _("Allocation period ends"),
+        }
         widgets = {f: DateInput for f in ["opens", "closes", "period_start", "period_end"]}
 
 
@@ -186,30 +249,56 @@ class PriceListForm(forms.Form):
     category = forms.ChoiceField(label=_("Category"), choices=PriceCategory.choices)
     name = forms.CharField(label=_("Name"), max_length=100)
     valid_from = forms.DateField(label=_("Takes effect on"), widget=DateInput)
-    tier_1 = forms.DecimalField(label=_("Multiplier, availability tier 1"), initial=Decimal("1"),
-                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
-    tier_2 = forms.DecimalField(label=_("Multiplier, availability tier 2"), initial=Decimal("1.25"),
-                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
-    tier_3 = forms.DecimalField(label=_("Multiplier, availability tier 3"), initial=Decimal("1.6"),
-                                min_value=Decimal("0.01"), max_digits=6, decimal_places=3)
-    free_allowance_nok = forms.DecimalField(label=_("Free allowance per organisation and year (NOK, category 0)"),
-                                            initial=Decimal("0"), min_value=Decimal("0"), max_digits=12,
-                                            decimal_places=2)
+    tier_1 = forms.DecimalField(
+        label=_("Multiplier, availability tier 1"),
+        initial=Decimal("1"),
+        min_value=Decimal("0.01"),
+        max_digits=6,
+        decimal_places=3,
+    )
+    tier_2 = forms.DecimalField(
+        label=_("Multiplier, availability tier 2"),
+        initial=Decimal("1.25"),
+        min_value=Decimal("0.01"),
+        max_digits=6,
+        decimal_places=3,
+    )
+    tier_3 = forms.DecimalField(
+        label=_("Multiplier, availability tier 3"),
+        initial=Decimal("1.6"),
+        min_value=Decimal("0.01"),
+        max_digits=6,
+        decimal_places=3,
+    )
+    free_allowance_nok = forms.DecimalField(
+        label=_("Free allowance per organisation and year (NOK, category 0)"),
+        initial=Decimal("0"),
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+    )
     source = forms.CharField(label=_("Source (decision, document)"), max_length=300, required=False)
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
         for kind, label in ResourceKind.choices:
             self.fields[f"price_{kind}"] = forms.DecimalField(
-                label=_("NOK per unit: %(kind)s") % {"kind": label}, required=False, min_value=Decimal("0"),
-                max_digits=12, decimal_places=4)
+                label=_("NOK per unit: %(kind)s") % {"kind": label},
+                required=False,
+                min_value=Decimal("0"),
+                max_digits=12,
+                decimal_places=4,
+            )
 
     def price_fields(self) -> list[forms.BoundField]:
         return [self[f"price_{kind}"] for kind in ResourceKind.values]
 
     def prices(self) -> dict[str, Decimal]:
-        return {kind: self.cleaned_data[f"price_{kind}"] for kind in ResourceKind.values
-                if self.cleaned_data.get(f"price_{kind}") is not None}
+        return {
+            kind: self.cleaned_data[f"price_{kind}"]
+            for kind in ResourceKind.values
+            if self.cleaned_data.get(f"price_{kind}") is not None
+        }
 
     def clean(self) -> dict:
         data = super().clean()

@@ -42,7 +42,8 @@ def entries_for(user) -> list[dict[str, str]]:
     mine = access.roles(user)
     return [
         {"href": reverse(e.url_name), "label": str(e.label), "url_name": e.url_name}
-        for e in ENTRIES if e.roles & mine
+        for e in ENTRIES
+        if e.roles & mine
     ]
 
 

@@ -83,7 +83,9 @@ def setting(name: str, *default: Any) -> Any:
         return DEFAULTS[name]
     if default:
         return default[0]
-    raise ImproperlyConfigured(f"OIDC setting {name} is missing (set it in settings or REGNEKRAFT_{name})")
+    raise ImproperlyConfigured(
+        f"OIDC setting {name} is missing (set it in settings or REGNEKRAFT_{name})"
+    )
 
 
 def discovery(url: str) -> dict:
@@ -106,8 +108,11 @@ def discovery(url: str) -> dict:
         message = f"the OIDC discovery document {url} could not be read: {exc}"
         _failed[url] = (now, message)
         raise ImproperlyConfigured(message) from None
-    missing = [f for f in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
-               if not isinstance(doc, dict) or not doc.get(f)]
+    missing = [
+        f
+        for f in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+        if not isinstance(doc, dict) or not doc.get(f)
+    ]
     if missing:
         raise ImproperlyConfigured(f"the OIDC discovery document {url} lacks {', '.join(missing)}")
     _discovered[url] = (now, doc)
@@ -117,11 +122,13 @@ def discovery(url: str) -> dict:
 
 def configured() -> bool:
     """Whether to offer OIDC sign-in (without fetching anything from the provider)."""
+
     def given(name: str) -> bool:
         return _given(name) not in (_MISSING, "")
 
-    return given("OIDC_RP_CLIENT_ID") and (given("OIDC_OP_AUTHORIZATION_ENDPOINT")
-                                           or given("OIDC_OP_DISCOVERY_URL"))
+    return given("OIDC_RP_CLIENT_ID") and (
+        given("OIDC_OP_AUTHORIZATION_ENDPOINT") or given("OIDC_OP_DISCOVERY_URL")
+    )
 
 
 def provider_label() -> str:
@@ -175,8 +182,11 @@ class InitView(OIDCAuthenticationRequestView):
                 self.unavailable = exc
         # e.g. the provider's discovery document cannot be read: say so, not a server error
         log.warning("OIDC sign-in cannot start: %s", self.unavailable)
-        messages.error(request, _("Sign-in with %(provider)s is not available right now.")
-                       % {"provider": provider_label()})
+        messages.error(
+            request,
+            _("Sign-in with %(provider)s is not available right now.")
+            % {"provider": provider_label()},
+        )
         return HttpResponseRedirect(reverse("portal:login"))
 
 
@@ -195,13 +205,18 @@ class CallbackView(View):
         if request.GET.get("error") or "code" not in request.GET or state not in states:
             states.pop(state, None)
             request.session["oidc_states"] = states
-            return self.failure(request, _("Sign-in with %(provider)s was cancelled or failed.")
-                                % {"provider": provider_label()})
+            return self.failure(
+                request,
+                _("Sign-in with %(provider)s was cancelled or failed.")
+                % {"provider": provider_label()},
+            )
         entry = states.pop(state)
         request.session["oidc_states"] = states
         request.session.save()
         try:
-            user = Backend().authenticate(request, nonce=entry.get("nonce"), code_verifier=entry.get("code_verifier"))
+            user = Backend().authenticate(
+                request, nonce=entry.get("nonce"), code_verifier=entry.get("code_verifier")
+            )
         except (SuspiciousOperation, ValueError, OSError) as exc:
             log.warning("OIDC sign-in failed: %s", exc)
             user = None
@@ -209,9 +224,15 @@ class CallbackView(View):
             log.warning("OIDC sign-in failed: %s", exc)
             user = None
         if user is None or not user.is_active:
-            return self.failure(request, _("Your identity was confirmed, but no Regnekraft account has that "
-                                           "e-mail address. Ask your organisation's coordinator for access.")
-                                if user is None else _("This account is not active."))
+            return self.failure(
+                request,
+                _(
+                    "Your identity was confirmed, but no Regnekraft account has that "
+                    "e-mail address. Ask your organisation's coordinator for access."
+                )
+                if user is None
+                else _("This account is not active."),
+            )
         user.backend = SESSION_BACKEND
         auth.login(request, user)
         next_url = request.session.pop("oidc_login_next", None)

@@ -12,7 +12,9 @@ from regnekraft.catalog.models import ResourceClass
 __all__ = ["unit_price", "cost"]
 
 
-def unit_price(category: str, rc: ResourceClass, day: dt.date, book: PriceBook | None = None) -> Decimal | None:
+def unit_price(
+    category: str, rc: ResourceClass, day: dt.date, book: PriceBook | None = None
+) -> Decimal | None:
     """NOK per unit of ``rc`` for ``category`` on ``day``; ``None`` when no price list prices it."""
     try:
         return (book or PriceBook()).unit_price(category, rc, day)

@@ -24,19 +24,26 @@ def used_by_allocation(allocations: QuerySet[Allocation]) -> dict[int, tuple[Dec
 
 
 def warnings_for(allocations: QuerySet[Allocation]) -> QuerySet[BalanceEvent]:
-    return (BalanceEvent.objects.filter(allocation_id__in=list(allocations.values_list("pk", flat=True)))
-            .select_related("allocation__project", "allocation__resource_class__system"))
+    return BalanceEvent.objects.filter(
+        allocation_id__in=list(allocations.values_list("pk", flat=True))
+    ).select_related("allocation__project", "allocation__resource_class__system")
 
 
 def monthly_charges(project_ids: list[int]) -> list[dict]:
     """Units and NOK per month and project. Grouped by day in SQL and folded into months here:
     SQLite truncates dates in Python, row by row, which costs more than the folding."""
-    rows = (UsageRecord.objects.filter(project_id__in=project_ids).values("usage_date", "project__code")
-            .annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by())
+    rows = (
+        UsageRecord.objects.filter(project_id__in=project_ids)
+        .values("usage_date", "project__code")
+        .annotate(q=Sum("quantity"), c=Sum("charge_nok"))
+        .order_by()
+    )
     months: dict[tuple[dt.date, str], dict] = {}
     for r in rows:
         key = (r["usage_date"].replace(day=1), r["project__code"])
-        month = months.setdefault(key, {"month": key[0], "project__code": key[1], "q": ZERO, "c": ZERO})
+        month = months.setdefault(
+            key, {"month": key[0], "project__code": key[1], "q": ZERO, "c": ZERO}
+        )
         month["q"] += r["q"] or ZERO
         month["c"] += r["c"] or ZERO
     return [months[k] for k in sorted(months)]
@@ -50,11 +57,19 @@ def class_rows(year: int, classes: QuerySet[ResourceClass] | None = None) -> lis
     """Per resource class in ``year``: the rules' room (``policy.remaining``) and the units used."""
     start, end = year_bounds(year)
     settings = PolicySettings.current()
-    classes = (classes if classes is not None else ResourceClass.objects.all()).select_related("system")
-    used = dict(UsageRecord.objects.filter(usage_date__gte=start, usage_date__lt=end)
-                .values("resource_class").annotate(q=Sum("quantity")).values_list("resource_class", "q"))
-    return [{"rc": rc, **policy.remaining(rc, start, end, settings), "used": used.get(rc.pk) or ZERO}
-            for rc in classes]
+    classes = (classes if classes is not None else ResourceClass.objects.all()).select_related(
+        "system"
+    )
+    used = dict(
+        UsageRecord.objects.filter(usage_date__gte=start, usage_date__lt=end)
+        .values("resource_class")
+        .annotate(q=Sum("quantity"))
+        .values_list("resource_class", "q")
+    )
+    return [
+        {"rc": rc, **policy.remaining(rc, start, end, settings), "used": used.get(rc.pk) or ZERO}
+        for rc in classes
+    ]
 
 
 def month_starts(months: int, today: dt.date) -> list[dt.date]:
@@ -67,9 +82,14 @@ def month_starts(months: int, today: dt.date) -> list[dt.date]:
 def monthly_utilisation(months: int, today: dt.date) -> list[dict]:
     """Used units / capacity per month for CPU and GPU over the last ``months`` months."""
     starts = month_starts(months, today)
-    used = (UsageRecord.objects.filter(usage_date__gte=starts[0], resource_class__kind__in=["cpu", "gpu"])
-            .annotate(month=TruncMonth("usage_date")).values("month", "resource_class__kind")
-            .annotate(q=Sum("quantity")))
+    used = (
+        UsageRecord.objects.filter(
+            usage_date__gte=starts[0], resource_class__kind__in=["cpu", "gpu"]
+        )
+        .annotate(month=TruncMonth("usage_date"))
+        .values("month", "resource_class__kind")
+        .annotate(q=Sum("quantity"))
+    )
     used_map = {(r["month"], r["resource_class__kind"]): r["q"] for r in used}
     classes = list(ResourceClass.objects.filter(kind__in=["cpu", "gpu"]).select_related("system"))
     out = []

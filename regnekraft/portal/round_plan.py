@@ -45,21 +45,34 @@ class RoundView:
 
 def build(call: Call, *, propose: bool = True) -> RoundView:
     settings = PolicySettings.current()
-    apps = list(call.applications.filter(status=ApplicationStatus.SUBMITTED).order_by("pk")
-                .select_related("project__organisation").prefetch_related("reviews", "requests__resource_class__system"))
+    apps = list(
+        call.applications.filter(status=ApplicationStatus.SUBMITTED)
+        .order_by("pk")
+        .select_related("project__organisation")
+        .prefetch_related("reviews", "requests__resource_class__system")
+    )
     lines: list[Line] = []
     for app in apps:
         for req in app.requests.all():
-            proposal = policy.Proposal.grant(app.project, req.resource_class, req.amount, call.period_start,
-                                             call.period_end)
-            lines.append(Line(app, req.resource_class, req.amount,
-                              eligible=not policy.static_violations(proposal, settings)))
+            proposal = policy.Proposal.grant(
+                app.project, req.resource_class, req.amount, call.period_start, call.period_end
+            )
+            lines.append(
+                Line(
+                    app,
+                    req.resource_class,
+                    req.amount,
+                    eligible=not policy.static_violations(proposal, settings),
+                )
+            )
     view = RoundView(call, lines, {a.pk: a.score() for a in apps})
     if propose and optimiser is not None and lines:
         result = optimiser.propose_round(call, time_limit=OPTIMISER_SECONDS)
         view.optimiser_status, view.optimiser_message = result.result.status, result.result.message
         for line in view.lines:
-            line.proposed = result.grants.get(line.application.pk, {}).get(line.resource_class.pk, Decimal(0))
+            line.proposed = result.grants.get(line.application.pk, {}).get(
+                line.resource_class.pk, Decimal(0)
+            )
         for grant in result.result.grants:
             if grant.reason:
                 view.reasons[grant.application_id] = grant.reason
@@ -71,7 +84,13 @@ def grants_from(view: RoundView, data) -> tuple[dict[int, dict[int, Decimal]], l
     grants: dict[int, dict[int, Decimal]] = {}
     bad: list[str] = []
     for line in view.lines:
-        raw = (data.get(line.field_name) or "0").strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
+        raw = (
+            (data.get(line.field_name) or "0")
+            .strip()
+            .replace(" ", "")
+            .replace("\u00a0", "")
+            .replace(",", ".")
+        )
         try:
             amount = Decimal(raw)
         except ArithmeticError:
@@ -87,9 +106,13 @@ def grants_from(view: RoundView, data) -> tuple[dict[int, dict[int, Decimal]], l
 
 def verdicts(view: RoundView, grants: dict[int, dict[int, Decimal]]) -> list[policy.Violation]:
     proposals = [
-        policy.Proposal.grant(line.application.project, line.resource_class,
-                              grants[line.application.pk][line.resource_class.pk],
-                              view.call.period_start, view.call.period_end)
+        policy.Proposal.grant(
+            line.application.project,
+            line.resource_class,
+            grants[line.application.pk][line.resource_class.pk],
+            view.call.period_start,
+            view.call.period_end,
+        )
         for line in view.lines
         if grants.get(line.application.pk, {}).get(line.resource_class.pk)
     ]

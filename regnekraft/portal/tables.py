@@ -47,7 +47,9 @@ class Table:
             cells = []
             for col, raw in zip(self.columns, row, strict=True):
                 cell = raw if isinstance(raw, Cell) else Cell(raw)
-                cells.append({"text": _display(cell.value, col), "href": cell.href, "numeric": col.numeric})
+                cells.append(
+                    {"text": _display(cell.value, col), "href": cell.href, "numeric": col.numeric}
+                )
             out.append(cells)
         return out
 

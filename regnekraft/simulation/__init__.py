@@ -44,8 +44,12 @@ class Workload:
     @classmethod
     def from_trace(cls, path, fmt=None, skip_malformed=False, **kw) -> "Workload":
         reader = open_trace(path, fmt, skip_malformed=skip_malformed)
-        return cls(reader, name=getattr(reader, "name", str(path)),
-                   meta=dict(getattr(reader, "header", {})), **kw)
+        return cls(
+            reader,
+            name=getattr(reader, "name", str(path)),
+            meta=dict(getattr(reader, "header", {})),
+            **kw,
+        )
 
     @classmethod
     def from_records(cls, records: Iterable[dict], **kw) -> "Workload":
@@ -59,8 +63,9 @@ class Workload:
         return iter(self.jobs)
 
 
-def simulate(jobs, platform, policy=None, groups=None, *, progress=None,
-             record_reservations=False, name="") -> RunResult:
+def simulate(
+    jobs, platform, policy=None, groups=None, *, progress=None, record_reservations=False, name=""
+) -> RunResult:
     """Run ``jobs`` (a :class:`Workload` or any iterable of :class:`Job`, e.g. a trace
     reader) on ``platform`` under ``policy`` (default: EASY, node-level) with the
     entitled ``groups``, and return the :class:`RunResult`."""
@@ -70,15 +75,33 @@ def simulate(jobs, platform, policy=None, groups=None, *, progress=None,
             jobs = UserMapper(list(groups), jobs.seed)(jobs.jobs)
         else:
             jobs = jobs.jobs
-    sim = Simulator(platform, policy, groups, progress=progress,
-                    record_reservations=record_reservations)
+    sim = Simulator(
+        platform, policy, groups, progress=progress, record_reservations=record_reservations
+    )
     res = sim.run(jobs)
     res.name = name
     return res
 
 
 __all__ = [
-    "ZONES", "TAU", "BatsimReader", "CSVReader", "GroupSpec", "Job", "Platform", "PolicyConfig",
-    "PriorityWeights", "QOSSpec", "RunResult", "SWFReader", "Simulator", "SystemSpec",
-    "TraceError", "UserMapper", "Workload", "leaf_shares", "open_trace", "simulate",
+    "ZONES",
+    "TAU",
+    "BatsimReader",
+    "CSVReader",
+    "GroupSpec",
+    "Job",
+    "Platform",
+    "PolicyConfig",
+    "PriorityWeights",
+    "QOSSpec",
+    "RunResult",
+    "SWFReader",
+    "Simulator",
+    "SystemSpec",
+    "TraceError",
+    "UserMapper",
+    "Workload",
+    "leaf_shares",
+    "open_trace",
+    "simulate",
 ]

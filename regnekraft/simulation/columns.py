@@ -67,8 +67,9 @@ class TraceColumns:
         return np.where(ok, n, 0).astype(np.int64)
 
 
-_FIELDS = attrgetter("submit", "runtime", "walltime", "cores", "gpus", "mem", "nodes",
-                     "economic", "min_tier")
+_FIELDS = attrgetter(
+    "submit", "runtime", "walltime", "cores", "gpus", "mem", "nodes", "economic", "min_tier"
+)
 
 
 def columns_from_jobs(jobs) -> TraceColumns:
@@ -78,9 +79,13 @@ def columns_from_jobs(jobs) -> TraceColumns:
     restrict = [j.countries for j in jobs]
     return TraceColumns(
         ids=[j.id for j in jobs],
-        submit=rows[:, 0].copy(), runtime=rows[:, 1].copy(), walltime=rows[:, 2].copy(),
-        cores=rows[:, 3].astype(np.int64), gpus=rows[:, 4].astype(np.int64),
-        mem=rows[:, 5].copy(), nodes=rows[:, 6].astype(np.int64),
+        submit=rows[:, 0].copy(),
+        runtime=rows[:, 1].copy(),
+        walltime=rows[:, 2].copy(),
+        cores=rows[:, 3].astype(np.int64),
+        gpus=rows[:, 4].astype(np.int64),
+        mem=rows[:, 5].copy(),
+        nodes=rows[:, 6].astype(np.int64),
         user=np.array([j.user for j in jobs], dtype=object),
         group=np.array([j.group for j in jobs], dtype=object),
         economic=rows[:, 7].astype(bool),

@@ -17,49 +17,102 @@ from .model import Platform, SystemSpec
 from .readers import TraceError, open_trace
 from .scenarios import Scenario, load_file, platform_from_dict, run_one, scenarios_from_dict
 
-SUMMARY_COLS = ["scenario", "jobs", "completed", "rejected", "utilisation", "makespan",
-                "mean_wait", "median_wait", "p95_wait", "mean_bounded_slowdown", "preemptions",
-                "economic_share_max", "jobs_per_second"]
+SUMMARY_COLS = [
+    "scenario",
+    "jobs",
+    "completed",
+    "rejected",
+    "utilisation",
+    "makespan",
+    "mean_wait",
+    "median_wait",
+    "p95_wait",
+    "mean_bounded_slowdown",
+    "preemptions",
+    "economic_share_max",
+    "jobs_per_second",
+]
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "simulate", help="replay a workload trace through scheduling and allocation policies",
+        "simulate",
+        help="replay a workload trace through scheduling and allocation policies",
         description="Replay a workload trace (SWF, Batsim JSON or CSV) through FCFS, EASY or "
-                    "conservative backfilling with the policies of a scenario file, and "
-                    "report waits, utilisation, bounded slowdown and each group's share.")
+        "conservative backfilling with the policies of a scenario file, and "
+        "report waits, utilisation, bounded slowdown and each group's share.",
+    )
     p.add_argument("trace", help="trace file: .swf, .swf.gz, Batsim .json or .csv")
-    p.add_argument("--policy", choices=["fcfs", "easy", "conservative"], default="easy",
-                   help="scheduling policy (default easy; a scenario may set its own)")
-    p.add_argument("--allocation", choices=["nodes", "count"], default="nodes",
-                   help="nodes: lowest-numbered free nodes (default); count: count free nodes only")
-    p.add_argument("--engine", choices=["auto", "python", "kernel"], default="auto",
-                   help="auto (default): the compiled kernel where it applies (one system, "
-                        "FCFS or EASY, no fair-share, quotas, cap or preemption), else the "
-                        "Python event loop; python: always the event loop; kernel: insist")
+    p.add_argument(
+        "--policy",
+        choices=["fcfs", "easy", "conservative"],
+        default="easy",
+        help="scheduling policy (default easy; a scenario may set its own)",
+    )
+    p.add_argument(
+        "--allocation",
+        choices=["nodes", "count"],
+        default="nodes",
+        help="nodes: lowest-numbered free nodes (default); count: count free nodes only",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["auto", "python", "kernel"],
+        default="auto",
+        help="auto (default): the compiled kernel where it applies (one system, "
+        "FCFS or EASY, no fair-share, quotas, cap or preemption), else the "
+        "Python event loop; python: always the event loop; kernel: insist",
+    )
     p.add_argument("--platform", metavar="FILE", help="platform file (JSON or TOML)")
     p.add_argument("--scenario", metavar="FILE", help="scenario file (JSON or TOML)")
-    p.add_argument("--jobs-out", metavar="FILE.csv", required=True,
-                   help="per-job CSV; with several scenarios one file per scenario, "
-                        "FILE-<scenario>.csv")
+    p.add_argument(
+        "--jobs-out",
+        metavar="FILE.csv",
+        required=True,
+        help="per-job CSV; with several scenarios one file per scenario, FILE-<scenario>.csv",
+    )
     p.add_argument("--json", action="store_true", help="print the run's figures as JSON on stdout")
-    p.add_argument("--format", choices=["swf", "batsim", "csv"], help="trace format (default: by name)")
-    p.add_argument("--skip-malformed", action="store_true",
-                   help="skip and count malformed trace lines instead of failing")
-    p.add_argument("--nodes", type=int, help="with no platform file: number of nodes "
-                   "(default: the trace's MaxProcs / nb_res)")
-    p.add_argument("--cores-per-node", type=int, default=1, help="with no platform file (default 1)")
+    p.add_argument(
+        "--format", choices=["swf", "batsim", "csv"], help="trace format (default: by name)"
+    )
+    p.add_argument(
+        "--skip-malformed",
+        action="store_true",
+        help="skip and count malformed trace lines instead of failing",
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        help="with no platform file: number of nodes (default: the trace's MaxProcs / nb_res)",
+    )
+    p.add_argument(
+        "--cores-per-node", type=int, default=1, help="with no platform file (default 1)"
+    )
     p.add_argument("--summary-out", metavar="FILE.csv", help="one row of figures per scenario")
-    p.add_argument("--groups-out", metavar="FILE.csv", help="delivered share per group and scenario")
-    p.add_argument("--series-out", metavar="FILE.csv", help="utilisation and economic share over time")
+    p.add_argument(
+        "--groups-out", metavar="FILE.csv", help="delivered share per group and scenario"
+    )
+    p.add_argument(
+        "--series-out", metavar="FILE.csv", help="utilisation and economic share over time"
+    )
     p.add_argument("--plots", metavar="DIR", help="write utilisation, wait and share plots (PNG)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="parallel processes for several scenarios (default: one per core)")
-    p.add_argument("--scenario-index", type=int,
-                   help="run only this scenario (0-based; default $SLURM_ARRAY_TASK_ID if set "
-                        "together with --array)")
-    p.add_argument("--array", action="store_true",
-                   help="take the scenario index from $SLURM_ARRAY_TASK_ID (Slurm job arrays)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="parallel processes for several scenarios (default: one per core)",
+    )
+    p.add_argument(
+        "--scenario-index",
+        type=int,
+        help="run only this scenario (0-based; default $SLURM_ARRAY_TASK_ID if set "
+        "together with --array)",
+    )
+    p.add_argument(
+        "--array",
+        action="store_true",
+        help="take the scenario index from $SLURM_ARRAY_TASK_ID (Slurm job arrays)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -73,8 +126,9 @@ def _platform(args, reader) -> Platform:
         if n and args.cores_per_node > 1:
             n = -(-int(n) // args.cores_per_node)
     if not n:
-        raise ValueError("the trace does not say how many processors it had: "
-                         "give --nodes or --platform")
+        raise ValueError(
+            "the trace does not say how many processors it had: give --nodes or --platform"
+        )
     return Platform([SystemSpec("cluster", nodes=int(n), cores_per_node=args.cores_per_node)])
 
 
@@ -110,8 +164,11 @@ def run(args) -> int:
         index = int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
     if index is not None:
         if not 0 <= index < len(scenarios):
-            print(f"regnekraft simulate: scenario index {index} out of range "
-                  f"(0..{len(scenarios) - 1})", file=sys.stderr)
+            print(
+                f"regnekraft simulate: scenario index {index} out of range "
+                f"(0..{len(scenarios) - 1})",
+                file=sys.stderr,
+            )
             return 2
         scenarios = [scenarios[index]]
     several = len(scenarios) > 1 or index is not None and args.array
@@ -127,12 +184,21 @@ def run(args) -> int:
             bar = None
             if not args.no_progress:
                 from tqdm import tqdm
+
                 # MaxJobs in SWF headers counts the uncleaned log, so no total is shown
-                bar = tqdm(total=None, unit="job", file=sys.stderr, desc=scenarios[0].name,
-                           mininterval=0.5)
+                bar = tqdm(
+                    total=None, unit="job", file=sys.stderr, desc=scenarios[0].name, mininterval=0.5
+                )
             try:
-                res = run_one(args.trace, scenarios[0], platform, defaults, fmt=args.format,
-                              skip_malformed=args.skip_malformed, progress=bar)
+                res = run_one(
+                    args.trace,
+                    scenarios[0],
+                    platform,
+                    defaults,
+                    fmt=args.format,
+                    skip_malformed=args.skip_malformed,
+                    progress=bar,
+                )
             finally:
                 if bar is not None:
                     bar.close()
@@ -143,10 +209,23 @@ def run(args) -> int:
             bar = None
             if not args.no_progress:
                 from tqdm import tqdm
+
                 bar = tqdm(total=len(scenarios), unit="scenario", file=sys.stderr)
             with ProcessPoolExecutor(max_workers=workers) as ex:
-                futs = [ex.submit(_worker, args.trace, sc, platform, defaults, args.format,
-                                  args.skip_malformed, args.jobs_out, True) for sc in scenarios]
+                futs = [
+                    ex.submit(
+                        _worker,
+                        args.trace,
+                        sc,
+                        platform,
+                        defaults,
+                        args.format,
+                        args.skip_malformed,
+                        args.jobs_out,
+                        True,
+                    )
+                    for sc in scenarios
+                ]
                 for f in futs:
                     results.append(f.result())
                     if bar is not None:
@@ -168,8 +247,15 @@ def run(args) -> int:
     if args.groups_out:
         with open(args.groups_out, "w", newline="") as fh:
             w = csv.writer(fh)
-            cols = ["group", "jobs", "entitlement", "delivered_share", "delivered_core_hours",
-                    "delivered_gpu_hours", "mean_wait"]
+            cols = [
+                "group",
+                "jobs",
+                "entitlement",
+                "delivered_share",
+                "delivered_core_hours",
+                "delivered_gpu_hours",
+                "mean_wait",
+            ]
             w.writerow(["scenario"] + cols)
             for r in results:
                 for g in r.groups:
@@ -179,6 +265,7 @@ def run(args) -> int:
             r.write_series_csv(_scenario_path(args.series_out, r.name, several))
     if args.plots:
         from .plots import plot_runs
+
         plot_runs(results, args.plots)
     if args.json:
         figs = [r.figures() for r in results]
@@ -190,11 +277,25 @@ def run(args) -> int:
 
 
 def _print_table(results):
-    cols = ["utilisation", "mean_wait", "median_wait", "p95_wait", "mean_bounded_slowdown",
-            "makespan", "preemptions", "jobs_per_second"]
+    cols = [
+        "utilisation",
+        "mean_wait",
+        "median_wait",
+        "p95_wait",
+        "mean_bounded_slowdown",
+        "makespan",
+        "preemptions",
+        "jobs_per_second",
+    ]
     head = ["scenario", "jobs"] + cols
-    rows = [[r.name, str(r.summary["jobs"])] + [f"{r.summary[c]:.4g}" if isinstance(
-        r.summary[c], float) else str(r.summary[c]) for c in cols] for r in results]
+    rows = [
+        [r.name, str(r.summary["jobs"])]
+        + [
+            f"{r.summary[c]:.4g}" if isinstance(r.summary[c], float) else str(r.summary[c])
+            for c in cols
+        ]
+        for r in results
+    ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     for row in rows:
@@ -203,8 +304,10 @@ def _print_table(results):
         if len(r.groups) > 1:
             print(f"\n{r.name}: delivered share vs entitlement")
             for g in r.groups:
-                print(f"  {g['group']:<20} {g['delivered_share']:7.3f}  (entitled {g['entitlement']:.3f},"
-                      f" mean wait {g['mean_wait']:.0f} s)")
+                print(
+                    f"  {g['group']:<20} {g['delivered_share']:7.3f}  (entitled {g['entitlement']:.3f},"
+                    f" mean wait {g['mean_wait']:.0f} s)"
+                )
 
 
 def main(argv=None) -> int:

@@ -47,12 +47,45 @@ INF = math.inf
 
 
 class _Sys:
-    __slots__ = ("spec", "idx", "n", "cpn", "gpn", "free_mask", "free", "running", "queue",
-                 "head", "shadow", "rmask", "extra", "dirty", "new", "profile", "resv",
-                 "queued_work", "run_endsum", "run_nodes", "econ_c", "econ_g", "econ_cap_c",
-                 "econ_cap_g", "preemptors", "all_mask", "used_c", "used_g", "nominal_c",
-                 "nominal_g", "blim_c", "blim_g", "llim_c", "llim_g", "busy_nodes", "qver",
-                 "qcache")
+    __slots__ = (
+        "spec",
+        "idx",
+        "n",
+        "cpn",
+        "gpn",
+        "free_mask",
+        "free",
+        "running",
+        "queue",
+        "head",
+        "shadow",
+        "rmask",
+        "extra",
+        "dirty",
+        "new",
+        "profile",
+        "resv",
+        "queued_work",
+        "run_endsum",
+        "run_nodes",
+        "econ_c",
+        "econ_g",
+        "econ_cap_c",
+        "econ_cap_g",
+        "preemptors",
+        "all_mask",
+        "used_c",
+        "used_g",
+        "nominal_c",
+        "nominal_g",
+        "blim_c",
+        "blim_g",
+        "llim_c",
+        "llim_g",
+        "busy_nodes",
+        "qver",
+        "qcache",
+    )
 
     def __init__(self, spec, idx):
         self.spec = spec
@@ -86,8 +119,19 @@ class _Sys:
 
 
 class _Group:
-    __slots__ = ("name", "spec", "share", "usage", "acc", "run_c", "last", "factor", "idx",
-                 "jobs", "economic")
+    __slots__ = (
+        "name",
+        "spec",
+        "share",
+        "usage",
+        "acc",
+        "run_c",
+        "last",
+        "factor",
+        "idx",
+        "jobs",
+        "economic",
+    )
 
     def __init__(self, idx, name, spec, share):
         self.idx = idx
@@ -145,9 +189,15 @@ class Simulator:
     groups at all every job's own group counts with share 1.
     """
 
-    def __init__(self, platform: Platform, policy: PolicyConfig | None = None,
-                 groups: list[GroupSpec] | None = None, *, progress=None,
-                 record_reservations: bool = False):
+    def __init__(
+        self,
+        platform: Platform,
+        policy: PolicyConfig | None = None,
+        groups: list[GroupSpec] | None = None,
+        *,
+        progress=None,
+        record_reservations: bool = False,
+    ):
         self.platform = platform
         self.policy = policy or PolicyConfig()
         self.group_specs = list(groups or [])
@@ -190,8 +240,11 @@ class Simulator:
         self.last_recalc = 0.0
         self.queued_total = 0
         for S in self.systems:
-            S.queue = (MultifactorQueue(S.idx, max(1, len(self.groups)), p.weights)
-                       if self.multifactor else FifoQueue(S.idx))
+            S.queue = (
+                MultifactorQueue(S.idx, max(1, len(self.groups)), p.weights)
+                if self.multifactor
+                else FifoQueue(S.idx)
+            )
             if p.economic_cap is not None:
                 S.econ_cap_c = p.economic_cap * S.spec.cores
                 S.econ_cap_g = p.economic_cap * S.spec.gpus
@@ -200,13 +253,17 @@ class Simulator:
         self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
         self.track_backlog = self.single is None
-        self.fcfs_incremental = (p.policy == "fcfs" and not self.multifactor and not self.limits
-                                 and not self.record)
+        self.fcfs_incremental = (
+            p.policy == "fcfs" and not self.multifactor and not self.limits and not self.record
+        )
         self.track_usage = self.multifactor or p.fairshare != "none"
         self.track_quota = p.quotas
         # a plain function, not a bound method, so the simulator holds no reference cycle
-        self._policy_pass = {"easy": Simulator._pass_easy, "fcfs": Simulator._pass_fcfs,
-                             "conservative": Simulator._pass_conservative}[p.policy]
+        self._policy_pass = {
+            "easy": Simulator._pass_easy,
+            "fcfs": Simulator._pass_fcfs,
+            "conservative": Simulator._pass_conservative,
+        }[p.policy]
 
     # ------------------------------------------------------------------ groups & quotas
     def _add_group(self, name, spec, share):
@@ -234,11 +291,15 @@ class Simulator:
             names = [str(int(x)) for x in uniq[order]]
         else:
             ug = self.user_group
-            per_job = ([g or ug.get(u) or "default" for g, u in zip(group, cols.user, strict=True)]
-                       if ug else [g or "default" for g in group])
+            per_job = (
+                [g or ug.get(u) or "default" for g, u in zip(group, cols.user, strict=True)]
+                if ug
+                else [g or "default" for g in group]
+            )
             lut: dict[str, int] = {}
-            codes = np.fromiter((lut.setdefault(x, len(lut)) for x in per_job), np.int64,
-                                len(per_job))
+            codes = np.fromiter(
+                (lut.setdefault(x, len(lut)) for x in per_job), np.int64, len(per_job)
+            )
             names = list(lut)
         index = np.array([self._group_index(name) for name in names], np.int32)
         return index[codes] if codes.size else np.zeros(0, np.int32)
@@ -328,7 +389,10 @@ class Simulator:
     def _admissible(self, S, job):
         n = job.need
         if job.economic and S.econ_cap_c != INF:
-            if S.econ_c + n * S.cpn > S.econ_cap_c + 1e-9 or S.econ_g + n * S.gpn > S.econ_cap_g + 1e-9:
+            if (
+                S.econ_c + n * S.cpn > S.econ_cap_c + 1e-9
+                or S.econ_g + n * S.gpn > S.econ_cap_g + 1e-9
+            ):
                 return False
         if self.policy.quotas:
             g = job.gidx
@@ -342,8 +406,11 @@ class Simulator:
 
     def _never_admissible(self, S, job):
         n = job.need
-        if job.economic and S.econ_cap_c != INF and (n * S.cpn > S.econ_cap_c + 1e-9
-                                                     or n * S.gpn > S.econ_cap_g + 1e-9):
+        if (
+            job.economic
+            and S.econ_cap_c != INF
+            and (n * S.cpn > S.econ_cap_c + 1e-9 or n * S.gpn > S.econ_cap_g + 1e-9)
+        ):
             return True
         if self.policy.quotas:
             g = job.gidx
@@ -527,7 +594,9 @@ class Simulator:
         cands = [e[2] for e in S.running if e[2].victim_of is None and victims_ok(e[2])]
         if not cands:
             return False
-        cands.sort(key=lambda j: (self.qos.get(j.qos, self.qos["normal"]).priority, -j.start, -j.idx))
+        cands.sort(
+            key=lambda j: (self.qos.get(j.qos, self.qos["normal"]).priority, -j.start, -j.idx)
+        )
         chosen = []
         union = free if self.node_mode else 0
         for v in cands:
@@ -649,8 +718,15 @@ class Simulator:
             job.state = REJECTED
             self.rejected += 1
             return
-        if (self.fast_start and S.free >= n and not S.dirty and not S.new and not S.preemptors
-                and (self.queued_total == 0 or len(S.queue) == 0) and (not self.limits or self._admissible(S, job))):
+        if (
+            self.fast_start
+            and S.free >= n
+            and not S.dirty
+            and not S.new
+            and not S.preemptors
+            and (self.queued_total == 0 or len(S.queue) == 0)
+            and (not self.limits or self._admissible(S, job))
+        ):
             # nothing waits and nothing changed at this instant: the job starts at once on
             # the lowest-numbered free nodes, exactly what a pass would do
             self._start(S, job, lowest_bits(S.free_mask, n) if self.node_mode else 0, n, self.now)
@@ -716,7 +792,9 @@ class Simulator:
 
         def tree_usage(name):
             if name in kids:
-                return sum(tree_usage(k) for k in kids[name]) + (usage.get(name, 0.0) if name not in kids else 0.0)
+                return sum(tree_usage(k) for k in kids[name]) + (
+                    usage.get(name, 0.0) if name not in kids else 0.0
+                )
             return usage.get(name, 0.0)
 
         order: list[list[str]] = []
@@ -766,8 +844,12 @@ class Simulator:
     def _pass(self, S, now):
         self.passes += 1
         # queued_total is the sum of the queues' lengths: 0 means every queue is empty
-        if (self.fast_start and not S.new and not S.preemptors
-                and (self.queued_total == 0 or len(S.queue) == 0)):
+        if (
+            self.fast_start
+            and not S.new
+            and not S.preemptors
+            and (self.queued_total == 0 or len(S.queue) == 0)
+        ):
             # nothing waits: what an EASY or FCFS pass would leave behind
             S.head = None
             S.shadow = INF
@@ -877,8 +959,9 @@ class Simulator:
                         break
                     continue
                 if reclaim and self._within_nominal(S, job):
-                    if self._try_preempt(S, job, now, self._reclaim_victims(S, job),
-                                         self.policy.reclaim_grace):
+                    if self._try_preempt(
+                        S, job, now, self._reclaim_victims(S, job), self.policy.reclaim_grace
+                    ):
                         continue
                 head = job
                 if node:
@@ -960,8 +1043,13 @@ class Simulator:
 
     def _pass_fcfs(self, S, now):
         head = S.head
-        if (self.fcfs_incremental and not S.dirty and head is not None
-                and head.state == QUEUED and head.need > S.free):
+        if (
+            self.fcfs_incremental
+            and not S.dirty
+            and head is not None
+            and head.state == QUEUED
+            and head.need > S.free
+        ):
             # only arrivals since the last pass, which stopped at ``head``: in submission
             # order they queue behind it, and it still does not fit, so nothing starts
             return
@@ -974,11 +1062,14 @@ class Simulator:
             n = job.need
             if n > S.free:
                 if self.policy.quotas and self.policy.reclaim and self._within_nominal(S, job):
-                    if self._try_preempt(S, job, now, self._reclaim_victims(S, job),
-                                         self.policy.reclaim_grace):
+                    if self._try_preempt(
+                        S, job, now, self._reclaim_victims(S, job), self.policy.reclaim_grace
+                    ):
                         continue
                 if self.record:
-                    t, _ = (self._reserve_nodes(S, n, now) if node else self._reserve_count(S, n, now))
+                    t, _ = (
+                        self._reserve_nodes(S, n, now) if node else self._reserve_count(S, n, now)
+                    )
                     if t < job.first_reservation:
                         job.first_reservation = t
                 S.head = job
@@ -995,8 +1086,11 @@ class Simulator:
         resv = S.resv
         if S.profile is None or S.dirty:
             running = [(e, j.alloc if node else j.nalloc) for e, _, j in S.running]
-            prof = (NodeProfile(now, S.free_mask, running) if node
-                    else CountProfile(now, S.free, running))
+            prof = (
+                NodeProfile(now, S.free_mask, running)
+                if node
+                else CountProfile(now, S.free, running)
+            )
             for t, w, nodes in resv.values():
                 prof.reserve(t if t > now else now, w, nodes)
             todo = S.queue.iter()
@@ -1036,16 +1130,25 @@ class Simulator:
         """Whether the compiled kernel can replay this configuration (see
         ``PolicyConfig.engine``)."""
         p = self.policy
-        return (self.single is not None and p.policy in ("fcfs", "easy")
-                and not self.multifactor and p.fairshare == "none" and not p.quotas
-                and p.economic_cap is None and not self.preempting and not self.record)
+        return (
+            self.single is not None
+            and p.policy in ("fcfs", "easy")
+            and not self.multifactor
+            and p.fairshare == "none"
+            and not p.quotas
+            and p.economic_cap is None
+            and not self.preempting
+            and not self.record
+        )
 
     def run(self, jobs) -> RunResult:  # noqa: F821
         engine = self.policy.engine
         if engine == "kernel" and not self.kernel_applies():
-            raise ValueError("engine 'kernel' replays one system with FCFS or EASY in "
-                             "submission order only (no fair-share, quotas, economic cap, "
-                             "preempting QOS or reservation recording)")
+            raise ValueError(
+                "engine 'kernel' replays one system with FCFS or EASY in "
+                "submission order only (no fair-share, quotas, economic cap, "
+                "preempting QOS or reservation recording)"
+            )
         if engine != "python" and self.kernel_applies():
             from .kernel import run_columns
 

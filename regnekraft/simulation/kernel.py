@@ -179,8 +179,26 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                 if node_mode:
                     _take_lowest(free_nodes, no_skip, n, alloc, off[j])
                 seq += 1
-                free, rn, hn = _start(j, now, seq, free, n, walltime, runtime, state, start,
-                                      exp_end, jseq, run_e, run_s, run_j, rn, hkeys, hvals, hn)
+                free, rn, hn = _start(
+                    j,
+                    now,
+                    seq,
+                    free,
+                    n,
+                    walltime,
+                    runtime,
+                    state,
+                    start,
+                    exp_end,
+                    jseq,
+                    run_e,
+                    run_s,
+                    run_j,
+                    rn,
+                    hkeys,
+                    hvals,
+                    hn,
+                )
         if not (dirty or nnew > 0):
             continue
         # a scheduling pass
@@ -220,8 +238,26 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                         continue
                 seq += 1
                 nqueued -= 1
-                free, rn, hn = _start(j, now, seq, free, n, walltime, runtime, state, start,
-                                      exp_end, jseq, run_e, run_s, run_j, rn, hkeys, hvals, hn)
+                free, rn, hn = _start(
+                    j,
+                    now,
+                    seq,
+                    free,
+                    n,
+                    walltime,
+                    runtime,
+                    state,
+                    start,
+                    exp_end,
+                    jseq,
+                    run_e,
+                    run_s,
+                    run_j,
+                    rn,
+                    hkeys,
+                    hvals,
+                    hn,
+                )
                 if not node_mode and w <= shadow and extra > free:
                     extra = free
         elif not easy and not dirty and head >= 0 and state[head] == QUEUED and need[head] > free:
@@ -240,8 +276,26 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                     _take_lowest(free_nodes, no_skip, n, alloc, off[j])
                 seq += 1
                 nqueued -= 1
-                free, rn, hn = _start(j, now, seq, free, n, walltime, runtime, state, start,
-                                      exp_end, jseq, run_e, run_s, run_j, rn, hkeys, hvals, hn)
+                free, rn, hn = _start(
+                    j,
+                    now,
+                    seq,
+                    free,
+                    n,
+                    walltime,
+                    runtime,
+                    state,
+                    start,
+                    exp_end,
+                    jseq,
+                    run_e,
+                    run_s,
+                    run_j,
+                    rn,
+                    hkeys,
+                    hvals,
+                    hn,
+                )
         else:
             head = -1
             if free > 0:
@@ -260,9 +314,26 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                                 _take_lowest(free_nodes, no_skip, n, alloc, off[j])
                             seq += 1
                             nqueued -= 1
-                            free, rn, hn = _start(j, now, seq, free, n, walltime, runtime, state,
-                                                  start, exp_end, jseq, run_e, run_s, run_j, rn,
-                                                  hkeys, hvals, hn)
+                            free, rn, hn = _start(
+                                j,
+                                now,
+                                seq,
+                                free,
+                                n,
+                                walltime,
+                                runtime,
+                                state,
+                                start,
+                                exp_end,
+                                jseq,
+                                run_e,
+                                run_s,
+                                run_j,
+                                rn,
+                                hkeys,
+                                hvals,
+                                hn,
+                            )
                             if free <= 0:
                                 break
                             continue
@@ -325,9 +396,26 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                             continue
                     seq += 1
                     nqueued -= 1
-                    free, rn, hn = _start(j, now, seq, free, n, walltime, runtime, state, start,
-                                          exp_end, jseq, run_e, run_s, run_j, rn, hkeys, hvals,
-                                          hn)
+                    free, rn, hn = _start(
+                        j,
+                        now,
+                        seq,
+                        free,
+                        n,
+                        walltime,
+                        runtime,
+                        state,
+                        start,
+                        exp_end,
+                        jseq,
+                        run_e,
+                        run_s,
+                        run_j,
+                        rn,
+                        hkeys,
+                        hvals,
+                        hn,
+                    )
                     if not node_mode and w <= shadow and extra > free:
                         extra = free
                     if free <= 0:
@@ -359,8 +447,26 @@ def _count_backfill(w, shadow, n, extra):
 
 
 @njit(cache=True)
-def _start(j, now, seq, free, n, walltime, runtime, state, start, exp_end, jseq,
-           run_e, run_s, run_j, rn, hkeys, hvals, hn):
+def _start(
+    j,
+    now,
+    seq,
+    free,
+    n,
+    walltime,
+    runtime,
+    state,
+    start,
+    exp_end,
+    jseq,
+    run_e,
+    run_s,
+    run_j,
+    rn,
+    hkeys,
+    hvals,
+    hn,
+):
     """Start job ``j`` now (its nodes already taken): end event, running list, counts."""
     state[j] = RUNNING
     start[j] = now
@@ -410,8 +516,15 @@ def run_columns(sim, jobs):
     gidx = sim.group_indices(cols)
     p = sim.policy
     start, end, state, off, alloc, passes = replay(
-        cols.submit, cols.runtime, cols.walltime, need, S.n, p.policy == "easy",
-        sim.node_mode, p.bf_max_job_test)
+        cols.submit,
+        cols.runtime,
+        cols.walltime,
+        need,
+        S.n,
+        p.policy == "easy",
+        sim.node_mode,
+        p.bf_max_job_test,
+    )
     sim.passes = int(passes)
     n = len(cols)
     sim.rejected = int(n - np.count_nonzero(need))
@@ -424,11 +537,22 @@ def run_columns(sim, jobs):
         sim.jobs = jobs
     wall = time.perf_counter() - t0
     res = RunResult.from_columns(
-        ids=cols.ids, submit=cols.submit, start=start, end=end, state=state,
-        system=system, nodes=need, gidx=gidx,
-        economic=cols.economic, preempted=np.zeros(n, np.int32),
-        reservation=np.full(n, INF), alloc=alloc_sets,
-        segments=Segments.empty(), sim=sim, wall_seconds=wall)
+        ids=cols.ids,
+        submit=cols.submit,
+        start=start,
+        end=end,
+        state=state,
+        system=system,
+        nodes=need,
+        gidx=gidx,
+        economic=cols.economic,
+        preempted=np.zeros(n, np.int32),
+        reservation=np.full(n, INF),
+        alloc=alloc_sets,
+        segments=Segments.empty(),
+        sim=sim,
+        wall_seconds=wall,
+    )
     res.policy["engine"] = "kernel"
     return res
 
@@ -436,8 +560,16 @@ def run_columns(sim, jobs):
 def _fill_in(jobs, start, end, state, system, need, gidx, alloc_sets):
     """Write the results into the caller's :class:`~.model.Job` objects, as the event
     loop does."""
-    rows = zip(jobs, start.tolist(), end.tolist(), state.tolist(), system.tolist(),
-               need.tolist(), gidx.tolist(), strict=True)
+    rows = zip(
+        jobs,
+        start.tolist(),
+        end.tolist(),
+        state.tolist(),
+        system.tolist(),
+        need.tolist(),
+        gidx.tolist(),
+        strict=True,
+    )
     for i, (job, s, e, st, sy, n, g) in enumerate(rows):
         job.idx = i
         job.start, job.end, job.state, job.system, job.gidx = s, e, st, sy, g

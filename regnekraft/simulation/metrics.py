@@ -82,8 +82,13 @@ class Segments:
 
     @classmethod
     def empty(cls) -> Segments:
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0),
-                   np.zeros(0, np.int64))
+        return cls(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0, np.int64),
+        )
 
 
 @dataclass
@@ -105,8 +110,11 @@ class RunResult:
         n = len(jobs)
         start = np.fromiter(map(_A_START, jobs), float, n)
         # one attrgetter per column: no Python-level loop body per job
-        nodes = np.where(start >= 0, np.fromiter(map(_A_NALLOC, jobs), np.int64, n),
-                         np.fromiter(map(_A_NEED, jobs), np.int64, n))
+        nodes = np.where(
+            start >= 0,
+            np.fromiter(map(_A_NALLOC, jobs), np.int64, n),
+            np.fromiter(map(_A_NEED, jobs), np.int64, n),
+        )
         seg = sim.segments
         return cls.from_columns(
             ids=list(map(_A_ID, jobs)),
@@ -126,12 +134,34 @@ class RunResult:
                 system=np.array([x[1] for x in seg], np.int32),
                 start=np.array([x[2] for x in seg], float),
                 end=np.array([x[3] for x in seg], float),
-                nodes=np.array([x[4] for x in seg], np.int64)),
-            sim=sim, wall_seconds=wall_seconds, bins=bins)
+                nodes=np.array([x[4] for x in seg], np.int64),
+            ),
+            sim=sim,
+            wall_seconds=wall_seconds,
+            bins=bins,
+        )
 
     @classmethod
-    def from_columns(cls, *, ids, submit, start, end, state, system, nodes, gidx, economic,
-                     preempted, reservation, alloc, segments, sim, wall_seconds, bins=200):
+    def from_columns(
+        cls,
+        *,
+        ids,
+        submit,
+        start,
+        end,
+        state,
+        system,
+        nodes,
+        gidx,
+        economic,
+        preempted,
+        reservation,
+        alloc,
+        segments,
+        sim,
+        wall_seconds,
+        bins=200,
+    ):
         """The result from one array per job column (whichever engine filled them);
         ``sim`` gives the systems, groups, policy and counters."""
         n = len(submit)
@@ -185,11 +215,19 @@ class RunResult:
         width = np.diff(edges)
         occ = step_integral(r_start, r_end, r_cores, edges) / (width * max(total_cores, 1))
         eco = step_integral(r_start[r_econ], r_end[r_econ], r_cores[r_econ], edges) / (
-            width * max(total_cores, 1))
-        series = {"t": edges[:-1].tolist(), "utilisation": occ.tolist(), "economic_share": eco.tolist()}
+            width * max(total_cores, 1)
+        )
+        series = {
+            "t": edges[:-1].tolist(),
+            "utilisation": occ.tolist(),
+            "economic_share": eco.tolist(),
+        }
         summary["economic_share_max"] = float(eco.max()) if eco.size else 0.0
         summary["economic_share_mean"] = (
-            float(np.sum((r_end[r_econ] - r_start[r_econ]) * r_cores[r_econ]) / held) if held > 0 else 0.0)
+            float(np.sum((r_end[r_econ] - r_start[r_econ]) * r_cores[r_econ]) / held)
+            if held > 0
+            else 0.0
+        )
         # groups
         ng = len(sim.groups)
         g_ran = gidx[ran]
@@ -197,8 +235,11 @@ class RunResult:
         delivered_g = np.bincount(g_ran, (run * gpus)[ran], ng)[:ng].astype(float)
         if s_job.size:
             np.add.at(delivered_c, gidx[s_job], (segments.end - segments.start) * s_cores)
-            np.add.at(delivered_g, gidx[s_job],
-                      (segments.end - segments.start) * segments.nodes * gpn[s_sys])
+            np.add.at(
+                delivered_g,
+                gidx[s_job],
+                (segments.end - segments.start) * segments.nodes * gpn[s_sys],
+            )
         tot_c = delivered_c.sum()
         n_jobs = np.bincount(gidx, minlength=ng)
         n_ran = np.bincount(g_ran, minlength=ng)
@@ -206,16 +247,18 @@ class RunResult:
         groups = []
         for g in sim.groups:
             k = g.idx
-            groups.append({
-                "group": g.name,
-                "jobs": int(n_jobs[k]),
-                "entitlement": g.share,
-                "delivered_core_hours": delivered_c[k] / 3600.0,
-                "delivered_gpu_hours": delivered_g[k] / 3600.0,
-                "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
-                "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
-                "fairshare_factor": g.factor,
-            })
+            groups.append(
+                {
+                    "group": g.name,
+                    "jobs": int(n_jobs[k]),
+                    "entitlement": g.share,
+                    "delivered_core_hours": delivered_c[k] / 3600.0,
+                    "delivered_gpu_hours": delivered_g[k] / 3600.0,
+                    "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
+                    "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
+                    "fairshare_factor": g.factor,
+                }
+            )
         job_cols = {
             "job_id": ids,
             "submit_time": submit,
@@ -236,10 +279,16 @@ class RunResult:
             "_alloc": alloc,
         }
         pol = sim.policy
-        policy = {"policy": pol.policy, "allocation": pol.allocation, "priority": pol.priority,
-                  "fairshare": pol.fairshare, "quotas": pol.quotas,
-                  "economic_cap": pol.economic_cap, "bf_max_job_test": pol.bf_max_job_test,
-                  "engine": "python"}
+        policy = {
+            "policy": pol.policy,
+            "allocation": pol.allocation,
+            "priority": pol.priority,
+            "fairshare": pol.fairshare,
+            "quotas": pol.quotas,
+            "economic_cap": pol.economic_cap,
+            "bf_max_job_test": pol.bf_max_job_test,
+            "engine": "python",
+        }
         return cls(summary=summary, jobs=job_cols, groups=groups, series=series, policy=policy)
 
     def delivered_shares(self, t0: float, t1: float) -> dict:
@@ -252,8 +301,9 @@ class RunResult:
         held = {}
         for g in dict.fromkeys(j["group"].tolist()):
             m = ok & (j["group"] == g)
-            held[g] = float(step_integral(j["start_time"][m], j["end_time"][m], j["cores"][m],
-                                          [t0, t1])[0])
+            held[g] = float(
+                step_integral(j["start_time"][m], j["end_time"][m], j["cores"][m], [t0, t1])[0]
+            )
         tot = sum(held.values())
         return {g: (v / tot if tot > 0 else 0.0) for g, v in held.items()}
 
@@ -271,9 +321,23 @@ class RunResult:
 
     def write_jobs_csv(self, path, nodes=True):
         j = self.jobs
-        cols = ["job_id", "submit_time", "start_time", "end_time", "wait_time", "run_time",
-                "bounded_slowdown", "system", "group", "nodes", "cores", "gpus", "economic",
-                "preempted", "state"]
+        cols = [
+            "job_id",
+            "submit_time",
+            "start_time",
+            "end_time",
+            "wait_time",
+            "run_time",
+            "bounded_slowdown",
+            "system",
+            "group",
+            "nodes",
+            "cores",
+            "gpus",
+            "economic",
+            "preempted",
+            "state",
+        ]
         alloc = j.get("_alloc") if nodes else None
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
@@ -288,8 +352,16 @@ class RunResult:
                 w.writerow(row)
 
     def write_groups_csv(self, path):
-        cols = ["group", "jobs", "entitlement", "delivered_share", "delivered_core_hours",
-                "delivered_gpu_hours", "mean_wait", "fairshare_factor"]
+        cols = [
+            "group",
+            "jobs",
+            "entitlement",
+            "delivered_share",
+            "delivered_core_hours",
+            "delivered_gpu_hours",
+            "mean_wait",
+            "fairshare_factor",
+        ]
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols)
@@ -316,8 +388,11 @@ def _num(x):
 def _fmt_col(name, arr):
     if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
         lst = arr.tolist()
-        return lambda i: "" if lst[i] != lst[i] or lst[i] < 0 and name in (
-            "start_time", "end_time") else f"{lst[i]:.6f}"
+        return lambda i: (
+            ""
+            if lst[i] != lst[i] or lst[i] < 0 and name in ("start_time", "end_time")
+            else f"{lst[i]:.6f}"
+        )
     if isinstance(arr, np.ndarray) and arr.dtype.kind == "b":
         lst = arr.tolist()
         return lambda i: int(lst[i])

@@ -29,17 +29,65 @@ class Job:
     """
 
     __slots__ = (
-        "idx", "id", "submit", "runtime", "walltime", "cores", "gpus", "mem", "nodes",
-        "user", "group", "qos", "economic", "zone", "countries", "min_tier",
+        "idx",
+        "id",
+        "submit",
+        "runtime",
+        "walltime",
+        "cores",
+        "gpus",
+        "mem",
+        "nodes",
+        "user",
+        "group",
+        "qos",
+        "economic",
+        "zone",
+        "countries",
+        "min_tier",
         # results and engine bookkeeping
-        "state", "start", "end", "system", "alloc", "nalloc", "run_id", "exp_end",
-        "preempted", "first_reservation", "gidx", "qidx", "key", "sysidx", "line",
-        "qkey", "victim_of", "rentry", "need", "static", "first_submit_order",
+        "state",
+        "start",
+        "end",
+        "system",
+        "alloc",
+        "nalloc",
+        "run_id",
+        "exp_end",
+        "preempted",
+        "first_reservation",
+        "gidx",
+        "qidx",
+        "key",
+        "sysidx",
+        "line",
+        "qkey",
+        "victim_of",
+        "rentry",
+        "need",
+        "static",
+        "first_submit_order",
     )
 
-    def __init__(self, id, submit, runtime, walltime=None, cores=1, gpus=0, mem=0.0,
-                 nodes=0, user="", group="", qos="normal", economic=False, zone="open",
-                 countries=None, min_tier=1, line=0):
+    def __init__(
+        self,
+        id,
+        submit,
+        runtime,
+        walltime=None,
+        cores=1,
+        gpus=0,
+        mem=0.0,
+        nodes=0,
+        user="",
+        group="",
+        qos="normal",
+        economic=False,
+        zone="open",
+        countries=None,
+        min_tier=1,
+        line=0,
+    ):
         self.id = id
         self.submit = float(submit)
         self.runtime = float(runtime)
@@ -79,9 +127,11 @@ class Job:
         self.first_submit_order = 0
 
     def __repr__(self):
-        return (f"Job({self.id!r}, submit={self.submit}, runtime={self.runtime}, "
-                f"walltime={self.walltime}, cores={self.cores}, nodes={self.nodes}, "
-                f"state={STATE_NAMES[self.state]})")
+        return (
+            f"Job({self.id!r}, submit={self.submit}, runtime={self.runtime}, "
+            f"walltime={self.walltime}, cores={self.cores}, nodes={self.nodes}, "
+            f"state={STATE_NAMES[self.state]})"
+        )
 
 
 @dataclass

@@ -57,7 +57,7 @@ class NodeLists:
         if not 0 <= i < len(self):
             raise IndexError(i)
         mask = 0
-        for node in self.nodes[self.off[i]:self.off[i + 1]].tolist():
+        for node in self.nodes[self.off[i] : self.off[i + 1]].tolist():
             mask |= 1 << node
         return mask
 

@@ -22,8 +22,12 @@ def plot_runs(results, outdir) -> list[str]:
         t = (t - t[0]) / 86400.0 if t.size else t
         ax.plot(t, r.series["utilisation"], label=f"{r.name or 'run'} utilisation")
         if max(r.series["economic_share"], default=0) > 0:
-            ax.plot(t, r.series["economic_share"], linestyle="--",
-                    label=f"{r.name or 'run'} economic share")
+            ax.plot(
+                t,
+                r.series["economic_share"],
+                linestyle="--",
+                label=f"{r.name or 'run'} economic share",
+            )
     ax.set_xlabel("days since first submission")
     ax.set_ylabel("share of capacity held")
     ax.set_ylim(0, 1.05)
@@ -65,8 +69,14 @@ def plot_runs(results, outdir) -> list[str]:
         got = [by[n]["delivered_share"] if n in by else 0 for n in names]
         ent = [by[n]["entitlement"] if n in by else 0 for n in names]
         ax.bar(x + k * width, got, width, label=f"{r.name or 'run'} delivered")
-        ax.scatter(x + k * width, ent, marker="_", s=400, color="black",
-                   label="entitlement" if k == 0 else None)
+        ax.scatter(
+            x + k * width,
+            ent,
+            marker="_",
+            s=400,
+            color="black",
+            label="entitlement" if k == 0 else None,
+        )
     ax.set_xticks(x + width * (len(results) - 1) / 2)
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("share of delivered core-hours")

@@ -134,8 +134,18 @@ class FifoQueue:
 class MultifactorQueue:
     """Per (group, age class) sorted lists merged by priority; see the module doc."""
 
-    __slots__ = ("lists", "off", "seq", "pending", "sysidx", "young", "w", "max_age",
-                 "ngroups", "live")
+    __slots__ = (
+        "lists",
+        "off",
+        "seq",
+        "pending",
+        "sysidx",
+        "young",
+        "w",
+        "max_age",
+        "ngroups",
+        "live",
+    )
 
     def __init__(self, sysidx, ngroups, weights):
         self.sysidx = sysidx

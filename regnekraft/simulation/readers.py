@@ -174,11 +174,20 @@ class SWFReader:
                 if run < 0 or procs <= 0 or submit < 0:
                     self.dropped += 1
                     continue
-                job = make(jid, submit, run, req if req > 0 else run, procs, 0,
-                           mem * procs / 1024.0 if mem > 0 else 0.0, 0, user, group)
+                job = make(
+                    jid,
+                    submit,
+                    run,
+                    req if req > 0 else run,
+                    procs,
+                    0,
+                    mem * procs / 1024.0 if mem > 0 else 0.0,
+                    0,
+                    user,
+                    group,
+                )
                 job.line = lineno
                 yield job
-
 
     def columns(self) -> TraceColumns:
         """The whole trace as columns, parsed by NumPy's C reader, with the same jobs,
@@ -208,12 +217,20 @@ class SWFReader:
         a, run, req, mem, submit, procs = (x[keep] for x in (a, run, req, mem, submit, procs))
         n = a.shape[0]
         return TraceColumns(
-            ids=a[:, 0].astype(np.int64).tolist(), submit=submit, runtime=run,
-            walltime=np.where(req > 0, req, run), cores=procs, gpus=np.zeros(n, np.int64),
-            mem=np.where(mem > 0, mem * procs / 1024.0, 0.0), nodes=np.zeros(n, np.int64),
-            user=a[:, 11].astype(np.int64), group=a[:, 12].astype(np.int64),
-            economic=np.zeros(n, bool), zone=np.zeros(n, np.int8),
-            min_tier=np.ones(n, np.int64))
+            ids=a[:, 0].astype(np.int64).tolist(),
+            submit=submit,
+            runtime=run,
+            walltime=np.where(req > 0, req, run),
+            cores=procs,
+            gpus=np.zeros(n, np.int64),
+            mem=np.where(mem > 0, mem * procs / 1024.0, 0.0),
+            nodes=np.zeros(n, np.int64),
+            user=a[:, 11].astype(np.int64),
+            group=a[:, 12].astype(np.int64),
+            economic=np.zeros(n, bool),
+            zone=np.zeros(n, np.int8),
+            min_tier=np.ones(n, np.int64),
+        )
 
 
 class BatsimReader:
@@ -259,8 +276,18 @@ class BatsimReader:
                 if delay is None:
                     raise KeyError(f"profile {j['profile']!r} has no delay")
                 res = int(j["res"])
-                job = Job(j["id"], float(j["subtime"]), float(delay), float(j["walltime"]),
-                          res, 0, 0.0, res, str(j.get("user", "")), str(j.get("group", "")))
+                job = Job(
+                    j["id"],
+                    float(j["subtime"]),
+                    float(delay),
+                    float(j["walltime"]),
+                    res,
+                    0,
+                    0.0,
+                    res,
+                    str(j.get("user", "")),
+                    str(j.get("group", "")),
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 if self.skip_malformed:
                     self.skipped += 1
@@ -323,11 +350,18 @@ class CSVReader:
                     req = float(get(row, "requested_time", -1))
                     countries = get(row, "countries", "")
                     job = Job(
-                        get(row, "job_id"), float(get(row, "submit_time")), run,
-                        req if req > 0 else run, int(float(get(row, "cores", 1))),
-                        int(float(get(row, "gpus", 0))), float(get(row, "memory", 0)),
-                        int(float(get(row, "nodes", 0))), get(row, "user"), get(row, "group"),
-                        get(row, "qos", "normal"), get(row, "economic", "0").lower() in _TRUE,
+                        get(row, "job_id"),
+                        float(get(row, "submit_time")),
+                        run,
+                        req if req > 0 else run,
+                        int(float(get(row, "cores", 1))),
+                        int(float(get(row, "gpus", 0))),
+                        float(get(row, "memory", 0)),
+                        int(float(get(row, "nodes", 0))),
+                        get(row, "user"),
+                        get(row, "group"),
+                        get(row, "qos", "normal"),
+                        get(row, "economic", "0").lower() in _TRUE,
                         get(row, "zone", "open"),
                         frozenset(c.strip() for c in countries.split(";") if c.strip()) or None,
                         int(float(get(row, "min_tier", 1))),
@@ -369,12 +403,43 @@ def open_trace(path, fmt=None, skip_malformed=False):
 
 def write_csv_trace(jobs, path):
     """Write jobs in the documented CSV format (used by tests and the synthetic generator)."""
-    cols = ["job_id", "submit_time", "run_time", "requested_time", "cores", "nodes", "gpus",
-            "memory", "user", "group", "qos", "economic", "zone", "countries", "min_tier"]
+    cols = [
+        "job_id",
+        "submit_time",
+        "run_time",
+        "requested_time",
+        "cores",
+        "nodes",
+        "gpus",
+        "memory",
+        "user",
+        "group",
+        "qos",
+        "economic",
+        "zone",
+        "countries",
+        "min_tier",
+    ]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for j in jobs:
-            w.writerow([j.id, repr(j.submit), repr(j.runtime), repr(j.walltime), j.cores, j.nodes,
-                        j.gpus, j.mem, j.user, j.group, j.qos, int(j.economic), j.zone,
-                        ";".join(sorted(j.countries)) if j.countries else "", j.min_tier])
+            w.writerow(
+                [
+                    j.id,
+                    repr(j.submit),
+                    repr(j.runtime),
+                    repr(j.walltime),
+                    j.cores,
+                    j.nodes,
+                    j.gpus,
+                    j.mem,
+                    j.user,
+                    j.group,
+                    j.qos,
+                    int(j.economic),
+                    j.zone,
+                    ";".join(sorted(j.countries)) if j.countries else "",
+                    j.min_tier,
+                ]
+            )

@@ -85,7 +85,9 @@ def policy_from_dict(d: dict, base: PolicyConfig | None = None) -> PolicyConfig:
     bad = set(d) - POLICY_KEYS
     if bad:
         raise ValueError(f"unknown policy field(s): {', '.join(sorted(bad))}")
-    kw = {f.name: copy.deepcopy(getattr(base, f.name)) for f in fields(PolicyConfig)} if base else {}
+    kw = (
+        {f.name: copy.deepcopy(getattr(base, f.name)) for f in fields(PolicyConfig)} if base else {}
+    )
     if "weights" in d:
         wbase = kw.get("weights") or PriorityWeights()
         wd = {f.name: getattr(wbase, f.name) for f in fields(PriorityWeights)}
@@ -118,8 +120,14 @@ def scenarios_from_dict(d: dict, default_name="run") -> list[Scenario]:
     def build(name, spec):
         groups = [GroupSpec(**g) for g in spec.get("groups", [])]
         plat = platform_from_dict(spec["platform"]) if spec.get("platform") else None
-        return Scenario(name=name, policy=dict(spec.get("policy", {})), groups=groups,
-                        qos=spec.get("qos"), platform=plat, seed=spec.get("seed", 0))
+        return Scenario(
+            name=name,
+            policy=dict(spec.get("policy", {})),
+            groups=groups,
+            qos=spec.get("qos"),
+            platform=plat,
+            seed=spec.get("seed", 0),
+        )
 
     base = {k: v for k, v in d.items() if k != "scenarios"}
     variants = d.get("scenarios")
@@ -148,16 +156,30 @@ def scenarios_from_dict(d: dict, default_name="run") -> list[Scenario]:
     return out
 
 
-def run_one(trace_path, scenario: Scenario, platform: Platform, defaults: dict, *,
-            fmt=None, skip_malformed=False, progress=None):
+def run_one(
+    trace_path,
+    scenario: Scenario,
+    platform: Platform,
+    defaults: dict,
+    *,
+    fmt=None,
+    skip_malformed=False,
+    progress=None,
+):
     """Read the trace, map users to groups, simulate; returns (RunResult, reader)."""
     from . import simulate
     from .readers import open_trace
 
     reader = open_trace(trace_path, fmt, skip_malformed=skip_malformed)
     jobs = UserMapper(scenario.groups, scenario.seed)(reader) if scenario.groups else reader
-    res = simulate(jobs, scenario.platform or platform, scenario.policy_config(defaults),
-                   scenario.groups, progress=progress, name=scenario.name)
+    res = simulate(
+        jobs,
+        scenario.platform or platform,
+        scenario.policy_config(defaults),
+        scenario.groups,
+        progress=progress,
+        name=scenario.name,
+    )
     res.summary["skipped_lines"] = reader.skipped
     res.summary["dropped_jobs"] = reader.dropped
     return res

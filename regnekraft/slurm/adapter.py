@@ -84,19 +84,32 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
     """The desired state of ``system``'s Slurm accounting, as the bridge's plain description."""
     today = today or dt.date.today()
     settings = PolicySettings.current()
-    live = (Allocation.objects.filter(resource_class__system=system, start__lte=today, end__gt=today,
-                                      resource_class__kind__in=list(TRES_OF_KIND))
-            .exclude(status=AllocationStatus.REVOKED)
-            .select_related("project__organisation", "project__pi", "resource_class")
-            .prefetch_related("project__members"))
+    live = (
+        Allocation.objects.filter(
+            resource_class__system=system,
+            start__lte=today,
+            end__gt=today,
+            resource_class__kind__in=list(TRES_OF_KIND),
+        )
+        .exclude(status=AllocationStatus.REVOKED)
+        .select_related("project__organisation", "project__pi", "resource_class")
+        .prefetch_related("project__members")
+    )
     grants: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     weighed: dict[str, float] = defaultdict(float)  # grants in CPU-hour price units
     # first day of the grants GrpTRESMins counts; revoked ones included, so that revoking
     # a grant never moves the period (and resets the usage) in the middle of it
-    period = {_account(row["project__code"]): row["first"] for row in
-              Allocation.objects.filter(resource_class__system=system, start__lte=today, end__gt=today,
-                                        resource_class__kind__in=list(TRES_OF_KIND))
-              .values("project__code").annotate(first=Min("start"))}
+    period = {
+        _account(row["project__code"]): row["first"]
+        for row in Allocation.objects.filter(
+            resource_class__system=system,
+            start__lte=today,
+            end__gt=today,
+            resource_class__kind__in=list(TRES_OF_KIND),
+        )
+        .values("project__code")
+        .annotate(first=Min("start"))
+    }
     weights = billing_weights(system, today)
     active: set[str] = set()
     projects: dict[str, Project] = {}
@@ -109,7 +122,11 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
             active.add(code)
     cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))
     protected = float(settings.research_protected_share)
-    group_share = {"research": protected, "industry": cap, "public": max(1.0 - protected - cap, 0.0)}
+    group_share = {
+        "research": protected,
+        "industry": cap,
+        "public": max(1.0 - protected - cap, 0.0),
+    }
     shares = fairshares(weighed)
     orgs: dict[str, str] = {}
     items = []
@@ -117,18 +134,34 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
         org = project.organisation
         orgs[_account(org.short_name)] = org.user_group
         qos = "economic" if project.is_economic else f"tier_{TIER_QOS[project.required_tier]}"
-        users = sorted({_account(p.slurm_username) for p in [project.pi, *project.members.all()] if p.slurm_username})
-        items.append({
-            "account": code, "organisation": _account(org.short_name), "fairshare": shares[code],
-            "description": project.title[:60], "grp_tres_mins": hours_to_tres_minutes(grants[code]),
-            "qos": sorted({qos, "emergency"}) if project.required_tier >= 3 else [qos], "default_qos": qos,
-            "blocked": code not in active, "users": users,
-            "usage_period": period[code].isoformat(),
-        })
+        users = sorted(
+            {
+                _account(p.slurm_username)
+                for p in [project.pi, *project.members.all()]
+                if p.slurm_username
+            }
+        )
+        items.append(
+            {
+                "account": code,
+                "organisation": _account(org.short_name),
+                "fairshare": shares[code],
+                "description": project.title[:60],
+                "grp_tres_mins": hours_to_tres_minutes(grants[code]),
+                "qos": sorted({qos, "emergency"}) if project.required_tier >= 3 else [qos],
+                "default_qos": qos,
+                "blocked": code not in active,
+                "users": users,
+                "usage_period": period[code].isoformat(),
+            }
+        )
     return {
         "cluster": _account(system.slug),
         "qos": standard_qos(TIER_PRIORITY, economic_cap=economic_cap_tres(cap, _installed(system))),
-        "groups": [{"account": g, "kind": g, "fairshare": max(1, round(s * 100))} for g, s in group_share.items()],
+        "groups": [
+            {"account": g, "kind": g, "fairshare": max(1, round(s * 100))}
+            for g, s in group_share.items()
+        ],
         "organisations": [{"account": o, "group": g} for o, g in sorted(orgs.items())],
         "projects": items,
     }
@@ -155,16 +188,29 @@ def usage_records(system: System, slurm_records: list[dict[str, Any]]) -> list[d
             hours = r["tres_seconds"].get(tres, 0) / 3600
             if hours <= 0:
                 continue
-            out.append({
-                "source": "slurm", "cluster": system.slug, "job_id": str(r["job_id"]),
-                "step": f"{r['step'] or 'job'}:{r['attempt']}"[:32], "account": r["project"],
-                "system": system.slug, "kind": kind, "quantity": f"{hours:.4f}",
-                "start": start.isoformat(), "end": end.isoformat(), "user": r.get("user", ""),
-            })
+            out.append(
+                {
+                    "source": "slurm",
+                    "cluster": system.slug,
+                    "job_id": str(r["job_id"]),
+                    "step": f"{r['step'] or 'job'}:{r['attempt']}"[:32],
+                    "account": r["project"],
+                    "system": system.slug,
+                    "kind": kind,
+                    "quantity": f"{hours:.4f}",
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "user": r.get("user", ""),
+                }
+            )
     return out
 
 
 def account_map(system: System) -> dict[str, str]:
     """Slurm account -> project code, for every project that ever had a grant on the system."""
-    codes = Project.objects.filter(Q(allocations__resource_class__system=system)).values_list("code", flat=True).distinct()
+    codes = (
+        Project.objects.filter(Q(allocations__resource_class__system=system))
+        .values_list("code", flat=True)
+        .distinct()
+    )
     return {_account(c): c for c in codes}

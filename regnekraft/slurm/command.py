@@ -56,7 +56,9 @@ def _systems(args: argparse.Namespace):
     setup_django()
     from regnekraft.catalog.models import System
 
-    systems = System.objects.filter(resource_classes__kind__in=["cpu", "gpu"]).distinct().order_by("slug")
+    systems = (
+        System.objects.filter(resource_classes__kind__in=["cpu", "gpu"]).distinct().order_by("slug")
+    )
     if getattr(args, "cluster", None):
         systems = systems.filter(slug=args.cluster)
         if not systems:
@@ -91,13 +93,18 @@ def make_backend(args: argparse.Namespace) -> Backend:
 
 
 def _rest_client(args: argparse.Namespace) -> RestClient:
-    return RestClient(args.rest_url, user=args.rest_user, token=os.environ.get("SLURM_JWT", ""),
-                      timeout=float(getattr(args, "timeout", 120)))
+    return RestClient(
+        args.rest_url,
+        user=args.rest_user,
+        token=os.environ.get("SLURM_JWT", ""),
+        timeout=float(getattr(args, "timeout", 120)),
+    )
 
 
 def make_runner(args: argparse.Namespace) -> CommandRunner:
-    return CommandRunner(slurm_conf=getattr(args, "slurm_conf", None),
-                         timeout=float(getattr(args, "timeout", 120)))
+    return CommandRunner(
+        slurm_conf=getattr(args, "slurm_conf", None), timeout=float(getattr(args, "timeout", 120))
+    )
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -108,26 +115,41 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(text)
 
 
-def _record_sync(args: argparse.Namespace, result: SyncResult | None, cluster: str,
-                 mode: str, error: str | None = None) -> None:
+def _record_sync(
+    args: argparse.Namespace,
+    result: SyncResult | None,
+    cluster: str,
+    mode: str,
+    error: str | None = None,
+) -> None:
     """Keep the last run per cluster and mode where operators (and the API) can see it."""
     path = Path(args.state_dir) / "sync-status.json"
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         data = {}
-    entry = {"last_run": time.time(), "error": error,
-             "changes": len(result.operations) if result else None,
-             "applied": len(result.applied) if result else 0,
-             "operations": [op.summary() for op in result.operations] if result else []}
+    entry = {
+        "last_run": time.time(),
+        "error": error,
+        "changes": len(result.operations) if result else None,
+        "applied": len(result.applied) if result else 0,
+        "operations": [op.summary() for op in result.operations] if result else [],
+    }
     data.setdefault(cluster, {})[mode] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     tmp.replace(path)
-    _record_in_database(args, cluster, mode, ok=error is None, changes=entry["changes"] or 0,
-                        applied=entry["applied"], error=error or "",
-                        details={"operations": entry["operations"]})
+    _record_in_database(
+        args,
+        cluster,
+        mode,
+        ok=error is None,
+        changes=entry["changes"] or 0,
+        applied=entry["applied"],
+        error=error or "",
+        details={"operations": entry["operations"]},
+    )
 
 
 def _record_in_database(args: argparse.Namespace, cluster: str, mode: str, **fields: Any) -> None:
@@ -135,7 +157,9 @@ def _record_in_database(args: argparse.Namespace, cluster: str, mode: str, **fie
     keep the run there too (admin, API, portal)."""
     from django.apps import apps
 
-    in_database = getattr(args, "store", False) if mode == "ingest" else not getattr(args, "desired", None)
+    in_database = (
+        getattr(args, "store", False) if mode == "ingest" else not getattr(args, "desired", None)
+    )
     if not (in_database and apps.ready):
         return
     from .models import record
@@ -164,7 +188,9 @@ def _sync_command(mode: str) -> Callable[[argparse.Namespace], int]:
                     result = reconcile(spec, backend, repair=args.repair, periods=known)
             except (ApplyError, SlurmCommandError, RestError) as exc:
                 if isinstance(exc, ApplyError) and exc.periods is not None:
-                    usage_periods.record(spec.cluster, exc.periods)  # resets that ran are not repeated
+                    usage_periods.record(
+                        spec.cluster, exc.periods
+                    )  # resets that ran are not repeated
                 _record_sync(args, None, spec.cluster, mode, str(exc))
                 print(f"error [{spec.cluster}]: {exc}", file=sys.stderr)
                 cause = exc.cause if isinstance(exc, ApplyError) else exc
@@ -220,8 +246,9 @@ def _account_map(args: argparse.Namespace) -> dict[str, str] | None:
     if getattr(args, "desired", None):
         mapping: dict[str, str] = {}
         for spec in load_desired(args):
-            mapping.update({name: name for name, acc in spec.accounts.items()
-                            if acc.level == "project"})
+            mapping.update(
+                {name: name for name, acc in spec.accounts.items() if acc.level == "project"}
+            )
         return mapping
     if getattr(args, "store", False):
         system = _systems(args)[0]
@@ -238,9 +265,15 @@ def _store(args: argparse.Namespace, records: list[dict[str, Any]]) -> dict[str,
 
     from .adapter import usage_records
 
-    result = import_records(usage_records(system, records), source="slurm", filename=f"sacct {system.slug}")
-    return {"new": result.new, "duplicate": result.duplicate, "unallocated": result.unallocated,
-            "balance_events": result.balance_events}
+    result = import_records(
+        usage_records(system, records), source="slurm", filename=f"sacct {system.slug}"
+    )
+    return {
+        "new": result.new,
+        "duplicate": result.duplicate,
+        "unallocated": result.unallocated,
+        "balance_events": result.balance_events,
+    }
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -265,15 +298,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             result = reader(args.start, args.end if args.end is not None else int(time.time()))
         elif args.start is not None:
             end = args.end if args.end is not None else int(time.time())
-            result = ingest_window(runner, args.cluster, args.start, end, account_map,
-                                   use_json=args.sacct_json)
+            result = ingest_window(
+                runner, args.cluster, args.start, end, account_map, use_json=args.sacct_json
+            )
         else:
-            state = IngestState(Path(args.state) if args.state
-                                else Path(args.state_dir) / "ingest.json")
+            state = IngestState(
+                Path(args.state) if args.state else Path(args.state_dir) / "ingest.json"
+            )
             previous = state.watermark(args.cluster)
-            result = ingest(runner, args.cluster, state, account_map=account_map,
-                            overlap_s=int(args.overlap_hours * 3600), use_json=args.sacct_json,
-                            reader=reader)
+            result = ingest(
+                runner,
+                args.cluster,
+                state,
+                account_map=account_map,
+                overlap_s=int(args.overlap_hours * 3600),
+                use_json=args.sacct_json,
+                reader=reader,
+            )
     except SlurmdbdUnavailable as exc:
         _record_in_database(args, args.cluster, "ingest", ok=False, error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
@@ -296,14 +337,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             data["stored"] = _store(args, result.records)
         except ValidationError as exc:
             if state is not None:  # not stored, so the next run must read this window again
-                state.save(args.cluster, ingested_up_to=previous, last_error=f"not stored: {exc.messages}")
-            _record_in_database(args, args.cluster, "ingest", ok=False, error="; ".join(exc.messages))
+                state.save(
+                    args.cluster, ingested_up_to=previous, last_error=f"not stored: {exc.messages}"
+                )
+            _record_in_database(
+                args, args.cluster, "ingest", ok=False, error="; ".join(exc.messages)
+            )
             print(f"error: usage not stored: {'; '.join(exc.messages)}", file=sys.stderr)
             return EXIT_ERROR
-        text += (f"\n  stored in the platform: {data['stored']['new']} new, "
-                 f"{data['stored']['duplicate']} already there, {data['stored']['unallocated']} unallocated")
-        _record_in_database(args, args.cluster, "ingest", ok=True, changes=len(result.records),
-                            applied=data["stored"]["new"], details={"unknown_accounts": result.unknown_accounts})
+        text += (
+            f"\n  stored in the platform: {data['stored']['new']} new, "
+            f"{data['stored']['duplicate']} already there, {data['stored']['unallocated']} unallocated"
+        )
+        _record_in_database(
+            args,
+            args.cluster,
+            "ingest",
+            ok=True,
+            changes=len(result.records),
+            applied=data["stored"]["new"],
+            details={"unknown_accounts": result.unknown_accounts},
+        )
     _emit(args, data, text)
     return EXIT_DRIFT if result.unknown_accounts and args.strict else EXIT_OK
 
@@ -316,31 +370,49 @@ def register(subparsers: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--slurm-conf", help="slurm.conf for the Slurm clients (SLURM_CONF)")
-        p.add_argument("--timeout", type=float, default=120,
-                       help="seconds to wait for one Slurm command (default 120)")
-        p.add_argument("--state-dir", default=str(default_state_dir()),
-                       help=f"where sync status and the ingest watermark live (${STATE_DIR_ENV})")
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=120,
+            help="seconds to wait for one Slurm command (default 120)",
+        )
+        p.add_argument(
+            "--state-dir",
+            default=str(default_state_dir()),
+            help=f"where sync status and the ingest watermark live (${STATE_DIR_ENV})",
+        )
 
     def rest(p: argparse.ArgumentParser) -> None:
         p.add_argument("--rest-url", help="use slurmrestd at this URL instead of sacctmgr")
-        p.add_argument("--rest-user", default=os.environ.get("SLURM_USER", "slurm"),
-                       help="X-SLURM-USER-NAME for slurmrestd (token from $SLURM_JWT)")
+        p.add_argument(
+            "--rest-user",
+            default=os.environ.get("SLURM_USER", "slurm"),
+            help="X-SLURM-USER-NAME for slurmrestd (token from $SLURM_JWT)",
+        )
 
-    for mode, text in (("plan", "show the sacctmgr operations that would run; change nothing"),
-                       ("apply", "make Slurm match the desired state (idempotent)"),
-                       ("reconcile", "report changes made by hand in Slurm; --repair undoes them")):
+    for mode, text in (
+        ("plan", "show the sacctmgr operations that would run; change nothing"),
+        ("apply", "make Slurm match the desired state (idempotent)"),
+        ("reconcile", "report changes made by hand in Slurm; --repair undoes them"),
+    ):
         p = sub.add_parser(mode, help=text, description=text)
         common(p)
         rest(p)
-        p.add_argument("--desired", help="JSON description of the desired state "
-                       "(default: the platform's database, one cluster per catalogue system)")
+        p.add_argument(
+            "--desired",
+            help="JSON description of the desired state "
+            "(default: the platform's database, one cluster per catalogue system)",
+        )
         p.add_argument("--cluster", help="only this cluster (a catalogue system's slug)")
         if mode == "reconcile":
             p.add_argument("--repair", action="store_true", help="apply the repairs")
         p.set_defaults(func=_sync_command(mode))
 
-    p = sub.add_parser("import", help="describe a cluster set up by hand (organisations, "
-                       "projects, users) as a desired-state description")
+    p = sub.add_parser(
+        "import",
+        help="describe a cluster set up by hand (organisations, "
+        "projects, users) as a desired-state description",
+    )
     common(p)
     rest(p)
     p.add_argument("--cluster", help="cluster name in Slurm accounting")
@@ -354,20 +426,32 @@ def register(subparsers: Any) -> None:
     rest(p)
     p.add_argument("--cluster", required=True)
     p.add_argument("--state", help="watermark file (default <state-dir>/ingest.json)")
-    p.add_argument("--overlap-hours", type=float, default=DEFAULT_OVERLAP_S / 3600,
-                   help="re-read this much before the watermark (default 6)")
+    p.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=DEFAULT_OVERLAP_S / 3600,
+        help="re-read this much before the watermark (default 6)",
+    )
     p.add_argument("--start", type=int, help="explicit window start (epoch s); no watermark")
     p.add_argument("--end", type=int, help="explicit window end (epoch s, default now)")
-    p.add_argument("--sacct-json", action="store_true", help="read sacct --json instead of "
-                   "--parsable2")
-    p.add_argument("--account-map", help="JSON {slurm account: project} (default: the "
-                   "projects of --desired)")
+    p.add_argument(
+        "--sacct-json", action="store_true", help="read sacct --json instead of --parsable2"
+    )
+    p.add_argument(
+        "--account-map", help="JSON {slurm account: project} (default: the projects of --desired)"
+    )
     p.add_argument("--desired", help="JSON description; its projects map accounts")
     p.add_argument("--output", help="write the records as JSON lines to this file")
-    p.add_argument("--store", action=argparse.BooleanOptionalAction, default=None,
-                   help="import finished jobs' usage into the platform (default: on unless "
-                   "--desired, --account-map or --output is given)")
-    p.add_argument("--strict", action="store_true", help="exit 3 when an account maps to no project")
+    p.add_argument(
+        "--store",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="import finished jobs' usage into the platform (default: on unless "
+        "--desired, --account-map or --output is given)",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="exit 3 when an account maps to no project"
+    )
     p.set_defaults(func=cmd_ingest)
 
 

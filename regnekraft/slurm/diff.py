@@ -47,8 +47,16 @@ class Operation:
         if self.action == "add":
             return [*base, "add", self.entity, self.name, *where, *settings]
         if self.action == "modify":
-            return [*base, "modify", self.entity, "where", f"name={self.name}", *where,
-                    "set", *settings]
+            return [
+                *base,
+                "modify",
+                self.entity,
+                "where",
+                f"name={self.name}",
+                *where,
+                "set",
+                *settings,
+            ]
         return [*base, "delete", self.entity, "where", f"name={self.name}", *where]
 
     def command(self) -> str:
@@ -65,11 +73,17 @@ class Operation:
         return text
 
     def to_dict(self) -> dict[str, object]:
-        return {"action": self.action, "entity": self.entity, "name": self.name,
-                "where": dict(self.where), "settings": dict(self.settings),
-                "changes": [{"field": c.field, "current": c.current, "desired": c.desired}
-                            for c in self.changes],
-                "command": self.command()}
+        return {
+            "action": self.action,
+            "entity": self.entity,
+            "name": self.name,
+            "where": dict(self.where),
+            "settings": dict(self.settings),
+            "changes": [
+                {"field": c.field, "current": c.current, "desired": c.desired} for c in self.changes
+            ],
+            "command": self.command(),
+        }
 
 
 def _account_assoc_settings(acc: AccountSpec) -> dict[str, str]:
@@ -96,11 +110,20 @@ def _limit(value: int | None) -> str:
 def diff_qos(desired: QosSpec, current: QosSpec | None) -> Operation | None:
     want = desired.settings()
     if current is None:
-        settings = {k: v for k, v in want.items()
-                    if not (k == "preempt" and not v) and not (k == "grptres" and not v)
-                    and not (k == "preemptmode" and v == "cluster")}
-        return Operation("add", "qos", desired.name, settings=tuple(settings.items()),
-                         changes=tuple(Change(k, "", v) for k, v in settings.items()))
+        settings = {
+            k: v
+            for k, v in want.items()
+            if not (k == "preempt" and not v)
+            and not (k == "grptres" and not v)
+            and not (k == "preemptmode" and v == "cluster")
+        }
+        return Operation(
+            "add",
+            "qos",
+            desired.name,
+            settings=tuple(settings.items()),
+            changes=tuple(Change(k, "", v) for k, v in settings.items()),
+        )
     have = current.settings()
     changed = {k: v for k, v in want.items() if have.get(k) != v}
     if not changed:
@@ -110,8 +133,13 @@ def diff_qos(desired: QosSpec, current: QosSpec | None) -> Operation | None:
         settings["grptres"] = clear_tres(current.grp_tres, desired.grp_tres) or "cpu=-1"
     if "preempt" in changed and not desired.preempt:
         settings["preempt"] = ""
-    return Operation("modify", "qos", desired.name, settings=tuple(settings.items()),
-                     changes=tuple(Change(k, have.get(k, ""), v) for k, v in changed.items()))
+    return Operation(
+        "modify",
+        "qos",
+        desired.name,
+        settings=tuple(settings.items()),
+        changes=tuple(Change(k, have.get(k, ""), v) for k, v in changed.items()),
+    )
 
 
 def diff_account(desired: AccountSpec, current: AccountSpec, cluster: str) -> list[Operation]:
@@ -120,15 +148,23 @@ def diff_account(desired: AccountSpec, current: AccountSpec, cluster: str) -> li
     # The account record itself (not per cluster): description and organisation.
     record_changes = []
     if desired.effective_description != current.effective_description:
-        record_changes.append(Change("description", current.effective_description,
-                                     desired.effective_description))
+        record_changes.append(
+            Change("description", current.effective_description, desired.effective_description)
+        )
     if desired.effective_organization != current.effective_organization:
-        record_changes.append(Change("organization", current.effective_organization,
-                                     desired.effective_organization))
+        record_changes.append(
+            Change("organization", current.effective_organization, desired.effective_organization)
+        )
     if record_changes:
-        ops.append(Operation("modify", "account", desired.name,
-                             settings=tuple((c.field, c.desired) for c in record_changes),
-                             changes=tuple(record_changes)))
+        ops.append(
+            Operation(
+                "modify",
+                "account",
+                desired.name,
+                settings=tuple((c.field, c.desired) for c in record_changes),
+                changes=tuple(record_changes),
+            )
+        )
     changes: list[Change] = []
     settings: dict[str, str] = {}
     if desired.parent != current.parent:
@@ -137,8 +173,10 @@ def diff_account(desired: AccountSpec, current: AccountSpec, cluster: str) -> li
     if desired.fairshare != current.fairshare:
         changes.append(Change("fairshare", str(current.fairshare), str(desired.fairshare)))
         settings["fairshare"] = str(desired.fairshare)
-    for name, want, have in (("grptresmins", desired.grp_tres_mins, current.grp_tres_mins),
-                             ("grptres", desired.grp_tres, current.grp_tres)):
+    for name, want, have in (
+        ("grptresmins", desired.grp_tres_mins, current.grp_tres_mins),
+        ("grptres", desired.grp_tres, current.grp_tres),
+    ):
         if want != have:
             changes.append(Change(name, format_tres(have), format_tres(want)))
             settings[name] = clear_tres(have, want)
@@ -149,19 +187,29 @@ def diff_account(desired: AccountSpec, current: AccountSpec, cluster: str) -> li
         changes.append(Change("defaultqos", current.default_qos or "", desired.default_qos))
         settings["defaultqos"] = desired.default_qos
     for name, want_limit, have_limit in (
-            ("grpsubmitjobs", desired.grp_submit_jobs, current.grp_submit_jobs),
-            ("grpjobs", desired.grp_jobs, current.grp_jobs)):
+        ("grpsubmitjobs", desired.grp_submit_jobs, current.grp_submit_jobs),
+        ("grpjobs", desired.grp_jobs, current.grp_jobs),
+    ):
         if want_limit != have_limit:
             changes.append(Change(name, _limit(have_limit), _limit(want_limit)))
             settings[name] = "-1" if want_limit is None else str(want_limit)
     if changes:
-        ops.append(Operation("modify", "account", desired.name, where=where,
-                             settings=tuple(settings.items()), changes=tuple(changes)))
+        ops.append(
+            Operation(
+                "modify",
+                "account",
+                desired.name,
+                where=where,
+                settings=tuple(settings.items()),
+                changes=tuple(changes),
+            )
+        )
     return ops
 
 
-def diff_user(desired: UserAssoc, current: UserAssoc | None, cluster: str,
-              default_account: str | None) -> Operation | None:
+def diff_user(
+    desired: UserAssoc, current: UserAssoc | None, cluster: str, default_account: str | None
+) -> Operation | None:
     where = (("account", desired.account), ("cluster", cluster))
     if current is None:
         settings = {"fairshare": str(desired.fairshare)}
@@ -169,28 +217,44 @@ def diff_user(desired: UserAssoc, current: UserAssoc | None, cluster: str,
             settings["maxsubmitjobs"] = str(desired.max_submit_jobs)
         if default_account:
             settings["defaultaccount"] = default_account
-        return Operation("add", "user", desired.user, where=where,
-                         settings=tuple(settings.items()),
-                         changes=tuple(Change(k, "", v) for k, v in settings.items()))
+        return Operation(
+            "add",
+            "user",
+            desired.user,
+            where=where,
+            settings=tuple(settings.items()),
+            changes=tuple(Change(k, "", v) for k, v in settings.items()),
+        )
     changes, settings = [], {}
     if desired.fairshare != current.fairshare:
         changes.append(Change("fairshare", str(current.fairshare), str(desired.fairshare)))
         settings["fairshare"] = str(desired.fairshare)
     if desired.max_submit_jobs != current.max_submit_jobs:
-        changes.append(Change("maxsubmitjobs", _limit(current.max_submit_jobs),
-                              _limit(desired.max_submit_jobs)))
-        settings["maxsubmitjobs"] = ("-1" if desired.max_submit_jobs is None
-                                     else str(desired.max_submit_jobs))
+        changes.append(
+            Change(
+                "maxsubmitjobs", _limit(current.max_submit_jobs), _limit(desired.max_submit_jobs)
+            )
+        )
+        settings["maxsubmitjobs"] = (
+            "-1" if desired.max_submit_jobs is None else str(desired.max_submit_jobs)
+        )
     if not changes:
         return None
-    return Operation("modify", "user", desired.user, where=where,
-                     settings=tuple(settings.items()), changes=tuple(changes))
+    return Operation(
+        "modify",
+        "user",
+        desired.user,
+        where=where,
+        settings=tuple(settings.items()),
+        changes=tuple(changes),
+    )
 
 
 def managed_accounts(desired: ClusterSpec, current: ClusterSpec) -> set[str]:
     """Accounts in the current state that the desired state owns."""
     return current.subtree(acc.name for acc in desired.groups()) | (
-        set(desired.accounts) & set(current.accounts))
+        set(desired.accounts) & set(current.accounts)
+    )
 
 
 def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
@@ -206,13 +270,22 @@ def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
     for acc in sorted(desired.accounts.values(), key=lambda a: (desired.depth(a.name), a.name)):
         have = current.accounts.get(acc.name)
         if have is None:
-            settings = {"cluster": cluster, "parent": acc.parent,
-                        "description": acc.effective_description,
-                        "organization": acc.effective_organization,
-                        **_account_assoc_settings(acc)}
-            ops.append(Operation("add", "account", acc.name, settings=tuple(settings.items()),
-                                 changes=tuple(Change(k, "", v) for k, v in settings.items()
-                                               if k != "cluster")))
+            settings = {
+                "cluster": cluster,
+                "parent": acc.parent,
+                "description": acc.effective_description,
+                "organization": acc.effective_organization,
+                **_account_assoc_settings(acc),
+            }
+            ops.append(
+                Operation(
+                    "add",
+                    "account",
+                    acc.name,
+                    settings=tuple(settings.items()),
+                    changes=tuple(Change(k, "", v) for k, v in settings.items() if k != "cluster"),
+                )
+            )
         else:
             ops.extend(diff_account(acc, have, cluster))
     # User associations; a new user gets its default account on creation.
@@ -228,18 +301,38 @@ def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
     for user, account in sorted(desired.default_accounts.items()):
         have = current.default_accounts.get(user)
         if have is not None and have != account:
-            ops.append(Operation("modify", "user", user, where=(("cluster", cluster),),
-                                 settings=(("defaultaccount", account),),
-                                 changes=(Change("defaultaccount", have, account),)))
+            ops.append(
+                Operation(
+                    "modify",
+                    "user",
+                    user,
+                    where=(("cluster", cluster),),
+                    settings=(("defaultaccount", account),),
+                    changes=(Change("defaultaccount", have, account),),
+                )
+            )
     # Removals inside the managed subtrees only.
     managed = managed_accounts(desired, current)
     for (user, account), _assoc in sorted(current.users.items()):
         if account in managed and (user, account) not in desired.users:
-            ops.append(Operation("delete", "user", user,
-                                 where=(("account", account), ("cluster", cluster)),
-                                 changes=(Change("association", f"{user}@{account}", ""),)))
+            ops.append(
+                Operation(
+                    "delete",
+                    "user",
+                    user,
+                    where=(("account", account), ("cluster", cluster)),
+                    changes=(Change("association", f"{user}@{account}", ""),),
+                )
+            )
     doomed = [name for name in managed if name not in desired.accounts]
     for name in sorted(doomed, key=lambda n: (-current.depth(n), n)):
-        ops.append(Operation("delete", "account", name, where=(("cluster", cluster),),
-                             changes=(Change("account", name, ""),)))
+        ops.append(
+            Operation(
+                "delete",
+                "account",
+                name,
+                where=(("cluster", cluster),),
+                changes=(Change("account", name, ""),),
+            )
+        )
     return ops

@@ -32,17 +32,58 @@ from .state import StateFile
 Runner = Callable[..., str]
 
 SACCT_FIELDS = (
-    "Cluster", "JobID", "JobIDRaw", "JobName", "Account", "User", "QOS", "Partition",
-    "State", "Reason", "Submit", "Eligible", "Start", "End", "ElapsedRaw", "TimelimitRaw",
-    "NCPUS", "NNodes", "NodeList", "AllocTRES", "ReqTRES", "ConsumedEnergyRaw", "ExitCode",
+    "Cluster",
+    "JobID",
+    "JobIDRaw",
+    "JobName",
+    "Account",
+    "User",
+    "QOS",
+    "Partition",
+    "State",
+    "Reason",
+    "Submit",
+    "Eligible",
+    "Start",
+    "End",
+    "ElapsedRaw",
+    "TimelimitRaw",
+    "NCPUS",
+    "NNodes",
+    "NodeList",
+    "AllocTRES",
+    "ReqTRES",
+    "ConsumedEnergyRaw",
+    "ExitCode",
 )
 # States after which a run's numbers no longer change.
-FINAL_STATES = frozenset({
-    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
-    "BOOT_FAIL", "DEADLINE", "REQUEUED", "REVOKED",
-})
-OPEN_STATES = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "RESIZING", "REQUEUE_HOLD",
-                         "REQUEUE_FED", "SIGNALING", "STAGE_OUT"})
+FINAL_STATES = frozenset(
+    {
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "PREEMPTED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "REQUEUED",
+        "REVOKED",
+    }
+)
+OPEN_STATES = frozenset(
+    {
+        "RUNNING",
+        "SUSPENDED",
+        "COMPLETING",
+        "RESIZING",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "SIGNALING",
+        "STAGE_OUT",
+    }
+)
 DEFAULT_OVERLAP_S = 6 * 3600
 DEFAULT_FIRST_LOOKBACK_S = 7 * 24 * 3600
 
@@ -74,13 +115,34 @@ def _split_job_id(raw: str) -> tuple[str, str]:
     return raw, ""
 
 
-def make_record(*, cluster: str, job_id: str, step: str, display_id: str, account: str,
-                user: str, qos: str, partition: str, state: str, reason: str,
-                submit: int | None, eligible: int | None, start: int | None, end: int | None,
-                elapsed_s: int, timelimit_min: int | None, ncpus: int, nnodes: int,
-                nodes: str, alloc_tres: Mapping[str, int], req_tres: Mapping[str, int],
-                energy_j: int | None, exit_code: str, name: str,
-                project: str | None) -> dict[str, Any]:
+def make_record(
+    *,
+    cluster: str,
+    job_id: str,
+    step: str,
+    display_id: str,
+    account: str,
+    user: str,
+    qos: str,
+    partition: str,
+    state: str,
+    reason: str,
+    submit: int | None,
+    eligible: int | None,
+    start: int | None,
+    end: int | None,
+    elapsed_s: int,
+    timelimit_min: int | None,
+    ncpus: int,
+    nnodes: int,
+    nodes: str,
+    alloc_tres: Mapping[str, int],
+    req_tres: Mapping[str, int],
+    energy_j: int | None,
+    exit_code: str,
+    name: str,
+    project: str | None,
+) -> dict[str, Any]:
     state_word = state.split()[0].upper() if state else ""
     attempt = submit or 0
     started = start is not None and elapsed_s > 0
@@ -125,8 +187,9 @@ def make_record(*, cluster: str, job_id: str, step: str, display_id: str, accoun
     }
 
 
-def parse_parsable(text: str, account_map: Mapping[str, str] | None = None,
-                   fields: Sequence[str] = SACCT_FIELDS) -> list[dict[str, Any]]:
+def parse_parsable(
+    text: str, account_map: Mapping[str, str] | None = None, fields: Sequence[str] = SACCT_FIELDS
+) -> list[dict[str, Any]]:
     """Records from ``sacct --parsable2 --noheader --format=<fields>`` output."""
     records = []
     for line in text.splitlines():
@@ -134,22 +197,41 @@ def parse_parsable(text: str, account_map: Mapping[str, str] | None = None,
             continue
         parts = line.split("|")
         if len(parts) != len(fields):
-            raise ValueError(f"sacct line has {len(parts)} fields, expected {len(fields)}: {line!r}")
+            raise ValueError(
+                f"sacct line has {len(parts)} fields, expected {len(fields)}: {line!r}"
+            )
         row = dict(zip(fields, parts, strict=True))
         job_id, step = _split_job_id(row["JobIDRaw"])
         energy = row["ConsumedEnergyRaw"].strip()
-        records.append(make_record(
-            cluster=row["Cluster"], job_id=job_id, step=step, display_id=row["JobID"],
-            account=row["Account"], user=row["User"], qos=row["QOS"],
-            partition=row["Partition"], state=row["State"], reason=row["Reason"],
-            submit=_epoch(row["Submit"]), eligible=_epoch(row["Eligible"]),
-            start=_epoch(row["Start"]), end=_epoch(row["End"]),
-            elapsed_s=_int(row["ElapsedRaw"]),
-            timelimit_min=_int(row["TimelimitRaw"]) if row["TimelimitRaw"].isdigit() else None,
-            ncpus=_int(row["NCPUS"]), nnodes=_int(row["NNodes"]), nodes=row["NodeList"],
-            alloc_tres=parse_tres(row["AllocTRES"]), req_tres=parse_tres(row["ReqTRES"]),
-            energy_j=int(energy) if energy.isdigit() else None, exit_code=row["ExitCode"],
-            name=row["JobName"], project=(account_map or {}).get(row["Account"])))
+        records.append(
+            make_record(
+                cluster=row["Cluster"],
+                job_id=job_id,
+                step=step,
+                display_id=row["JobID"],
+                account=row["Account"],
+                user=row["User"],
+                qos=row["QOS"],
+                partition=row["Partition"],
+                state=row["State"],
+                reason=row["Reason"],
+                submit=_epoch(row["Submit"]),
+                eligible=_epoch(row["Eligible"]),
+                start=_epoch(row["Start"]),
+                end=_epoch(row["End"]),
+                elapsed_s=_int(row["ElapsedRaw"]),
+                timelimit_min=_int(row["TimelimitRaw"]) if row["TimelimitRaw"].isdigit() else None,
+                ncpus=_int(row["NCPUS"]),
+                nnodes=_int(row["NNodes"]),
+                nodes=row["NodeList"],
+                alloc_tres=parse_tres(row["AllocTRES"]),
+                req_tres=parse_tres(row["ReqTRES"]),
+                energy_j=int(energy) if energy.isdigit() else None,
+                exit_code=row["ExitCode"],
+                name=row["JobName"],
+                project=(account_map or {}).get(row["Account"]),
+            )
+        )
     # sacct prints each run's job line and then that run's steps. A step row carries no
     # user/QOS and its own submit time: take both from the run it follows.
     current: dict[str, dict[str, Any]] = {}
@@ -194,38 +276,70 @@ def parse_json(text: str, account_map: Mapping[str, str] | None = None) -> list[
         submit = _epoch(times.get("submission"))
         start = _epoch(times.get("start"))
         exit_code = job.get("exit_code")
-        records.append(make_record(
-            cluster=cluster, job_id=job_id, step="", display_id=_display_id(job),
-            account=account, user=job.get("user", ""), qos=job.get("qos", ""),
-            partition=job.get("partition", ""), state=str(state.get("current", "")),
-            reason=str(state.get("reason", "")), submit=submit,
-            eligible=_epoch(times.get("eligible")), start=start, end=_epoch(times.get("end")),
-            elapsed_s=int(times.get("elapsed") or 0),
-            timelimit_min=_limit_minutes(times.get("limit")),
-            ncpus=int((job.get("required") or {}).get("CPUs") or alloc.get("cpu", 0)),
-            nnodes=int(job.get("allocation_nodes") or 0), nodes=str(job.get("nodes", "")),
-            alloc_tres=alloc, req_tres=req, energy_j=None,
-            exit_code=_exit_code(exit_code),
-            name=job.get("name", ""), project=(account_map or {}).get(account)))
+        records.append(
+            make_record(
+                cluster=cluster,
+                job_id=job_id,
+                step="",
+                display_id=_display_id(job),
+                account=account,
+                user=job.get("user", ""),
+                qos=job.get("qos", ""),
+                partition=job.get("partition", ""),
+                state=str(state.get("current", "")),
+                reason=str(state.get("reason", "")),
+                submit=submit,
+                eligible=_epoch(times.get("eligible")),
+                start=start,
+                end=_epoch(times.get("end")),
+                elapsed_s=int(times.get("elapsed") or 0),
+                timelimit_min=_limit_minutes(times.get("limit")),
+                ncpus=int((job.get("required") or {}).get("CPUs") or alloc.get("cpu", 0)),
+                nnodes=int(job.get("allocation_nodes") or 0),
+                nodes=str(job.get("nodes", "")),
+                alloc_tres=alloc,
+                req_tres=req,
+                energy_j=None,
+                exit_code=_exit_code(exit_code),
+                name=job.get("name", ""),
+                project=(account_map or {}).get(account),
+            )
+        )
         for step in job.get("steps", []):
             step_id = str((step.get("step") or {}).get("id", ""))
             step_name = step_id.split(".", 1)[1] if "." in step_id else step_id
             stimes = step.get("time", {})
             stres = _tres_list((step.get("tres") or {}).get("allocated"))
             energy = (step.get("statistics") or {}).get("energy", {}).get("consumed")
-            records.append(make_record(
-                cluster=cluster, job_id=job_id, step=step_name, display_id=f"{job_id}.{step_name}",
-                account=account, user=job.get("user", ""), qos=job.get("qos", ""),
-                partition=job.get("partition", ""),
-                state=str(step.get("state", "")), reason="", submit=submit,
-                eligible=None, start=_epoch(stimes.get("start")), end=_epoch(stimes.get("end")),
-                elapsed_s=int(stimes.get("elapsed") or 0), timelimit_min=None,
-                ncpus=stres.get("cpu", 0), nnodes=int((step.get("nodes") or {}).get("count") or 0),
-                nodes=str((step.get("nodes") or {}).get("range", "")), alloc_tres=stres,
-                req_tres={}, energy_j=int(energy) if isinstance(energy, int) else None,
-                exit_code=_exit_code(step.get("exit_code")),
-                name=str((step.get("step") or {}).get("name", "")),
-                project=(account_map or {}).get(account)))
+            records.append(
+                make_record(
+                    cluster=cluster,
+                    job_id=job_id,
+                    step=step_name,
+                    display_id=f"{job_id}.{step_name}",
+                    account=account,
+                    user=job.get("user", ""),
+                    qos=job.get("qos", ""),
+                    partition=job.get("partition", ""),
+                    state=str(step.get("state", "")),
+                    reason="",
+                    submit=submit,
+                    eligible=None,
+                    start=_epoch(stimes.get("start")),
+                    end=_epoch(stimes.get("end")),
+                    elapsed_s=int(stimes.get("elapsed") or 0),
+                    timelimit_min=None,
+                    ncpus=stres.get("cpu", 0),
+                    nnodes=int((step.get("nodes") or {}).get("count") or 0),
+                    nodes=str((step.get("nodes") or {}).get("range", "")),
+                    alloc_tres=stres,
+                    req_tres={},
+                    energy_j=int(energy) if isinstance(energy, int) else None,
+                    exit_code=_exit_code(step.get("exit_code")),
+                    name=str((step.get("step") or {}).get("name", "")),
+                    project=(account_map or {}).get(account),
+                )
+            )
     return records
 
 
@@ -268,16 +382,25 @@ class IngestResult:
         return [r for r in self.records if r["chargeable"]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cluster": self.cluster, "window_start": self.window_start,
-                "window_end": self.window_end, "records": self.records,
-                "unknown_accounts": self.unknown_accounts,
-                "pending_skipped": self.pending_skipped, "format": self.source_format}
+        return {
+            "cluster": self.cluster,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "records": self.records,
+            "unknown_accounts": self.unknown_accounts,
+            "pending_skipped": self.pending_skipped,
+            "format": self.source_format,
+        }
 
     def render(self) -> str:
-        lines = [f"[{self.cluster}] {len(self.records)} record(s), {len(self.charged)} chargeable, "
-                 f"window {_iso(self.window_start)} .. {_iso(self.window_end)}"]
+        lines = [
+            f"[{self.cluster}] {len(self.records)} record(s), {len(self.charged)} chargeable, "
+            f"window {_iso(self.window_start)} .. {_iso(self.window_end)}"
+        ]
         for account, count in sorted(self.unknown_accounts.items()):
-            lines.append(f"  unknown account {account!r}: {count} record(s) not mapped to a project")
+            lines.append(
+                f"  unknown account {account!r}: {count} record(s) not mapped to a project"
+            )
         return "\n".join(lines)
 
 
@@ -286,16 +409,27 @@ def _iso(epoch: int) -> str:
 
 
 def sacct_argv(cluster: str, start: int, end: int, use_json: bool = False) -> list[str]:
-    argv = ["sacct", "--allusers", "--duplicates", f"--clusters={cluster}",
-            f"--starttime={_iso(start)}", f"--endtime={_iso(end)}"]
+    argv = [
+        "sacct",
+        "--allusers",
+        "--duplicates",
+        f"--clusters={cluster}",
+        f"--starttime={_iso(start)}",
+        f"--endtime={_iso(end)}",
+    ]
     if use_json:
         return [*argv, "--json"]
     return [*argv, "--parsable2", "--noheader", "--format=" + ",".join(SACCT_FIELDS)]
 
 
-def ingest_window(run: Runner, cluster: str, start: int, end: int,
-                  account_map: Mapping[str, str] | None = None,
-                  use_json: bool = False) -> IngestResult:
+def ingest_window(
+    run: Runner,
+    cluster: str,
+    start: int,
+    end: int,
+    account_map: Mapping[str, str] | None = None,
+    use_json: bool = False,
+) -> IngestResult:
     """Usage records for jobs active in ``[start, end]`` (epoch seconds).
 
     Raises ``SlurmdbdUnavailable`` (from the runner) when accounting cannot be read."""
@@ -310,8 +444,9 @@ def ingest_window(run: Runner, cluster: str, start: int, end: int,
         for r in records:
             if r["step"] == "" and r["project"] is None:
                 unknown[r["account"]] = unknown.get(r["account"], 0) + 1
-    return IngestResult(cluster, start, end, records, unknown, len(pending),
-                        "json" if use_json else "parsable")
+    return IngestResult(
+        cluster, start, end, records, unknown, len(pending), "json" if use_json else "parsable"
+    )
 
 
 class IngestState(StateFile):
@@ -325,11 +460,18 @@ class IngestState(StateFile):
         return int(value) if value is not None else None
 
 
-def ingest(run: Runner, cluster: str, state: IngestState, *,
-           account_map: Mapping[str, str] | None = None, now: int | None = None,
-           overlap_s: int = DEFAULT_OVERLAP_S, first_lookback_s: int = DEFAULT_FIRST_LOOKBACK_S,
-           use_json: bool = False,
-           reader: Callable[[int, int], IngestResult] | None = None) -> IngestResult:
+def ingest(
+    run: Runner,
+    cluster: str,
+    state: IngestState,
+    *,
+    account_map: Mapping[str, str] | None = None,
+    now: int | None = None,
+    overlap_s: int = DEFAULT_OVERLAP_S,
+    first_lookback_s: int = DEFAULT_FIRST_LOOKBACK_S,
+    use_json: bool = False,
+    reader: Callable[[int, int], IngestResult] | None = None,
+) -> IngestResult:
     """Ingest from the watermark (less ``overlap_s``) up to now, then move the watermark.
 
     On any error the watermark stays where it was (the error is recorded in the state
@@ -346,6 +488,12 @@ def ingest(run: Runner, cluster: str, state: IngestState, *,
     except Exception as exc:
         state.save(cluster, last_run=now, last_error=str(exc))
         raise
-    state.save(cluster, ingested_up_to=now, last_run=now, last_error=None,
-               last_records=len(result.records), last_unknown_accounts=result.unknown_accounts)
+    state.save(
+        cluster,
+        ingested_up_to=now,
+        last_run=now,
+        last_error=None,
+        last_records=len(result.records),
+        last_unknown_accounts=result.unknown_accounts,
+    )
     return result

@@ -19,8 +19,12 @@ class SyncRun(models.Model):
     mode = models.CharField(max_length=10, choices=Mode.choices)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     ok = models.BooleanField()
-    changes = models.PositiveIntegerField(default=0, help_text="operations found (sync) or records read (ingest)")
-    applied = models.PositiveIntegerField(default=0, help_text="operations applied (sync) or records stored (ingest)")
+    changes = models.PositiveIntegerField(
+        default=0, help_text="operations found (sync) or records read (ingest)"
+    )
+    applied = models.PositiveIntegerField(
+        default=0, help_text="operations applied (sync) or records stored (ingest)"
+    )
     error = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
 
@@ -31,7 +35,22 @@ class SyncRun(models.Model):
         return f"{self.cluster} {self.mode} at {self.at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'error'}"
 
 
-def record(cluster: str, mode: str, *, ok: bool, changes: int = 0, applied: int = 0, error: str = "",
-           details: dict | None = None) -> SyncRun:
-    return SyncRun.objects.create(cluster=cluster, mode=mode, ok=ok, changes=changes, applied=applied,
-                                  error=error or "", details=details or {})
+def record(
+    cluster: str,
+    mode: str,
+    *,
+    ok: bool,
+    changes: int = 0,
+    applied: int = 0,
+    error: str = "",
+    details: dict | None = None,
+) -> SyncRun:
+    return SyncRun.objects.create(
+        cluster=cluster,
+        mode=mode,
+        ok=ok,
+        changes=changes,
+        applied=applied,
+        error=error or "",
+        details=details or {},
+    )

@@ -57,15 +57,24 @@ class RestClient:
     token: str = ""
     timeout: float = 60.0
 
-    def request(self, method: str, path: str, query: Mapping[str, Any] | None = None,
-                body: Any = None) -> dict[str, Any]:
+    def request(
+        self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
         url = self.base_url.rstrip("/") + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "X-SLURM-USER-NAME": self.user, "X-SLURM-USER-TOKEN": self.token,
-            "Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={
+                "X-SLURM-USER-NAME": self.user,
+                "X-SLURM-USER-TOKEN": self.token,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 text = response.read().decode()
@@ -85,8 +94,10 @@ class RestClient:
 
     def _error(self, method: str, path: str, text: str, status: int) -> RestError:
         if looks_like_dbd_down(text) or "slurmdbd" in text.lower():
-            return RestUnavailable(f"{method} {path}: Slurm accounting (slurmdbd) not reachable "
-                                   f"through slurmrestd: {text[:500]}")
+            return RestUnavailable(
+                f"{method} {path}: Slurm accounting (slurmdbd) not reachable "
+                f"through slurmrestd: {text[:500]}"
+            )
         return RestError(f"{method} {path} -> HTTP {status}: {text[:500]}")
 
     def get(self, path: str, **query: Any) -> dict[str, Any]:
@@ -115,9 +126,13 @@ def _number(value: Any) -> int | None:
     return int(value)
 
 
-def spec_from_rest(cluster: str, associations: list[dict[str, Any]],
-                   accounts: list[dict[str, Any]], users: list[dict[str, Any]],
-                   qos: list[dict[str, Any]]) -> ClusterSpec:
+def spec_from_rest(
+    cluster: str,
+    associations: list[dict[str, Any]],
+    accounts: list[dict[str, Any]],
+    users: list[dict[str, Any]],
+    qos: list[dict[str, Any]],
+) -> ClusterSpec:
     """The same ``ClusterSpec`` that ``sacctmgr.read_cluster`` builds, from REST documents.
 
     Where v0.0.38 puts the limits (checked against sacctmgr on 22.05.8):
@@ -130,12 +145,22 @@ def spec_from_rest(cluster: str, associations: list[dict[str, Any]],
         modes = [m.lower() for m in preempt.get("mode") or [] if m]
         total = ((q.get("limits") or {}).get("max") or {}).get("tres", {}).get("total")
         spec.qos[q["name"]] = QosSpec(
-            name=q["name"], priority=int(q.get("priority") or 0),
+            name=q["name"],
+            priority=int(q.get("priority") or 0),
             preempt=frozenset(preempt.get("list") or []),
             preempt_mode=(modes[0] if modes and modes[0] != "cluster" else None),
-            grp_tres=_tres(total), description=(q.get("description") or "").lower() or None,
-            kind=("emergency" if preempt.get("list") else "tier" if q["name"].startswith("tier_")
-                  else "economic" if total else "other"))
+            grp_tres=_tres(total),
+            description=(q.get("description") or "").lower() or None,
+            kind=(
+                "emergency"
+                if preempt.get("list")
+                else "tier"
+                if q["name"].startswith("tier_")
+                else "economic"
+                if total
+                else "other"
+            ),
+        )
     info = {a["name"]: a for a in accounts}
     mine = [a for a in associations if a.get("cluster") == cluster and not a.get("partition")]
     parents = {a["account"]: a.get("parent_account") or "" for a in mine if not a.get("user")}
@@ -155,8 +180,11 @@ def spec_from_rest(cluster: str, associations: list[dict[str, Any]],
         tres = limits.get("tres") or {}
         if a.get("user"):
             spec.users[(a["user"], a["account"])] = UserAssoc(
-                user=a["user"], account=a["account"], fairshare=int(a.get("shares_raw") or 0),
-                max_submit_jobs=_number(jobs.get("total")))
+                user=a["user"],
+                account=a["account"],
+                fairshare=int(a.get("shares_raw") or 0),
+                max_submit_jobs=_number(jobs.get("total")),
+            )
             continue
         name = a["account"]
         if name == "root":
@@ -164,7 +192,9 @@ def spec_from_rest(cluster: str, associations: list[dict[str, Any]],
         level = LEVELS.get(depth(name), "other")
         acc = info.get(name, {})
         spec.accounts[name] = AccountSpec(
-            name=name, parent=parents[name], level=level,
+            name=name,
+            parent=parents[name],
+            level=level,
             fairshare=int(a.get("shares_raw") or 0),
             description=(acc.get("description") or "").lower() or None,
             organization=(acc.get("organization") or "").lower() or None,
@@ -172,8 +202,10 @@ def spec_from_rest(cluster: str, associations: list[dict[str, Any]],
             grp_tres=_tres(tres.get("total")),
             qos=frozenset(a.get("qos") or []),
             default_qos=(a.get("default") or {}).get("qos") or None,
-            grp_submit_jobs=_number(per.get("submitted")), grp_jobs=_number(per.get("count")),
-            kind=name if level == "group" and name in GROUP_KINDS else None)
+            grp_submit_jobs=_number(per.get("submitted")),
+            grp_jobs=_number(per.get("count")),
+            kind=name if level == "group" and name in GROUP_KINDS else None,
+        )
     for u in users:
         default = (u.get("default") or {}).get("account")
         on_cluster = any(x.get("cluster") == cluster for x in u.get("associations") or [])
@@ -193,14 +225,16 @@ class RestBackend:
             self.client.db("associations").get("associations", []),
             self.client.db("accounts").get("accounts", []),
             self.client.db("users").get("users", []),
-            self.client.db("qos").get("QOS", []))
+            self.client.db("qos").get("QOS", []),
+        )
 
     def execute(self, op: Operation) -> None:
         if self.writer is None:
             raise RestWriteUnsupported(
                 f"{op.summary()}: writes through slurmrestd {API} are not used (Slurm 22.05 "
                 "ignores or crashes on association modifications); give a writer backend "
-                "(sacctmgr) or run `regnekraft slurm apply` without --rest-url")
+                "(sacctmgr) or run `regnekraft slurm apply` without --rest-url"
+            )
         self.writer.execute(op)
 
 
@@ -208,8 +242,13 @@ def _slurm_time(epoch: int) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def rest_ingest_window(client: RestClient, cluster: str, start: int, end: int,
-                       account_map: Mapping[str, str] | None = None) -> IngestResult:
+def rest_ingest_window(
+    client: RestClient,
+    cluster: str,
+    start: int,
+    end: int,
+    account_map: Mapping[str, str] | None = None,
+) -> IngestResult:
     """Like ``ingest.ingest_window`` but through ``GET /slurmdb/v0.0.38/jobs``."""
     # v0.0.38 wants Slurm's time syntax here, not epoch seconds
     document = client.db("jobs", start_time=_slurm_time(start), end_time=_slurm_time(end))

@@ -72,17 +72,22 @@ class CommandRunner:
         if env:
             run_env.update(env)
         try:
-            result = subprocess.run(full, capture_output=True, text=True, env=run_env,
-                                    timeout=self.timeout)
+            result = subprocess.run(
+                full, capture_output=True, text=True, env=run_env, timeout=self.timeout
+            )
         except FileNotFoundError as exc:
             raise SlurmCommandError(full, 127, "", f"{argv[0]} not found: {exc}") from exc
         except subprocess.TimeoutExpired as exc:
-            raise SlurmdbdUnavailable(full, -1, "", f"no answer within {self.timeout:.0f} s "
-                                      "(slurmdbd down or hanging?)") from exc
+            raise SlurmdbdUnavailable(
+                full, -1, "", f"no answer within {self.timeout:.0f} s (slurmdbd down or hanging?)"
+            ) from exc
         text = result.stdout + result.stderr
         # sacct exits 0 even when it could not reach slurmdbd, so look at the words too.
-        if result.returncode != 0 or (argv and argv[0] in ("sacct", "sacctmgr", "sshare")
-                                      and looks_like_dbd_down(result.stderr)):
+        if result.returncode != 0 or (
+            argv
+            and argv[0] in ("sacct", "sacctmgr", "sshare")
+            and looks_like_dbd_down(result.stderr)
+        ):
             if looks_like_dbd_down(text):
                 raise SlurmdbdUnavailable(full, result.returncode, result.stdout, result.stderr)
             if result.returncode != 0:

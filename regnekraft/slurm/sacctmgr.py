@@ -15,8 +15,20 @@ from .spec import GROUP_KINDS, AccountSpec, ClusterSpec, QosSpec, UserAssoc, par
 
 Runner = Callable[[Sequence[str]], str]
 
-ASSOC_FIELDS = ("Account", "User", "Partition", "ParentName", "Share", "GrpTRESMins",
-                "GrpTRES", "GrpSubmit", "GrpJobs", "MaxSubmit", "QOS", "DefaultQOS")
+ASSOC_FIELDS = (
+    "Account",
+    "User",
+    "Partition",
+    "ParentName",
+    "Share",
+    "GrpTRESMins",
+    "GrpTRES",
+    "GrpSubmit",
+    "GrpJobs",
+    "MaxSubmit",
+    "QOS",
+    "DefaultQOS",
+)
 QOS_FIELDS = ("Name", "Priority", "Preempt", "PreemptMode", "GrpTRES", "Description")
 ACCOUNT_FIELDS = ("Account", "Descr", "Org")
 USER_FIELDS = ("User", "DefaultAccount", "Cluster", "Account")
@@ -35,9 +47,18 @@ def _rows(text: str, fields: Sequence[str]) -> list[dict[str, str]]:
     return rows
 
 
-def _show(run: Runner, entity: str, fields: Sequence[str], where: Sequence[str] = ()) -> list[dict[str, str]]:
-    argv = ["sacctmgr", "--noheader", "--parsable2", "show", entity, *where,
-            "format=" + ",".join(fields)]
+def _show(
+    run: Runner, entity: str, fields: Sequence[str], where: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    argv = [
+        "sacctmgr",
+        "--noheader",
+        "--parsable2",
+        "show",
+        entity,
+        *where,
+        "format=" + ",".join(fields),
+    ]
     return _rows(run(argv), fields)
 
 
@@ -61,12 +82,14 @@ def read_qos(run: Runner) -> dict[str, QosSpec]:
             continue
         mode = row["PreemptMode"].strip().lower()
         result[name] = QosSpec(
-            name=name, priority=int(row["Priority"] or 0),
+            name=name,
+            priority=int(row["Priority"] or 0),
             preempt=frozenset(p for p in row["Preempt"].split(",") if p),
             preempt_mode=None if mode in ("", "cluster") else mode,
             grp_tres=parse_tres(row["GrpTRES"]),
             description=row["Description"].strip().lower() or None,
-            kind=_guess_qos_kind(name, row))
+            kind=_guess_qos_kind(name, row),
+        )
     return result
 
 
@@ -106,20 +129,29 @@ def read_cluster(run: Runner, cluster: str) -> ClusterSpec:
         info = accounts.get(name, {})
         level = LEVELS.get(depth(name), "other")
         spec.accounts[name] = AccountSpec(
-            name=name, parent=row["ParentName"], level=level, fairshare=_share(row["Share"]),
+            name=name,
+            parent=row["ParentName"],
+            level=level,
+            fairshare=_share(row["Share"]),
             description=(info.get("Descr") or "").strip().lower() or None,
             organization=(info.get("Org") or "").strip().lower() or None,
-            grp_tres_mins=parse_tres(row["GrpTRESMins"]), grp_tres=parse_tres(row["GrpTRES"]),
+            grp_tres_mins=parse_tres(row["GrpTRESMins"]),
+            grp_tres=parse_tres(row["GrpTRES"]),
             qos=frozenset(q for q in row["QOS"].split(",") if q),
             default_qos=row["DefaultQOS"].strip() or None,
-            grp_submit_jobs=_int_or_none(row["GrpSubmit"]), grp_jobs=_int_or_none(row["GrpJobs"]),
-            kind=name if level == "group" and name in GROUP_KINDS else None)
+            grp_submit_jobs=_int_or_none(row["GrpSubmit"]),
+            grp_jobs=_int_or_none(row["GrpJobs"]),
+            kind=name if level == "group" and name in GROUP_KINDS else None,
+        )
     for row in assoc_rows:
         if not row["User"] or row["Partition"]:
             continue
         spec.users[(row["User"], row["Account"])] = UserAssoc(
-            user=row["User"], account=row["Account"], fairshare=_share(row["Share"]),
-            max_submit_jobs=_int_or_none(row["MaxSubmit"]))
+            user=row["User"],
+            account=row["Account"],
+            fairshare=_share(row["Share"]),
+            max_submit_jobs=_int_or_none(row["MaxSubmit"]),
+        )
     for row in _show(run, "user", USER_FIELDS, ["withassoc", f"cluster={cluster}"]):
         if row["User"] and row["DefaultAccount"]:
             spec.default_accounts[row["User"]] = row["DefaultAccount"]
@@ -140,13 +172,15 @@ def parse_dump(text: str) -> ClusterSpec:
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("sacctmgr: "):
-            line = line[len("sacctmgr: "):]
+            line = line[len("sacctmgr: ") :]
         match = _DUMP_LINE.match(line)
         if not match:
             continue
         kind, name, rest = match.groups()
-        opts = {key.lower(): (quoted if value.startswith("'") else value)
-                for key, value, quoted in _DUMP_OPT.findall(rest)}
+        opts = {
+            key.lower(): (quoted if value.startswith("'") else value)
+            for key, value, quoted in _DUMP_OPT.findall(rest)
+        }
         if kind == "Cluster":
             spec.cluster = name
         elif kind == "Parent":
@@ -158,8 +192,11 @@ def parse_dump(text: str) -> ClusterSpec:
             if parent == "root":
                 continue
             spec.users[(name, parent)] = UserAssoc(
-                user=name, account=parent, fairshare=_share(opts.get("fairshare", "1")),
-                max_submit_jobs=_int_or_none(opts.get("maxsubmitjobs", "")))
+                user=name,
+                account=parent,
+                fairshare=_share(opts.get("fairshare", "1")),
+                max_submit_jobs=_int_or_none(opts.get("maxsubmitjobs", "")),
+            )
             if opts.get("defaultaccount"):
                 spec.default_accounts[name] = opts["defaultaccount"]
 
@@ -173,7 +210,9 @@ def parse_dump(text: str) -> ClusterSpec:
     for name, opts in rows.items():
         level = LEVELS.get(depth(name), "other")
         spec.accounts[name] = AccountSpec(
-            name=name, parent=parents[name], level=level,
+            name=name,
+            parent=parents[name],
+            level=level,
             fairshare=_share(opts.get("fairshare", "1")),
             description=(opts.get("description") or "").lower() or None,
             organization=(opts.get("organization") or "").lower() or None,
@@ -183,5 +222,6 @@ def parse_dump(text: str) -> ClusterSpec:
             default_qos=opts.get("defaultqos") or None,
             grp_submit_jobs=_int_or_none(opts.get("grpsubmitjobs", "")),
             grp_jobs=_int_or_none(opts.get("grpjobs", "")),
-            kind=name if level == "group" and name in GROUP_KINDS else None)
+            kind=name if level == "group" and name in GROUP_KINDS else None,
+        )
     return spec

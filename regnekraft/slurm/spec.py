@@ -99,7 +99,9 @@ def economic_cap_tres(cap_fraction: float, cluster_tres: Mapping[str, int]) -> T
     ``floor(cap * total)`` of each resource."""
     if not 0 <= cap_fraction <= 1:
         raise SpecError(f"economic cap {cap_fraction} must be a fraction between 0 and 1")
-    return {key: int(math.floor(cap_fraction * total + 1e-9)) for key, total in cluster_tres.items()}
+    return {
+        key: int(math.floor(cap_fraction * total + 1e-9)) for key, total in cluster_tres.items()
+    }
 
 
 def fairshares(entitlements: Mapping[str, float], total: int = 10_000) -> dict[str, int]:
@@ -237,8 +239,13 @@ class ClusterSpec:
 
     def with_account(self, name: str, **changes: Any) -> ClusterSpec:
         """A copy with one account changed (handy in tests and adapters)."""
-        copy = ClusterSpec(self.cluster, dict(self.accounts), dict(self.users), dict(self.qos),
-                           dict(self.default_accounts))
+        copy = ClusterSpec(
+            self.cluster,
+            dict(self.accounts),
+            dict(self.users),
+            dict(self.qos),
+            dict(self.default_accounts),
+        )
         copy.accounts[name] = replace(copy.accounts[name], **changes)
         return copy
 
@@ -264,23 +271,32 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
         if kind not in QOS_KINDS:
             raise SpecError(f"QOS {name}: kind {kind!r} not one of {QOS_KINDS}")
         spec.qos[name] = QosSpec(
-            name=name, priority=int(item.get("priority", 0)),
+            name=name,
+            priority=int(item.get("priority", 0)),
             preempt=frozenset(item.get("preempt", [])),
             preempt_mode=(item.get("preempt_mode") or None),
             grp_tres=_tres_of(item.get("grp_tres")),
-            description=item.get("description"), kind=kind)
+            description=item.get("description"),
+            kind=kind,
+        )
     for item in data.get("groups", []):
         name = check_name(item["account"], "group account")
         kind = item.get("kind", name if name in GROUP_KINDS else None)
         spec.accounts[name] = AccountSpec(
-            name=name, parent="root", level="group", fairshare=int(item.get("fairshare", 1)),
-            description=item.get("description"), organization=item.get("organization"),
-            kind=kind)
+            name=name,
+            parent="root",
+            level="group",
+            fairshare=int(item.get("fairshare", 1)),
+            description=item.get("description"),
+            organization=item.get("organization"),
+            kind=kind,
+        )
     org_share: dict[str, int] = {}
     projects = list(data.get("projects", []))
     for item in projects:
-        org_share[item["organisation"]] = (org_share.get(item["organisation"], 0)
-                                           + int(item.get("fairshare", 1)))
+        org_share[item["organisation"]] = org_share.get(item["organisation"], 0) + int(
+            item.get("fairshare", 1)
+        )
     for item in data.get("organisations", []):
         name = check_name(item["account"], "organisation account")
         group = item["group"]
@@ -288,9 +304,13 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
             raise SpecError(f"organisation {name}: unknown group {group!r}")
         share = item.get("fairshare")
         spec.accounts[name] = AccountSpec(
-            name=name, parent=group, level="organisation",
+            name=name,
+            parent=group,
+            level="organisation",
             fairshare=int(share) if share is not None else max(1, org_share.get(name, 1)),
-            description=item.get("description"), organization=item.get("organization"))
+            description=item.get("description"),
+            organization=item.get("organization"),
+        )
     for item in projects:
         name = check_name(item["account"], "project account")
         org = item["organisation"]
@@ -303,23 +323,32 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
             if q not in spec.qos and q != "normal":
                 raise SpecError(f"project {name}: QOS {q!r} is not declared")
         spec.accounts[name] = AccountSpec(
-            name=name, parent=org, level="project", fairshare=int(item.get("fairshare", 1)),
+            name=name,
+            parent=org,
+            level="project",
+            fairshare=int(item.get("fairshare", 1)),
             description=item.get("description"),
             organization=item.get("organization", spec.accounts[org].effective_organization),
             grp_tres_mins=_tres_of(item.get("grp_tres_mins")),
-            grp_tres=_tres_of(item.get("grp_tres")), qos=qos,
+            grp_tres=_tres_of(item.get("grp_tres")),
+            qos=qos,
             default_qos=item.get("default_qos"),
             grp_submit_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_submit_jobs")),
             grp_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_jobs")),
-            usage_period=_iso_day(item.get("usage_period"), name))
+            usage_period=_iso_day(item.get("usage_period"), name),
+        )
         for member in item.get("users", []):
             if isinstance(member, str):
                 member = {"name": member}
             user = check_name(member["name"], "user")
             spec.users[(user, name)] = UserAssoc(
-                user=user, account=name, fairshare=int(member.get("fairshare", 1)),
-                max_submit_jobs=0 if member.get("blocked") else _opt_int(
-                    member.get("max_submit_jobs")))
+                user=user,
+                account=name,
+                fairshare=int(member.get("fairshare", 1)),
+                max_submit_jobs=0
+                if member.get("blocked")
+                else _opt_int(member.get("max_submit_jobs")),
+            )
     for user, info in dict(data.get("users", {})).items():
         default = info.get("default_account") if isinstance(info, Mapping) else info
         if default:
@@ -335,7 +364,9 @@ def _iso_day(value: Any, account: str) -> str | None:
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise SpecError(f"project {account}: usage_period {value!r} is not a date (YYYY-MM-DD)") from None
+        raise SpecError(
+            f"project {account}: usage_period {value!r} is not a date (YYYY-MM-DD)"
+        ) from None
 
 
 def _to_description(spec: ClusterSpec) -> dict[str, Any]:
@@ -394,9 +425,11 @@ def _to_description(spec: ClusterSpec) -> dict[str, Any]:
             for (user, account), assoc in sorted(spec.users.items()):
                 if account != acc.name:
                     continue
-                extra = {"fairshare": opt(assoc.fairshare, 1),
-                         "blocked": True if assoc.blocked else None,
-                         "max_submit_jobs": None if assoc.blocked else assoc.max_submit_jobs}
+                extra = {
+                    "fairshare": opt(assoc.fairshare, 1),
+                    "blocked": True if assoc.blocked else None,
+                    "max_submit_jobs": None if assoc.blocked else assoc.max_submit_jobs,
+                }
                 extra = {k: v for k, v in extra.items() if v is not None}
                 members.append({"name": user, **extra} if extra else user)
             base["users"] = members
@@ -407,15 +440,22 @@ def _to_description(spec: ClusterSpec) -> dict[str, Any]:
         "groups": groups,
         "organisations": orgs,
         "projects": projects,
-        "users": {user: {"default_account": acc}
-                  for user, acc in sorted(spec.default_accounts.items())},
+        "users": {
+            user: {"default_account": acc} for user, acc in sorted(spec.default_accounts.items())
+        },
     }
 
 
-def standard_qos(tiers: Mapping[str, int], *, economic_cap: TRES,
-                 emergency_priority: int = 10_000, emergency_name: str = "emergency",
-                 economic_name: str = "economic", tier_prefix: str = "tier_",
-                 preempt_mode: str | None = None) -> list[dict[str, Any]]:
+def standard_qos(
+    tiers: Mapping[str, int],
+    *,
+    economic_cap: TRES,
+    emergency_priority: int = 10_000,
+    emergency_name: str = "emergency",
+    economic_name: str = "economic",
+    tier_prefix: str = "tier_",
+    preempt_mode: str | None = None,
+) -> list[dict[str, Any]]:
     """The QOS set the platform needs, as description items: one QOS per availability tier
     (``tier_<name>`` with the given priority), an emergency QOS with the highest priority
     that preempts every tier and the economic QOS, and the economic-activity QOS whose
@@ -426,11 +466,15 @@ def standard_qos(tiers: Mapping[str, int], *, economic_cap: TRES,
         name = check_name(f"{tier_prefix}{tier}", "QOS")
         tier_names.append(name)
         items.append({"name": name, "kind": "tier", "priority": int(priority)})
-    items.append({"name": economic_name, "kind": "economic", "priority": 0,
-                  "grp_tres": dict(economic_cap)})
-    emergency: dict[str, Any] = {"name": emergency_name, "kind": "emergency",
-                                 "priority": emergency_priority,
-                                 "preempt": sorted([*tier_names, economic_name])}
+    items.append(
+        {"name": economic_name, "kind": "economic", "priority": 0, "grp_tres": dict(economic_cap)}
+    )
+    emergency: dict[str, Any] = {
+        "name": emergency_name,
+        "kind": "emergency",
+        "priority": emergency_priority,
+        "preempt": sorted([*tier_names, economic_name]),
+    }
     if preempt_mode:
         emergency["preempt_mode"] = preempt_mode
     items.append(emergency)

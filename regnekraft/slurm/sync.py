@@ -46,8 +46,13 @@ class SacctmgrBackend:
 
 
 class ApplyError(RuntimeError):
-    def __init__(self, op: Operation, done: Sequence[Operation], cause: Exception,
-                 periods: dict[str, str] | None = None):
+    def __init__(
+        self,
+        op: Operation,
+        done: Sequence[Operation],
+        cause: Exception,
+        periods: dict[str, str] | None = None,
+    ):
         self.op = op
         self.done = list(done)
         self.cause = cause
@@ -75,17 +80,25 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "cluster": self.cluster, "in_sync": self.in_sync,
+            "mode": self.mode,
+            "cluster": self.cluster,
+            "in_sync": self.in_sync,
             "operations": [op.to_dict() for op in self.operations],
-            "applied": len(self.applied), "unmanaged_accounts": self.unmanaged,
-            "started": self.started, "finished": self.finished, "error": self.error,
+            "applied": len(self.applied),
+            "unmanaged_accounts": self.unmanaged,
+            "started": self.started,
+            "finished": self.finished,
+            "error": self.error,
         }
 
     def render(self) -> str:
         lines = []
         if self.mode == "reconcile":
-            head = ("no drift: Slurm matches the platform" if self.in_sync else
-                    f"{len(self.operations)} difference(s) between Slurm and the platform:")
+            head = (
+                "no drift: Slurm matches the platform"
+                if self.in_sync
+                else f"{len(self.operations)} difference(s) between Slurm and the platform:"
+            )
         elif self.in_sync:
             head = "no change: Slurm already matches the desired state"
         else:
@@ -96,8 +109,10 @@ class SyncResult:
             lines.append(f"  - {op.summary()}")
             lines.append(f"      {op.command()}")
         if self.unmanaged:
-            lines.append(f"  accounts left alone (not under a managed group): "
-                         f"{', '.join(sorted(self.unmanaged))}")
+            lines.append(
+                f"  accounts left alone (not under a managed group): "
+                f"{', '.join(sorted(self.unmanaged))}"
+            )
         if self.error:
             lines.append(f"  error: {self.error}")
         return "\n".join(lines)
@@ -124,16 +139,28 @@ def usage_resets(desired: ClusterSpec, known: Mapping[str, str]) -> list[Operati
     for acc in sorted(desired.accounts.values(), key=lambda a: a.name):
         before = known.get(acc.name)
         if acc.level == "project" and acc.usage_period and before and acc.usage_period > before:
-            ops.append(Operation(
-                "modify", "account", acc.name, where=(("cluster", desired.cluster),),
-                settings=(("RawUsage", "0"),),
-                changes=(Change("usage", f"accrued since {before}",
-                                f"0 for the period from {acc.usage_period}"),)))
+            ops.append(
+                Operation(
+                    "modify",
+                    "account",
+                    acc.name,
+                    where=(("cluster", desired.cluster),),
+                    settings=(("RawUsage", "0"),),
+                    changes=(
+                        Change(
+                            "usage",
+                            f"accrued since {before}",
+                            f"0 for the period from {acc.usage_period}",
+                        ),
+                    ),
+                )
+            )
     return ops
 
 
-def periods_after(desired: ClusterSpec, known: Mapping[str, str],
-                  reset: set[str] | None = None) -> dict[str, str]:
+def periods_after(
+    desired: ClusterSpec, known: Mapping[str, str], reset: set[str] | None = None
+) -> dict[str, str]:
     """What ``UsagePeriods`` should hold once the resets of the accounts in ``reset`` (None:
     all that were due) are done; first sightings are adopted. An account whose reset did
     not run keeps its old period, so the reset is tried again, and one that ran is never
@@ -148,18 +175,21 @@ def periods_after(desired: ClusterSpec, known: Mapping[str, str],
     return out
 
 
-def plan(desired: ClusterSpec, backend: Backend,
-         periods: Mapping[str, str] | None = None) -> SyncResult:
+def plan(
+    desired: ClusterSpec, backend: Backend, periods: Mapping[str, str] | None = None
+) -> SyncResult:
     """The operations ``apply`` would run; changes nothing. ``periods``: the recorded
     usage periods (``UsagePeriods.known``), or None to leave usage alone."""
     current = backend.read(desired.cluster)
     ops = diff(desired, current) + usage_resets(desired, periods or {})
-    return SyncResult("plan", desired.cluster, ops,
-                      unmanaged=_unmanaged(desired, current), finished=time.time())
+    return SyncResult(
+        "plan", desired.cluster, ops, unmanaged=_unmanaged(desired, current), finished=time.time()
+    )
 
 
-def apply(desired: ClusterSpec, backend: Backend,
-          periods: Mapping[str, str] | None = None) -> SyncResult:
+def apply(
+    desired: ClusterSpec, backend: Backend, periods: Mapping[str, str] | None = None
+) -> SyncResult:
     """Make Slurm match ``desired``. Idempotent: a second run finds nothing to do (once
     the caller has recorded ``result.periods``).
 
@@ -174,16 +204,21 @@ def apply(desired: ClusterSpec, backend: Backend,
         except SlurmCommandError as exc:
             result.error = str(exc)
             done = {o.name for o in result.applied if ("RawUsage", "0") in o.settings}
-            raise ApplyError(op, result.applied, exc,
-                             periods=periods_after(desired, periods or {}, done)) from exc
+            raise ApplyError(
+                op, result.applied, exc, periods=periods_after(desired, periods or {}, done)
+            ) from exc
         result.applied.append(op)
     result.finished = time.time()
     result.periods = periods_after(desired, periods or {})
     return result
 
 
-def reconcile(desired: ClusterSpec, backend: Backend, repair: bool = False,
-              periods: Mapping[str, str] | None = None) -> SyncResult:
+def reconcile(
+    desired: ClusterSpec,
+    backend: Backend,
+    repair: bool = False,
+    periods: Mapping[str, str] | None = None,
+) -> SyncResult:
     """Find what was changed by hand in Slurm (drift) and, with ``repair``, undo it."""
     if repair:
         result = apply(desired, backend, periods)
@@ -219,11 +254,20 @@ def import_cluster(current: ClusterSpec, include_qos: Sequence[str] | None = Non
             continue
         if acc.level in ("group", "organisation"):
             # only projects carry QOS and limits in the platform's model
-            acc = replace(acc, qos=frozenset(), default_qos=None, grp_tres_mins={}, grp_tres={},
-                          grp_submit_jobs=None, grp_jobs=None)
+            acc = replace(
+                acc,
+                qos=frozenset(),
+                default_qos=None,
+                grp_tres_mins={},
+                grp_tres={},
+                grp_submit_jobs=None,
+                grp_jobs=None,
+            )
         spec.accounts[name] = acc
         if acc.level != "project" and _had_limits(current.accounts[name]):
-            skipped.append(f"limits or QOS on {acc.level} account {name} (only projects carry them)")
+            skipped.append(
+                f"limits or QOS on {acc.level} account {name} (only projects carry them)"
+            )
     for key, assoc in current.users.items():
         account = current.accounts.get(assoc.account)
         if account is not None and account.level == "project":
@@ -244,5 +288,10 @@ def import_cluster(current: ClusterSpec, include_qos: Sequence[str] | None = Non
 
 
 def _had_limits(acc: AccountSpec) -> bool:
-    return bool(acc.grp_tres_mins or acc.grp_tres or acc.grp_submit_jobs is not None
-                or acc.grp_jobs is not None or (acc.qos - {"normal"}))
+    return bool(
+        acc.grp_tres_mins
+        or acc.grp_tres
+        or acc.grp_submit_jobs is not None
+        or acc.grp_jobs is not None
+        or (acc.qos - {"normal"})
+    )

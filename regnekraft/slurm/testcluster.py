@@ -80,8 +80,10 @@ def missing_programs() -> list[str]:
 def ensure_installed(allow_install: bool = True) -> None:
     """Raise ClusterUnavailable unless every program is there (installing them if allowed)."""
     if os.name != "posix" or os.geteuid() != 0:
-        raise ClusterUnavailable("the Slurm test cluster must run as root (it starts munged, "
-                                 "slurmdbd, slurmctld and slurmd without systemd)")
+        raise ClusterUnavailable(
+            "the Slurm test cluster must run as root (it starts munged, "
+            "slurmdbd, slurmctld and slurmd without systemd)"
+        )
     missing = missing_programs()
     if missing and allow_install and INSTALL_SCRIPT.is_file() and shutil.which("apt-get"):
         import fcntl
@@ -89,15 +91,15 @@ def ensure_installed(allow_install: bool = True) -> None:
         # one install at a time (parallel test workers would fight over the dpkg lock)
         with open(Path(tempfile.gettempdir()) / "regnekraft-slurm-install.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True,
-                                    text=True)
+            result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr)[-1500:]
             raise ClusterUnavailable(f"{INSTALL_SCRIPT} failed (exit {result.returncode}):\n{tail}")
         missing = missing_programs()
     if missing:
         raise ClusterUnavailable(
-            "Slurm/munge/MariaDB programs not found: " + ", ".join(missing)
+            "Slurm/munge/MariaDB programs not found: "
+            + ", ".join(missing)
             + f"; install them with `sudo bash {INSTALL_SCRIPT}` (Debian 12 packages)"
         )
 
@@ -209,14 +211,19 @@ class TestCluster:
 
     # ---- life cycle ----------------------------------------------------------------
     @classmethod
-    def start(cls, config: ClusterConfig | None = None, base: Path | None = None,
-              allow_install: bool = True) -> TestCluster:
+    def start(
+        cls,
+        config: ClusterConfig | None = None,
+        base: Path | None = None,
+        allow_install: bool = True,
+    ) -> TestCluster:
         ensure_installed(allow_install)
         config = config or ClusterConfig()
         owns = base is None
         base = Path(tempfile.mkdtemp(prefix="regnekraft-slurm-")) if base is None else base
-        ports = {name: free_port()
-                 for name in ("mysql", "slurmdbd", "slurmctld", "slurmd", "slurmrestd")}
+        ports = {
+            name: free_port() for name in ("mysql", "slurmdbd", "slurmctld", "slurmd", "slurmrestd")
+        }
         cluster = cls(config=config, base=base, ports=ports, owns_base=owns)
         try:
             cluster._write_files()
@@ -242,8 +249,11 @@ class TestCluster:
         """Stop every daemon by PID, newest first, then remove the folder we made."""
         if "slurmctld" in self.daemons and self.daemons["slurmctld"].alive():
             with contextlib.suppress(Exception):
-                self.run(["scancel", "--quiet", "--state=RUNNING,PENDING,SUSPENDED", "-u",
-                          "root"], check=False, timeout=10)
+                self.run(
+                    ["scancel", "--quiet", "--state=RUNNING,PENDING,SUSPENDED", "-u", "root"],
+                    check=False,
+                    timeout=10,
+                )
                 ids = self.run(["squeue", "-h", "-o", "%i"], check=False, timeout=10).stdout.split()
                 if ids:
                     self.run(["scancel", "--quiet", *ids], check=False, timeout=10)
@@ -274,23 +284,28 @@ class TestCluster:
                     os.kill(int(entry.name), signal.SIGKILL)
 
     # ---- commands --------------------------------------------------------------
-    def run(self, argv: Sequence[str], check: bool = True, timeout: float = 60,
-            user: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 60, user: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm client with this cluster's SLURM_CONF (as ``user`` via runuser)."""
         full = list(argv)
         if user is not None and user != "root":
             full = ["runuser", "-u", user, "--", *full]
-        result = subprocess.run(full, capture_output=True, text=True, env=self.env,
-                                timeout=timeout, cwd="/tmp")
+        result = subprocess.run(
+            full, capture_output=True, text=True, env=self.env, timeout=timeout, cwd="/tmp"
+        )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(result.returncode, full, result.stdout,
-                                                result.stderr)
+            raise subprocess.CalledProcessError(
+                result.returncode, full, result.stdout, result.stderr
+            )
         return result
 
     def sbatch(self, *args: str, user: str | None = None, wrap: str = "sleep 30") -> str:
         """Submit a job, return its job id."""
-        out = self.run(["sbatch", "--parsable", "--output=/dev/null", "--chdir=/tmp",
-                        *args, f"--wrap={wrap}"], user=user).stdout.strip()
+        out = self.run(
+            ["sbatch", "--parsable", "--output=/dev/null", "--chdir=/tmp", *args, f"--wrap={wrap}"],
+            user=user,
+        ).stdout.strip()
         return out.split(";")[0]
 
     def job_state(self, job_id: str) -> tuple[str, str]:
@@ -303,16 +318,18 @@ class TestCluster:
 
     def raw_usage(self, account: str) -> int:
         """The account's accrued usage (``sshare`` RawUsage, CPU-seconds x weights)."""
-        out = self.run(["sshare", "-A", account, "-n", "-P", "-o", "Account,User,RawUsage"],
-                       check=False).stdout
+        out = self.run(
+            ["sshare", "-A", account, "-n", "-P", "-o", "Account,User,RawUsage"], check=False
+        ).stdout
         for line in out.splitlines():
             name, user, raw = (line.strip().split("|") + ["", ""])[:3]
             if name == account and not user:
                 return int(raw or 0)
         return 0
 
-    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.5,
-                 what: str = "condition"):
+    def wait_for(
+        self, predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"
+    ):
         """Poll ``predicate()`` until it returns something truthy; raise TimeoutError after."""
         deadline = time.monotonic() + timeout
         while True:
@@ -320,28 +337,40 @@ class TestCluster:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n"
-                                   f"{self.snapshot()}")
+                raise TimeoutError(
+                    f"timed out after {timeout:.0f} s waiting for {what}\n{self.snapshot()}"
+                )
             time.sleep(interval)
 
     def snapshot(self) -> str:
         """The queue and the node as the controller sees them, for timeout messages."""
         queue = self.run(["squeue", "-h", "-o", "%i %T %r %S"], check=False)
         nodes = self.run(["sinfo", "-h", "-N", "-o", "%N %T %E"], check=False)
-        return f"squeue: {queue.stdout.strip() or queue.stderr.strip()}\n" \
-               f"sinfo: {nodes.stdout.strip() or nodes.stderr.strip()}"
+        return (
+            f"squeue: {queue.stdout.strip() or queue.stderr.strip()}\n"
+            f"sinfo: {nodes.stdout.strip() or nodes.stderr.strip()}"
+        )
 
     def cancel_all(self) -> None:
         self.run(["scancel", "--full", "-u", "root"], check=False)
         out = self.run(["squeue", "-h", "-o", "%i"], check=False).stdout.split()
         if out:
             self.run(["scancel", *out], check=False)
-        self.wait_for(lambda: not self.run(["squeue", "-h", "-o", "%i"], check=False)
-                      .stdout.strip(), timeout=60, what="the queue to empty")
+        self.wait_for(
+            lambda: not self.run(["squeue", "-h", "-o", "%i"], check=False).stdout.strip(),
+            timeout=60,
+            what="the queue to empty",
+        )
 
     # ---- daemons ---------------------------------------------------------------
-    def _spawn(self, name: str, argv: Sequence[str], log: Path, user: str | None = None,
-               extra_env: dict[str, str] | None = None) -> Daemon:
+    def _spawn(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log: Path,
+        user: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Daemon:
         out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed with it
         env = {**self.env, **(extra_env or {})}
         as_user: dict[str, object] = {}
@@ -352,9 +381,16 @@ class TestCluster:
             as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
             os.chown(log, entry.pw_uid, entry.pw_gid)
         try:
-            process = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                       env=env, cwd=self.base, start_new_session=True,
-                                       preexec_fn=_die_with_parent, **as_user)
+            process = subprocess.Popen(
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.base,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                **as_user,
+            )
         finally:
             out.close()
         daemon = Daemon(name, process, log)
@@ -367,11 +403,14 @@ class TestCluster:
             if ready():
                 return
             if not daemon.alive():
-                raise ClusterStartError(f"{daemon.name} exited ({daemon.process.returncode}) "
-                                        f"before {what}:\n{daemon.log_tail()}")
+                raise ClusterStartError(
+                    f"{daemon.name} exited ({daemon.process.returncode}) "
+                    f"before {what}:\n{daemon.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                raise ClusterStartError(f"{daemon.name}: timed out waiting for {what}:\n"
-                                        f"{daemon.log_tail()}")
+                raise ClusterStartError(
+                    f"{daemon.name}: timed out waiting for {what}:\n{daemon.log_tail()}"
+                )
             time.sleep(0.2)
 
     def _write_files(self) -> None:
@@ -395,8 +434,10 @@ class TestCluster:
             (self.base / "dev").mkdir(exist_ok=True)
             for index in range(self.config.gpus):
                 (self.base / "dev" / f"gpu{index}").touch()
-            gres_lines.append(f"NodeName={self.config.node_name} Name=gpu "
-                              f"File={self.base}/dev/gpu[0-{self.config.gpus - 1}]")
+            gres_lines.append(
+                f"NodeName={self.config.node_name} Name=gpu "
+                f"File={self.base}/dev/gpu[0-{self.config.gpus - 1}]"
+            )
         (self.base / "etc" / "gres.conf").write_text("\n".join(gres_lines) + "\n")
 
     def _slurm_conf_text(self) -> str:
@@ -405,8 +446,8 @@ class TestCluster:
         return f"""# written by regnekraft.slurm.testcluster
 ClusterName={c.cluster_name}
 SlurmctldHost={socket.gethostname()}(127.0.0.1)
-SlurmctldPort={p['slurmctld']}
-SlurmdPort={p['slurmd']}
+SlurmctldPort={p["slurmctld"]}
+SlurmdPort={p["slurmd"]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -443,7 +484,7 @@ GresTypes=gpu
 # Accounting
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
-AccountingStoragePort={p['slurmdbd']}
+AccountingStoragePort={p["slurmdbd"]}
 AccountingStoragePass={self.munge_socket}
 AccountingStorageEnforce=associations,limits,qos,safe
 AccountingStorageTRES=gres/gpu,billing
@@ -473,14 +514,14 @@ AuthAltTypes=auth/jwt
 AuthAltParameters=jwt_key={self.jwt_key}
 DbdHost=localhost
 DbdAddr=127.0.0.1
-DbdPort={p['slurmdbd']}
+DbdPort={p["slurmdbd"]}
 SlurmUser=root
 PidFile={b}/run/slurmdbd.pid
 LogFile={b}/log/slurmdbd.log
 DebugLevel=info
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
-StoragePort={p['mysql']}
+StoragePort={p["mysql"]}
 StorageUser=slurm
 StoragePass=regnekraft-test
 StorageLoc=slurm_acct_db
@@ -489,53 +530,104 @@ StorageLoc=slurm_acct_db
     def _start_mariadb(self) -> None:
         data = self.base / "mysql" / "data"
         result = subprocess.run(
-            [find_program("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
-             f"--datadir={data}", "--user=root", "--auth-root-authentication-method=socket",
-             "--skip-test-db"],
-            capture_output=True, text=True)
+            [
+                find_program("mariadb-install-db") or "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            raise ClusterStartError("mariadb-install-db failed:\n"
-                                    + (result.stdout + result.stderr)[-2000:])
+            raise ClusterStartError(
+                "mariadb-install-db failed:\n" + (result.stdout + result.stderr)[-2000:]
+            )
         log = self.base / "log" / "mariadb.log"
-        daemon = self._spawn("mariadbd", [
-            find_program("mariadbd") or "mariadbd", "--no-defaults", f"--datadir={data}",
-            f"--socket={self.mysql_socket}", f"--port={self.ports['mysql']}",
-            "--bind-address=127.0.0.1", "--user=root", f"--pid-file={self.base}/run/mysqld.pid",
-            f"--log-error={log}", "--skip-log-bin", "--innodb-buffer-pool-size=128M",
-            "--innodb-lock-wait-timeout=900", "--innodb-flush-log-at-trx-commit=2",
-            "--max-allowed-packet=16M",
-        ], log)
+        daemon = self._spawn(
+            "mariadbd",
+            [
+                find_program("mariadbd") or "mariadbd",
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={self.mysql_socket}",
+                f"--port={self.ports['mysql']}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                f"--pid-file={self.base}/run/mysqld.pid",
+                f"--log-error={log}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=128M",
+                "--innodb-lock-wait-timeout=900",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--max-allowed-packet=16M",
+            ],
+            log,
+        )
 
         def ready() -> bool:
-            return subprocess.run([find_program("mariadb") or "mariadb", "--no-defaults",
-                                   f"--socket={self.mysql_socket}", "-uroot", "-e", "SELECT 1"],
-                                  capture_output=True).returncode == 0
+            return (
+                subprocess.run(
+                    [
+                        find_program("mariadb") or "mariadb",
+                        "--no-defaults",
+                        f"--socket={self.mysql_socket}",
+                        "-uroot",
+                        "-e",
+                        "SELECT 1",
+                    ],
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
 
         self._wait(daemon, ready, 60, "MariaDB to accept connections")
-        sql = ("CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'regnekraft-test';"
-               "CREATE USER 'slurm'@'localhost' IDENTIFIED BY 'regnekraft-test';"
-               "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
-               "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';")
-        subprocess.run([find_program("mariadb") or "mariadb", "--no-defaults",
-                        f"--socket={self.mysql_socket}", "-uroot", "-e", sql],
-                       check=True, capture_output=True)
+        sql = (
+            "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'regnekraft-test';"
+            "CREATE USER 'slurm'@'localhost' IDENTIFIED BY 'regnekraft-test';"
+            "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+            "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+        )
+        subprocess.run(
+            [
+                find_program("mariadb") or "mariadb",
+                "--no-defaults",
+                f"--socket={self.mysql_socket}",
+                "-uroot",
+                "-e",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def _start_munge(self) -> None:
         log = self.base / "log" / "munged.log"
-        daemon = self._spawn("munged", [
-            find_program("munged") or "munged", "--foreground", "--force",
-            f"--key-file={self.base}/munge/munge.key", f"--socket={self.munge_socket}",
-            f"--pid-file={self.base}/run/munged.pid", f"--log-file={log}",
-            f"--seed-file={self.base}/munge/munged.seed",
-        ], log)
+        daemon = self._spawn(
+            "munged",
+            [
+                find_program("munged") or "munged",
+                "--foreground",
+                "--force",
+                f"--key-file={self.base}/munge/munge.key",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={self.base}/run/munged.pid",
+                f"--log-file={log}",
+                f"--seed-file={self.base}/munge/munged.seed",
+            ],
+            log,
+        )
         self._wait(daemon, self.munge_socket.exists, 20, "the munge socket")
 
     def start_slurmdbd(self) -> None:
         """(Re)start slurmdbd; the tests stop and start it to see ingest fail cleanly."""
         log = self.base / "log" / "slurmdbd.log"
         daemon = self._spawn("slurmdbd", [find_program("slurmdbd") or "slurmdbd", "-D"], log)
-        self._wait(daemon, lambda: self._port_open(self.ports["slurmdbd"]), 90,
-                   "slurmdbd to listen")
+        self._wait(
+            daemon, lambda: self._port_open(self.ports["slurmdbd"]), 90, "slurmdbd to listen"
+        )
 
     def start_slurmrestd(self, user: str = "nobody") -> str:
         """Start slurmrestd (JWT auth) on 127.0.0.1 and return its base URL.
@@ -550,12 +642,23 @@ StorageLoc=slurm_acct_db
             raise ClusterUnavailable("slurmrestd not installed (package slurmrestd)")
         log = self.base / "log" / "slurmrestd.log"
         log.touch()
-        daemon = self._spawn("slurmrestd", [
-            program, "-a", "rest_auth/jwt", "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
-            f"127.0.0.1:{self.ports['slurmrestd']}"], log, user=user,
-            extra_env={"SLURM_JWT": "daemon"})
-        self._wait(daemon, lambda: self._port_open(self.ports["slurmrestd"]), 30,
-                   "slurmrestd to listen")
+        daemon = self._spawn(
+            "slurmrestd",
+            [
+                program,
+                "-a",
+                "rest_auth/jwt",
+                "-s",
+                "openapi/v0.0.38,openapi/dbv0.0.38",
+                f"127.0.0.1:{self.ports['slurmrestd']}",
+            ],
+            log,
+            user=user,
+            extra_env={"SLURM_JWT": "daemon"},
+        )
+        self._wait(
+            daemon, lambda: self._port_open(self.ports["slurmrestd"]), 30, "slurmrestd to listen"
+        )
         return self.rest_url
 
     @property
@@ -563,8 +666,9 @@ StorageLoc=slurm_acct_db
         return f"http://127.0.0.1:{self.ports['slurmrestd']}"
 
     def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
-        out = self.run(["scontrol", "token", f"username={user}",
-                        f"lifespan={lifespan_s}"]).stdout.strip()
+        out = self.run(
+            ["scontrol", "token", f"username={user}", f"lifespan={lifespan_s}"]
+        ).stdout.strip()
         return out.split("=", 1)[1] if "=" in out else out
 
     def stop_slurmdbd(self) -> None:
@@ -574,8 +678,9 @@ StorageLoc=slurm_acct_db
 
     def _register_cluster(self) -> None:
         def added() -> bool:
-            result = self.run(["sacctmgr", "-i", "add", "cluster", self.config.cluster_name],
-                              check=False)
+            result = self.run(
+                ["sacctmgr", "-i", "add", "cluster", self.config.cluster_name], check=False
+            )
             text = result.stdout + result.stderr
             return result.returncode == 0 or "already exists" in text
 
@@ -583,15 +688,21 @@ StorageLoc=slurm_acct_db
 
     def _start_slurmctld(self) -> None:
         log = self.base / "log" / "slurmctld.log"
-        daemon = self._spawn("slurmctld", [find_program("slurmctld") or "slurmctld", "-D",
-                                           "-i"], log)
-        self._wait(daemon, lambda: self.run(["scontrol", "ping"], check=False)
-                   .stdout.count("UP") > 0, 60, "slurmctld to answer")
+        daemon = self._spawn(
+            "slurmctld", [find_program("slurmctld") or "slurmctld", "-D", "-i"], log
+        )
+        self._wait(
+            daemon,
+            lambda: self.run(["scontrol", "ping"], check=False).stdout.count("UP") > 0,
+            60,
+            "slurmctld to answer",
+        )
 
     def _start_slurmd(self) -> None:
         log = self.base / "log" / "slurmd.log"
-        self._spawn("slurmd", [find_program("slurmd") or "slurmd", "-D", "-N",
-                               self.config.node_name], log)
+        self._spawn(
+            "slurmd", [find_program("slurmd") or "slurmd", "-D", "-N", self.config.node_name], log
+        )
 
     def _wait_node_idle(self) -> None:
         def idle() -> bool:
@@ -627,4 +738,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -40,16 +40,47 @@ def world(db) -> World:
     return World(sys, cpu, gpu, list_a, list_0)
 
 
-CSV_HEADER = ["source", "cluster", "job_id", "step", "account", "kind", "gpu_type", "quantity", "start", "end",
-              "user"]
+CSV_HEADER = [
+    "source",
+    "cluster",
+    "job_id",
+    "step",
+    "account",
+    "kind",
+    "gpu_type",
+    "quantity",
+    "start",
+    "end",
+    "user",
+]
 
 
-def usage_row(account: str, job: int | str, quantity: str | Decimal, *, kind: str = "gpu", gpu_type: str = "A100",
-              day: dt.date = dt.date(2027, 2, 1), step: str = "0", cluster: str = "betzy") -> list[str]:
+def usage_row(
+    account: str,
+    job: int | str,
+    quantity: str | Decimal,
+    *,
+    kind: str = "gpu",
+    gpu_type: str = "A100",
+    day: dt.date = dt.date(2027, 2, 1),
+    step: str = "0",
+    cluster: str = "betzy",
+) -> list[str]:
     start = dt.datetime.combine(day, dt.time(8, 0))
     end = start + dt.timedelta(hours=2)
-    return ["slurm", cluster, str(job), step, account, kind, gpu_type, str(quantity), start.isoformat(),
-            end.isoformat(), "alice"]
+    return [
+        "slurm",
+        cluster,
+        str(job),
+        step,
+        account,
+        kind,
+        gpu_type,
+        str(quantity),
+        start.isoformat(),
+        end.isoformat(),
+        "alice",
+    ]
 
 
 def write_csv(path: Path, rows: list[list[str]], header: list[str] = CSV_HEADER) -> Path:

@@ -12,9 +12,21 @@ pytestmark = pytest.mark.django_db
 
 
 def use(job: int, quantity: str) -> None:
-    import_records([{"cluster": "betzy", "job_id": str(job), "account": "nn1000k", "kind": "gpu",
-                     "gpu_type": "A100", "quantity": quantity, "start": "2027-02-01T08:00:00",
-                     "end": "2027-02-01T10:00:00"}], source="test")
+    import_records(
+        [
+            {
+                "cluster": "betzy",
+                "job_id": str(job),
+                "account": "nn1000k",
+                "kind": "gpu",
+                "gpu_type": "A100",
+                "quantity": quantity,
+                "start": "2027-02-01T08:00:00",
+                "end": "2027-02-01T10:00:00",
+            }
+        ],
+        source="test",
+    )
 
 
 @pytest.fixture
@@ -30,7 +42,11 @@ def test_balance_figures(alloc):
     use(1, "250.5")
     b = balance(alloc)
     assert (b.allocated, b.used, b.remaining, b.used_share) == (
-        Decimal(1000), Decimal("250.5"), Decimal("749.5"), Decimal("0.2505"))
+        Decimal(1000),
+        Decimal("250.5"),
+        Decimal("749.5"),
+        Decimal("0.2505"),
+    )
 
 
 def test_warnings_once_each_then_block_at_full_use(alloc):
@@ -43,7 +59,11 @@ def test_warnings_once_each_then_block_at_full_use(alloc):
     alloc.refresh_from_db()
     assert alloc.status == AllocationStatus.ACTIVE
     use(4, "150")
-    assert events(alloc) == [(Decimal("0.5"), "warn"), (Decimal("0.8"), "warn"), (Decimal("1"), "block")]
+    assert events(alloc) == [
+        (Decimal("0.5"), "warn"),
+        (Decimal("0.8"), "warn"),
+        (Decimal("1"), "block"),
+    ]
     alloc.refresh_from_db()
     assert alloc.status == AllocationStatus.BLOCKED
     assert "used 1000.00 of 1000.00 GPU-hours" in alloc.status_reason
@@ -53,11 +73,26 @@ def test_warnings_once_each_then_block_at_full_use(alloc):
 
 
 def test_a_jump_past_several_thresholds_records_each(alloc):
-    result = import_records([{"cluster": "betzy", "job_id": "1", "account": "nn1000k", "kind": "gpu",
-                              "gpu_type": "A100", "quantity": "1200", "start": "2027-02-01T08:00:00",
-                              "end": "2027-02-01T10:00:00"}], source="test")
+    result = import_records(
+        [
+            {
+                "cluster": "betzy",
+                "job_id": "1",
+                "account": "nn1000k",
+                "kind": "gpu",
+                "gpu_type": "A100",
+                "quantity": "1200",
+                "start": "2027-02-01T08:00:00",
+                "end": "2027-02-01T10:00:00",
+            }
+        ],
+        source="test",
+    )
     assert [(e["threshold"], e["action"]) for e in result.balance_events] == [
-        (Decimal("0.5"), "warn"), (Decimal("0.8"), "warn"), (Decimal("1"), "block")]
+        (Decimal("0.5"), "warn"),
+        (Decimal("0.8"), "warn"),
+        (Decimal("1"), "block"),
+    ]
 
 
 def test_thresholds_come_from_policy_settings(alloc):

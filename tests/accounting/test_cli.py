@@ -19,8 +19,10 @@ def test_import_twice_then_invoice_and_report(tmp_path, capsys):
     project = f.project(code="nn1000k")
     f.granted(project, rc, 300_000)  # above the category-0 limit, so category A
     usage = tmp_path / "usage.csv"
-    usage.write_text("cluster,job_id,account,system,kind,quantity,start,end\n"
-                     "betzy,1,nn1000k,betzy,cpu,100,2027-01-10T10:00:00,2027-01-10T11:00:00\n")
+    usage.write_text(
+        "cluster,job_id,account,system,kind,quantity,start,end\n"
+        "betzy,1,nn1000k,betzy,cpu,100,2027-01-10T10:00:00,2027-01-10T11:00:00\n"
+    )
     assert main(["import-usage", str(usage), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(["import-usage", str(usage), "--json"]) == 0
@@ -37,7 +39,9 @@ def test_import_twice_then_invoice_and_report(tmp_path, capsys):
 def test_a_bad_line_is_refused_with_its_number(tmp_path, capsys):
     f.resource_class(f.system("Betzy"), units=100)
     usage = tmp_path / "usage.csv"
-    usage.write_text("cluster,job_id,account,system,kind,quantity,start,end\n"
-                     "betzy,1,nope,betzy,cpu,-5,2027-01-10T10:00:00,2027-01-10T11:00:00\n")
+    usage.write_text(
+        "cluster,job_id,account,system,kind,quantity,start,end\n"
+        "betzy,1,nope,betzy,cpu,-5,2027-01-10T10:00:00,2027-01-10T11:00:00\n"
+    )
     assert main(["import-usage", str(usage)]) == 2
     assert "line 2" in capsys.readouterr().out

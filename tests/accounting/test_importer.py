@@ -23,7 +23,9 @@ def granted_gpu(world):
 
 
 def test_csv_import_attaches_and_rates(tmp_path, world, granted_gpu):
-    path = write_csv(tmp_path / "u.csv", [usage_row("nn1000k", 1, "10"), usage_row("nn1000k", 2, "2.5")])
+    path = write_csv(
+        tmp_path / "u.csv", [usage_row("nn1000k", 1, "10"), usage_row("nn1000k", 2, "2.5")]
+    )
     result = import_usage(path)
     assert (result.read, result.new, result.duplicate, result.unallocated) == (2, 2, 0, 0)
     rec = UsageRecord.objects.get(job_id="1")
@@ -45,7 +47,11 @@ def test_importing_the_same_file_three_times_equals_importing_it_once(tmp_path, 
     assert first.new == 6
     assert [(r.new, r.duplicate) for r in again] == [(0, 6), (0, 6)]
     assert UsageRecord.objects.count() == 6
-    assert (balance(granted_gpu), preview_invoice(org, *period), BalanceEvent.objects.count()) == after_one
+    assert (
+        balance(granted_gpu),
+        preview_invoice(org, *period),
+        BalanceEvent.objects.count(),
+    ) == after_one
     assert after_one[1]["total_nok"] == Decimal("4320.00")
 
 
@@ -62,8 +68,13 @@ def test_a_file_with_one_bad_line_is_refused_whole(tmp_path, world, granted_gpu)
 
 
 def test_refusal_names_every_bad_line(tmp_path, world, granted_gpu):
-    rows = [usage_row("nn1000k", 1, "1"), usage_row("nobody", 2, "1"), usage_row("nn1000k", 3, "1"),
-            usage_row("nn1000k", 4, "1", kind="tpu"), usage_row("nn1000k", 5, "-1")]
+    rows = [
+        usage_row("nn1000k", 1, "1"),
+        usage_row("nobody", 2, "1"),
+        usage_row("nn1000k", 3, "1"),
+        usage_row("nn1000k", 4, "1", kind="tpu"),
+        usage_row("nn1000k", 5, "-1"),
+    ]
     rows[2][9] = "2027-01-01T00:00:00"  # end before start
     with pytest.raises(ImportRefused) as exc:
         import_usage(write_csv(tmp_path / "u.csv", rows))
@@ -93,19 +104,38 @@ def test_usage_without_allocation_is_kept_unallocated_and_reported(tmp_path, wor
 
 def test_price_list_switch_applies_by_usage_date(tmp_path, world, granted_gpu):
     f.price_list("A", valid_from=dt.date(2027, 3, 1), prices={"gpu": "6"})
-    rows = [usage_row("nn1000k", 1, "10", day=dt.date(2027, 2, 28)),
-            usage_row("nn1000k", 2, "10", day=dt.date(2027, 3, 1))]
+    rows = [
+        usage_row("nn1000k", 1, "10", day=dt.date(2027, 2, 28)),
+        usage_row("nn1000k", 2, "10", day=dt.date(2027, 3, 1)),
+    ]
     import_usage(write_csv(tmp_path / "u.csv", rows))
-    assert dict(UsageRecord.objects.values_list("job_id", "charge_nok")) == {"1": Decimal("72"), "2": Decimal("60")}
+    assert dict(UsageRecord.objects.values_list("job_id", "charge_nok")) == {
+        "1": Decimal("72"),
+        "2": Decimal("60"),
+    }
 
 
 def test_json_and_jsonl_formats(tmp_path, world, granted_gpu):
-    record = {"source": "slurm", "cluster": "betzy", "job_id": "7", "step": "batch", "account": "nn1000k",
-              "kind": "gpu", "gpu_type": "A100", "quantity": 3, "start": "2027-02-01T08:00:00+01:00",
-              "end": "2027-02-01T09:00:00Z", "user": "bob"}
+    record = {
+        "source": "slurm",
+        "cluster": "betzy",
+        "job_id": "7",
+        "step": "batch",
+        "account": "nn1000k",
+        "kind": "gpu",
+        "gpu_type": "A100",
+        "quantity": 3,
+        "start": "2027-02-01T08:00:00+01:00",
+        "end": "2027-02-01T09:00:00Z",
+        "user": "bob",
+    }
     (tmp_path / "u.json").write_text(json.dumps({"records": [record]}))
     assert import_usage(tmp_path / "u.json").new == 1
-    lines = [json.dumps(record | {"job_id": "8"}), "", json.dumps(record | {"job_id": "9", "quantity": "x"})]
+    lines = [
+        json.dumps(record | {"job_id": "8"}),
+        "",
+        json.dumps(record | {"job_id": "9", "quantity": "x"}),
+    ]
     (tmp_path / "u.jsonl").write_text("\n".join(lines))
     with pytest.raises(ImportRefused, match="line 3: quantity 'x'"):
         import_usage(tmp_path / "u.jsonl")
@@ -114,17 +144,36 @@ def test_json_and_jsonl_formats(tmp_path, world, granted_gpu):
 
 def test_import_records_for_the_slurm_bridge_reports_progress(world, granted_gpu):
     calls = []
-    record = {"cluster": "betzy", "job_id": "1", "account": "nn1000k", "kind": "gpu", "gpu_type": "A100",
-              "quantity": "1", "start": "2027-02-01T08:00:00", "end": "2027-02-01T09:00:00"}
-    result = import_records([record, record | {"job_id": "2"}], source="sacct",
-                            progress=lambda done, total: calls.append((done, total)))
+    record = {
+        "cluster": "betzy",
+        "job_id": "1",
+        "account": "nn1000k",
+        "kind": "gpu",
+        "gpu_type": "A100",
+        "quantity": "1",
+        "start": "2027-02-01T08:00:00",
+        "end": "2027-02-01T09:00:00",
+    }
+    result = import_records(
+        [record, record | {"job_id": "2"}],
+        source="sacct",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert result.new == 2 and calls[-1] == (2, 2)
     assert set(UsageRecord.objects.values_list("source", flat=True)) == {"sacct"}
 
 
 def test_same_job_from_two_sources_is_two_records_but_same_key_is_one(world, granted_gpu):
-    record = {"cluster": "betzy", "job_id": "1", "account": "nn1000k", "kind": "gpu", "gpu_type": "A100",
-              "quantity": "1", "start": "2027-02-01T08:00:00", "end": "2027-02-01T09:00:00"}
+    record = {
+        "cluster": "betzy",
+        "job_id": "1",
+        "account": "nn1000k",
+        "kind": "gpu",
+        "gpu_type": "A100",
+        "quantity": "1",
+        "start": "2027-02-01T08:00:00",
+        "end": "2027-02-01T09:00:00",
+    }
     import_records([record, record], source="a")
     import_records([record], source="b")
     assert UsageRecord.objects.count() == 2
@@ -133,13 +182,19 @@ def test_same_job_from_two_sources_is_two_records_but_same_key_is_one(world, gra
 def test_swf_trace_becomes_core_hours(traces, world):
     proj = f.project(code="nn3000k")
     alloc = f.granted(proj, world.cpu, 3_000_000, period=(dt.date(2027, 1, 1), dt.date(2028, 1, 1)))
-    options = SwfOptions(system="betzy", kind="cpu", default_project="nn3000k",
-                         start=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    options = SwfOptions(
+        system="betzy",
+        kind="cpu",
+        default_project="nn3000k",
+        start=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
     result = import_usage(traces / "hpc2n-first3171.swf", swf=options)
     assert result.read + result.skipped == 3170  # 3,170 job lines and one blank line
     assert result.read > 3000
     first = UsageRecord.objects.get(job_id="1")
-    assert first.quantity == (Decimal(30 * 31405) / Decimal(3600)).quantize(Decimal("0.0001"))  # 30 procs x 31,405 s
+    assert first.quantity == (Decimal(30 * 31405) / Decimal(3600)).quantize(
+        Decimal("0.0001")
+    )  # 30 procs x 31,405 s
     assert first.source == "swf:hpc2n-first3171"
     assert first.allocation == alloc
     assert import_usage(traces / "hpc2n-first3171.swf", swf=options).new == 0
@@ -151,14 +206,18 @@ def test_swf_unmapped_user_is_refused(tmp_path, world):
     (tmp_path / "t.swf").write_text(trace)
     with pytest.raises(ImportRefused, match="line 2: SWF user 5 / group 2 is not mapped"):
         import_usage(tmp_path / "t.swf", swf=SwfOptions(system="betzy", users={"6": "nn3000k"}))
-    result = import_usage(tmp_path / "t.swf", swf=SwfOptions(system="betzy", groups={"2": "nn3000k"}))
+    result = import_usage(
+        tmp_path / "t.swf", swf=SwfOptions(system="betzy", groups={"2": "nn3000k"})
+    )
     assert result.new == 1
     assert UsageRecord.objects.get().quantity == Decimal("4")
 
 
 def test_gzipped_swf_trace(traces, world):
     f.project(code="nn4000k")
-    options = SwfOptions(system="betzy", default_project="nn4000k", start=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    options = SwfOptions(
+        system="betzy", default_project="nn4000k", start=dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    )
     result = import_usage(traces / "NASA-iPSC-1993-3.1-cln.swf.gz", swf=options)
     assert result.source == "swf:NASA-iPSC-1993-3.1-cln"
     assert result.read + result.skipped == 18_239
@@ -177,8 +236,12 @@ def test_out_of_range_times_and_charges_are_refused(tmp_path, world, granted_gpu
 
 def test_swf_mapping_file_and_cluster_override(tmp_path, world):
     f.project(code="nn3000k")
-    (tmp_path / "t.swf").write_text("; UnixStartTime: 1800000000\n1 0 10 3600 4 -1 -1 4 -1 -1 1 5 2 -1 -1 1 -1 -1\n")
-    (tmp_path / "map.json").write_text(json.dumps({"users": {"5": "nn3000k"}, "start": "2027-01-01T00:00:00"}))
+    (tmp_path / "t.swf").write_text(
+        "; UnixStartTime: 1800000000\n1 0 10 3600 4 -1 -1 4 -1 -1 1 5 2 -1 -1 1 -1 -1\n"
+    )
+    (tmp_path / "map.json").write_text(
+        json.dumps({"users": {"5": "nn3000k"}, "start": "2027-01-01T00:00:00"})
+    )
     with pytest.raises(ValidationError, match="needs a mapping"):
         import_usage(tmp_path / "t.swf", cluster="betzy")
     result = import_usage(tmp_path / "t.swf", swf_mapping=tmp_path / "map.json", cluster="betzy")
@@ -201,7 +264,11 @@ def test_parallel_path_imports_the_same_and_stays_idempotent(tmp_path, world, gr
     first = import_usage(path)
     assert (first.read, first.new, first.unallocated) == (45_001, 45_001, 1)
     assert first.unallocated_examples[0]["account"] == "nn2000k"
-    assert [e["threshold"] for e in first.balance_events] == [Decimal("0.5"), Decimal("0.8"), Decimal("1")]
+    assert [e["threshold"] for e in first.balance_events] == [
+        Decimal("0.5"),
+        Decimal("0.8"),
+        Decimal("1"),
+    ]
     assert balance(granted_gpu).used == Decimal(450_000)
     assert import_usage(path).new == 0
     assert UsageRecord.objects.count() == 45_001

@@ -24,10 +24,30 @@ H2 = (dt.date(2027, 7, 1), dt.date(2028, 1, 1))
 YEAR = (dt.date(2027, 1, 1), dt.date(2028, 1, 1))
 
 
-def use(account: str, job: str, quantity: str, *, kind: str = "gpu", gpu_type: str = "A100",
-        day: str = "2027-02-01") -> None:
-    import_records([{"cluster": "betzy", "job_id": job, "account": account, "kind": kind, "gpu_type": gpu_type,
-                     "quantity": quantity, "start": f"{day}T08:00:00", "end": f"{day}T10:00:00"}], source="t")
+def use(
+    account: str,
+    job: str,
+    quantity: str,
+    *,
+    kind: str = "gpu",
+    gpu_type: str = "A100",
+    day: str = "2027-02-01",
+) -> None:
+    import_records(
+        [
+            {
+                "cluster": "betzy",
+                "job_id": job,
+                "account": account,
+                "kind": kind,
+                "gpu_type": gpu_type,
+                "quantity": quantity,
+                "start": f"{day}T08:00:00",
+                "end": f"{day}T10:00:00",
+            }
+        ],
+        source="t",
+    )
 
 
 def assert_total_is_sum_of_lines(invoice: Invoice) -> None:
@@ -36,7 +56,7 @@ def assert_total_is_sum_of_lines(invoice: Invoice) -> None:
     assert all(a == a.quantize(Decimal("0.01")) for a in amounts)
 
 
-@given(st.lists(st.decimals(min_value=-10**6, max_value=10**8, places=4), max_size=40))
+@given(st.lists(st.decimals(min_value=-(10**6), max_value=10**8, places=4), max_size=40))
 def test_invoice_total_equals_sum_of_rounded_lines(amounts):
     drafts = [LineDraft("usage", "x", Decimal(1), "u", a, a) for a in amounts]
     lines, total = assemble(drafts)
@@ -55,7 +75,11 @@ def test_consumption_invoice_lines_per_allocation_and_idempotent_issue(world):
     [invoice] = issue_invoices(*Q1)
     line = invoice.lines.get()
     assert (line.kind, line.quantity, line.unit_price_nok, line.amount_nok) == (
-        "usage", Decimal("10.0001"), Decimal("7.2"), Decimal("72.00"))
+        "usage",
+        Decimal("10.0001"),
+        Decimal("7.2"),
+        Decimal("72.00"),
+    )
     assert line.project == proj and line.resource_class == world.gpu
     assert_total_is_sum_of_lines(invoice)
     use("nn1000k", "4", "100")  # late usage does not change an issued invoice
@@ -77,15 +101,22 @@ def test_late_usage_is_billed_once_on_the_next_invoice(world):
     assert lines == {
         f"nn1000k {world.gpu}: use": (Decimal("1.0000"), Decimal("7.20")),
         f"nn1000k {world.gpu}: use before 2027-04-01, reported late": (
-            Decimal("100.0000"), Decimal("720.00")),
+            Decimal("100.0000"),
+            Decimal("720.00"),
+        ),
     }
     assert preview["total_nok"] == q2.total_nok == Decimal("727.20")
     assert_total_is_sum_of_lines(q2)
     # every record is on exactly one invoice; issuing again changes nothing
     assert set(UsageRecord.objects.values_list("job_id", "invoice")) == {
-        ("1", q1.pk), ("late", q2.pk), ("2", q2.pk)}
+        ("1", q1.pk),
+        ("late", q2.pk),
+        ("2", q2.pk),
+    }
     assert [i.total_nok for i in issue_invoices(*Q1) + issue_invoices(*Q2)] == [
-        Decimal("72.00"), Decimal("727.20")]
+        Decimal("72.00"),
+        Decimal("727.20"),
+    ]
     assert issue_invoices(*H2) == []  # nothing left to bill
 
 
@@ -108,7 +139,10 @@ def test_use_of_a_period_not_invoiced_yet_waits_for_its_own_invoice(world):
     assert [ln.quantity for ln in q2.lines.all()] == [Decimal("1.0000")]
     [q1] = issue_invoices(*Q1)
     assert [ln.quantity for ln in q1.lines.all()] == [Decimal("10.0000")]
-    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {"feb": q1.pk, "may": q2.pk}
+    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {
+        "feb": q1.pk,
+        "may": q2.pk,
+    }
 
 
 def test_late_use_is_looked_for_within_the_window(world, settings):
@@ -125,7 +159,9 @@ def test_late_use_is_looked_for_within_the_window(world, settings):
 
 
 def test_lines_round_half_up_to_ore(world):
-    Price.objects.filter(price_list=world.list_a, kind="gpu", gpu_type="A100").update(unit_price=Decimal("0.0005"))
+    Price.objects.filter(price_list=world.list_a, kind="gpu", gpu_type="A100").update(
+        unit_price=Decimal("0.0005")
+    )
     f.granted(f.project(code="nn1000k"), world.gpu, 1000)
     use("nn1000k", "1", "10")  # 0.005 NOK
     [invoice] = issue_invoices(*Q1)
@@ -139,7 +175,9 @@ def test_a_price_list_switch_splits_the_line(world):
     use("nn1000k", "2", "10", day="2027-03-01")
     [invoice] = issue_invoices(*Q1)
     assert sorted(invoice.lines.values_list("unit_price_nok", "amount_nok")) == [
-        (Decimal("6"), Decimal("60.00")), (Decimal("7.2"), Decimal("72.00"))]
+        (Decimal("6"), Decimal("60.00")),
+        (Decimal("7.2"), Decimal("72.00")),
+    ]
     assert invoice.total_nok == Decimal("132.00")
 
 
@@ -164,7 +202,9 @@ def test_subscription_is_charged_once_on_the_first_invoice(world):
     alloc = services.grant_colocated(proj, rc, Decimal(100_000), *YEAR)
     assert (alloc.price_category, alloc.charging_model) == ("B", "subscription")
     [first] = issue_invoices(*H1)
-    assert list(first.lines.values_list("kind", "amount_nok")) == [("subscription", Decimal("8000.00"))]
+    assert list(first.lines.values_list("kind", "amount_nok")) == [
+        ("subscription", Decimal("8000.00"))
+    ]
     assert issue_invoices(*H2) == []
 
 
@@ -178,12 +218,16 @@ def test_category_0_is_free_until_the_yearly_allowance_is_passed(world):
     use("small1", "1", "100", kind="cpu", gpu_type="", day="2027-02-01")  # 4 NOK
     use("small1", "2", "200", kind="cpu", gpu_type="", day="2027-05-01")  # 8 NOK
     [q1] = issue_invoices(*Q1)
-    assert sorted(q1.lines.values_list("kind", "amount_nok")) == [("usage", Decimal("4.00")),
-                                                                  ("waiver", Decimal("-4.00"))]
+    assert sorted(q1.lines.values_list("kind", "amount_nok")) == [
+        ("usage", Decimal("4.00")),
+        ("waiver", Decimal("-4.00")),
+    ]
     assert q1.total_nok == 0
     [q2] = issue_invoices(*Q2)
-    assert sorted(q2.lines.values_list("kind", "amount_nok")) == [("usage", Decimal("8.00")),
-                                                                  ("waiver", Decimal("-6.00"))]
+    assert sorted(q2.lines.values_list("kind", "amount_nok")) == [
+        ("usage", Decimal("8.00")),
+        ("waiver", Decimal("-6.00")),
+    ]
     assert q2.total_nok == Decimal("2.00")
     assert_total_is_sum_of_lines(q2)
 
@@ -200,16 +244,21 @@ def test_category_0_is_always_free_for_bott(world):
 
 def test_take_or_pay_tops_up_to_the_committed_minimum(world):
     agency = f.organisation("public", sector="health", name="FHI")
-    order = SectorOrder.objects.create(organisation=agency, sector="health", year=2027,
-                                       commitment_share=Decimal("0.8"))
-    line = SectorOrderLine.objects.create(order=order, resource_class=world.cpu, amount=Decimal(1_000_000))
+    order = SectorOrder.objects.create(
+        organisation=agency, sector="health", year=2027, commitment_share=Decimal("0.8")
+    )
+    line = SectorOrderLine.objects.create(
+        order=order, resource_class=world.cpu, amount=Decimal(1_000_000)
+    )
     services.confirm_order(order)
     proj = f.project(agency, code="fhi1")
     services.sub_allocate(line, proj, Decimal(500_000))
     [invoice] = issue_invoices(*H1)
     lines = {ln.kind: ln for ln in invoice.lines.all()}
     days = Decimal(181)
-    sub_charge = to_ore((Decimal(500_000) * days / 365).quantize(Decimal("0.0001")) * Decimal("0.04"))
+    sub_charge = to_ore(
+        (Decimal(500_000) * days / 365).quantize(Decimal("0.0001")) * Decimal("0.04")
+    )
     committed = to_ore(Decimal("0.8") * Decimal(1_000_000) * days / 365 * Decimal("0.04"))
     assert lines["unit"].amount_nok == sub_charge
     assert lines["take_or_pay"].amount_nok == committed - sub_charge
@@ -220,9 +269,12 @@ def test_take_or_pay_tops_up_to_the_committed_minimum(world):
 
 def test_no_top_up_when_use_exceeds_the_commitment(world):
     agency = f.organisation("public", sector="health")
-    order = SectorOrder.objects.create(organisation=agency, sector="health", year=2027,
-                                       commitment_share=Decimal("0.5"))
-    line = SectorOrderLine.objects.create(order=order, resource_class=world.cpu, amount=Decimal(1_000_000))
+    order = SectorOrder.objects.create(
+        organisation=agency, sector="health", year=2027, commitment_share=Decimal("0.5")
+    )
+    line = SectorOrderLine.objects.create(
+        order=order, resource_class=world.cpu, amount=Decimal(1_000_000)
+    )
     services.confirm_order(order)
     services.sub_allocate(line, f.project(agency, code="fhi2"), Decimal(900_000))
     [invoice] = issue_invoices(*H1)
@@ -261,7 +313,14 @@ def test_the_migration_marks_what_invoices_billed_and_leaves_later_imports_open(
     use("nn1004k", "before", "10")
     [q1] = issue_invoices(*Q1)
     use("nn1004k", "after", "100")
-    ImportBatch.objects.filter(usagerecord__job_id="after").update(started=q1.issued + dt.timedelta(hours=1))
+    ImportBatch.objects.filter(usagerecord__job_id="after").update(
+        started=q1.issued + dt.timedelta(hours=1)
+    )
     UsageRecord.objects.update(invoice=None)  # as before the migration
-    importlib.import_module("regnekraft.accounting.migrations.0006_usage_invoice").mark_billed_usage(apps, None)
-    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {"before": q1.pk, "after": None}
+    importlib.import_module(
+        "regnekraft.accounting.migrations.0006_usage_invoice"
+    ).mark_billed_usage(apps, None)
+    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {
+        "before": q1.pk,
+        "after": None,
+    }

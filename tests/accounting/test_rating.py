@@ -76,15 +76,35 @@ def test_no_interface_publishes_a_list_that_reprices_rated_use(world, client):
 
     assert earliest_new_list_day() is None  # nothing rated: any day will do
     f.granted(f.project(code="nn1000k"), world.gpu, 1000)
-    import_records([{"cluster": "betzy", "job_id": "1", "account": "nn1000k", "kind": "gpu",
-                     "gpu_type": "A100", "quantity": "1", "start": "2027-02-01T08:00:00",
-                     "end": "2027-02-01T10:00:00"}], source="t")
+    import_records(
+        [
+            {
+                "cluster": "betzy",
+                "job_id": "1",
+                "account": "nn1000k",
+                "kind": "gpu",
+                "gpu_type": "A100",
+                "quantity": "1",
+                "start": "2027-02-01T08:00:00",
+                "end": "2027-02-01T10:00:00",
+            }
+        ],
+        source="t",
+    )
     assert earliest_new_list_day() == dt.date(2027, 2, 2)
     admin = get_user_model().objects.create_superuser("root", "root@example.no", "pw")
     client.force_login(admin)
-    form = {"category": "A", "name": "Late", "tier_multipliers": "{}", "free_allowance_nok": "0", "source": "",
-            "prices-TOTAL_FORMS": "0", "prices-INITIAL_FORMS": "0", "prices-MIN_NUM_FORMS": "0",
-            "prices-MAX_NUM_FORMS": "1000"}
+    form = {
+        "category": "A",
+        "name": "Late",
+        "tier_multipliers": "{}",
+        "free_allowance_nok": "0",
+        "source": "",
+        "prices-TOTAL_FORMS": "0",
+        "prices-INITIAL_FORMS": "0",
+        "prices-MIN_NUM_FORMS": "0",
+        "prices-MAX_NUM_FORMS": "1000",
+    }
     refused = client.post("/admin/catalog/pricelist/add/", {**form, "valid_from": "2027-02-01"})
     assert refused.status_code == 200 and "already rated or invoiced" in refused.content.decode()
     assert not PriceList.objects.filter(name="Late").exists()
@@ -92,9 +112,19 @@ def test_no_interface_publishes_a_list_that_reprices_rated_use(world, client):
     assert accepted.status_code == 302 and PriceList.objects.filter(name="Late").exists()
     # a list that priced rated use cannot be changed (not even its multipliers) or deleted
     used = PriceList.objects.get(category="A", valid_from__lt=dt.date(2027, 2, 2))
-    edited = client.post(f"/admin/catalog/pricelist/{used.pk}/change/", {
-        **form, "name": used.name, "valid_from": str(used.valid_from), "tier_multipliers": '{"1": "9"}'})
+    edited = client.post(
+        f"/admin/catalog/pricelist/{used.pk}/change/",
+        {
+            **form,
+            "name": used.name,
+            "valid_from": str(used.valid_from),
+            "tier_multipliers": '{"1": "9"}',
+        },
+    )
     assert edited.status_code == 200 and "cannot change" in edited.content.decode()
     used.refresh_from_db()
     assert used.tier_multipliers != {"1": "9"}
-    assert client.post(f"/admin/catalog/pricelist/{used.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/catalog/pricelist/{used.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )

@@ -22,9 +22,21 @@ YEAR = (dt.date(2027, 1, 1), dt.date(2028, 1, 1))
 
 
 def use(account: str, job: str, quantity: str, kind: str = "cpu", gpu_type: str = "") -> None:
-    import_records([{"cluster": "betzy", "job_id": job, "account": account, "kind": kind, "gpu_type": gpu_type,
-                     "quantity": quantity, "start": "2027-02-01T08:00:00", "end": "2027-02-01T10:00:00"}],
-                   source="t")
+    import_records(
+        [
+            {
+                "cluster": "betzy",
+                "job_id": job,
+                "account": account,
+                "kind": kind,
+                "gpu_type": gpu_type,
+                "quantity": quantity,
+                "start": "2027-02-01T08:00:00",
+                "end": "2027-02-01T10:00:00",
+            }
+        ],
+        source="t",
+    )
 
 
 @pytest.fixture
@@ -83,7 +95,9 @@ def test_research_share_against_floor(mixed):
     assert cpu["protected_share"] == Decimal("0.6")
     assert cpu["research_committed"] == Decimal(2_000_000)
     assert cpu["non_research_committed"] == Decimal(1_000_000)
-    assert cpu["research_used_share_of_use"] == (Decimal(300_005) / Decimal(400_005)).quantize(Decimal("0.0001"))
+    assert cpu["research_used_share_of_use"] == (Decimal(300_005) / Decimal(400_005)).quantize(
+        Decimal("0.0001")
+    )
     assert cpu["floor_kept"] is True
     f.policy(research_protected_share=Decimal("0.999"))
     [cpu] = [r for r in report_research_share(2027) if r["resource_class"] == "betzy:cpu"]
@@ -95,8 +109,9 @@ def test_balances_and_unallocated_reports(mixed):
     assert rows["uio1"]["used"] == Decimal(300_000)
     assert rows["uio1"]["remaining"] == Decimal(1_700_000)
     assert report_balances(["acme1"])[0]["used_share"] == Decimal("0.1")
-    assert report_unallocated(*YEAR) == [{"project": "stray1", "resource_class": "betzy:cpu",
-                                          "quantity": Decimal(5), "records": 1}]
+    assert report_unallocated(*YEAR) == [
+        {"project": "stray1", "resource_class": "betzy:cpu", "quantity": Decimal(5), "records": 1}
+    ]
 
 
 def test_integrity_report_finds_orphaned_usage(mixed):
@@ -107,5 +122,7 @@ def test_integrity_report_finds_orphaned_usage(mixed):
 
     assert report_integrity() == {"project": 0, "resource_class": 0, "allocation": 0, "batch": 0}
     with connection.cursor() as c:  # what only raw SQL could do: the ORM's PROTECT forbids it
-        c.execute(f"UPDATE {UsageRecord._meta.db_table} SET allocation_id = 999999 WHERE job_id = '1'")
+        c.execute(
+            f"UPDATE {UsageRecord._meta.db_table} SET allocation_id = 999999 WHERE job_id = '1'"
+        )
     assert report_integrity()["allocation"] == 1

@@ -21,7 +21,9 @@ def allocation():
 
 
 def _change(allocation, kind, **kw):
-    return ChangeRequest.objects.create(allocation=allocation, kind=kind, reason="More science.", **kw)
+    return ChangeRequest.objects.create(
+        allocation=allocation, kind=kind, reason="More science.", **kw
+    )
 
 
 def test_increase_within_capacity_is_approved_once(allocation):
@@ -51,14 +53,22 @@ def test_extension_keeps_the_daily_rate(allocation):
 
 def test_renewal_makes_a_new_allocation_for_the_next_period(allocation):
     next_end = dt.date(f.YEAR + 1, 1, 1)
-    services.decide_change(_change(allocation, ChangeKind.RENEW, amount=Decimal(10_000), new_end=next_end), True)
+    services.decide_change(
+        _change(allocation, ChangeKind.RENEW, amount=Decimal(10_000), new_end=next_end), True
+    )
     renewed = Allocation.objects.exclude(pk=allocation.pk).get()
-    assert (renewed.start, renewed.end, renewed.amount) == (allocation.end, next_end, Decimal(10_000))
+    assert (renewed.start, renewed.end, renewed.amount) == (
+        allocation.end,
+        next_end,
+        Decimal(10_000),
+    )
     assert renewed.source == "change" and renewed.price_category == allocation.price_category
 
 
 def test_rejection_records_the_note(allocation):
-    change = services.decide_change(_change(allocation, ChangeKind.INCREASE, amount=Decimal(1)), False, note="No.")
+    change = services.decide_change(
+        _change(allocation, ChangeKind.INCREASE, amount=Decimal(1)), False, note="No."
+    )
     assert (change.status, change.decision_note) == ("rejected", "No.")
 
 
@@ -78,16 +88,29 @@ def test_an_increase_lifts_a_block_the_use_no_longer_justifies(allocation):
     f.price_list("A")
     f.price_list("0")
     rc = allocation.resource_class
-    import_records([{"cluster": rc.system.slug, "job_id": "1", "account": allocation.project.code,
-                     "system": rc.system.slug, "kind": "cpu", "quantity": "20000",
-                     "start": dt.datetime(f.YEAR, 2, 1, 10).isoformat(), "end": dt.datetime(f.YEAR, 2, 1, 11).isoformat()}],
-                   source="t")
+    import_records(
+        [
+            {
+                "cluster": rc.system.slug,
+                "job_id": "1",
+                "account": allocation.project.code,
+                "system": rc.system.slug,
+                "kind": "cpu",
+                "quantity": "20000",
+                "start": dt.datetime(f.YEAR, 2, 1, 10).isoformat(),
+                "end": dt.datetime(f.YEAR, 2, 1, 11).isoformat(),
+            }
+        ],
+        source="t",
+    )
     allocation.refresh_from_db()
     assert allocation.status == "blocked"
     services.decide_change(_change(allocation, ChangeKind.INCREASE, amount=Decimal(20_000)), True)
     allocation.refresh_from_db()
     assert allocation.status == "active"  # 20,000 of 40,000 used: 50 % warned, no block
-    assert sorted(BalanceEvent.objects.filter(allocation=allocation).values_list("action", flat=True)) == ["warn"]
+    assert sorted(
+        BalanceEvent.objects.filter(allocation=allocation).values_list("action", flat=True)
+    ) == ["warn"]
 
 
 def test_withdrawn_applications_are_not_decided():

@@ -36,8 +36,11 @@ def test_api_refuses_with_409_naming_the_rule(over_capacity, operator):
     app, rc = over_capacity
     client = APIClient()
     client.force_authenticate(operator)
-    r = client.post(f"/api/applications/{app.pk}/decide/", {"grants": [{"resource_class": rc.pk, "amount": "10000000"}]},
-                    format="json")
+    r = client.post(
+        f"/api/applications/{app.pk}/decide/",
+        {"grants": [{"resource_class": rc.pk, "amount": "10000000"}]},
+        format="json",
+    )
     assert r.status_code == 409, r.content
     assert r.json()["violations"][0]["rule"] == "capacity"
     assert not Allocation.objects.exists()
@@ -57,11 +60,21 @@ def test_cli_refuses_with_exit_3_naming_the_rule(over_capacity, capsys):
 def test_admin_refuses_on_the_form_naming_the_rule(over_capacity, operator, client):
     app, rc = over_capacity
     client.force_login(operator)
-    r = client.post("/admin/allocation/allocation/add/", {
-        "project": app.project.pk, "resource_class": rc.pk, "amount": "10000000", "start": "2027-01-01",
-        "end": "2027-07-01", "source": "call", "price_category": "A", "charging_model": "consumption",
-        "status": "active", "status_reason": "",
-    })
+    r = client.post(
+        "/admin/allocation/allocation/add/",
+        {
+            "project": app.project.pk,
+            "resource_class": rc.pk,
+            "amount": "10000000",
+            "start": "2027-01-01",
+            "end": "2027-07-01",
+            "source": "call",
+            "price_category": "A",
+            "charging_model": "consumption",
+            "status": "active",
+            "status_reason": "",
+        },
+    )
     assert r.status_code == 200  # the form again, with the error
     assert "[capacity]" in r.content.decode()
     assert not Allocation.objects.exists()

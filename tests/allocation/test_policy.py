@@ -20,9 +20,13 @@ YEAR = (dt.date(f.YEAR, 1, 1), dt.date(f.YEAR + 1, 1, 1))
 
 
 def _grant(project, rc, amount, period=H1):
-    return services.purchase(project, rc, Decimal(amount), *period) if project.is_economic else \
-        services.grant_colocated(project, rc, Decimal(amount), *period) if rc.system.owner_id else \
-        _research_grant(project, rc, amount, period)
+    return (
+        services.purchase(project, rc, Decimal(amount), *period)
+        if project.is_economic
+        else services.grant_colocated(project, rc, Decimal(amount), *period)
+        if rc.system.owner_id
+        else _research_grant(project, rc, amount, period)
+    )
 
 
 def _research_grant(project, rc, amount, period):
@@ -127,27 +131,34 @@ def test_research_protected_share():
     order = SectorOrder.objects.create(organisation=agency, sector="Helse", year=f.YEAR)
     SectorOrderLine.objects.create(order=order, resource_class=rc, amount=year_cap * Decimal("0.4"))
     services.confirm_order(order)
-    other = SectorOrder.objects.create(organisation=f.organisation("public", sector="Politi"), sector="Politi", year=f.YEAR)
+    other = SectorOrder.objects.create(
+        organisation=f.organisation("public", sector="Politi"), sector="Politi", year=f.YEAR
+    )
     SectorOrderLine.objects.create(order=other, resource_class=rc, amount=1)
     with pytest.raises(policy.PolicyViolation) as exc:
         services.confirm_order(other)
     assert [v.rule for v in exc.value.violations] == ["research_share"]
     assert "60.0%" in str(exc.value)
-    assert violations(f.project(), rc, year_cap * Decimal("0.6"), YEAR) == []  # research keeps its share
+    assert (
+        violations(f.project(), rc, year_cap * Decimal("0.6"), YEAR) == []
+    )  # research keeps its share
 
 
-@pytest.mark.parametrize(("sensitivity", "zone", "country", "ok"), [
-    (0, "open", "NO", True),
-    (0, "open", "FI", True),          # security partner
-    (0, "open", "CN", False),         # not on the partner list
-    (1, "open", "NO", False),         # personal data needs an approved system
-    (1, "shielded", "NO", True),
-    (1, "shielded", "SE", True),      # EEA
-    (1, "shielded", "US", False),     # outside the EEA
-    (2, "shielded", "NO", False),     # graded needs a graded system
-    (2, "graded", "NO", True),
-    (4, "graded", "FI", False),       # graded only in Norway
-])
+@pytest.mark.parametrize(
+    ("sensitivity", "zone", "country", "ok"),
+    [
+        (0, "open", "NO", True),
+        (0, "open", "FI", True),  # security partner
+        (0, "open", "CN", False),  # not on the partner list
+        (1, "open", "NO", False),  # personal data needs an approved system
+        (1, "shielded", "NO", True),
+        (1, "shielded", "SE", True),  # EEA
+        (1, "shielded", "US", False),  # outside the EEA
+        (2, "shielded", "NO", False),  # graded needs a graded system
+        (2, "graded", "NO", True),
+        (4, "graded", "FI", False),  # graded only in Norway
+    ],
+)
 def test_placement_by_sensitivity(sensitivity, zone, country, ok):
     rc = f.resource_class(f.system(zone=zone, country=country), units=100)
     found = violations(f.project(sensitivity=sensitivity), rc, 10)
@@ -163,14 +174,17 @@ def test_security_partner_list_is_configurable():
     assert violations(f.project(), rc, 10) == []
 
 
-@pytest.mark.parametrize(("purpose", "tier", "ok"), [
-    ("research_rd", 1, True),
-    ("admin_rd", 1, False),
-    ("admin_rd", 2, True),
-    ("critical_service", 2, False),
-    ("critical_service", 3, True),
-    ("national_ai", 2, True),
-])
+@pytest.mark.parametrize(
+    ("purpose", "tier", "ok"),
+    [
+        ("research_rd", 1, True),
+        ("admin_rd", 1, False),
+        ("admin_rd", 2, True),
+        ("critical_service", 2, False),
+        ("critical_service", 3, True),
+        ("national_ai", 2, True),
+    ],
+)
 def test_availability_tier(purpose, tier, ok):
     rc = f.resource_class(f.system(tier=tier), units=100)
     org = f.organisation("public", sector="Helse") if purpose != "research_rd" else f.organisation()
@@ -206,14 +220,18 @@ def test_sub_allocations_stay_within_the_order_line_and_sector():
     assert exc.value.violations[0].rule == "order_bounds"
     services.sub_allocate(line, p, Decimal(400))
     with pytest.raises(policy.PolicyViolation):
-        services.sub_allocate(line, f.project(f.organisation("public", sector="Politi")), Decimal(1))
+        services.sub_allocate(
+            line, f.project(f.organisation("public", sector="Politi")), Decimal(1)
+        )
 
 
 def test_batch_counts_its_own_earlier_items():
     rc = f.resource_class(units=10)
     cap = rc.capacity(*H1)
     p1, p2 = f.project(), f.project()
-    found = policy.check([policy.Proposal.grant(p1, rc, cap, *H1), policy.Proposal.grant(p2, rc, 1, *H1)])
+    found = policy.check(
+        [policy.Proposal.grant(p1, rc, cap, *H1), policy.Proposal.grant(p2, rc, 1, *H1)]
+    )
     assert [v.rule for v in found] == ["capacity"]
 
 
@@ -235,11 +253,18 @@ def test_audit_log_records_decisions_with_actor():
     with acting_as("cli"):
         services.decide_application(app, {rc.pk: Decimal(100)})
     entry = AuditEntry.objects.filter(object_type="allocation.Allocation").get()
-    assert entry.actor_label == "cli" and entry.action == "create" and Decimal(entry.after["amount"]) == 100
+    assert (
+        entry.actor_label == "cli"
+        and entry.action == "create"
+        and Decimal(entry.after["amount"]) == 100
+    )
     rc.installed_units = Decimal(20)
     rc.save()
     change = AuditEntry.objects.filter(object_type="catalog.ResourceClass", action="update").get()
-    assert Decimal(change.before["installed_units"]) == 10 and Decimal(change.after["installed_units"]) == 20
+    assert (
+        Decimal(change.before["installed_units"]) == 10
+        and Decimal(change.after["installed_units"]) == 20
+    )
 
 
 def test_remaining_economic_room_follows_the_tightest_calendar_year():
@@ -250,4 +275,9 @@ def test_remaining_economic_room_follows_the_tightest_calendar_year():
     later = (dt.date(f.YEAR, 10, 1), dt.date(f.YEAR + 1, 4, 1))  # half in 2027, half in 2028
     assert policy.remaining(rc, *later)["economic_room"] == 0
     assert violations(commercial, rc, 1, later)[0].rule == "economic_cap"
-    assert policy.remaining(rc, (dt.date(f.YEAR + 1, 1, 1)), dt.date(f.YEAR + 1, 4, 1))["economic_room"] > 0
+    assert (
+        policy.remaining(rc, (dt.date(f.YEAR + 1, 1, 1)), dt.date(f.YEAR + 1, 4, 1))[
+            "economic_room"
+        ]
+        > 0
+    )

@@ -15,12 +15,18 @@ pytestmark = pytest.mark.django_db
 
 def _review(app, score: int) -> None:
     reviewer = f.person(f.organisation(), "reviewer")
-    Review.objects.create(application=app, reviewer=reviewer, submitted=True,
-                          scores={"excellence": score, "impact": score, "feasibility": score})
+    Review.objects.create(
+        application=app,
+        reviewer=reviewer,
+        submitted=True,
+        scores={"excellence": score, "impact": score, "feasibility": score},
+    )
 
 
 def test_scarce_capacity_goes_to_the_better_score_and_the_proposal_passes_the_rules():
-    f.policy(min_grant_share=Decimal("0.5"))  # the weak one can't get half without hurting the good one more
+    f.policy(
+        min_grant_share=Decimal("0.5")
+    )  # the weak one can't get half without hurting the good one more
     rc = f.resource_class(units=10)
     cap = rc.capacity(*f.H1)
     c = f.call()
@@ -43,8 +49,13 @@ def test_conflicted_reviews_do_not_count():
     rc = f.resource_class(units=10)
     app = f.application(f.call(), f.project(), {rc: 100})
     _review(app, 6)
-    Review.objects.create(application=app, reviewer=f.person(f.organisation(), "reviewer"), submitted=True,
-                          conflict_of_interest=True, scores={"excellence": 1, "impact": 1, "feasibility": 1})
+    Review.objects.create(
+        application=app,
+        reviewer=f.person(f.organisation(), "reviewer"),
+        submitted=True,
+        conflict_of_interest=True,
+        scores={"excellence": 1, "impact": 1, "feasibility": 1},
+    )
     assert app.score() == Decimal("6.000")
 
 
@@ -62,7 +73,9 @@ def test_lines_the_rules_forbid_are_reported_and_get_nothing():
 def test_economic_applications_stay_within_the_cap():
     rc = f.resource_class(units=10)
     c = f.call()
-    commercial = f.application(c, f.project(f.organisation("industry"), purpose="commercial"), {rc: 20_000})
+    commercial = f.application(
+        c, f.project(f.organisation("industry"), purpose="commercial"), {rc: 20_000}
+    )
     _review(commercial, 7)
     proposal = rounds.propose_round(c)
     assert proposal.violations == []

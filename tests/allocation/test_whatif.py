@@ -16,9 +16,11 @@ def _round():
     rc = f.resource_class(units=100)
     c = f.call()
     uni, company = f.organisation(name="UiO"), f.organisation("industry", name="Acme")
-    apps = [f.application(c, f.project(uni, code="nn1k"), {rc: 3000}),
-            f.application(c, f.project(uni, code="nn2k"), {rc: 1000}),
-            f.application(c, f.project(company, purpose="commercial", code="acme1"), {rc: 100})]
+    apps = [
+        f.application(c, f.project(uni, code="nn1k"), {rc: 3000}),
+        f.application(c, f.project(uni, code="nn2k"), {rc: 1000}),
+        f.application(c, f.project(company, purpose="commercial", code="acme1"), {rc: 100}),
+    ]
     for app in apps:
         services.decide_application(app, {rc.pk: Decimal(app.requests.get().amount)})
     return c
@@ -28,7 +30,11 @@ def test_the_scenario_carries_the_round_entitlements_and_policy():
     call = _round()
     sc = whatif.scenario(call)
     leaves = {g["name"]: g for g in sc["groups"] if g.get("parent")}
-    assert {k: v["share"] for k, v in leaves.items()} == {"acme1": 100.0, "nn1k": 3000.0, "nn2k": 1000.0}
+    assert {k: v["share"] for k, v in leaves.items()} == {
+        "acme1": 100.0,
+        "nn1k": 3000.0,
+        "nn2k": 1000.0,
+    }
     assert leaves["acme1"]["economic"] and leaves["acme1"]["parent"] == "industry"
     assert sc["scenarios"][0]["policy"]["economic_cap"] == 0.05
 
@@ -58,9 +64,22 @@ def test_the_summary_adds_projects_up_per_user_group_and_the_cli_stores_it(trace
     research = fair["user_groups"]["research"]
     assert research["entitlement"] == pytest.approx(4000 / 4100)
     assert research["delivered_share"] == pytest.approx(
-        sum(g["delivered_share"] for g in fair["groups"] if g["user_group"] == "research"))
-    assert main(["round", "simulate", call.name, "--trace", str(traces / "hpc2n-first3171.swf"),
-                 "--store", "--json"]) == 0
+        sum(g["delivered_share"] for g in fair["groups"] if g["user_group"] == "research")
+    )
+    assert (
+        main(
+            [
+                "round",
+                "simulate",
+                call.name,
+                "--trace",
+                str(traces / "hpc2n-first3171.swf"),
+                "--store",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     run = SimulationRun.objects.get(pk=out["stored"])
     assert run.results == out["scenarios"] and run.results[0]["user_groups"] == fair["user_groups"]

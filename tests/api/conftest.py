@@ -31,12 +31,12 @@ YEAR = f.YEAR
 @dataclass
 class World:
     betzy: System
-    cpu: ResourceClass          # 1000 cores, always available: 8 760 000 core-hours a year
-    graded_cpu: ResourceClass   # a graded system in Norway
+    cpu: ResourceClass  # 1000 cores, always available: 8 760 000 core-hours a year
+    graded_cpu: ResourceClass  # a graded system in Norway
     uio: Organisation
-    met: Organisation           # public, sector "climate"
-    fhi: Organisation           # public, sector "health"
-    sme: Organisation           # industry
+    met: Organisation  # public, sector "climate"
+    fhi: Organisation  # public, sector "health"
+    sme: Organisation  # industry
     operator: Person
     finance: Person
     decision_maker: Person
@@ -76,15 +76,33 @@ class World:
 
 def usage_record(project: Project, rc: ResourceClass, job: str, quantity: str) -> dict:
     """A usage record in the importer's JSON format (docs/accounting.md)."""
-    return {"cluster": rc.system.slug, "kind": rc.kind, "job_id": job, "account": project.code,
-            "quantity": quantity, "start": f"{YEAR}-02-01T10:00:00+01:00", "end": f"{YEAR}-02-01T11:00:00+01:00"}
+    return {
+        "cluster": rc.system.slug,
+        "kind": rc.kind,
+        "job_id": job,
+        "account": project.code,
+        "quantity": quantity,
+        "start": f"{YEAR}-02-01T10:00:00+01:00",
+        "end": f"{YEAR}-02-01T11:00:00+01:00",
+    }
 
 
 def _invoice(org: Organisation, project: Project | None, amount: str) -> Invoice:
-    inv = Invoice.objects.create(organisation=org, period_start=dt.date(YEAR, 1, 1), period_end=dt.date(YEAR, 4, 1),
-                                 total_nok=Decimal(amount))
-    InvoiceLine.objects.create(invoice=inv, project=project, description="CPU", quantity=Decimal(1), unit="core-hours",
-                               unit_price_nok=Decimal(amount), amount_nok=Decimal(amount))
+    inv = Invoice.objects.create(
+        organisation=org,
+        period_start=dt.date(YEAR, 1, 1),
+        period_end=dt.date(YEAR, 4, 1),
+        total_nok=Decimal(amount),
+    )
+    InvoiceLine.objects.create(
+        invoice=inv,
+        project=project,
+        description="CPU",
+        quantity=Decimal(1),
+        unit="core-hours",
+        unit_price_nok=Decimal(amount),
+        amount_nok=Decimal(amount),
+    )
     return inv
 
 
@@ -125,7 +143,9 @@ def build_world() -> World:
     proj_fhi = f.project(fhi, pi=fhi_pi, code="fhi0001")
     proj_sme = f.project(sme, pi=industry, purpose="commercial", code="sme0001")
 
-    open_call = f.call("Open call", status=CallStatus.OPEN, period=(dt.date(YEAR, 7, 1), dt.date(YEAR + 1, 1, 1)))
+    open_call = f.call(
+        "Open call", status=CallStatus.OPEN, period=(dt.date(YEAR, 7, 1), dt.date(YEAR + 1, 1, 1))
+    )
     review_call = f.call("Spring call")
     app_a = f.application(review_call, proj_a, {cpu: 100_000})
     app_b = f.application(review_call, proj_b, {cpu: 200_000})
@@ -134,25 +154,61 @@ def build_world() -> World:
 
     alloc_a = f.granted(proj_a, cpu, 50_000)
     alloc_b = f.granted(proj_b, cpu, 60_000)
-    importer.import_records([usage_record(proj_a, cpu, "1", "1000"), usage_record(proj_b, cpu, "2", "2000")],
-                            source="test")
+    importer.import_records(
+        [usage_record(proj_a, cpu, "1", "1000"), usage_record(proj_b, cpu, "2", "2000")],
+        source="test",
+    )
 
-    order_met = SectorOrder.objects.create(organisation=met, sector="climate", year=YEAR, ordered_by=coordinator_climate)
+    order_met = SectorOrder.objects.create(
+        organisation=met, sector="climate", year=YEAR, ordered_by=coordinator_climate
+    )
     SectorOrderLine.objects.create(order=order_met, resource_class=cpu, amount=Decimal(100_000))
-    order_fhi = SectorOrder.objects.create(organisation=fhi, sector="health", year=YEAR, ordered_by=coordinator_health)
+    order_fhi = SectorOrder.objects.create(
+        organisation=fhi, sector="health", year=YEAR, ordered_by=coordinator_health
+    )
     SectorOrderLine.objects.create(order=order_fhi, resource_class=cpu, amount=Decimal(80_000))
     services.confirm_order(order_fhi)
 
     return World(
-        betzy=betzy, cpu=cpu, graded_cpu=graded_cpu, uio=uio, met=met, fhi=fhi, sme=sme,
-        operator=operator, finance=finance, decision_maker=decision_maker, pi_a=pi_a, pi_b=pi_b, member_a=member_a,
-        reviewer_a=reviewer_a, reviewer_b=reviewer_b, coordinator_climate=coordinator_climate,
-        coordinator_health=coordinator_health, industry=industry, met_pi=met_pi, fhi_pi=fhi_pi,
-        proj_a=proj_a, proj_b=proj_b, proj_met=proj_met, proj_fhi=proj_fhi, proj_sme=proj_sme,
-        open_call=open_call, review_call=review_call, app_a=app_a, app_b=app_b, review_a=review_a, review_b=review_b,
-        alloc_a=alloc_a, alloc_b=alloc_b, order_met=order_met, order_fhi=order_fhi,
-        invoice_uio=_invoice(uio, proj_a, "40.00"), invoice_met=_invoice(met, proj_met, "55.50"),
-        invoice_fhi=_invoice(fhi, proj_fhi, "12.25"), invoice_sme=_invoice(sme, proj_sme, "999.99"),
+        betzy=betzy,
+        cpu=cpu,
+        graded_cpu=graded_cpu,
+        uio=uio,
+        met=met,
+        fhi=fhi,
+        sme=sme,
+        operator=operator,
+        finance=finance,
+        decision_maker=decision_maker,
+        pi_a=pi_a,
+        pi_b=pi_b,
+        member_a=member_a,
+        reviewer_a=reviewer_a,
+        reviewer_b=reviewer_b,
+        coordinator_climate=coordinator_climate,
+        coordinator_health=coordinator_health,
+        industry=industry,
+        met_pi=met_pi,
+        fhi_pi=fhi_pi,
+        proj_a=proj_a,
+        proj_b=proj_b,
+        proj_met=proj_met,
+        proj_fhi=proj_fhi,
+        proj_sme=proj_sme,
+        open_call=open_call,
+        review_call=review_call,
+        app_a=app_a,
+        app_b=app_b,
+        review_a=review_a,
+        review_b=review_b,
+        alloc_a=alloc_a,
+        alloc_b=alloc_b,
+        order_met=order_met,
+        order_fhi=order_fhi,
+        invoice_uio=_invoice(uio, proj_a, "40.00"),
+        invoice_met=_invoice(met, proj_met, "55.50"),
+        invoice_fhi=_invoice(fhi, proj_fhi, "12.25"),
+        invoice_sme=_invoice(sme, proj_sme, "999.99"),
     )
 
 

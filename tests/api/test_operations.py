@@ -77,7 +77,9 @@ def test_a_coordinator_without_a_sector_sees_no_sector_less_projects():
 
     f.project(code="nn1k")
     blank = f.person(f.organisation("public", sector="Helse"))
-    Role.objects.create(person=blank, kind="coordinator", sector="")  # as a careless raw insert would
+    Role.objects.create(
+        person=blank, kind="coordinator", sector=""
+    )  # as a careless raw insert would
     assert list(access.visible_projects(blank.user)) == []
     with pytest.raises(ValidationError):
         Role(person=blank, kind="coordinator", sector=" ").full_clean()

@@ -76,20 +76,41 @@ def test_fuzzing_every_operation_finds_no_server_error(live_server, tmp_path):
     world.operator.user.save()
     token = Token.objects.create(user=world.operator.user)
     command = [
-        str(exe), "run", f"{live_server.url}/api/schema/",
-        "--checks", "not_a_server_error",
-        "--phases", "examples,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(SEED),
+        str(exe),
+        "run",
+        f"{live_server.url}/api/schema/",
+        "--checks",
+        "not_a_server_error",
+        "--phases",
+        "examples,fuzzing",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
         "--no-shrink",
-        "--workers", "1",
-        "--request-timeout", "30",
-        "-H", f"Authorization: Token {token.key}",
-        "--report", "junit", "--report-dir", str(tmp_path),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "-H",
+        f"Authorization: Token {token.key}",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "NO_COLOR": "1", "NO_PROXY": "localhost,127.0.0.1",
-                              "no_proxy": "localhost,127.0.0.1"})
+    run = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "NO_PROXY": "localhost,127.0.0.1",
+            "no_proxy": "localhost,127.0.0.1",
+        },
+    )
     tail = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, f"schemathesis found failures:\n{tail}"
     assert "Fuzzing" in run.stdout and "passed" in run.stdout, tail

@@ -138,14 +138,17 @@ def random_round(seed, n=40, n_classes=4, scarce=0.4):
             demand[cid] += 10.0
         research = rng.random() < 0.7
         apps.append(
-            app(i, round(rng.uniform(1, 7), 1), req,
+            app(
+                i,
+                round(rng.uniform(1, 7), 1),
+                req,
                 economic=(not research and rng.random() < 0.5) or rng.random() < 0.05,
-                research=research)
+                research=research,
+            )
         )
     for cid, d in demand.items():
         classes.append(
-            rclass(cid, scarce * d, economic_room=0.1 * d, non_research_room=0.15 * d,
-                   capacity=d)
+            rclass(cid, scarce * d, economic_room=0.1 * d, non_research_room=0.15 * d, capacity=d)
         )
     eligible = {(a.id, c) for a in apps for c in a.requests if rng.random() < 0.9}
     return apps, classes, eligible
@@ -394,14 +397,26 @@ def test_request_too_big_for_what_is_left_says_why():
         ([app(1, 5, {"cpu": 1})], [rclass("cpu", 10)], {"min_share": -0.2}, "min_share"),
         ([app(1, 5, {"cpu": 1})], [rclass("cpu", 10)], {"min_share": math.nan}, "min_share"),
         ([app(1, 5, {"cpu": 1})], [rclass("cpu", 10)], {"time_limit": 0}, "time_limit"),
-        ([app(1, 5, {"cpu": 1})], [rclass("cpu", 10)], {"eligible": [(2, "cpu")]},
-         "unknown application 2"),
-        ([app(1, 5, {"cpu": 1})], [rclass("cpu", 10)], {"eligible": [(1, "gpu")]},
-         "unknown resource class 'gpu'"),
+        (
+            [app(1, 5, {"cpu": 1})],
+            [rclass("cpu", 10)],
+            {"eligible": [(2, "cpu")]},
+            "unknown application 2",
+        ),
+        (
+            [app(1, 5, {"cpu": 1})],
+            [rclass("cpu", 10)],
+            {"eligible": [(1, "gpu")]},
+            "unknown resource class 'gpu'",
+        ),
         ([app(1, 5, {"cpu": 1})], [rclass("cpu", INF)], {}, "give `capacity`"),
         ([app(1, 5, {"cpu": 1})], [rclass("cpu", math.nan)], {}, "NaN"),
-        ([app(1, 5, {"cpu": 1}), app("x", 5, {"cpu": 1})], [rclass("cpu", 10)], {},
-         "mutually comparable"),
+        (
+            [app(1, 5, {"cpu": 1}), app("x", 5, {"cpu": 1})],
+            [rclass("cpu", 10)],
+            {},
+            "mutually comparable",
+        ),
     ],
 )
 def test_bad_input_is_refused_clearly(apps, classes, kwargs, message):
@@ -419,8 +434,13 @@ def test_input_errors_are_value_errors():
 
 def test_decimal_inputs_and_rounded_amounts():
     classes = [
-        ResourceClass(id="cpu", remaining=Decimal("1000.00"), economic_room=Decimal("50"),
-                      non_research_room=Decimal("300"), capacity=Decimal("4000"))
+        ResourceClass(
+            id="cpu",
+            remaining=Decimal("1000.00"),
+            economic_room=Decimal("50"),
+            non_research_room=Decimal("300"),
+            capacity=Decimal("4000"),
+        )
     ]
     apps = [app(k, Decimal("4.25") + k, {"cpu": Decimal("333.33")}) for k in range(5)]
     p = propose(apps, classes)

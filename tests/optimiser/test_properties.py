@@ -83,8 +83,13 @@ def rounds(draw):
         econ = draw(st.one_of(st.just(math.inf), st.integers(0, int(demand)).map(float)))
         nonres = draw(st.one_of(st.just(math.inf), st.integers(0, int(demand)).map(float)))
         classes.append(
-            ResourceClass(id=c, remaining=remaining, economic_room=econ,
-                          non_research_room=nonres, capacity=float(demand))
+            ResourceClass(
+                id=c,
+                remaining=remaining,
+                economic_room=econ,
+                non_research_room=nonres,
+                capacity=float(demand),
+            )
         )
     lines = [(a.id, c) for a in apps for c in a.requests]
     eligible = {line for line in lines if draw(st.integers(0, 9)) > 0}

@@ -37,9 +37,13 @@ class Grant:
 class Provider:
     client_id: str = "regnekraft-test"
     client_secret: str = "s3cret-for-tests"
-    identity: dict = field(default_factory=lambda: {"sub": "feide-1", "email": "pia@example.no", "name": "Pia"})
+    identity: dict = field(
+        default_factory=lambda: {"sub": "feide-1", "email": "pia@example.no", "name": "Pia"}
+    )
     audience: str | None = None  # override to issue tokens for another client (an attack)
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     grants: dict[str, Grant] = field(default_factory=dict)
     tokens: dict[str, dict] = field(default_factory=dict)
     requests_seen: list[str] = field(default_factory=list)
@@ -64,7 +68,9 @@ class Provider:
                 elif url.path == "/userinfo":
                     token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                     claims = provider.tokens.get(token)
-                    self._json(claims, 200) if claims else self._json({"error": "invalid_token"}, 401)
+                    self._json(claims, 200) if claims else self._json(
+                        {"error": "invalid_token"}, 401
+                    )
                 else:
                     self._json({"error": "not_found"}, 404)
 
@@ -81,10 +87,18 @@ class Provider:
                 if q.get("client_id") != provider.client_id or q.get("response_type") != "code":
                     return self._json({"error": "unauthorized_client"}, 400)
                 code = secrets.token_urlsafe(16)
-                provider.grants[code] = Grant(q["client_id"], q["redirect_uri"], q.get("nonce", ""),
-                                              q.get("code_challenge", ""), dict(provider.identity))
+                provider.grants[code] = Grant(
+                    q["client_id"],
+                    q["redirect_uri"],
+                    q.get("nonce", ""),
+                    q.get("code_challenge", ""),
+                    dict(provider.identity),
+                )
                 self.send_response(302)
-                self.send_header("Location", f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}")
+                self.send_header(
+                    "Location",
+                    f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}",
+                )
                 self.end_headers()
 
             def _json(self, body: dict, status: int = 200) -> None:
@@ -114,11 +128,16 @@ class Provider:
         return {**key, "kid": KEY_ID, "alg": "RS256", "use": "sig"}
 
     def discovery(self) -> dict:
-        return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
-                "token_endpoint": f"{self.url}/token", "userinfo_endpoint": f"{self.url}/userinfo",
-                "jwks_uri": f"{self.url}/jwks", "response_types_supported": ["code"],
-                "code_challenge_methods_supported": ["S256"],
-                "id_token_signing_alg_values_supported": ["RS256"]}
+        return {
+            "issuer": self.url,
+            "authorization_endpoint": f"{self.url}/authorize",
+            "token_endpoint": f"{self.url}/token",
+            "userinfo_endpoint": f"{self.url}/userinfo",
+            "jwks_uri": f"{self.url}/jwks",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
 
     def settings(self) -> dict:
         return {
@@ -133,19 +152,41 @@ class Provider:
 
     def token(self, form: dict) -> tuple[int, dict]:
         grant = self.grants.pop(form.get("code", ""), None)
-        if grant is None or form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        if (
+            grant is None
+            or form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
             return 400, {"error": "invalid_grant"}
         if form.get("redirect_uri") != grant.redirect_uri:
             return 400, {"error": "invalid_grant", "error_description": "redirect_uri differs"}
         if grant.code_challenge:
             digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant.code_challenge:
-                return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "PKCE verification failed",
+                }
         now = int(time.time())
         id_token = jwt.encode(
-            {"iss": self.url, "sub": grant.claims["sub"], "aud": self.audience or grant.client_id, "iat": now,
-             "exp": now + 300, "nonce": grant.nonce, "email": grant.claims.get("email")},
-            self.key, algorithm="RS256", headers={"kid": KEY_ID})
+            {
+                "iss": self.url,
+                "sub": grant.claims["sub"],
+                "aud": self.audience or grant.client_id,
+                "iat": now,
+                "exp": now + 300,
+                "nonce": grant.nonce,
+                "email": grant.claims.get("email"),
+            },
+            self.key,
+            algorithm="RS256",
+            headers={"kid": KEY_ID},
+        )
         access_token = secrets.token_urlsafe(24)
         self.tokens[access_token] = grant.claims
-        return 200, {"access_token": access_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 300}
+        return 200, {
+            "access_token": access_token,
+            "id_token": id_token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+        }

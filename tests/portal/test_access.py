@@ -28,8 +28,21 @@ ALLOWED = {
     "pi": {"pi", "pi_apply"},
     "reviewer": {"reviews"},
     "coordinator": {"sector", "order_new"},
-    "industry": {"industry", "pi", "pi_apply"},  # the demo's industry customer also leads its project
-    "operator": {"catalogue", "calls", "changes", "sync", "audit", "finance", "price_list_new", "dashboard"},
+    "industry": {
+        "industry",
+        "pi",
+        "pi_apply",
+    },  # the demo's industry customer also leads its project
+    "operator": {
+        "catalogue",
+        "calls",
+        "changes",
+        "sync",
+        "audit",
+        "finance",
+        "price_list_new",
+        "dashboard",
+    },
     "finance": {"finance", "price_list_new"},
     "decision_maker": {"dashboard"},
     "nobody": set(),
@@ -45,7 +58,10 @@ def test_each_role_gets_its_pages_and_a_clear_refusal_elsewhere(world, client, r
             assert response.status_code == 200, (role, url)
         else:
             assert response.status_code == 403, (role, url)
-            assert "Denne siden er for" in response.content.decode() or "This page is for" in response.content.decode()
+            assert (
+                "Denne siden er for" in response.content.decode()
+                or "This page is for" in response.content.decode()
+            )
 
 
 @pytest.mark.parametrize("role", sorted(ALLOWED))
@@ -150,7 +166,13 @@ def test_every_table_on_a_page_exports_as_csv(world, client):
         "/operator/sync/": ["sync", "imports"],
         "/operator/audit/": ["audit"],
         "/finance/": ["prices", "invoices"],
-        "/dashboard/": ["utilisation", "allocated_used", "research_floor", "economic_share", "user_groups"],
+        "/dashboard/": [
+            "utilisation",
+            "allocated_used",
+            "research_floor",
+            "economic_share",
+            "user_groups",
+        ],
     }.items():
         html = client.get(url).content.decode()
         for table in tables:
@@ -201,19 +223,41 @@ def test_dashboard_shows_the_stored_round_simulation(world, client):
     assert "No round simulation is stored yet" in client.get("/en/dashboard/").content.decode()
 
     def scenario(name, research, public):
-        return {"name": name, "jobs": 3145, "utilisation": 0.4, "mean_wait": 7200.0, "median_wait": 0.0,
-                "p95_wait": 36000.0, "mean_bounded_slowdown": 3.5, "makespan": 1e6, "groups": [],
-                "user_groups": {"public": {"entitlement": 0.3, "delivered_share": public},
-                                "research": {"entitlement": 0.7, "delivered_share": research}}}
+        return {
+            "name": name,
+            "jobs": 3145,
+            "utilisation": 0.4,
+            "mean_wait": 7200.0,
+            "median_wait": 0.0,
+            "p95_wait": 36000.0,
+            "mean_bounded_slowdown": 3.5,
+            "makespan": 1e6,
+            "groups": [],
+            "user_groups": {
+                "public": {"entitlement": 0.3, "delivered_share": public},
+                "research": {"entitlement": 0.7, "delivered_share": research},
+            },
+        }
 
-    SimulationRun.objects.create(call=f.call("2026.2"), trace="hpc2n-first3171.swf", results=[
-        scenario("2026.2 as decided", 0.69, 0.31), scenario("fcfs without fair-share", 0.5, 0.5)])
+    SimulationRun.objects.create(
+        call=f.call("2026.2"),
+        trace="hpc2n-first3171.swf",
+        results=[
+            scenario("2026.2 as decided", 0.69, 0.31),
+            scenario("fcfs without fair-share", 0.5, 0.5),
+        ],
+    )
     html = client.get("/en/dashboard/").content.decode()
     assert "Round 2026.2 as decided, replayed on hpc2n-first3171.swf" in html
     figures = _csv(client, "/en/dashboard/", "simulation")
     assert [r[0] for r in figures[1:]] == ["2026.2 as decided", "fcfs without fair-share"]
     shares = _csv(client, "/en/dashboard/", "simulation_shares")
-    assert shares[0] == ["User group", "Entitlement", "2026.2 as decided", "fcfs without fair-share"]
+    assert shares[0] == [
+        "User group",
+        "Entitlement",
+        "2026.2 as decided",
+        "fcfs without fair-share",
+    ]
     assert [r[0] for r in shares[1:]] == ["Public sector", "Research"]
     assert shares[2][1:] == ["70.0", "69.0", "50.0"]
     assert "Simulert runde" in client.get("/dashboard/").content.decode()  # bokmål by default

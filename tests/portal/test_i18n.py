@@ -7,8 +7,14 @@ def test_bokmal_is_the_default_and_english_is_under_en(world, client):
     client.force_login(world.people["pi"].user)
     nb = client.get("/pi/").content.decode()
     en = client.get("/en/pi/").content.decode()
-    assert '<html lang="nb">' in nb and "<h1>Mine prosjekter</h1>" in nb and "Gå til hovedinnholdet" in nb
-    assert '<html lang="en">' in en and "<h1>My projects</h1>" in en and "Skip to main content" in en
+    assert (
+        '<html lang="nb">' in nb
+        and "<h1>Mine prosjekter</h1>" in nb
+        and "Gå til hovedinnholdet" in nb
+    )
+    assert (
+        '<html lang="en">' in en and "<h1>My projects</h1>" in en and "Skip to main content" in en
+    )
 
 
 def test_language_switch_links_to_the_same_page_in_the_other_language(world, client):

@@ -91,12 +91,16 @@ def test_sign_in_with_endpoints_from_the_discovery_document(world, client, disco
     assert discovered_provider.requests_seen.count("/.well-known/openid-configuration") == 1
 
 
-def test_unreachable_discovery_is_a_clear_refusal_not_an_error(world, client, settings, monkeypatch):
+def test_unreachable_discovery_is_a_clear_refusal_not_an_error(
+    world, client, settings, monkeypatch
+):
     from regnekraft.portal import oidc
 
     calls = []
     real_get = oidc.requests.get
-    monkeypatch.setattr(oidc.requests, "get", lambda *a, **kw: calls.append(a) or real_get(*a, **kw))
+    monkeypatch.setattr(
+        oidc.requests, "get", lambda *a, **kw: calls.append(a) or real_get(*a, **kw)
+    )
     settings.OIDC_RP_CLIENT_ID = "regnekraft"
     settings.OIDC_OP_DISCOVERY_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
     settings.OIDC_TIMEOUT = 2
@@ -107,5 +111,7 @@ def test_unreachable_discovery_is_a_clear_refusal_not_an_error(world, client, se
     page = client.get("/accounts/login/").content.decode()
     # the message is in the language of the request that started the sign-in
     assert "is not available right now" in page or "er ikke tilgjengelig akkurat nå" in page
-    client.get("/oidc/authenticate/")  # a second try within a minute does not wait for the provider again
+    client.get(
+        "/oidc/authenticate/"
+    )  # a second try within a minute does not wait for the provider again
     assert len(calls) == 1

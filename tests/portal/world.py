@@ -92,7 +92,9 @@ def _build() -> World:
         "a": f.project(uio, pi=people["pi"], code="nn1001k"),
         "b": f.project(uib, pi=people["pi_other"], code="nn2002k"),
         "health": f.project(hdir, pi=people["coordinator"], purpose="admin_rd", code="nn3003k"),
-        "climate": f.project(met, pi=people["coordinator_other"], purpose="admin_rd", code="nn4004k"),
+        "climate": f.project(
+            met, pi=people["coordinator_other"], purpose="admin_rd", code="nn4004k"
+        ),
         "acme": f.project(acme, pi=people["industry"], purpose="commercial", code="nn5005k"),
     }
     projects["a"].title, projects["b"].title = "Ocean model A", "Secret genome B"
@@ -102,8 +104,13 @@ def _build() -> World:
     decided = f.call("Decided 2027", period=(dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1)))
     app_a = f.application(decided, projects["a"], {cpu: 100_000})
     app_b = f.application(decided, projects["b"], {cpu: 50_000, gpu: 1000})
-    grants = services.decide_round(decided, {app_a.pk: {cpu.pk: Decimal(100_000)},
-                                             app_b.pk: {cpu.pk: Decimal(50_000), gpu.pk: Decimal(1000)}})
+    grants = services.decide_round(
+        decided,
+        {
+            app_a.pk: {cpu.pk: Decimal(100_000)},
+            app_b.pk: {cpu.pk: Decimal(50_000), gpu.pk: Decimal(1000)},
+        },
+    )
     allocation_a, allocation_b = grants[app_a.pk][0], grants[app_b.pk][0]
 
     review_call = f.call("Autumn 2027", period=(dt.date(YEAR, 7, 1), dt.date(YEAR + 1, 1, 1)))
@@ -111,8 +118,11 @@ def _build() -> World:
     other_app = f.application(review_call, projects["b"], {cpu: 30_000})
     review = Review.objects.create(application=review_app, reviewer=people["reviewer"])
     other_review = Review.objects.create(application=other_app, reviewer=people["reviewer_other"])
-    open_call = f.call("Spring 2028", period=(dt.date(YEAR + 1, 1, 1), dt.date(YEAR + 1, 7, 1)),
-                       status=CallStatus.OPEN)
+    open_call = f.call(
+        "Spring 2028",
+        period=(dt.date(YEAR + 1, 1, 1), dt.date(YEAR + 1, 7, 1)),
+        status=CallStatus.OPEN,
+    )
 
     order_health = SectorOrder.objects.create(organisation=hdir, sector="health", year=YEAR)
     SectorOrderLine.objects.create(order=order_health, resource_class=cpu, amount=Decimal(200_000))
@@ -123,18 +133,58 @@ def _build() -> World:
 
     now = timezone.now()
     for i, (alloc, qty) in enumerate([(allocation_a, 60_000), (allocation_b, 10_000)]):
-        UsageRecord.objects.create(source="test", cluster="betzy", job_id=str(1000 + i), project=alloc.project,
-                                   resource_class=alloc.resource_class, allocation=alloc,
-                                   start=now - dt.timedelta(hours=5), end=now - dt.timedelta(hours=1), usage_date=(now - dt.timedelta(hours=1)).date(),
-                                   quantity=Decimal(qty), charge_nok=Decimal(qty) * Decimal("0.04"))
-    BalanceEvent.objects.create(allocation=allocation_a, threshold=Decimal("0.5"), action="warn",
-                                used_share=Decimal("0.6"))
-    invoice_a = Invoice.objects.create(organisation=uio, period_start=dt.date(YEAR, 1, 1),
-                                       period_end=dt.date(YEAR, 4, 1), total_nok=Decimal("2400.00"))
-    InvoiceLine.objects.create(invoice=invoice_a, project=projects["a"], description="CPU use nn1001k",
-                               quantity=Decimal(60_000), unit="core-hours", unit_price_nok=Decimal("0.04"),
-                               amount_nok=Decimal("2400.00"))
-    invoice_b = Invoice.objects.create(organisation=uib, period_start=dt.date(YEAR, 1, 1),
-                                       period_end=dt.date(YEAR, 4, 1), total_nok=Decimal("400.00"))
-    return World(people, projects, cpu, gpu, open_call, review_call, review_app, other_app, review, other_review,
-                 allocation_a, allocation_b, order_health, order_climate, invoice_a, invoice_b)
+        UsageRecord.objects.create(
+            source="test",
+            cluster="betzy",
+            job_id=str(1000 + i),
+            project=alloc.project,
+            resource_class=alloc.resource_class,
+            allocation=alloc,
+            start=now - dt.timedelta(hours=5),
+            end=now - dt.timedelta(hours=1),
+            usage_date=(now - dt.timedelta(hours=1)).date(),
+            quantity=Decimal(qty),
+            charge_nok=Decimal(qty) * Decimal("0.04"),
+        )
+    BalanceEvent.objects.create(
+        allocation=allocation_a, threshold=Decimal("0.5"), action="warn", used_share=Decimal("0.6")
+    )
+    invoice_a = Invoice.objects.create(
+        organisation=uio,
+        period_start=dt.date(YEAR, 1, 1),
+        period_end=dt.date(YEAR, 4, 1),
+        total_nok=Decimal("2400.00"),
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice_a,
+        project=projects["a"],
+        description="CPU use nn1001k",
+        quantity=Decimal(60_000),
+        unit="core-hours",
+        unit_price_nok=Decimal("0.04"),
+        amount_nok=Decimal("2400.00"),
+    )
+    invoice_b = Invoice.objects.create(
+        organisation=uib,
+        period_start=dt.date(YEAR, 1, 1),
+        period_end=dt.date(YEAR, 4, 1),
+        total_nok=Decimal("400.00"),
+    )
+    return World(
+        people,
+        projects,
+        cpu,
+        gpu,
+        open_call,
+        review_call,
+        review_app,
+        other_app,
+        review,
+        other_review,
+        allocation_a,
+        allocation_b,
+        order_health,
+        order_climate,
+        invoice_a,
+        invoice_b,
+    )

@@ -3,8 +3,11 @@ from pathlib import Path
 
 import pytest
 
-TRACES = Path(os.environ.get("REGNEKRAFT_TRACES",
-                             Path(__file__).resolve().parents[2].parent / "shared" / "traces"))
+TRACES = Path(
+    os.environ.get(
+        "REGNEKRAFT_TRACES", Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+    )
+)
 
 
 @pytest.fixture

@@ -4,8 +4,12 @@ import regnekraft.simulation as sim
 
 
 def test_workload_from_records_with_groups_and_platform():
-    platform = sim.Platform([sim.SystemSpec("open", nodes=4, cores_per_node=8, country="NO"),
-                             sim.SystemSpec("tsd", nodes=2, cores_per_node=8, zone="shielded")])
+    platform = sim.Platform(
+        [
+            sim.SystemSpec("open", nodes=4, cores_per_node=8, country="NO"),
+            sim.SystemSpec("tsd", nodes=2, cores_per_node=8, zone="shielded"),
+        ]
+    )
     groups = [sim.GroupSpec("research", 0.8), sim.GroupSpec("health", 0.2)]
     records = [
         {"id": 1, "submit": 0, "runtime": 100, "cores": 16, "group": "research"},

@@ -18,8 +18,11 @@ def _reference(traces):
 def _run(traces, allocation="nodes", policy="easy", engine="auto"):
     tr = open_trace(traces / "batsim-medium-late" / "medium_late.json")
     assert tr.max_procs == 32
-    return simulate(tr, Platform.single(tr.max_procs),
-                    PolicyConfig(policy=policy, allocation=allocation, engine=engine))
+    return simulate(
+        tr,
+        Platform.single(tr.max_procs),
+        PolicyConfig(policy=policy, allocation=allocation, engine=engine),
+    )
 
 
 def test_run_time_is_profile_delay_and_matches_execution_time(traces):
@@ -37,8 +40,10 @@ def test_easy_nodes_reproduces_batsim_starting_times(traces, engine):
     ref = _reference(traces)
     res = _run(traces, engine=engine)
     assert res.summary["jobs"] == 801
-    diffs = [abs(st - float(ref[str(jid)]["starting_time"]))
-             for jid, st in zip(res.jobs["job_id"], res.jobs["start_time"], strict=False)]
+    diffs = [
+        abs(st - float(ref[str(jid)]["starting_time"]))
+        for jid, st in zip(res.jobs["job_id"], res.jobs["start_time"], strict=False)
+    ]
     assert len(diffs) == 801
     assert max(diffs) <= 1e-6
     assert res.summary["mean_wait"] == pytest.approx(9.516326, abs=1e-6)
@@ -61,8 +66,12 @@ def test_documented_count_vs_nodes_example():
     from regnekraft.simulation import Job
 
     def run(allocation):
-        jobs = [Job("Z", 0, 5, 5, nodes=1), Job("A", 0, 10, 10, nodes=2),
-                Job("H", 1, 100, 100, nodes=2), Job("J", 6, 50, 50, nodes=1)]
+        jobs = [
+            Job("Z", 0, 5, 5, nodes=1),
+            Job("A", 0, 10, 10, nodes=2),
+            Job("H", 1, 100, 100, nodes=2),
+            Job("J", 6, 50, 50, nodes=1),
+        ]
         simulate(jobs, Platform.single(3), PolicyConfig(policy="easy", allocation=allocation))
         return {j.id: (j.start, mask_to_ranges(j.alloc)) for j in jobs}
 

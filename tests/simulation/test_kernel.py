@@ -19,8 +19,12 @@ from regnekraft.simulation import (
 )
 from regnekraft.simulation.columns import columns_from_jobs
 
-SHIPPED = ["NASA-iPSC-1993-3.1-cln.swf.gz", "hpc2n-first3171.swf", "lublin-aaroh.swf.gz",
-           "batsim-medium-late/medium_late.json"]
+SHIPPED = [
+    "NASA-iPSC-1993-3.1-cln.swf.gz",
+    "hpc2n-first3171.swf",
+    "lublin-aaroh.swf.gz",
+    "batsim-medium-late/medium_late.json",
+]
 CONFIGS = [(p, a) for p in ("fcfs", "easy") for a in ("nodes", "count")]
 VOLATILE = {"wall_seconds", "jobs_per_second"}
 
@@ -38,7 +42,8 @@ def assert_same(a, b):
         else:
             assert list(x) == list(y), col
     assert {k: v for k, v in a.summary.items() if k not in VOLATILE} == {
-        k: v for k, v in b.summary.items() if k not in VOLATILE}
+        k: v for k, v in b.summary.items() if k not in VOLATILE
+    }
     assert a.groups == b.groups
     assert a.series == b.series
 
@@ -55,8 +60,9 @@ def test_shipped_traces_identical(traces, trace, policy, allocation):
     path = traces / trace
     reader = open_trace(path)
     procs = reader.max_procs or reader.max_nodes
-    py, kern = both(lambda: open_trace(path), Platform.single(procs), policy=policy,
-                    allocation=allocation)
+    py, kern = both(
+        lambda: open_trace(path), Platform.single(procs), policy=policy, allocation=allocation
+    )
     assert py.summary["passes"] > 100  # a real replay, not an empty one
     assert_same(py, kern)
 
@@ -69,8 +75,18 @@ def test_columnar_swf_reader_matches_the_line_reader(traces, trace):
     slow = columns_from_jobs(line_reader)
     assert fast.ids == slow.ids
     assert fast_reader.dropped == line_reader.dropped
-    for field in ("submit", "runtime", "walltime", "cores", "gpus", "mem", "nodes", "economic",
-                  "zone", "min_tier"):
+    for field in (
+        "submit",
+        "runtime",
+        "walltime",
+        "cores",
+        "gpus",
+        "mem",
+        "nodes",
+        "economic",
+        "zone",
+        "min_tier",
+    ):
         np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field), err_msg=field)
     assert [str(u) for u in fast.user] == list(slow.user)
     assert [str(g) for g in fast.group] == list(slow.group)
@@ -82,8 +98,11 @@ SWF_ROW = "{id} {submit} 0 {run} 1 -1 -1 1 {req} -1 1 7 3 -1 1 -1 -1 -1\n"
 
 def test_columnar_reader_names_the_malformed_line(tmp_path):
     path = tmp_path / "bad.swf"
-    path.write_text(SWF_HEAD + SWF_ROW.format(id=1, submit=0, run=5, req=10)
-                    + "2 x 0 5 1 -1 -1 1 10 -1 1 7 3 -1 1 -1 -1 -1\n")
+    path.write_text(
+        SWF_HEAD
+        + SWF_ROW.format(id=1, submit=0, run=5, req=10)
+        + "2 x 0 5 1 -1 -1 1 10 -1 1 7 3 -1 1 -1 -1 -1\n"
+    )
     with pytest.raises(TraceError, match=r"bad\.swf:3: malformed SWF line"):
         open_trace(path).columns()
     reader = open_trace(path, skip_malformed=True)
@@ -92,8 +111,11 @@ def test_columnar_reader_names_the_malformed_line(tmp_path):
 
 def test_unsorted_trace_is_refused_naming_the_job(tmp_path):
     path = tmp_path / "unsorted.swf"
-    path.write_text(SWF_HEAD + SWF_ROW.format(id=1, submit=50, run=5, req=10)
-                    + SWF_ROW.format(id=2, submit=10, run=5, req=10))
+    path.write_text(
+        SWF_HEAD
+        + SWF_ROW.format(id=1, submit=50, run=5, req=10)
+        + SWF_ROW.format(id=2, submit=10, run=5, req=10)
+    )
     for engine in ("python", "kernel"):
         with pytest.raises(ValueError, match="not sorted by submission time at job 2"):
             simulate(open_trace(path), Platform.single(4), PolicyConfig(engine=engine))
@@ -121,8 +143,9 @@ def test_kernel_only_where_it_applies():
 
 
 NODES = 8
-SYSTEM = SystemSpec("s", NODES, cores_per_node=2, gpus_per_node=1, mem_per_node=100.0,
-                    zone="shielded", tier=2)
+SYSTEM = SystemSpec(
+    "s", NODES, cores_per_node=2, gpus_per_node=1, mem_per_node=100.0, zone="shielded", tier=2
+)
 jobs_strategy = st.lists(
     st.tuples(
         st.integers(0, 30),  # gap to the previous submission (0: same instant)
@@ -137,7 +160,9 @@ jobs_strategy = st.lists(
         st.sampled_from(["", "g1", "g2"]),
         st.sampled_from(["u1", "u2", "u3"]),
     ),
-    min_size=1, max_size=60)
+    min_size=1,
+    max_size=60,
+)
 
 
 def make_jobs(rows):
@@ -145,26 +170,56 @@ def make_jobs(rows):
     out = []
     for i, (gap, run, slack, cores, nodes, gpus, mem, zone, tier, group, user) in enumerate(rows):
         t += gap
-        out.append(Job(i, t, run, max(run + slack, 0), cores=cores, gpus=gpus, mem=mem,
-                       nodes=nodes, user=user, group=group, zone=zone, min_tier=tier))
+        out.append(
+            Job(
+                i,
+                t,
+                run,
+                max(run + slack, 0),
+                cores=cores,
+                gpus=gpus,
+                mem=mem,
+                nodes=nodes,
+                user=user,
+                group=group,
+                zone=zone,
+                min_tier=tier,
+            )
+        )
     return out
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=jobs_strategy, policy=st.sampled_from(CONFIGS), max_job_test=st.integers(1, 4),
-       with_groups=st.booleans())
+@given(
+    rows=jobs_strategy,
+    policy=st.sampled_from(CONFIGS),
+    max_job_test=st.integers(1, 4),
+    with_groups=st.booleans(),
+)
 def test_random_workloads_identical(rows, policy, max_job_test, with_groups):
-    groups = ([GroupSpec("g1", 0.7, users=["u1"]), GroupSpec("g2", 0.3, users=["u2"])]
-              if with_groups else None)
-    py, kern = both(lambda: make_jobs(rows), Platform([SYSTEM]), groups, policy=policy[0],
-                    allocation=policy[1], bf_max_job_test=max_job_test)
+    groups = (
+        [GroupSpec("g1", 0.7, users=["u1"]), GroupSpec("g2", 0.3, users=["u2"])]
+        if with_groups
+        else None
+    )
+    py, kern = both(
+        lambda: make_jobs(rows),
+        Platform([SYSTEM]),
+        groups,
+        policy=policy[0],
+        allocation=policy[1],
+        bf_max_job_test=max_job_test,
+    )
     assert_same(py, kern)
 
 
 def test_both_readers_read_whole_numbers_alike(tmp_path):
     path = tmp_path / "odd.swf"
-    path.write_text(SWF_HEAD + "1 0 0 5 1 -1 -1 1.0 10 -1 1 07 05 -1 1 -1 -1 -1\n"
-                    + "2 1 0 5 1 -1 -1 2e0 10 -1 1 7 5 -1 1 -1 -1 -1\n")
+    path.write_text(
+        SWF_HEAD
+        + "1 0 0 5 1 -1 -1 1.0 10 -1 1 07 05 -1 1 -1 -1 -1\n"
+        + "2 1 0 5 1 -1 -1 2e0 10 -1 1 7 5 -1 1 -1 -1 -1\n"
+    )
     [a, b] = list(open_trace(path))
     assert (a.cores, a.user, a.group, b.cores, b.user, b.group) == (1, "7", "5", 2, "7", "5")
     py, kern = both(lambda: open_trace(path), Platform.single(4))

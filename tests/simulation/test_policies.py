@@ -19,8 +19,13 @@ GROUPS = [GroupSpec("a", 0.7), GroupSpec("b", 0.3)]
 def fair_run(fairshare):
     # both groups ask for the same work; offered load 1.5, so the queue never empties
     jobs = list(saturated(6000, 64, load=1.5, groups=("a", "b"), seed=3, mean_runtime=1800))
-    pol = PolicyConfig(policy="easy", priority="multifactor", fairshare=fairshare,
-                       half_life=43200, weights=PriorityWeights(age=100, fairshare=10000))
+    pol = PolicyConfig(
+        policy="easy",
+        priority="multifactor",
+        fairshare=fairshare,
+        half_life=43200,
+        weights=PriorityWeights(age=100, fairshare=10000),
+    )
     res = simulate(jobs, Platform.single(64), pol, GROUPS)
     return res.delivered_shares(jobs[0].submit, jobs[-1].submit)
 
@@ -41,15 +46,19 @@ def test_without_fairshare_shares_follow_demand_not_entitlement():
 def busy_then(extra, nodes=8, qos=None, **policy):
     jobs = [Job(i, 0.0, 10000, 12000, nodes=1, group="b") for i in range(nodes)]
     jobs += extra
-    pol = PolicyConfig(policy=policy.pop("policy", "easy"), qos=qos or [QOSSpec("normal")], **policy)
+    pol = PolicyConfig(
+        policy=policy.pop("policy", "easy"), qos=qos or [QOSSpec("normal")], **policy
+    )
     return jobs, simulate(jobs, Platform.single(nodes), pol, policy.pop("groups", None))
 
 
 @pytest.mark.parametrize("mode", ["requeue", "cancel"])
 @pytest.mark.parametrize("policy", ["fcfs", "easy", "conservative"])
 def test_emergency_job_starts_within_grace_time(mode, policy):
-    qos = [QOSSpec("normal"), QOSSpec("emergency", priority=100, preempts=["normal"],
-                                      preempt_mode=mode, grace_time=300)]
+    qos = [
+        QOSSpec("normal"),
+        QOSSpec("emergency", priority=100, preempts=["normal"], preempt_mode=mode, grace_time=300),
+    ]
     emergency = Job(100, 500.0, 600, 900, nodes=3, qos="emergency", group="crisis")
     jobs, res = busy_then([emergency], qos=qos, policy=policy)
     assert 500.0 <= emergency.start <= 800.0
@@ -69,7 +78,7 @@ def test_emergency_job_starts_within_grace_time(mode, policy):
 def assert_disjoint(jobs):
     spans = [(j.start, j.end, j.alloc) for j in jobs if j.start >= 0]
     for i, (s1, e1, a1) in enumerate(spans):
-        for s2, e2, a2 in spans[i + 1:]:
+        for s2, e2, a2 in spans[i + 1 :]:
             if s1 < e2 and s2 < e1:
                 assert a1 & a2 == 0
 
@@ -91,8 +100,12 @@ def test_quota_borrowing_limit_and_reclaim():
     # b then wants its nominal share: a borrows 2 nodes, b reclaims them at once
     jobs = [Job(i, 0.0, 1000, 2000, nodes=1, group="a") for i in range(6)]
     late = [Job(10 + i, 100.0, 500, 600, nodes=1, group="b") for i in range(4)]
-    res = simulate(jobs + late, Platform.single(8),
-                   PolicyConfig(policy="easy", quotas=True, reclaim_grace=30.0), groups)
+    res = simulate(
+        jobs + late,
+        Platform.single(8),
+        PolicyConfig(policy="easy", quotas=True, reclaim_grace=30.0),
+        groups,
+    )
     for j in late:
         assert j.start <= 130.0
     assert res.summary["preemptions"] == 2
@@ -105,8 +118,9 @@ def test_economic_cap_holds_at_every_instant():
     jobs += [Job(100 + i, 50.0 + i, 100, 200, nodes=1, group="research") for i in range(5)]
     jobs.sort(key=lambda j: j.submit)
     res = simulate(jobs, Platform.single(20), PolicyConfig(policy="easy", economic_cap=0.2))
-    events = sorted([(j.start, 1, j) for j in jobs] + [(j.end, -1, j) for j in jobs],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(j.start, 1, j) for j in jobs] + [(j.end, -1, j) for j in jobs], key=lambda e: (e[0], e[1])
+    )
     held = 0
     for _, d, j in events:
         if j.economic:
@@ -123,8 +137,13 @@ def test_fair_tree_ranks_a_whole_subtree_before_a_heavier_sibling_subtree():
     that by itself used as much as them relative to its share (a flat ranking ties)."""
     from regnekraft.simulation import Simulator
 
-    groups = [GroupSpec("A", 1), GroupSpec("a1", 1, parent="A"), GroupSpec("a2", 1, parent="A"),
-              GroupSpec("B", 1), GroupSpec("b1", 1, parent="B")]
+    groups = [
+        GroupSpec("A", 1),
+        GroupSpec("a1", 1, parent="A"),
+        GroupSpec("a2", 1, parent="A"),
+        GroupSpec("B", 1),
+        GroupSpec("b1", 1, parent="B"),
+    ]
     sim = Simulator(Platform.single(4), PolicyConfig(fairshare="fairtree"), groups)
     assert [g.name for g in sim.groups] == ["a1", "a2", "b1"]
     assert [g.share for g in sim.groups] == [0.25, 0.25, 0.5]

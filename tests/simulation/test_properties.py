@@ -8,8 +8,7 @@ from regnekraft.simulation import Job, Platform, PolicyConfig, SystemSpec, simul
 from regnekraft.simulation.model import ZONES
 
 NODES = 8
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 job_tuples = st.lists(
     st.tuples(
@@ -18,7 +17,8 @@ job_tuples = st.lists(
         st.integers(0, 60),  # walltime - run time
         st.integers(1, NODES),  # nodes
     ),
-    min_size=1, max_size=40,
+    min_size=1,
+    max_size=40,
 )
 
 
@@ -33,8 +33,12 @@ def make_jobs(tuples):
 
 def run(tuples, policy, allocation="nodes"):
     jobs = make_jobs(tuples)
-    res = simulate(jobs, Platform.single(NODES), PolicyConfig(policy=policy, allocation=allocation),
-                   record_reservations=True)
+    res = simulate(
+        jobs,
+        Platform.single(NODES),
+        PolicyConfig(policy=policy, allocation=allocation),
+        record_reservations=True,
+    )
     return jobs, res
 
 
@@ -64,7 +68,11 @@ def assert_no_overallocation(jobs, allocation):
 
 
 @SETTINGS
-@given(job_tuples, st.sampled_from(["fcfs", "easy", "conservative"]), st.sampled_from(["nodes", "count"]))
+@given(
+    job_tuples,
+    st.sampled_from(["fcfs", "easy", "conservative"]),
+    st.sampled_from(["nodes", "count"]),
+)
 def test_no_overallocation_and_no_early_start(tuples, policy, allocation):
     jobs, res = run(tuples, policy, allocation)
     assert res.summary["completed"] == len(jobs)
@@ -103,24 +111,43 @@ def test_fcfs_starts_in_submission_order(tuples, allocation):
 
 
 systems = st.lists(
-    st.tuples(st.integers(1, 6), st.sampled_from(ZONES), st.sampled_from(["NO", "SE", "FI", "US"]),
-              st.integers(1, 3)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.integers(1, 6),
+        st.sampled_from(ZONES),
+        st.sampled_from(["NO", "SE", "FI", "US"]),
+        st.integers(1, 3),
+    ),
+    min_size=1,
+    max_size=4,
 )
 constraints = st.lists(
-    st.tuples(st.integers(0, 30), st.integers(1, 50), st.integers(1, 4), st.sampled_from(ZONES),
-              st.sampled_from([None, frozenset({"NO"}), frozenset({"NO", "SE"}), frozenset({"US"})]),
-              st.integers(1, 3)),
-    min_size=1, max_size=30,
+    st.tuples(
+        st.integers(0, 30),
+        st.integers(1, 50),
+        st.integers(1, 4),
+        st.sampled_from(ZONES),
+        st.sampled_from([None, frozenset({"NO"}), frozenset({"NO", "SE"}), frozenset({"US"})]),
+        st.integers(1, 3),
+    ),
+    min_size=1,
+    max_size=30,
 )
 
 
 @SETTINGS
-@given(systems, constraints, st.sampled_from(["fcfs", "easy", "conservative"]),
-       st.sampled_from(["earliest", "first"]))
+@given(
+    systems,
+    constraints,
+    st.sampled_from(["fcfs", "easy", "conservative"]),
+    st.sampled_from(["earliest", "first"]),
+)
 def test_federation_respects_zone_country_and_tier(sys_t, job_t, policy, federation):
-    platform = Platform([SystemSpec(f"s{i}", nodes=n, zone=z, country=c, tier=t)
-                         for i, (n, z, c, t) in enumerate(sys_t)])
+    platform = Platform(
+        [
+            SystemSpec(f"s{i}", nodes=n, zone=z, country=c, tier=t)
+            for i, (n, z, c, t) in enumerate(sys_t)
+        ]
+    )
     jobs = []
     t = 0.0
     for i, (gap, run, nodes, zone, countries, tier) in enumerate(job_t):
@@ -160,5 +187,7 @@ def test_fcfs_incremental_passes_match_full_passes(tuples, allocation):
     # recording reservations turns the incremental FCFS pass after arrivals off
     _, full = run(tuples, "fcfs", allocation)
     jobs = make_jobs(tuples)
-    fast = simulate(jobs, Platform.single(NODES), PolicyConfig(policy="fcfs", allocation=allocation))
+    fast = simulate(
+        jobs, Platform.single(NODES), PolicyConfig(policy="fcfs", allocation=allocation)
+    )
     assert np.array_equal(fast.jobs["start_time"], full.jobs["start_time"])

@@ -41,13 +41,41 @@ def test_swf_error_names_file_and_line(tmp_path):
 
 
 def test_csv_round_trip_and_errors(tmp_path):
-    jobs = [Job("a", 0.0, 10, 20, cores=3, gpus=1, user="u1", group="g", qos="emergency",
-                economic=True, zone="shielded", countries=frozenset({"NO", "SE"}), min_tier=2)]
+    jobs = [
+        Job(
+            "a",
+            0.0,
+            10,
+            20,
+            cores=3,
+            gpus=1,
+            user="u1",
+            group="g",
+            qos="emergency",
+            economic=True,
+            zone="shielded",
+            countries=frozenset({"NO", "SE"}),
+            min_tier=2,
+        )
+    ]
     p = tmp_path / "w.csv"
     write_csv_trace(jobs, p)
     (back,) = list(open_trace(p))
-    for f in ("id", "submit", "runtime", "walltime", "cores", "gpus", "user", "group", "qos",
-              "economic", "zone", "countries", "min_tier"):
+    for f in (
+        "id",
+        "submit",
+        "runtime",
+        "walltime",
+        "cores",
+        "gpus",
+        "user",
+        "group",
+        "qos",
+        "economic",
+        "zone",
+        "countries",
+        "min_tier",
+    ):
         assert getattr(back, f) == getattr(jobs[0], f), f
     p.write_text(p.read_text() + "b,5,notanumber,,1,0,0,0,u,g,normal,0,open,,1\n")
     with pytest.raises(TraceError, match=r"w\.csv:3:"):

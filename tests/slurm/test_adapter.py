@@ -29,7 +29,9 @@ def test_grants_become_limits_shares_and_qos():
     research = f.project(f.organisation(name="UiO"), code="nn1000k")
     _grant(research, cpu, 1000)
     _grant(research, gpu, 10)
-    commercial = f.project(f.organisation("industry", name="Acme"), purpose="commercial", code="acme01")
+    commercial = f.project(
+        f.organisation("industry", name="Acme"), purpose="commercial", code="acme01"
+    )
     services.purchase(commercial, cpu, Decimal(100), *f.H1)
     spec = adapter.desired_spec(system, today=TODAY)
     nn = spec.accounts["nn1000k"]
@@ -38,7 +40,10 @@ def test_grants_become_limits_shares_and_qos():
     assert nn.usage_period == f.H1[0].isoformat()  # usage counts from the grants' first day
     assert spec.accounts["acme01"].default_qos == "economic"
     assert spec.accounts["nn1000k"].fairshare > spec.accounts["acme01"].fairshare
-    assert spec.qos["economic"].grp_tres == {"cpu": 10, "gres/gpu": 0}  # 10 % of 100 cores, of 4 GPUs
+    assert spec.qos["economic"].grp_tres == {
+        "cpu": 10,
+        "gres/gpu": 0,
+    }  # 10 % of 100 cores, of 4 GPUs
     assert "tier_moderate" in spec.qos["emergency"].preempt
     assert spec.accounts["uio"].parent == "research" and spec.accounts["acme"].parent == "industry"
 
@@ -54,7 +59,9 @@ def test_fairshare_weighs_gpu_hours_by_price():
     _grant(f.project(code="nn3001k"), gpu, 10)
     assert adapter.billing_weights(system, TODAY) == {cpu.pk: 1.0, gpu.pk: pytest.approx(140.0)}
     accounts = adapter.desired_spec(system, today=TODAY).accounts
-    assert accounts["nn3001k"].fairshare / accounts["nn3000k"].fairshare == pytest.approx(1.4, rel=0.01)
+    assert accounts["nn3001k"].fairshare / accounts["nn3000k"].fairshare == pytest.approx(
+        1.4, rel=0.01
+    )
 
 
 def test_revoking_a_grant_does_not_move_the_usage_period():
@@ -64,10 +71,16 @@ def test_revoking_a_grant_does_not_move_the_usage_period():
     project = f.project(code="nn4000k")
     first = f.granted(project, cpu, 1000)  # from 1 January
     f.granted(project, cpu, 500, period=(dt.date(f.YEAR, 2, 1), dt.date(f.YEAR, 7, 1)))
-    assert adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period == f"{f.YEAR}-01-01"
+    assert (
+        adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period
+        == f"{f.YEAR}-01-01"
+    )
     first.status = AllocationStatus.REVOKED
     first.save()
-    assert adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period == f"{f.YEAR}-01-01"
+    assert (
+        adapter.desired_spec(system, today=TODAY).accounts["nn4000k"].usage_period
+        == f"{f.YEAR}-01-01"
+    )
 
 
 def test_blocked_or_expired_allocations_block_the_account():
@@ -84,12 +97,36 @@ def test_blocked_or_expired_allocations_block_the_account():
 def test_final_slurm_records_become_usage_records():
     system = f.system("Fram")
     records = [
-        {"chargeable": True, "final": True, "start": 1_700_000_000, "end": 1_700_003_600, "job_id": "17",
-         "step": "", "attempt": 1_699_999_000, "project": "nn1k", "account": "nn1k", "user": "ola",
-         "tres_seconds": {"cpu": 4 * 3600, "gres/gpu": 3600}},
-        {"chargeable": True, "final": False, "start": 1_700_000_000, "end": None, "job_id": "18", "step": "",
-         "attempt": 1, "project": "nn1k", "account": "nn1k", "user": "ola", "tres_seconds": {"cpu": 3600}},
+        {
+            "chargeable": True,
+            "final": True,
+            "start": 1_700_000_000,
+            "end": 1_700_003_600,
+            "job_id": "17",
+            "step": "",
+            "attempt": 1_699_999_000,
+            "project": "nn1k",
+            "account": "nn1k",
+            "user": "ola",
+            "tres_seconds": {"cpu": 4 * 3600, "gres/gpu": 3600},
+        },
+        {
+            "chargeable": True,
+            "final": False,
+            "start": 1_700_000_000,
+            "end": None,
+            "job_id": "18",
+            "step": "",
+            "attempt": 1,
+            "project": "nn1k",
+            "account": "nn1k",
+            "user": "ola",
+            "tres_seconds": {"cpu": 3600},
+        },
     ]
     out = adapter.usage_records(system, records)
-    assert [(r["job_id"], r["kind"], r["quantity"]) for r in out] == [("17", "cpu", "4.0000"), ("17", "gpu", "1.0000")]
+    assert [(r["job_id"], r["kind"], r["quantity"]) for r in out] == [
+        ("17", "cpu", "4.0000"),
+        ("17", "gpu", "1.0000"),
+    ]
     assert out[0]["step"] == "job:1699999000"

@@ -31,7 +31,11 @@ def spec() -> ClusterSpec:
 
 def test_tres_strings():
     assert parse_tres("cpu=600,gres/gpu=60,mem=4G,node=1") == {
-        "cpu": 600, "gres/gpu": 60, "mem": 4096, "node": 1}
+        "cpu": 600,
+        "gres/gpu": 60,
+        "mem": 4096,
+        "node": 1,
+    }
     assert parse_tres("") == {}
     assert format_tres({"gres/gpu": 2, "cpu": 10}) == "cpu=10,gres/gpu=2"
     assert clear_tres({"cpu": 5, "gres/gpu": 1}, {"cpu": 7}) == "cpu=7,gres/gpu=-1"
@@ -53,12 +57,15 @@ def test_description_round_trip_is_canonical():
     assert ClusterSpec.from_description(first).accounts["uio"].fairshare == 100  # sum of projects
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["projects"][0].update(organisation="nowhere"), "unknown organisation"),
-    (lambda d: d["projects"][0].update(qos=["gold"]), "not declared"),
-    (lambda d: d["projects"][0].update(account="Big Project"), "lower case"),
-    (lambda d: d.update(users={"root": {"default_account": "met001x"}}), "not one of theirs"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["projects"][0].update(organisation="nowhere"), "unknown organisation"),
+        (lambda d: d["projects"][0].update(qos=["gold"]), "not declared"),
+        (lambda d: d["projects"][0].update(account="Big Project"), "lower case"),
+        (lambda d: d.update(users={"root": {"default_account": "met001x"}}), "not one of theirs"),
+    ],
+)
 def test_bad_descriptions_are_refused(change, message):
     data = description("c1")
     change(data)
@@ -82,8 +89,9 @@ def test_diff_from_empty_orders_parents_and_preempted_qos_first():
 
 def test_diff_blocks_unblocks_and_clears_limits():
     desired, current = spec(), spec()
-    blocked = desired.with_account("nn1001k", grp_submit_jobs=0, grp_jobs=0,
-                                   grp_tres_mins={"cpu": 6000})
+    blocked = desired.with_account(
+        "nn1001k", grp_submit_jobs=0, grp_jobs=0, grp_tres_mins={"cpu": 6000}
+    )
     (op,) = diff(blocked, current)
     assert op.argv()[-3:] == ["grptresmins=cpu=6000,gres/gpu=-1", "grpsubmitjobs=0", "grpjobs=0"]
     (back,) = diff(current, blocked)
@@ -94,14 +102,19 @@ def test_diff_touches_only_managed_subtrees():
     desired = spec()
     current = spec()
     current.accounts["physics"] = current.accounts["uio"].__class__(
-        name="physics", parent="root", level="group")
+        name="physics", parent="root", level="group"
+    )
     current.accounts["stale"] = current.accounts["nn1001k"].__class__(
-        name="stale", parent="uio", level="project")
+        name="stale", parent="uio", level="project"
+    )
     current.users[("eve", "stale")] = current.users[("root", "nn1001k")].__class__(
-        user="eve", account="stale")
+        user="eve", account="stale"
+    )
     ops = [op.summary() for op in diff(desired, current)]
-    assert ops == ["delete user eve@stale (association: eve@stale -> (none))",
-                   "delete account stale (account: stale -> (none))"]
+    assert ops == [
+        "delete user eve@stale (association: eve@stale -> (none))",
+        "delete account stale (account: stale -> (none))",
+    ]
 
 
 DUMP = """\
@@ -127,7 +140,10 @@ def test_parse_dump_and_import():
     assert current.accounts["nn1234k"].qos == {"emergency", "tier_high"}
     assert current.accounts["nn9k"].blocked
     assert [current.accounts[n].level for n in ("research", "uio", "nn1234k")] == [
-        "group", "organisation", "project"]
+        "group",
+        "organisation",
+        "project",
+    ]
     assert current.users[("alice", "nn1234k")].blocked
     current.qos = {}
     imported = import_cluster(current).description
@@ -147,37 +163,71 @@ c1|8|8|wrap|ghost|bob|normal|batch|CANCELLED by 0|None|1795477530|1795477530|Unk
 def test_parse_parsable_keys_states_and_charges():
     records = parse_parsable(SACCT, {"nn1001k": "p1"})
     keys = [r["key"] for r in records]
-    assert keys == ["slurm:c1:7::1795477501", "slurm:c1:7:batch:1795477501",
-                    "slurm:c1:7::1795477522", "slurm:c1:8::1795477530"]
+    assert keys == [
+        "slurm:c1:7::1795477501",
+        "slurm:c1:7:batch:1795477501",
+        "slurm:c1:7::1795477522",
+        "slurm:c1:8::1795477530",
+    ]
     first, step, again, ghost = records
     assert (first["state"], first["final"], first["chargeable"]) == ("PREEMPTED", True, True)
     assert first["tres_seconds"]["cpu"] == 20 and first["billing_hours"] == pytest.approx(20 / 3600)
     assert (step["user"], step["qos"], step["energy_j"], step["chargeable"]) == (
-        "alice", "tier_high", 1234, False)
+        "alice",
+        "tier_high",
+        1234,
+        False,
+    )
     assert (again["final"], again["end"], again["project"]) == (False, None, "p1")
     assert (ghost["state"], ghost["chargeable"], ghost["project"]) == ("CANCELLED", False, None)
 
 
 def test_parse_json_matches_the_parsable_shape():
-    doc = {"jobs": [{
-        "account": "nn1001k", "cluster": "c1", "job_id": 9, "name": "wrap", "user": "alice",
-        "qos": "tier_high", "partition": "batch", "nodes": "rk1", "allocation_nodes": 1,
-        "state": {"current": "COMPLETED", "reason": "None"},
-        "time": {"elapsed": 60, "submission": 100, "eligible": 100, "start": 110, "end": 170,
-                 "limit": 5},
-        "exit_code": {"status": "SUCCESS", "return_code": 0},
-        "required": {"CPUs": 2},
-        "tres": {"allocated": [{"type": "cpu", "name": None, "count": 2},
-                               {"type": "gres", "name": "gpu", "count": 1},
-                               {"type": "energy", "name": None, "count": None},
-                               {"type": "billing", "name": None, "count": 142}],
-                 "requested": []},
-        "steps": [{"step": {"id": "batch", "name": "batch"}, "state": "COMPLETED",
-                   "time": {"elapsed": 60, "start": 110, "end": 170},
-                   "nodes": {"count": 1, "range": "rk1"},
-                   "statistics": {"energy": {"consumed": 42}},
-                   "tres": {"allocated": [{"type": "cpu", "count": 2}]}}],
-    }]}
+    doc = {
+        "jobs": [
+            {
+                "account": "nn1001k",
+                "cluster": "c1",
+                "job_id": 9,
+                "name": "wrap",
+                "user": "alice",
+                "qos": "tier_high",
+                "partition": "batch",
+                "nodes": "rk1",
+                "allocation_nodes": 1,
+                "state": {"current": "COMPLETED", "reason": "None"},
+                "time": {
+                    "elapsed": 60,
+                    "submission": 100,
+                    "eligible": 100,
+                    "start": 110,
+                    "end": 170,
+                    "limit": 5,
+                },
+                "exit_code": {"status": "SUCCESS", "return_code": 0},
+                "required": {"CPUs": 2},
+                "tres": {
+                    "allocated": [
+                        {"type": "cpu", "name": None, "count": 2},
+                        {"type": "gres", "name": "gpu", "count": 1},
+                        {"type": "energy", "name": None, "count": None},
+                        {"type": "billing", "name": None, "count": 142},
+                    ],
+                    "requested": [],
+                },
+                "steps": [
+                    {
+                        "step": {"id": "batch", "name": "batch"},
+                        "state": "COMPLETED",
+                        "time": {"elapsed": 60, "start": 110, "end": 170},
+                        "nodes": {"count": 1, "range": "rk1"},
+                        "statistics": {"energy": {"consumed": 42}},
+                        "tres": {"allocated": [{"type": "cpu", "count": 2}]},
+                    }
+                ],
+            }
+        ]
+    }
     job, step = parse_json(json.dumps(doc), {"nn1001k": "p1"})
     assert job["key"] == "slurm:c1:9::100" and step["key"] == "slurm:c1:9:batch:100"
     assert job["alloc_tres"] == {"cpu": 2, "gres/gpu": 1, "billing": 142}
@@ -220,8 +270,9 @@ def test_usage_is_reset_only_when_the_allocation_period_moves_on(tmp_path):
     assert usage_resets(now, {"nn1001k": "2026-04-01"}) == []
     later = now.with_account("nn1001k", usage_period="2026-10-01")
     [op] = usage_resets(later, {"nn1001k": "2026-04-01"})
-    assert op.command() == ("sacctmgr --immediate modify account where name=nn1001k "
-                            "cluster=c1 set RawUsage=0")
+    assert op.command() == (
+        "sacctmgr --immediate modify account where name=nn1001k cluster=c1 set RawUsage=0"
+    )
     assert "0 for the period from 2026-10-01" in op.summary()
     assert usage_resets(now, {"nn1001k": "2026-10-01"}) == []  # never backwards
     store = UsagePeriods(tmp_path / "usage-periods.json")
@@ -238,8 +289,11 @@ def test_a_failed_apply_records_the_resets_that_ran_and_retries_the_rest():
     from regnekraft.slurm.runner import SlurmCommandError
     from regnekraft.slurm.sync import ApplyError, apply
 
-    desired = (spec().with_account("nn1001k", usage_period="2026-10-01")
-               .with_account("met001", usage_period="2026-10-01"))
+    desired = (
+        spec()
+        .with_account("nn1001k", usage_period="2026-10-01")
+        .with_account("met001", usage_period="2026-10-01")
+    )
 
     class FailsOnMet:
         def read(self, cluster):

@@ -34,30 +34,37 @@ def desired(slurm_cluster, runner) -> ClusterSpec:
 @pytest.fixture(scope="module")
 def account_map(desired) -> dict[str, str]:
     """Slurm account -> platform project (here the project is named like its account)."""
-    return {name: f"project:{name}" for name, acc in desired.accounts.items()
-            if acc.level == "project"}
+    return {
+        name: f"project:{name}" for name, acc in desired.accounts.items() if acc.level == "project"
+    }
 
 
 def settled(cluster, runner, job_ids, since):
     """Wait until slurmdbd holds the finished, complete record of every job."""
+
     def check():
         now = int(time.time())
         result = ingest_window(runner, cluster.config.cluster_name, since, now + 1)
         jobs = {r["job_id"]: r for r in result.records if r["step"] == ""}
-        done = all(j in jobs and jobs[j]["final"] and jobs[j]["qos"] != "Unknown"
-                   and jobs[j]["account"] for j in job_ids)
+        done = all(
+            j in jobs and jobs[j]["final"] and jobs[j]["qos"] != "Unknown" and jobs[j]["account"]
+            for j in job_ids
+        )
         return result if done else None
 
     return cluster.wait_for(check, timeout=90, what=f"final accounting records of {job_ids}")
 
 
-def test_usage_records_carry_account_project_tres_and_charge(slurm_cluster, runner, desired,
-                                                             account_map):
+def test_usage_records_carry_account_project_tres_and_charge(
+    slurm_cluster, runner, desired, account_map
+):
     since = int(time.time()) - 5
-    cpu_job = slurm_cluster.sbatch("--account=nn1001k", "--ntasks=2", "--time=2",
-                                   user="nobody", wrap="sleep 2")
-    gpu_job = slurm_cluster.sbatch("--account=nn1001k", "--ntasks=1", "--gres=gpu:1",
-                                   "--time=2", wrap="sleep 2")
+    cpu_job = slurm_cluster.sbatch(
+        "--account=nn1001k", "--ntasks=2", "--time=2", user="nobody", wrap="sleep 2"
+    )
+    gpu_job = slurm_cluster.sbatch(
+        "--account=nn1001k", "--ntasks=1", "--gres=gpu:1", "--time=2", wrap="sleep 2"
+    )
     site_job = slurm_cluster.sbatch("--account=root", "--time=2", wrap="true")
     settled(slurm_cluster, runner, [cpu_job, gpu_job, site_job], since)
     result = ingest_window(runner, desired.cluster, since, int(time.time()) + 1, account_map)
@@ -87,10 +94,22 @@ def test_json_and_parsable_give_the_same_records(slurm_cluster, runner, desired,
     end = int(time.time()) + 1
     parsable = ingest_window(runner, desired.cluster, since, end, account_map)
     as_json = ingest_window(runner, desired.cluster, since, end, account_map, use_json=True)
-    fields = ("key", "account", "project", "user", "qos", "state", "start", "end",
-              "elapsed_s", "alloc_tres", "chargeable")
+    fields = (
+        "key",
+        "account",
+        "project",
+        "user",
+        "qos",
+        "state",
+        "start",
+        "end",
+        "elapsed_s",
+        "alloc_tres",
+        "chargeable",
+    )
     assert [{f: r[f] for f in fields} for r in parsable.records] == [
-        {f: r[f] for f in fields} for r in as_json.records]
+        {f: r[f] for f in fields} for r in as_json.records
+    ]
 
 
 def test_requeued_and_cancelled_jobs(slurm_cluster, runner, desired, account_map):
@@ -101,23 +120,30 @@ def test_requeued_and_cancelled_jobs(slurm_cluster, runner, desired, account_map
     slurm_cluster.run(["scontrol", "requeue", job])
     # The requeued attempt is cancelled while it waits: waiting for it to start again hung
     # on a loaded CI machine (its begin time kept moving).
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] == "PENDING",
-                           what="the requeued job to be pending")
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(job)[0] == "PENDING", what="the requeued job to be pending"
+    )
     # eligible but waiting for CPUs (one is held by the blocker), then cancelled:
     # listed, never charged
     blocker = slurm_cluster.sbatch("--account=nn1001k", "--time=5", wrap="sleep 60")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(blocker)[0] == "RUNNING",
-                           what="the blocker to start")
-    never_ran = slurm_cluster.sbatch("--account=nn1001k", "--time=5",
-                                     f"--ntasks={slurm_cluster.config.cpus}", wrap="true")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(never_ran)[1] == "Resources",
-                           what="the big job to wait for resources")
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(blocker)[0] == "RUNNING", what="the blocker to start"
+    )
+    never_ran = slurm_cluster.sbatch(
+        "--account=nn1001k", "--time=5", f"--ntasks={slurm_cluster.config.cpus}", wrap="true"
+    )
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(never_ran)[1] == "Resources",
+        what="the big job to wait for resources",
+    )
     slurm_cluster.run(["scancel", never_ran])
     slurm_cluster.run(["scancel", job, blocker])
     settled(slurm_cluster, runner, [job, never_ran, blocker], since)
     result = ingest_window(runner, desired.cluster, since, int(time.time()) + 1, account_map)
-    runs = sorted((r for r in result.records if r["job_id"] == job and r["step"] == ""),
-                  key=lambda r: r["attempt"])
+    runs = sorted(
+        (r for r in result.records if r["job_id"] == job and r["step"] == ""),
+        key=lambda r: r["attempt"],
+    )
     # The first attempt ran and is charged. The second was cancelled before it became
     # eligible; sacct's time window leaves out such never-eligible records (Slurm 22.05),
     # which is harmless because they carry no usage.
@@ -130,14 +156,21 @@ def test_requeued_and_cancelled_jobs(slurm_cluster, runner, desired, account_map
     assert not cancelled[0]["chargeable"]
 
 
-def test_ingest_twice_and_through_a_slurmdbd_outage(slurm_cluster, runner, desired,
-                                                    account_map, tmp_path):
+def test_ingest_twice_and_through_a_slurmdbd_outage(
+    slurm_cluster, runner, desired, account_map, tmp_path
+):
     state = IngestState(tmp_path / "ingest-state.json")
     ledger: dict[str, dict] = {}  # the platform's usage table, keyed by idempotency key
 
     def run_ingest() -> None:
-        for record in ingest(runner, desired.cluster, state, account_map=account_map,
-                             first_lookback_s=600, overlap_s=600).records:
+        for record in ingest(
+            runner,
+            desired.cluster,
+            state,
+            account_map=account_map,
+            first_lookback_s=600,
+            overlap_s=600,
+        ).records:
             ledger[record["key"]] = record
 
     before = slurm_cluster.sbatch("--account=nn1001k", "--time=1", wrap="sleep 1")
@@ -156,8 +189,10 @@ def test_ingest_twice_and_through_a_slurmdbd_outage(slurm_cluster, runner, desir
             run_ingest()
         assert state.watermark(desired.cluster) >= mark  # not moved by the failed run
         assert "slurmdbd" in state.load()[desired.cluster]["last_error"]
-        slurm_cluster.wait_for(lambda: slurm_cluster.job_state(during)[0] in ("", "COMPLETED"),
-                               what="the job run during the outage to end")
+        slurm_cluster.wait_for(
+            lambda: slurm_cluster.job_state(during)[0] in ("", "COMPLETED"),
+            what="the job run during the outage to end",
+        )
     finally:
         slurm_cluster.start_slurmdbd()
     settled(slurm_cluster, runner, [during], int(time.time()) - 120)

@@ -72,8 +72,9 @@ def test_rest_ingest_gives_the_same_records_as_sacct(slurm_cluster, rest):
     job = slurm_cluster.sbatch("--account=root", "--time=1", wrap="true")
 
     def settled():
-        result = ingest_window(runner, slurm_cluster.config.cluster_name, since,
-                               int(time.time()) + 1)
+        result = ingest_window(
+            runner, slurm_cluster.config.cluster_name, since, int(time.time()) + 1
+        )
         jobs = [r for r in result.records if r["job_id"] == job and r["step"] == ""]
         return jobs and jobs[0]["final"] and jobs[0]["qos"] != "Unknown"
 
@@ -83,5 +84,6 @@ def test_rest_ingest_gives_the_same_records_as_sacct(slurm_cluster, rest):
     over_rest = rest_ingest_window(rest, slurm_cluster.config.cluster_name, since, end)
     fields = ("key", "account", "user", "qos", "state", "elapsed_s", "alloc_tres", "chargeable")
     assert [{f: r[f] for f in fields} for r in over_rest.records] == [
-        {f: r[f] for f in fields} for r in cli.records]
+        {f: r[f] for f in fields} for r in cli.records
+    ]
     assert any(r["job_id"] == job for r in over_rest.records)

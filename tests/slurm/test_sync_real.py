@@ -36,8 +36,7 @@ def empty_queue(slurm_cluster):
 
 
 def test_plan_changes_nothing_then_apply_twice_makes_no_change(slurm_cluster, backend):
-    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name,
-                                                    prefix="t0"))
+    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name, prefix="t0"))
     first = plan(spec, backend)
     assert not first.in_sync
     assert plan(spec, backend).to_dict()["operations"] == first.to_dict()["operations"]
@@ -54,17 +53,20 @@ def test_plan_changes_nothing_then_apply_twice_makes_no_change(slurm_cluster, ba
 
 def test_job_runs_under_the_project_account(slurm_cluster, desired, empty_queue):
     job = slurm_cluster.sbatch("--account=nn1001k", "--time=2", user="nobody", wrap="sleep 1")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] in ("", "COMPLETED"),
-                           what=f"job {job} to finish")
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(job)[0] in ("", "COMPLETED"), what=f"job {job} to finish"
+    )
 
     def recorded() -> list[str]:
         # slurmctld sends the job's record to slurmdbd in pieces; wait until it is whole.
-        out = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-j", job,
-                                 "--format=Account,User,QOS,State"]).stdout.split()
+        out = slurm_cluster.run(
+            ["sacct", "-n", "-X", "-P", "-j", job, "--format=Account,User,QOS,State"]
+        ).stdout.split()
         return out if out and "Unknown" not in out[0] else []
 
     assert slurm_cluster.wait_for(recorded, what="the job's accounting record") == [
-        "nn1001k|nobody|tier_high|COMPLETED"]
+        "nn1001k|nobody|tier_high|COMPLETED"
+    ]
 
 
 def test_exhausted_allocation_keeps_a_new_job_pending(slurm_cluster, desired, empty_queue):
@@ -73,19 +75,20 @@ def test_exhausted_allocation_keeps_a_new_job_pending(slurm_cluster, desired, em
     job = slurm_cluster.sbatch("--account=met001", "--time=10")
     state = slurm_cluster.wait_for(
         lambda: (s := slurm_cluster.job_state(job))[1] not in ("", "None") and s,
-        what="a pending reason")
+        what="a pending reason",
+    )
     assert state == ("PENDING", "AssocGrpCPUMinutesLimit")
 
 
-def test_exhausted_gpu_grant_keeps_a_gpu_job_pending(slurm_cluster, desired, backend,
-                                                      empty_queue):
+def test_exhausted_gpu_grant_keeps_a_gpu_job_pending(slurm_cluster, desired, backend, empty_queue):
     gpu_spent = desired.with_account("nn1001k", grp_tres_mins={"cpu": 6000, "gres/gpu": 1})
     apply(gpu_spent, backend)
     try:
         job = slurm_cluster.sbatch("--account=nn1001k", "--gres=gpu:1", "--time=10")
         state = slurm_cluster.wait_for(
             lambda: (s := slurm_cluster.job_state(job))[1] not in ("", "None") and s,
-            what="a pending reason")
+            what="a pending reason",
+        )
         assert state == ("PENDING", "AssocGrpGRESMinutes")
     finally:
         apply(desired, backend)
@@ -95,25 +98,31 @@ def test_blocked_project_refuses_jobs_and_unblocks(slurm_cluster, desired, backe
     blocked = desired.with_account("nn1001k", grp_submit_jobs=0, grp_jobs=0)
     result = apply(blocked, backend)
     assert [op.summary() for op in result.applied] == [
-        "modify account nn1001k (grpsubmitjobs: (none) -> 0; grpjobs: (none) -> 0)"]
+        "modify account nn1001k (grpsubmitjobs: (none) -> 0; grpjobs: (none) -> 0)"
+    ]
 
     def submit():  # slurmdbd passes the change on to slurmctld a moment after sacctmgr
-        return slurm_cluster.run(["sbatch", "--account=nn1001k", "--time=1", "--wrap=true",
-                                  "-o", "/dev/null"], check=False)
+        return slurm_cluster.run(
+            ["sbatch", "--account=nn1001k", "--time=1", "--wrap=true", "-o", "/dev/null"],
+            check=False,
+        )
 
-    refused = slurm_cluster.wait_for(lambda: (r := submit()).returncode != 0 and r,
-                                     what="the block to reach slurmctld")
+    refused = slurm_cluster.wait_for(
+        lambda: (r := submit()).returncode != 0 and r, what="the block to reach slurmctld"
+    )
     assert "AssocGrpSubmitJobsLimit" in refused.stderr
     apply(desired, backend)
     assert plan(desired, backend).in_sync
     slurm_cluster.wait_for(lambda: submit().returncode == 0, what="the unblock")
 
 
-def test_a_new_allocation_period_resets_the_accounts_usage(slurm_cluster, desired, backend,
-                                                          empty_queue):
+def test_a_new_allocation_period_resets_the_accounts_usage(
+    slurm_cluster, desired, backend, empty_queue
+):
     job = slurm_cluster.sbatch("--account=nn1001k", "--ntasks=2", "--time=2", wrap="sleep 3")
-    slurm_cluster.wait_for(lambda: slurm_cluster.raw_usage("nn1001k") > 0,
-                           what=f"usage of job {job} to be counted")
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.raw_usage("nn1001k") > 0, what=f"usage of job {job} to be counted"
+    )
     known = {"nn1001k": desired.accounts["nn1001k"].usage_period}
     assert apply(desired, backend, known).operations == []  # same period: usage kept
     assert slurm_cluster.raw_usage("nn1001k") > 0
@@ -121,17 +130,31 @@ def test_a_new_allocation_period_resets_the_accounts_usage(slurm_cluster, desire
     result = apply(later, backend, known)
     assert [op.summary() for op in result.applied] == [
         "modify account nn1001k (usage: accrued since 2026-04-01 -> 0 for the period from "
-        "2026-10-01)"]
-    slurm_cluster.wait_for(lambda: slurm_cluster.raw_usage("nn1001k") == 0,
-                           what="the usage to be reset")
+        "2026-10-01)"
+    ]
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.raw_usage("nn1001k") == 0, what="the usage to be reset"
+    )
     assert apply(later, backend, result.periods).operations == []  # recorded: done once
 
 
 def test_share_changed_by_hand_is_reported_and_repaired(slurm_cluster, desired, backend):
-    slurm_cluster.run(["sacctmgr", "-i", "modify", "account", "where", "name=nn1001k",
-                       f"cluster={desired.cluster}", "set", "fairshare=7"])
-    slurm_cluster.run(["sacctmgr", "-i", "add", "user", "daemon", "account=met001",
-                       f"cluster={desired.cluster}"])
+    slurm_cluster.run(
+        [
+            "sacctmgr",
+            "-i",
+            "modify",
+            "account",
+            "where",
+            "name=nn1001k",
+            f"cluster={desired.cluster}",
+            "set",
+            "fairshare=7",
+        ]
+    )
+    slurm_cluster.run(
+        ["sacctmgr", "-i", "add", "user", "daemon", "account=met001", f"cluster={desired.cluster}"]
+    )
     report = reconcile(desired, backend)
     summaries = [op.summary() for op in report.operations]
     assert "modify account nn1001k (fairshare: 7 -> 100)" in summaries
@@ -144,22 +167,29 @@ def test_share_changed_by_hand_is_reported_and_repaired(slurm_cluster, desired, 
     assert backend.read(desired.cluster).accounts["nn1001k"].fairshare == 100
 
 
-def test_emergency_job_preempts_a_lower_tier_job_on_a_full_node(slurm_cluster, desired,
-                                                                 empty_queue):
+def test_emergency_job_preempts_a_lower_tier_job_on_a_full_node(
+    slurm_cluster, desired, empty_queue
+):
     cpus = slurm_cluster.config.cpus
-    low = slurm_cluster.sbatch("--account=nn1001k", "--qos=tier_high", f"--ntasks={cpus}",
-                               "--time=10", wrap="sleep 120")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(low)[0] == "RUNNING",
-                           what="the tier_high job to fill the node")
-    urgent = slurm_cluster.sbatch("--account=nn1001k", "--qos=emergency", "--ntasks=1",
-                                  "--time=5", wrap="sleep 60")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(urgent)[0] == "RUNNING",
-                           what="the emergency job to start")
+    low = slurm_cluster.sbatch(
+        "--account=nn1001k", "--qos=tier_high", f"--ntasks={cpus}", "--time=10", wrap="sleep 120"
+    )
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(low)[0] == "RUNNING",
+        what="the tier_high job to fill the node",
+    )
+    urgent = slurm_cluster.sbatch(
+        "--account=nn1001k", "--qos=emergency", "--ntasks=1", "--time=5", wrap="sleep 60"
+    )
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(urgent)[0] == "RUNNING", what="the emergency job to start"
+    )
     assert slurm_cluster.job_state(low)[0] != "RUNNING"
 
     def recorded_states() -> list[str]:  # slurmdbd may get the record a moment later
-        out = slurm_cluster.run(["sacct", "-n", "-X", "-P", "-D", "-j", low,
-                                 "--format=State"]).stdout.split()
+        out = slurm_cluster.run(
+            ["sacct", "-n", "-X", "-P", "-D", "-j", low, "--format=State"]
+        ).stdout.split()
         return out if "PREEMPTED" in out else []
 
     assert "PREEMPTED" in slurm_cluster.wait_for(recorded_states, what="the PREEMPTED record")
@@ -168,8 +198,10 @@ def test_emergency_job_preempts_a_lower_tier_job_on_a_full_node(slurm_cluster, d
 def test_economic_qos_never_holds_more_than_its_cap(slurm_cluster, desired, empty_queue):
     cap = desired.qos["economic"].grp_tres["cpu"]
     assert cap == slurm_cluster.config.cpus // 2
-    jobs = [slurm_cluster.sbatch("--account=acme01", "--ntasks=1", "--time=5", wrap="sleep 30")
-            for _ in range(cap + 2)]
+    jobs = [
+        slurm_cluster.sbatch("--account=acme01", "--ntasks=1", "--time=5", wrap="sleep 30")
+        for _ in range(cap + 2)
+    ]
 
     def running() -> list[str]:
         return [j for j in jobs if slurm_cluster.job_state(j)[0] == "RUNNING"]
@@ -193,18 +225,72 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
     run(["sacctmgr", "-i", "add", "cluster", name])
     run(["sacctmgr", "-i", "add", "qos", "hm_gold", "priority=50"])
     run(["sacctmgr", "-i", "add", "account", "hm_research", f"cluster={name}", "fairshare=70"])
-    run(["sacctmgr", "-i", "add", "account", "hm_ntnu", f"cluster={name}",
-         "parent=hm_research", "description=NTNU", "fairshare=20"])
-    run(["sacctmgr", "-i", "add", "account", "hm_proj1", f"cluster={name}", "parent=hm_ntnu",
-         "fairshare=5", "grptresmins=cpu=1200,gres/gpu=30", "qos=hm_gold,normal",
-         "defaultqos=hm_gold"])
-    run(["sacctmgr", "-i", "add", "account", "hm_proj2", f"cluster={name}", "parent=hm_ntnu",
-         "grpsubmitjobs=0", "grpjobs=0"])
+    run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "account",
+            "hm_ntnu",
+            f"cluster={name}",
+            "parent=hm_research",
+            "description=NTNU",
+            "fairshare=20",
+        ]
+    )
+    run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "account",
+            "hm_proj1",
+            f"cluster={name}",
+            "parent=hm_ntnu",
+            "fairshare=5",
+            "grptresmins=cpu=1200,gres/gpu=30",
+            "qos=hm_gold,normal",
+            "defaultqos=hm_gold",
+        ]
+    )
+    run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "account",
+            "hm_proj2",
+            f"cluster={name}",
+            "parent=hm_ntnu",
+            "grpsubmitjobs=0",
+            "grpjobs=0",
+        ]
+    )
     run(["sacctmgr", "-i", "add", "user", "alice", "account=hm_proj1", f"cluster={name}"])
-    run(["sacctmgr", "-i", "add", "user", "alice", "account=hm_proj2", f"cluster={name}",
-         "fairshare=3"])
-    run(["sacctmgr", "-i", "add", "user", "bob", "account=hm_proj2", f"cluster={name}",
-         "maxsubmitjobs=0"])
+    run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "user",
+            "alice",
+            "account=hm_proj2",
+            f"cluster={name}",
+            "fairshare=3",
+        ]
+    )
+    run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "user",
+            "bob",
+            "account=hm_proj2",
+            f"cluster={name}",
+            "maxsubmitjobs=0",
+        ]
+    )
 
     imported = import_cluster(backend.read(name))
     described = json.loads(json.dumps(imported.description))  # it is plain JSON
@@ -215,10 +301,14 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
     assert set(projects) == {"hm_proj1", "hm_proj2"}
     assert projects["hm_proj1"]["grp_tres_mins"] == {"cpu": 1200, "gres/gpu": 30}
     assert projects["hm_proj2"]["blocked"] is True
-    assert projects["hm_proj2"]["users"] == [{"name": "alice", "fairshare": 3},
-                                             {"name": "bob", "blocked": True}]
-    assert described["users"] == {"alice": {"default_account": "hm_proj1"},
-                                  "bob": {"default_account": "hm_proj2"}}
+    assert projects["hm_proj2"]["users"] == [
+        {"name": "alice", "fairshare": 3},
+        {"name": "bob", "blocked": True},
+    ]
+    assert described["users"] == {
+        "alice": {"default_account": "hm_proj1"},
+        "bob": {"default_account": "hm_proj2"},
+    }
     again = plan(ClusterSpec.from_description(described), backend)
     assert again.in_sync, again.render()
 
@@ -230,12 +320,24 @@ def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys)
     name = "handmade2"
     slurm_cluster.run(["sacctmgr", "-i", "add", "cluster", name])
     slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_public", f"cluster={name}"])
-    slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_nve", f"cluster={name}",
-                       "parent=h2_public"])
-    slurm_cluster.run(["sacctmgr", "-i", "add", "account", "h2_flood", f"cluster={name}",
-                       "parent=h2_nve", "grptresmins=cpu=100"])
-    slurm_cluster.run(["sacctmgr", "-i", "add", "user", "carol", "account=h2_flood",
-                       f"cluster={name}"])
+    slurm_cluster.run(
+        ["sacctmgr", "-i", "add", "account", "h2_nve", f"cluster={name}", "parent=h2_public"]
+    )
+    slurm_cluster.run(
+        [
+            "sacctmgr",
+            "-i",
+            "add",
+            "account",
+            "h2_flood",
+            f"cluster={name}",
+            "parent=h2_nve",
+            "grptresmins=cpu=100",
+        ]
+    )
+    slurm_cluster.run(
+        ["sacctmgr", "-i", "add", "user", "carol", "account=h2_flood", f"cluster={name}"]
+    )
     dump = tmp_path / "dump.cfg"
     slurm_cluster.run(["sacctmgr", "-i", "dump", name, f"file={dump}"])
     out = tmp_path / "imported.json"
@@ -250,12 +352,29 @@ def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, cap
 
     path = tmp_path / "desired.json"
     path.write_text(json.dumps(desired.to_description()))
-    common = ["--desired", str(path), "--slurm-conf", str(slurm_cluster.slurm_conf),
-              "--state-dir", str(tmp_path)]
+    common = [
+        "--desired",
+        str(path),
+        "--slurm-conf",
+        str(slurm_cluster.slurm_conf),
+        "--state-dir",
+        str(tmp_path),
+    ]
     assert main(["plan", *common]) == EXIT_OK
     assert "no change" in capsys.readouterr().out
-    slurm_cluster.run(["sacctmgr", "-i", "modify", "account", "where", "name=met001",
-                       f"cluster={desired.cluster}", "set", "grptresmins=cpu=999"])
+    slurm_cluster.run(
+        [
+            "sacctmgr",
+            "-i",
+            "modify",
+            "account",
+            "where",
+            "name=met001",
+            f"cluster={desired.cluster}",
+            "set",
+            "grptresmins=cpu=999",
+        ]
+    )
     assert main(["reconcile", "--json", *common]) == EXIT_DRIFT
     report = json.loads(capsys.readouterr().out)
     assert [c["field"] for c in report[0]["operations"][0]["changes"]] == ["grptresmins"]

@@ -16,8 +16,15 @@ pytestmark = pytest.mark.django_db
 def test_a_failed_plan_is_recorded_with_its_error(tmp_path, monkeypatch):
     f.resource_class(f.system("Betzy"), units=10)
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "missing-slurm.conf"))
-    args = argparse.Namespace(desired=None, cluster="betzy", json=True, state_dir=str(tmp_path),
-                              rest_url=None, slurm_conf=str(tmp_path / "missing-slurm.conf"), timeout=5)
+    args = argparse.Namespace(
+        desired=None,
+        cluster="betzy",
+        json=True,
+        state_dir=str(tmp_path),
+        rest_url=None,
+        slurm_conf=str(tmp_path / "missing-slurm.conf"),
+        timeout=5,
+    )
     status = command._sync_command("plan")(args)
     assert status != 0
     run = SyncRun.objects.get()

@@ -24,8 +24,9 @@ def test_install_script_is_idempotent_when_everything_is_present(slurm_cluster):
 
     from regnekraft.slurm.testcluster import INSTALL_SCRIPT
 
-    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     assert "all packages present" in result.stderr
 

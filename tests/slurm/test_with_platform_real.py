@@ -58,11 +58,17 @@ def test_grant_sync_job_ingest_charge(slurm_cluster):
 
     started = int(time.time()) - 5
     slurm_cluster.cancel_all()
-    job = slurm_cluster.sbatch("--account=e2e1000k", "--time=2", "--ntasks=2", user="nobody", wrap="sleep 2")
-    slurm_cluster.wait_for(lambda: slurm_cluster.job_state(job)[0] in ("", "COMPLETED"), what=f"job {job} to end")
+    job = slurm_cluster.sbatch(
+        "--account=e2e1000k", "--time=2", "--ntasks=2", user="nobody", wrap="sleep 2"
+    )
+    slurm_cluster.wait_for(
+        lambda: slurm_cluster.job_state(job)[0] in ("", "COMPLETED"), what=f"job {job} to end"
+    )
 
     def finished():
-        result = ingest_window(runner, spec.cluster, started, int(time.time()) + 5, adapter.account_map(system))
+        result = ingest_window(
+            runner, spec.cluster, started, int(time.time()) + 5, adapter.account_map(system)
+        )
         mine = [r for r in result.records if r["job_id"] == job and r["step"] == "" and r["final"]]
         return result if mine and mine[0]["end"] else None
 

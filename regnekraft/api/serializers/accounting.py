@@ -16,16 +16,36 @@ class UsageRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UsageRecord
-        fields = ["id", "source", "cluster", "job_id", "step", "project", "project_code", "resource_class",
-                  "allocation", "username", "start", "end", "quantity", "charge_nok", "batch"]
+        fields = [
+            "id",
+            "source",
+            "cluster",
+            "job_id",
+            "step",
+            "project",
+            "project_code",
+            "resource_class",
+            "allocation",
+            "username",
+            "start",
+            "end",
+            "quantity",
+            "charge_nok",
+            "batch",
+        ]
         read_only_fields = fields
 
 
 class UsageImportSerializer(serializers.Serializer):
-    source = serializers.CharField(max_length=50, help_text="the records' source, part of their idempotency key")
+    source = serializers.CharField(
+        max_length=50, help_text="the records' source, part of their idempotency key"
+    )
     records = serializers.ListField(
-        child=serializers.DictField(), min_length=1, max_length=100_000,
-        help_text="usage records with the JSON fields of the usage format (docs/accounting.md)")
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=100_000,
+        help_text="usage records with the JSON fields of the usage format (docs/accounting.md)",
+    )
 
     def validate_records(self, value):
         return reject_nul(value, field="records")
@@ -37,11 +57,15 @@ class UsageImportResultSerializer(serializers.Serializer):
     filename = serializers.CharField()
     read = serializers.IntegerField()
     new = serializers.IntegerField()
-    duplicate = serializers.IntegerField(help_text="records already imported before (idempotency key)")
+    duplicate = serializers.IntegerField(
+        help_text="records already imported before (idempotency key)"
+    )
     skipped = serializers.IntegerField()
     unallocated = serializers.IntegerField(help_text="records with no matching allocation")
     unallocated_examples = serializers.ListField(child=serializers.DictField())
-    balance_events = serializers.ListField(child=serializers.DictField(), help_text="warnings and blocks recorded")
+    balance_events = serializers.ListField(
+        child=serializers.DictField(), help_text="warnings and blocks recorded"
+    )
     seconds = serializers.FloatField()
 
 
@@ -60,8 +84,19 @@ class BalanceSerializer(serializers.Serializer):
 class InvoiceLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = InvoiceLine
-        fields = ["id", "kind", "project", "allocation", "resource_class", "sector_order", "description", "quantity",
-                  "unit", "unit_price_nok", "amount_nok"]
+        fields = [
+            "id",
+            "kind",
+            "project",
+            "allocation",
+            "resource_class",
+            "sector_order",
+            "description",
+            "quantity",
+            "unit",
+            "unit_price_nok",
+            "amount_nok",
+        ]
         read_only_fields = fields
 
 
@@ -70,7 +105,15 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invoice
-        fields = ["id", "organisation", "period_start", "period_end", "issued", "total_nok", "lines"]
+        fields = [
+            "id",
+            "organisation",
+            "period_start",
+            "period_end",
+            "issued",
+            "total_nok",
+            "lines",
+        ]
         read_only_fields = fields
 
 
@@ -78,14 +121,19 @@ class IssueInvoicesSerializer(serializers.Serializer):
     period_start = serializers.DateField()
     period_end = serializers.DateField(help_text="the day after the period")
     organisation = serializers.PrimaryKeyRelatedField(
-        queryset=Organisation.objects.all(), required=False, allow_null=True,
-        help_text="only this organisation; default: every organisation with something to charge")
+        queryset=Organisation.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="only this organisation; default: every organisation with something to charge",
+    )
 
     def validate(self, attrs):
         if attrs["period_end"] <= attrs["period_start"]:
             raise serializers.ValidationError({"period_end": "must be after period_start"})
         if attrs["period_start"].year < MIN_YEAR or attrs["period_end"].year > MAX_YEAR:
-            raise serializers.ValidationError({"period_start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"})
+            raise serializers.ValidationError(
+                {"period_start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"}
+            )
         return attrs
 
 
@@ -191,6 +239,16 @@ class UnallocatedSerializer(serializers.Serializer):
 class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "actor", "actor_label", "action", "object_type", "object_id", "object_repr",
-                  "before", "after"]
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+        ]
         read_only_fields = fields

@@ -54,7 +54,9 @@ class CallSerializer(serializers.ModelSerializer):
         run_model_clean(Call, attrs, self.instance)
         if "status" in attrs:
             try:
-                (self.instance or Call(status=CallStatus.DRAFT)).check_status_change(attrs["status"])
+                (self.instance or Call(status=CallStatus.DRAFT)).check_status_change(
+                    attrs["status"]
+                )
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict) from None
         for name in ("period_start", "period_end"):
@@ -79,13 +81,27 @@ def _unique_classes(lines: list[dict], field: str) -> None:
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
-    requests = RequestLineSerializer(many=True, help_text="what is asked for, one line per resource class")
-    score = serializers.SerializerMethodField(help_text="mean of submitted reviews without a declared conflict")
+    requests = RequestLineSerializer(
+        many=True, help_text="what is asked for, one line per resource class"
+    )
+    score = serializers.SerializerMethodField(
+        help_text="mean of submitted reviews without a declared conflict"
+    )
 
     class Meta:
         model = Application
-        fields = ["id", "call", "project", "justification", "support_hours", "extra_fields", "status",
-                  "submitted_at", "requests", "score"]
+        fields = [
+            "id",
+            "call",
+            "project",
+            "justification",
+            "support_hours",
+            "extra_fields",
+            "status",
+            "submitted_at",
+            "requests",
+            "score",
+        ]
         read_only_fields = ["status", "submitted_at"]
 
     @extend_schema_field(serializers.DecimalField(max_digits=6, decimal_places=3, allow_null=True))
@@ -123,27 +139,43 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
 class ReviewSerializer(serializers.ModelSerializer):
     scores = serializers.DictField(
-        child=serializers.IntegerField(min_value=SCORE_MIN, max_value=SCORE_MAX), required=False,
+        child=serializers.IntegerField(min_value=SCORE_MIN, max_value=SCORE_MAX),
+        required=False,
         help_text=f"score {SCORE_MIN}-{SCORE_MAX} per criterion: {', '.join(REVIEW_CRITERIA)}",
     )
 
     class Meta:
         model = Review
-        fields = ["id", "application", "reviewer", "conflict_of_interest", "scores", "comment", "submitted"]
+        fields = [
+            "id",
+            "application",
+            "reviewer",
+            "conflict_of_interest",
+            "scores",
+            "comment",
+            "submitted",
+        ]
 
     def validate_scores(self, value):
         unknown = set(value) - set(REVIEW_CRITERIA)
         if unknown:
-            raise serializers.ValidationError(f"unknown criteria {sorted(unknown)}; use {list(REVIEW_CRITERIA)}")
+            raise serializers.ValidationError(
+                f"unknown criteria {sorted(unknown)}; use {list(REVIEW_CRITERIA)}"
+            )
         return value
 
     def validate(self, attrs):
         submitted = attrs.get("submitted", getattr(self.instance, "submitted", False))
-        conflict = attrs.get("conflict_of_interest", getattr(self.instance, "conflict_of_interest", False))
+        conflict = attrs.get(
+            "conflict_of_interest", getattr(self.instance, "conflict_of_interest", False)
+        )
         scores = attrs.get("scores", getattr(self.instance, "scores", {}))
         if submitted and not conflict and set(scores) != set(REVIEW_CRITERIA):
             raise serializers.ValidationError(
-                {"scores": f"a submitted review scores every criterion: {', '.join(REVIEW_CRITERIA)}"})
+                {
+                    "scores": f"a submitted review scores every criterion: {', '.join(REVIEW_CRITERIA)}"
+                }
+            )
         if conflict:
             attrs["scores"] = {}  # a declared conflict takes the review out of the score
         return attrs
@@ -163,16 +195,37 @@ class AllocationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Allocation
-        fields = ["id", "project", "project_code", "resource_class", "resource_class_label", "unit", "amount",
-                  "start", "end", "source", "application", "order_line", "price_category", "charging_model",
-                  "status", "status_reason", "decided_by", "decided_at"]
+        fields = [
+            "id",
+            "project",
+            "project_code",
+            "resource_class",
+            "resource_class_label",
+            "unit",
+            "amount",
+            "start",
+            "end",
+            "source",
+            "application",
+            "order_line",
+            "price_category",
+            "charging_model",
+            "status",
+            "status_reason",
+            "decided_by",
+            "decided_at",
+        ]
         read_only_fields = fields
 
 
 class GrantLineSerializer(serializers.Serializer):
     resource_class = serializers.PrimaryKeyRelatedField(queryset=ResourceClass.objects.all())
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=Decimal(0),
-                                      help_text="units granted; 0 grants nothing of this class")
+    amount = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal(0),
+        help_text="units granted; 0 grants nothing of this class",
+    )
 
 
 class DecideApplicationSerializer(serializers.Serializer):
@@ -196,7 +249,9 @@ class DecideRoundSerializer(serializers.Serializer):
     def validate_grants(self, value):
         keys = [(line["application"].pk, line["resource_class"].pk) for line in value]
         if len(keys) != len(set(keys)):
-            raise serializers.ValidationError("each application and resource class may appear only once")
+            raise serializers.ValidationError(
+                "each application and resource class may appear only once"
+            )
         return value
 
     def as_mapping(self) -> dict[int, dict[int, Decimal]]:
@@ -231,14 +286,21 @@ class RoundProposalSerializer(serializers.Serializer):
     solve_seconds = serializers.FloatField()
     funded = serializers.IntegerField()
     applications = serializers.IntegerField()
-    grants = serializers.DictField(child=serializers.DictField(child=serializers.CharField()),
-                                   help_text="application id -> resource class id -> units")
+    grants = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="application id -> resource class id -> units",
+    )
     scores = serializers.DictField(child=serializers.CharField(allow_null=True))
-    binding = BindingConstraintSerializer(many=True, help_text="the constraints that limit the proposal")
-    ineligible = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                       help_text="application id -> rules that exclude its requests")
-    policy_violations = serializers.ListField(child=serializers.CharField(),
-                                              help_text="empty when the proposal passes the rules")
+    binding = BindingConstraintSerializer(
+        many=True, help_text="the constraints that limit the proposal"
+    )
+    ineligible = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="application id -> rules that exclude its requests",
+    )
+    policy_violations = serializers.ListField(
+        child=serializers.CharField(), help_text="empty when the proposal passes the rules"
+    )
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
@@ -254,15 +316,21 @@ class PriceEstimateLineSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=None, decimal_places=2)
     unit_price_nok = serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True)
     value_nok = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True)
-    problem = serializers.CharField(allow_blank=True, help_text="why no price was found, if none was")
+    problem = serializers.CharField(
+        allow_blank=True, help_text="why no price was found, if none was"
+    )
 
 
 class PriceEstimateSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="price category the order is valued in")
-    total_nok = serializers.DecimalField(max_digits=None, decimal_places=2,
-                                         help_text="value of the order at the prices valid on 1 January")
-    committed_nok = serializers.DecimalField(max_digits=None, decimal_places=2,
-                                             help_text="take-or-pay minimum: total x commitment share")
+    total_nok = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=2,
+        help_text="value of the order at the prices valid on 1 January",
+    )
+    committed_nok = serializers.DecimalField(
+        max_digits=None, decimal_places=2, help_text="take-or-pay minimum: total x commitment share"
+    )
     complete = serializers.BooleanField(help_text="false if some line has no price")
     lines = PriceEstimateLineSerializer(many=True)
 
@@ -276,16 +344,34 @@ def price_estimate(order: SectorOrder, book: rating.PriceBook | None = None) -> 
         try:
             unit_price = book.unit_price(category, line.resource_class, order.start)
         except rating.NoPrice as exc:
-            lines.append({"resource_class": line.resource_class_id, "amount": line.amount, "unit_price_nok": None,
-                          "value_nok": None, "problem": str(exc)})
+            lines.append(
+                {
+                    "resource_class": line.resource_class_id,
+                    "amount": line.amount,
+                    "unit_price_nok": None,
+                    "value_nok": None,
+                    "problem": str(exc),
+                }
+            )
             continue
         value = rating.to_ore(line.amount * unit_price)
         total += value
-        lines.append({"resource_class": line.resource_class_id, "amount": line.amount,
-                      "unit_price_nok": unit_price, "value_nok": value, "problem": ""})
-    return {"category": category, "total_nok": total,
-            "committed_nok": rating.to_ore(total * order.commitment_share),
-            "complete": all(line["value_nok"] is not None for line in lines), "lines": lines}
+        lines.append(
+            {
+                "resource_class": line.resource_class_id,
+                "amount": line.amount,
+                "unit_price_nok": unit_price,
+                "value_nok": value,
+                "problem": "",
+            }
+        )
+    return {
+        "category": category,
+        "total_nok": total,
+        "committed_nok": rating.to_ore(total * order.commitment_share),
+        "complete": all(line["value_nok"] is not None for line in lines),
+        "lines": lines,
+    }
 
 
 class SectorOrderSerializer(serializers.ModelSerializer):
@@ -301,8 +387,18 @@ class SectorOrderSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SectorOrder
-        fields = ["id", "organisation", "sector", "year", "commitment_share", "status", "ordered_by", "created",
-                  "lines", "price_estimate"]
+        fields = [
+            "id",
+            "organisation",
+            "sector",
+            "year",
+            "commitment_share",
+            "status",
+            "ordered_by",
+            "created",
+            "lines",
+            "price_estimate",
+        ]
         read_only_fields = ["sector", "status", "ordered_by", "created"]
 
     def validate_lines(self, value):
@@ -313,12 +409,16 @@ class SectorOrderSerializer(serializers.ModelSerializer):
 
     def validate_organisation(self, value):
         if not value.sector:
-            raise serializers.ValidationError(f"{value} has no sector; only a sector's organisations order capacity")
+            raise serializers.ValidationError(
+                f"{value} has no sector; only a sector's organisations order capacity"
+            )
         return value
 
     def create(self, validated_data):
         lines = validated_data.pop("lines")
-        order = SectorOrder.objects.create(sector=validated_data["organisation"].sector, **validated_data)
+        order = SectorOrder.objects.create(
+            sector=validated_data["organisation"].sector, **validated_data
+        )
         for line in lines:
             SectorOrderLine.objects.create(order=order, **line)
         return order
@@ -336,10 +436,14 @@ class SectorOrderSerializer(serializers.ModelSerializer):
 
 
 class SubAllocationSerializer(serializers.Serializer):
-    order_line = serializers.PrimaryKeyRelatedField(queryset=SectorOrderLine.objects.select_related("order"))
+    order_line = serializers.PrimaryKeyRelatedField(
+        queryset=SectorOrderLine.objects.select_related("order")
+    )
     project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
-    start = serializers.DateField(required=False, help_text="default: 1 January of the order's year")
+    start = serializers.DateField(
+        required=False, help_text="default: 1 January of the order's year"
+    )
     end = serializers.DateField(required=False, help_text="default: 1 January of the next year")
 
     def validate(self, attrs):
@@ -352,18 +456,28 @@ class SubAllocationSerializer(serializers.Serializer):
 
 class PurchaseSerializer(DateRangeSerializer):
     project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
-    resource_class = serializers.PrimaryKeyRelatedField(queryset=ResourceClass.objects.select_related("system"))
+    resource_class = serializers.PrimaryKeyRelatedField(
+        queryset=ResourceClass.objects.select_related("system")
+    )
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, **POSITIVE)
 
 
 class ColocatedEquipmentSerializer(serializers.ModelSerializer):
-    owner = serializers.PrimaryKeyRelatedField(source="system.owner", read_only=True,
-                                               help_text="the system's owner")
+    owner = serializers.PrimaryKeyRelatedField(
+        source="system.owner", read_only=True, help_text="the system's owner"
+    )
 
     class Meta:
         model = ColocatedEquipment
-        fields = ["id", "system", "owner", "rack_units", "hosting_fee_nok_per_month", "contract_start",
-                  "contract_end"]
+        fields = [
+            "id",
+            "system",
+            "owner",
+            "rack_units",
+            "hosting_fee_nok_per_month",
+            "contract_start",
+            "contract_end",
+        ]
 
     def validate(self, attrs):
         run_model_clean(ColocatedEquipment, attrs, self.instance)
@@ -375,25 +489,47 @@ class ColocatedEquipmentSerializer(serializers.ModelSerializer):
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True,
-                                      **POSITIVE, help_text="increase: extra units; renew: units for the new period")
+    amount = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        **POSITIVE,
+        help_text="increase: extra units; renew: units for the new period",
+    )
 
     class Meta:
         model = ChangeRequest
-        fields = ["id", "allocation", "kind", "amount", "new_end", "reason", "status", "requested_by",
-                  "decision_note", "created"]
+        fields = [
+            "id",
+            "allocation",
+            "kind",
+            "amount",
+            "new_end",
+            "reason",
+            "status",
+            "requested_by",
+            "decision_note",
+            "created",
+        ]
         read_only_fields = ["status", "requested_by", "decision_note", "created"]
 
     def validate(self, attrs):
         kind, allocation = attrs.get("kind"), attrs.get("allocation")
         if kind in (ChangeKind.INCREASE, ChangeKind.RENEW) and not attrs.get("amount"):
-            raise serializers.ValidationError({"amount": f"a change of kind '{kind}' needs an amount"})
+            raise serializers.ValidationError(
+                {"amount": f"a change of kind '{kind}' needs an amount"}
+            )
         if kind in (ChangeKind.EXTEND, ChangeKind.RENEW):
             new_end = attrs.get("new_end")
             if new_end is None:
-                raise serializers.ValidationError({"new_end": f"a change of kind '{kind}' needs a new end"})
+                raise serializers.ValidationError(
+                    {"new_end": f"a change of kind '{kind}' needs a new end"}
+                )
             if allocation is not None and new_end <= allocation.end:
-                raise serializers.ValidationError({"new_end": f"must be after the allocation's end {allocation.end}"})
+                raise serializers.ValidationError(
+                    {"new_end": f"must be after the allocation's end {allocation.end}"}
+                )
             if new_end.year > MAX_YEAR:
                 raise serializers.ValidationError({"new_end": f"must lie before {MAX_YEAR}"})
         return attrs
@@ -410,8 +546,18 @@ class ExternalCapacitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExternalCapacity
-        fields = ["id", "organisation", "provider", "country", "kind", "amount", "cost_nok", "start", "end",
-                  "reference"]
+        fields = [
+            "id",
+            "organisation",
+            "provider",
+            "country",
+            "kind",
+            "amount",
+            "cost_nok",
+            "start",
+            "end",
+            "reference",
+        ]
 
     def validate(self, attrs):
         start = attrs.get("start", getattr(self.instance, "start", None))
@@ -423,20 +569,38 @@ class ExternalCapacitySerializer(serializers.ModelSerializer):
 
 class PolicySettingsSerializer(serializers.ModelSerializer):
     economic_cap_share = serializers.DecimalField(
-        max_digits=4, decimal_places=3, min_value=Decimal(0), max_value=LEGAL_ECONOMIC_CAP, required=False,
-        help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)")
+        max_digits=4,
+        decimal_places=3,
+        min_value=Decimal(0),
+        max_value=LEGAL_ECONOMIC_CAP,
+        required=False,
+        help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)",
+    )
     security_partner_countries = serializers.ListField(
-        child=country_field(), required=False, min_length=1,
-        help_text="countries outside Norway where open work may run (ISO codes)")
+        child=country_field(),
+        required=False,
+        min_length=1,
+        help_text="countries outside Norway where open work may run (ISO codes)",
+    )
     warning_thresholds = serializers.ListField(
-        child=serializers.DecimalField(max_digits=4, decimal_places=3, min_value=Decimal("0.01"),
-                                       max_value=Decimal("1.0")),
-        required=False, min_length=1, help_text="balance warnings at these used shares; 1.0 also blocks")
+        child=serializers.DecimalField(
+            max_digits=4, decimal_places=3, min_value=Decimal("0.01"), max_value=Decimal("1.0")
+        ),
+        required=False,
+        min_length=1,
+        help_text="balance warnings at these used shares; 1.0 also blocks",
+    )
 
     class Meta:
         model = PolicySettings
-        fields = ["overbooking_factor", "economic_cap_share", "research_protected_share",
-                  "security_partner_countries", "min_grant_share", "warning_thresholds"]
+        fields = [
+            "overbooking_factor",
+            "economic_cap_share",
+            "research_protected_share",
+            "security_partner_countries",
+            "min_grant_share",
+            "warning_thresholds",
+        ]
         extra_kwargs = {"overbooking_factor": {"max_value": Decimal("10")}}
 
     def validate_warning_thresholds(self, value):
@@ -449,19 +613,30 @@ class PolicySettingsSerializer(serializers.ModelSerializer):
 class PolicyCheckSerializer(DateRangeSerializer):
     """A proposed grant to test against the rules without writing it."""
 
-    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.select_related("organisation"))
-    resource_class = serializers.PrimaryKeyRelatedField(queryset=ResourceClass.objects.select_related("system"))
+    project = serializers.PrimaryKeyRelatedField(
+        queryset=Project.objects.select_related("organisation")
+    )
+    resource_class = serializers.PrimaryKeyRelatedField(
+        queryset=ResourceClass.objects.select_related("system")
+    )
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     order_line = serializers.PrimaryKeyRelatedField(
-        queryset=SectorOrderLine.objects.select_related("order"), required=False, allow_null=True,
-        help_text="test a sub-allocation inside this order line instead of a grant")
+        queryset=SectorOrderLine.objects.select_related("order"),
+        required=False,
+        allow_null=True,
+        help_text="test a sub-allocation inside this order line instead of a grant",
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
         line = attrs.get("order_line")
         if line is not None and line.resource_class_id != attrs["resource_class"].pk:
-            raise serializers.ValidationError({"resource_class": f"order line {line.pk} is for resource class "
-                                                                 f"{line.resource_class_id}"})
+            raise serializers.ValidationError(
+                {
+                    "resource_class": f"order line {line.pk} is for resource class "
+                    f"{line.resource_class_id}"
+                }
+            )
         return attrs
 
 

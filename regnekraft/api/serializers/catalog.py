@@ -18,15 +18,31 @@ class SystemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = System
-        fields = ["id", "name", "slug", "kind", "operator", "owner", "country", "security_zone",
-                  "availability_tier", "commissioned", "decommissioned", "power_kw", "pue",
-                  "description", "source"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "kind",
+            "operator",
+            "owner",
+            "country",
+            "security_zone",
+            "availability_tier",
+            "commissioned",
+            "decommissioned",
+            "power_kw",
+            "pue",
+            "description",
+            "source",
+        ]
 
     def validate(self, attrs):
         start = attrs.get("commissioned", getattr(self.instance, "commissioned", None))
         end = attrs.get("decommissioned", getattr(self.instance, "decommissioned", None))
         if start and end and end <= start:
-            raise serializers.ValidationError({"decommissioned": "must be after the commissioning date"})
+            raise serializers.ValidationError(
+                {"decommissioned": "must be after the commissioning date"}
+            )
         return attrs
 
 
@@ -36,8 +52,18 @@ class ResourceClassSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ResourceClass
-        fields = ["id", "label", "system", "kind", "gpu_type", "unit", "installed_units",
-                  "expected_availability", "public_description", "orderable"]
+        fields = [
+            "id",
+            "label",
+            "system",
+            "kind",
+            "gpu_type",
+            "unit",
+            "installed_units",
+            "expected_availability",
+            "public_description",
+            "orderable",
+        ]
         extra_kwargs = {"expected_availability": {"max_value": Decimal("1")}}
 
 
@@ -50,11 +76,15 @@ class CapacitySerializer(serializers.Serializer):
     unit = serializers.CharField()
     capacity = serializers.DecimalField(max_digits=None, decimal_places=2)
     committed = serializers.DecimalField(max_digits=None, decimal_places=2)
-    free = serializers.DecimalField(max_digits=None, decimal_places=2, help_text="capacity x overbooking - committed")
-    economic_room = serializers.DecimalField(max_digits=None, decimal_places=2,
-                                             help_text="what economic activity may still use")
-    non_research_room = serializers.DecimalField(max_digits=None, decimal_places=2,
-                                                 help_text="what non-research users may still use")
+    free = serializers.DecimalField(
+        max_digits=None, decimal_places=2, help_text="capacity x overbooking - committed"
+    )
+    economic_room = serializers.DecimalField(
+        max_digits=None, decimal_places=2, help_text="what economic activity may still use"
+    )
+    non_research_room = serializers.DecimalField(
+        max_digits=None, decimal_places=2, help_text="what non-research users may still use"
+    )
 
 
 class CatalogueEntrySerializer(serializers.ModelSerializer):
@@ -71,12 +101,26 @@ class CatalogueEntrySerializer(serializers.ModelSerializer):
     prices_today = serializers.DictField(
         child=serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True),
         help_text="NOK per unit today in each price category (A, B, C, D, 0), tier multiplier included; "
-                  "null where no price list applies")
+        "null where no price list applies",
+    )
 
     class Meta:
         model = ResourceClass
-        fields = ["id", "system", "system_kind", "operator", "country", "security_zone", "availability_tier",
-                  "kind", "gpu_type", "unit", "public_description", "capacity_this_year", "prices_today"]
+        fields = [
+            "id",
+            "system",
+            "system_kind",
+            "operator",
+            "country",
+            "security_zone",
+            "availability_tier",
+            "kind",
+            "gpu_type",
+            "unit",
+            "public_description",
+            "capacity_this_year",
+            "prices_today",
+        ]
 
 
 class PriceSerializer(serializers.ModelSerializer):
@@ -86,23 +130,36 @@ class PriceSerializer(serializers.ModelSerializer):
 
 
 class PriceListSerializer(serializers.ModelSerializer):
-    prices = PriceSerializer(many=True, required=False,
-                             help_text="when given on update, replaces all prices of the list")
+    prices = PriceSerializer(
+        many=True, required=False, help_text="when given on update, replaces all prices of the list"
+    )
     tier_multipliers = serializers.DictField(
-        child=serializers.CharField(), required=False,
+        child=serializers.CharField(),
+        required=False,
         help_text='price factor per availability tier, e.g. {"1": "1.0", "2": "1.25", "3": "1.6"}',
     )
 
     class Meta:
         model = PriceList
-        fields = ["id", "category", "name", "valid_from", "tier_multipliers", "free_allowance_nok", "source", "prices"]
+        fields = [
+            "id",
+            "category",
+            "name",
+            "valid_from",
+            "tier_multipliers",
+            "free_allowance_nok",
+            "source",
+            "prices",
+        ]
 
     def validate_tier_multipliers(self, value: dict) -> dict:
         tiers = {str(t.value) for t in AvailabilityTier}
         out = {}
         for tier, factor in value.items():
             if tier not in tiers:
-                raise serializers.ValidationError(f"unknown tier {tier!r}; tiers are {sorted(tiers)}")
+                raise serializers.ValidationError(
+                    f"unknown tier {tier!r}; tiers are {sorted(tiers)}"
+                )
             out[tier] = str(decimal_string(factor, field="tier_multipliers", maximum=Decimal(100)))
         return out
 
@@ -120,8 +177,9 @@ class PriceListSerializer(serializers.ModelSerializer):
         valid_from = attrs.get("valid_from", self.instance.valid_from if self.instance else None)
         if valid_from is not None:
             try:  # no list may reprice rated or invoiced use (accounting.rating)
-                rating.check_price_list_start(valid_from,
-                                              existing=self.instance.valid_from if self.instance else None)
+                rating.check_price_list_start(
+                    valid_from, existing=self.instance.valid_from if self.instance else None
+                )
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict) from None
         return attrs

@@ -10,13 +10,21 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
-country_code = RegexValidator(COUNTRY_PATTERN, "an ISO 3166-1 alpha-2 code in capitals, e.g. NO or FI")
+country_code = RegexValidator(
+    COUNTRY_PATTERN, "an ISO 3166-1 alpha-2 code in capitals, e.g. NO or FI"
+)
 
 
 def country_field(**kw) -> serializers.RegexField:
     """A country code field whose pattern also appears in the OpenAPI schema."""
-    return serializers.RegexField(COUNTRY_PATTERN, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. NO",
-                                  error_messages={"invalid": country_code.message}, **kw)
+    return serializers.RegexField(
+        COUNTRY_PATTERN,
+        max_length=2,
+        help_text="ISO 3166-1 alpha-2, e.g. NO",
+        error_messages={"invalid": country_code.message},
+        **kw,
+    )
+
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
@@ -29,7 +37,11 @@ def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 def run_model_clean(model_cls, attrs: dict, instance=None) -> None:
     """Apply the model's own ``clean()`` (cross-field rules) to the data about to be saved."""
-    data = {} if instance is None else {f.attname: getattr(instance, f.attname) for f in model_cls._meta.concrete_fields}
+    data = (
+        {}
+        if instance is None
+        else {f.attname: getattr(instance, f.attname) for f in model_cls._meta.concrete_fields}
+    )
     candidate = model_cls(**data)
     for key, value in attrs.items():
         setattr(candidate, key, value)
@@ -39,13 +51,17 @@ def run_model_clean(model_cls, attrs: dict, instance=None) -> None:
         raise as_drf_error(exc) from exc
 
 
-def decimal_string(value, *, field: str, minimum: Decimal = Decimal(0), maximum: Decimal = Decimal(1000)) -> Decimal:
+def decimal_string(
+    value, *, field: str, minimum: Decimal = Decimal(0), maximum: Decimal = Decimal(1000)
+) -> Decimal:
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise serializers.ValidationError({field: f"{value!r} is not a number"}) from exc
     if not number.is_finite() or not minimum <= number <= maximum:
-        raise serializers.ValidationError({field: f"{value!r} must be between {minimum} and {maximum}"})
+        raise serializers.ValidationError(
+            {field: f"{value!r} must be between {minimum} and {maximum}"}
+        )
     return number
 
 
@@ -57,7 +73,9 @@ class DateRangeSerializer(serializers.Serializer):
         if attrs["end"] <= attrs["start"]:
             raise serializers.ValidationError({"end": "must be after start"})
         if attrs["start"].year < MIN_YEAR or attrs["end"].year > MAX_YEAR:
-            raise serializers.ValidationError({"start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"})
+            raise serializers.ValidationError(
+                {"start": f"the period must lie within {MIN_YEAR}..{MAX_YEAR}"}
+            )
         return attrs
 
 

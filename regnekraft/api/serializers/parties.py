@@ -20,14 +20,26 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organisation
-        fields = ["id", "name", "short_name", "kind", "sector", "is_sme", "is_bott", "country", "org_number",
-                  "user_group"]
+        fields = [
+            "id",
+            "name",
+            "short_name",
+            "kind",
+            "sector",
+            "is_sme",
+            "is_bott",
+            "country",
+            "org_number",
+            "user_group",
+        ]
 
     def validate(self, attrs):
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         sector = attrs.get("sector", getattr(self.instance, "sector", ""))
         if kind == "public" and not sector:
-            raise serializers.ValidationError({"sector": "a public agency needs its sector (forvaltningsområde)"})
+            raise serializers.ValidationError(
+                {"sector": "a public agency needs its sector (forvaltningsområde)"}
+            )
         return attrs
 
 
@@ -40,9 +52,13 @@ class RoleSerializer(serializers.ModelSerializer):
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         sector = attrs.get("sector", getattr(self.instance, "sector", ""))
         if kind == RoleKind.COORDINATOR and not sector:
-            raise serializers.ValidationError({"sector": "a sector coordinator's role needs the sector"})
+            raise serializers.ValidationError(
+                {"sector": "a sector coordinator's role needs the sector"}
+            )
         if kind != RoleKind.COORDINATOR and sector:
-            raise serializers.ValidationError({"sector": "only a sector coordinator's role has a sector"})
+            raise serializers.ValidationError(
+                {"sector": "only a sector coordinator's role has a sector"}
+            )
         return attrs
 
 
@@ -53,16 +69,33 @@ class RoleBriefSerializer(serializers.ModelSerializer):
 
 
 class PersonSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", max_length=150,
-                                     help_text="sign-in name; set when the person is created")
-    password = serializers.CharField(write_only=True, required=False, min_length=8, max_length=128,
-                                     style={"input_type": "password"},
-                                     help_text="initial password; without it the person signs in through SSO only")
+    username = serializers.CharField(
+        source="user.username",
+        max_length=150,
+        help_text="sign-in name; set when the person is created",
+    )
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=8,
+        max_length=128,
+        style={"input_type": "password"},
+        help_text="initial password; without it the person signs in through SSO only",
+    )
     roles = RoleBriefSerializer(many=True, read_only=True)
 
     class Meta:
         model = Person
-        fields = ["id", "username", "password", "name", "email", "organisation", "slurm_username", "roles"]
+        fields = [
+            "id",
+            "username",
+            "password",
+            "name",
+            "email",
+            "organisation",
+            "slurm_username",
+            "roles",
+        ]
 
     def validate_username(self, value: str) -> str:
         users = get_user_model().objects.filter(username=value)
@@ -75,8 +108,9 @@ class PersonSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         user_data = validated_data.pop("user")
         password = validated_data.pop("password", None)
-        user = get_user_model().objects.create_user(username=user_data["username"], email=validated_data["email"],
-                                                    password=password)
+        user = get_user_model().objects.create_user(
+            username=user_data["username"], email=validated_data["email"], password=password
+        )
         return Person.objects.create(user=user, **validated_data)
 
     def update(self, instance, validated_data):
@@ -93,33 +127,58 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    members = serializers.PrimaryKeyRelatedField(many=True, read_only=True,
-                                                 help_text="change with the members endpoints")
-    is_economic = serializers.BooleanField(read_only=True, help_text="economic activity in the state-aid sense")
-    required_tier = serializers.IntegerField(read_only=True, help_text="availability tier the purpose needs")
-    organisation = serializers.PrimaryKeyRelatedField(queryset=Organisation.objects.all(), required=False,
-                                                      help_text="default: the creator's organisation")
-    pi = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False,
-                                            help_text="default: the creator")
+    members = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="change with the members endpoints"
+    )
+    is_economic = serializers.BooleanField(
+        read_only=True, help_text="economic activity in the state-aid sense"
+    )
+    required_tier = serializers.IntegerField(
+        read_only=True, help_text="availability tier the purpose needs"
+    )
+    organisation = serializers.PrimaryKeyRelatedField(
+        queryset=Organisation.objects.all(),
+        required=False,
+        help_text="default: the creator's organisation",
+    )
+    pi = serializers.PrimaryKeyRelatedField(
+        queryset=Person.objects.all(), required=False, help_text="default: the creator"
+    )
 
     class Meta:
         model = Project
-        fields = ["id", "code", "title", "organisation", "pi", "members", "purpose", "sensitivity", "eu_funded",
-                  "description", "is_economic", "required_tier", "created"]
+        fields = [
+            "id",
+            "code",
+            "title",
+            "organisation",
+            "pi",
+            "members",
+            "purpose",
+            "sensitivity",
+            "eu_funded",
+            "description",
+            "is_economic",
+            "required_tier",
+            "created",
+        ]
         read_only_fields = ["created"]
 
     def validate_code(self, value: str) -> str:
         if not SLURM_ACCOUNT.match(value):
             raise serializers.ValidationError(
-                "the code is also the Slurm account name: 2-30 lower-case letters, digits or _, starting with a letter")
+                "the code is also the Slurm account name: 2-30 lower-case letters, digits or _, starting with a letter"
+            )
         return value
 
 
 class MemberSerializer(serializers.Serializer):
-    person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False,
-                                                help_text="the person's id")
-    username = serializers.CharField(required=False, write_only=True, max_length=150,
-                                     help_text="or their user name")
+    person = serializers.PrimaryKeyRelatedField(
+        queryset=Person.objects.all(), required=False, help_text="the person's id"
+    )
+    username = serializers.CharField(
+        required=False, write_only=True, max_length=150, help_text="or their user name"
+    )
 
     def validate(self, attrs):
         if "person" in attrs:
@@ -128,5 +187,7 @@ class MemberSerializer(serializers.Serializer):
             raise serializers.ValidationError({"person": "give the person's id or their user name"})
         person = Person.objects.filter(user__username=attrs["username"]).first()
         if person is None:
-            raise serializers.ValidationError({"username": f"no person signs in as {attrs['username']!r}"})
+            raise serializers.ValidationError(
+                {"username": f"no person signs in as {attrs['username']!r}"}
+            )
         return {"person": person}

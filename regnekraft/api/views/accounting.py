@@ -54,30 +54,50 @@ PROJECT_PARAM = OpenApiParameter("project", int, description="only this project 
 
 def _period(request) -> tuple[dt.date, dt.date]:
     year = timezone.localdate().year
-    form = DateRangeSerializer(data={"start": request.query_params.get("start", dt.date(year, 1, 1)),
-                                     "end": request.query_params.get("end", dt.date(year + 1, 1, 1))})
+    form = DateRangeSerializer(
+        data={
+            "start": request.query_params.get("start", dt.date(year, 1, 1)),
+            "end": request.query_params.get("end", dt.date(year + 1, 1, 1)),
+        }
+    )
     form.is_valid(raise_exception=True)
     return form.validated_data["start"], form.validated_data["end"]
 
 
-@extend_schema_view(list=extend_schema(parameters=[
-    PROJECT_PARAM, OpenApiParameter("allocation", int, description="only usage charged to this allocation")]))
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            PROJECT_PARAM,
+            OpenApiParameter(
+                "allocation", int, description="only usage charged to this allocation"
+            ),
+        ]
+    )
+)
 class UsageRecordViewSet(ReadOnlyViewSet):
     """Metered usage records of the projects you may see, rated at import."""
 
     serializer_class = UsageRecordSerializer
 
     def get_queryset(self):
-        records = (UsageRecord.objects.filter(project__in=access.visible_projects(self.request.user))
-                   .select_related("project").order_by("-end", "pk"))
-        project, allocation = id_param(self.request, "project"), id_param(self.request, "allocation")
+        records = (
+            UsageRecord.objects.filter(project__in=access.visible_projects(self.request.user))
+            .select_related("project")
+            .order_by("-end", "pk")
+        )
+        project, allocation = (
+            id_param(self.request, "project"),
+            id_param(self.request, "allocation"),
+        )
         if project is not None:
             records = records.filter(project_id=project)
         if allocation is not None:
             records = records.filter(allocation_id=allocation)
         return records
 
-    @extend_schema(request=UsageImportSerializer, responses={200: UsageImportResultSerializer, **WRITE_ERRORS})
+    @extend_schema(
+        request=UsageImportSerializer, responses={200: UsageImportResultSerializer, **WRITE_ERRORS}
+    )
     @action(detail=False, methods=["post"], url_path="import", permission_classes=[OperatorOnly])
     def import_records(self, request):
         """Import usage records (operators). All or nothing: a bad record refuses the whole batch with its
@@ -85,8 +105,9 @@ class UsageRecordViewSet(ReadOnlyViewSet):
         require_role(request.user, RoleKind.OPERATOR, action="import usage")
         form = UsageImportSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        result = importer.import_records(form.validated_data["records"], source=form.validated_data["source"],
-                                         filename="api")
+        result = importer.import_records(
+            form.validated_data["records"], source=form.validated_data["source"], filename="api"
+        )
         return Response(UsageImportResultSerializer(result.as_dict()).data)
 
 
@@ -99,8 +120,9 @@ class BalanceViewSet(AtomicWrites, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated]
 
     def get_queryset(self):
-        allocations = (access.visible_allocations(self.request.user)
-                       .select_related("project", "resource_class__system"))
+        allocations = access.visible_allocations(self.request.user).select_related(
+            "project", "resource_class__system"
+        )
         project = id_param(self.request, "project")
         if project is not None:
             allocations = allocations.filter(project_id=project)
@@ -122,7 +144,10 @@ class InvoiceViewSet(ReadOnlyViewSet):
     def get_queryset(self):
         return access.visible_invoices(self.request.user).prefetch_related("lines")
 
-    @extend_schema(request=IssueInvoicesSerializer, responses={200: InvoiceSerializer(many=True), **WRITE_ERRORS})
+    @extend_schema(
+        request=IssueInvoicesSerializer,
+        responses={200: InvoiceSerializer(many=True), **WRITE_ERRORS},
+    )
     @action(detail=False, methods=["post"])
     def issue(self, request):
         """Issue the period's invoices (finance or operators): one organisation's, or every organisation's
@@ -134,14 +159,22 @@ class InvoiceViewSet(ReadOnlyViewSet):
         start, end = form.validated_data["period_start"], form.validated_data["period_end"]
         organisation = form.validated_data.get("organisation")
         if organisation is not None:
-            issued = [i for i in [invoicing.issue_invoice(organisation, start, end)] if i is not None]
+            issued = [
+                i for i in [invoicing.issue_invoice(organisation, start, end)] if i is not None
+            ]
         else:
             issued = invoicing.issue_invoices(start, end)
         return Response(InvoiceSerializer(issued, many=True).data)
 
-    @extend_schema(parameters=[
-        OpenApiParameter("organisation", int, required=True, description="the organisation (id)"),
-        *PERIOD_PARAMS], responses={200: InvoicePreviewSerializer})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "organisation", int, required=True, description="the organisation (id)"
+            ),
+            *PERIOD_PARAMS,
+        ],
+        responses={200: InvoicePreviewSerializer},
+    )
     @action(detail=False, methods=["get"])
     def preview(self, request):
         """The invoice an organisation would get for the period, computed now and not stored
@@ -152,7 +185,9 @@ class InvoiceViewSet(ReadOnlyViewSet):
             raise ValidationError({"organisation": "give the organisation's id"})
         organisation = get_object_or_404(Organisation, pk=organisation_id)
         start, end = _period(request)
-        return Response(InvoicePreviewSerializer(invoicing.preview_invoice(organisation, start, end)).data)
+        return Response(
+            InvoicePreviewSerializer(invoicing.preview_invoice(organisation, start, end)).data
+        )
 
 
 REPORT_READERS = (RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER)
@@ -163,7 +198,10 @@ def _year(request) -> int:
     text = request.query_params.get("year", "")
     if not text:
         return timezone.localdate().year
-    if not (len(text) == 4 and text.isascii() and text.isdigit()) or not MIN_YEAR <= int(text) <= MAX_YEAR:
+    if (
+        not (len(text) == 4 and text.isascii() and text.isdigit())
+        or not MIN_YEAR <= int(text) <= MAX_YEAR
+    ):
         raise ValidationError({"year": f"a year from {MIN_YEAR} to {MAX_YEAR}"})
     return int(text)
 
@@ -181,8 +219,10 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)
         require_role(request.user, *REPORT_READERS, action="read platform reports")
 
-    @extend_schema(parameters=[*PERIOD_PARAMS, OpenApiParameter("system", str, description="a system's slug")],
-                   responses={200: CapacityReportSerializer(many=True)})
+    @extend_schema(
+        parameters=[*PERIOD_PARAMS, OpenApiParameter("system", str, description="a system's slug")],
+        responses={200: CapacityReportSerializer(many=True)},
+    )
     @action(detail=False, methods=["get"])
     def capacity(self, request):
         """Per system and resource class: capacity, committed, allocated, ordered, used, available."""
@@ -201,25 +241,36 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], url_path="economic-share")
     def economic_share(self, request):
         """Economic activity committed and used per class, against the state-aid cap."""
-        return Response(EconomicShareSerializer(reports.report_economic_share(_year(request)), many=True).data)
+        return Response(
+            EconomicShareSerializer(reports.report_economic_share(_year(request)), many=True).data
+        )
 
     @extend_schema(parameters=[YEAR_PARAM], responses={200: ResearchShareSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="research-share")
     def research_share(self, request):
         """Research organisations' committed and used share per class, against the protected floor."""
-        return Response(ResearchShareSerializer(reports.report_research_share(_year(request)), many=True).data)
+        return Response(
+            ResearchShareSerializer(reports.report_research_share(_year(request)), many=True).data
+        )
 
     @extend_schema(parameters=PERIOD_PARAMS, responses={200: UnallocatedSerializer(many=True)})
     @action(detail=False, methods=["get"])
     def unallocated(self, request):
         """Usage no allocation covered, per project and resource class."""
         start, end = _period(request)
-        return Response(UnallocatedSerializer(reports.report_unallocated(start, end), many=True).data)
+        return Response(
+            UnallocatedSerializer(reports.report_unallocated(start, end), many=True).data
+        )
 
 
-@extend_schema_view(list=extend_schema(parameters=[
-    OpenApiParameter("object_type", str, description="e.g. allocation.Allocation"),
-    OpenApiParameter("object_id", str, description="the object's primary key")]))
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("object_type", str, description="e.g. allocation.Allocation"),
+            OpenApiParameter("object_id", str, description="the object's primary key"),
+        ]
+    )
+)
 class AuditEntryViewSet(ReadOnlyViewSet):
     """The audit log (operators): who changed what, when, before and after."""
 

@@ -48,8 +48,11 @@ PROPOSAL_TIME_LIMIT = 30.0  # seconds the solver may take for a round proposal
 
 def _decision(application) -> dict:
     application.refresh_from_db()
-    return {"application": application.pk, "status": application.status,
-            "allocations": AllocationSerializer(application.allocations.all(), many=True).data}
+    return {
+        "application": application.pk,
+        "status": application.status,
+        "allocations": AllocationSerializer(application.allocations.all(), many=True).data,
+    }
 
 
 class CallViewSet(WritableViewSet):
@@ -67,10 +70,16 @@ class CallViewSet(WritableViewSet):
         Nothing is written; adjust the grants and POST them to decide."""
         require_role(request.user, RoleKind.OPERATOR, action="see a round's proposal")
         call = self.get_object()
-        return Response(RoundProposalSerializer(rounds.propose_round(call, time_limit=PROPOSAL_TIME_LIMIT).as_dict()).data)
+        return Response(
+            RoundProposalSerializer(
+                rounds.propose_round(call, time_limit=PROPOSAL_TIME_LIMIT).as_dict()
+            ).data
+        )
 
-    @extend_schema(request=DecideRoundSerializer, responses={200: DecisionResultSerializer(many=True),
-                                                             **DECISION_ERRORS})
+    @extend_schema(
+        request=DecideRoundSerializer,
+        responses={200: DecisionResultSerializer(many=True), **DECISION_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         """Decide a whole round: every submitted application of the call at once. All grants pass the
@@ -82,7 +91,9 @@ class CallViewSet(WritableViewSet):
         named = {line["application"] for line in form.validated_data["grants"]}
         strangers = sorted(app.pk for app in named if app.call_id != call.pk)
         if strangers:
-            raise ValidationError({"grants": f"applications {sorted(strangers)} are not in call {call}"})
+            raise ValidationError(
+                {"grants": f"applications {sorted(strangers)} are not in call {call}"}
+            )
         services.decide_round(call, grants, decided_by=request.user)
         return Response([_decision(app) for app in call.applications.order_by("pk")])
 
@@ -95,15 +106,20 @@ class ApplicationViewSet(WritableViewSet):
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_queryset(self):
-        return (access.visible_applications(self.request.user)
-                .select_related("call", "project").prefetch_related("requests", "reviews"))
+        return (
+            access.visible_applications(self.request.user)
+            .select_related("call", "project")
+            .prefetch_related("requests", "reviews")
+        )
 
     def _require_applicant(self, project) -> None:
         if is_operator(self.request.user):
             return
         person = require_person(self.request.user, action="apply")
         if project.pi_id != person.pk:
-            raise PermissionDenied(f"only the PI of {project.code} may apply or change its application")
+            raise PermissionDenied(
+                f"only the PI of {project.code} may apply or change its application"
+            )
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -111,17 +127,25 @@ class ApplicationViewSet(WritableViewSet):
             raise ValidationError({"project": "no such project among yours"})
         self._require_applicant(data["project"])
         if data["call"].status != CallStatus.OPEN:
-            raise ValidationError({"call": f"call {data['call']} is not open for applications "
-                                           f"(status {data['call'].status})"})
+            raise ValidationError(
+                {
+                    "call": f"call {data['call']} is not open for applications "
+                    f"(status {data['call'].status})"
+                }
+            )
         serializer.save(status=ApplicationStatus.SUBMITTED)
 
     def perform_update(self, serializer):
         application = serializer.instance
         self._require_applicant(application.project)
         if application.status not in (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED):
-            raise ValidationError({"status": f"an application that is {application.status} cannot be changed"})
+            raise ValidationError(
+                {"status": f"an application that is {application.status} cannot be changed"}
+            )
         for field in ("call", "project"):
-            if field in serializer.validated_data and serializer.validated_data[field] != getattr(application, field):
+            if field in serializer.validated_data and serializer.validated_data[field] != getattr(
+                application, field
+            ):
                 raise ValidationError({field: "cannot be changed; withdraw and apply again"})
         if application.call.status != CallStatus.OPEN:
             raise ValidationError({"call": f"call {application.call} is closed for changes"})
@@ -139,8 +163,10 @@ class ApplicationViewSet(WritableViewSet):
         application.save(update_fields=["status"])
         return Response(ApplicationSerializer(application).data)
 
-    @extend_schema(request=DecideApplicationSerializer, responses={200: DecisionResultSerializer,
-                                                                   **DECISION_ERRORS})
+    @extend_schema(
+        request=DecideApplicationSerializer,
+        responses={200: DecisionResultSerializer, **DECISION_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         """Decide one application: grant units per requested resource class (operators only).
@@ -170,8 +196,9 @@ class ReviewViewSet(WritableViewSet):
     def perform_create(self, serializer):
         require_role(self.request.user, RoleKind.OPERATOR, action="assign reviewers")
         try:
-            serializer.instance = services.assign_reviewer(serializer.validated_data["application"],
-                                                           serializer.validated_data["reviewer"])
+            serializer.instance = services.assign_reviewer(
+                serializer.validated_data["application"], serializer.validated_data["reviewer"]
+            )
         except DjangoValidationError as exc:
             raise ValidationError({"reviewer": exc.messages}) from None
 
@@ -181,7 +208,9 @@ class ReviewViewSet(WritableViewSet):
         if person is None or review.reviewer_id != person.pk:
             raise PermissionDenied("only the assigned reviewer may change a review")
         if review.application.status == ApplicationStatus.DECIDED:
-            raise ValidationError({"application": "the application is decided; its reviews are closed"})
+            raise ValidationError(
+                {"application": "the application is decided; its reviews are closed"}
+            )
         serializer.save()
 
     def perform_destroy(self, instance):
@@ -189,15 +218,20 @@ class ReviewViewSet(WritableViewSet):
         instance.delete()
 
 
-@extend_schema_view(list=extend_schema(parameters=[
-    OpenApiParameter("project", int, description="only this project's allocations")]))
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("project", int, description="only this project's allocations")]
+    )
+)
 class AllocationViewSet(ReadOnlyViewSet):
     """Decided grants (read only: they are made by decisions, orders, purchases and changes)."""
 
     serializer_class = AllocationSerializer
 
     def get_queryset(self):
-        allocations = access.visible_allocations(self.request.user).select_related("project", "resource_class__system")
+        allocations = access.visible_allocations(self.request.user).select_related(
+            "project", "resource_class__system"
+        )
         project = id_param(self.request, "project")
         if project is not None:
             allocations = allocations.filter(project_id=project)

@@ -36,8 +36,12 @@ class SystemViewSet(WritableViewSet):
 
 
 PERIOD_PARAMS = [
-    OpenApiParameter("start", dt.date, description="first day of the period (default: 1 January this year)"),
-    OpenApiParameter("end", dt.date, description="the day after the period (default: 1 January next year)"),
+    OpenApiParameter(
+        "start", dt.date, description="first day of the period (default: 1 January this year)"
+    ),
+    OpenApiParameter(
+        "end", dt.date, description="the day after the period (default: 1 January next year)"
+    ),
 ]
 
 
@@ -59,14 +63,26 @@ class ResourceClassViewSet(WritableViewSet):
         """Capacity of the class in a period and what the policy rules still leave free."""
         rc = self.get_object()
         default_start, default_end = _this_year()
-        period = DateRangeSerializer(data={"start": request.query_params.get("start", default_start),
-                                           "end": request.query_params.get("end", default_end)})
+        period = DateRangeSerializer(
+            data={
+                "start": request.query_params.get("start", default_start),
+                "end": request.query_params.get("end", default_end),
+            }
+        )
         period.is_valid(raise_exception=True)
         start, end = period.validated_data["start"], period.validated_data["end"]
         figures = policy.remaining(rc, start, end)
-        return Response(CapacitySerializer({
-            "resource_class": rc.pk, "start": start, "end": end, "unit": rc.unit, **figures,
-        }).data)
+        return Response(
+            CapacitySerializer(
+                {
+                    "resource_class": rc.pk,
+                    "start": start,
+                    "end": end,
+                    "unit": rc.unit,
+                    **figures,
+                }
+            ).data
+        )
 
 
 class CatalogueViewSet(ReadOnlyViewSet):
@@ -76,9 +92,11 @@ class CatalogueViewSet(ReadOnlyViewSet):
 
     def get_queryset(self):
         today = timezone.localdate()
-        return (ResourceClass.objects.select_related("system")
-                .filter(orderable=True, system__commissioned__lte=today)
-                .exclude(system__decommissioned__lte=today))
+        return (
+            ResourceClass.objects.select_related("system")
+            .filter(orderable=True, system__commissioned__lte=today)
+            .exclude(system__decommissioned__lte=today)
+        )
 
     @staticmethod
     def _annotate(entries: list[ResourceClass]) -> list[ResourceClass]:

@@ -46,8 +46,14 @@ class SyncRunViewSet(ReadOnlyViewSet):
 
 
 SIMULATION_PARAMETERS = [
-    OpenApiParameter("trace", str, description="a trace file name in the traces folder (default: the HPC2N trace)"),
-    OpenApiParameter("proposed", bool, description="simulate the optimiser's proposal instead of the decisions"),
+    OpenApiParameter(
+        "trace",
+        str,
+        description="a trace file name in the traces folder (default: the HPC2N trace)",
+    ),
+    OpenApiParameter(
+        "proposed", bool, description="simulate the optimiser's proposal instead of the decisions"
+    ),
 ]
 
 
@@ -60,16 +66,22 @@ class RoundSimulationView(BaseAPIView):
     permission_classes = [IsAuthenticated]
 
     def _inputs(self, request, pk: str):
-        require_role(request.user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER, action="simulate a round")
+        require_role(
+            request.user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER, action="simulate a round"
+        )
         try:
             call = Call.objects.get(pk=int(pk))
         except (Call.DoesNotExist, ValueError, OverflowError):
             raise NotFound(f"no call with id {pk}") from None
         name = request.query_params.get("trace", "hpc2n-first3171.swf")
         folder = traces_dir()
-        available = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        available = (
+            sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        )
         if name not in available:
-            raise ValidationError({"trace": f"unknown trace {name!r}; available: {', '.join(available) or 'none'}"})
+            raise ValidationError(
+                {"trace": f"unknown trace {name!r}; available: {', '.join(available) or 'none'}"}
+            )
         proposed = request.query_params.get("proposed", "false").lower() in ("1", "true", "yes")
         return call, folder / name, proposed
 
@@ -81,15 +93,26 @@ class RoundSimulationView(BaseAPIView):
         except ValueError as exc:
             raise ValidationError({"call": str(exc)}) from None
 
-    @extend_schema(parameters=SIMULATION_PARAMETERS, request=None, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=SIMULATION_PARAMETERS, request=None, responses={201: OpenApiTypes.OBJECT}
+    )
     def post(self, request, pk: str):
         call, trace, proposed = self._inputs(request, pk)
         try:
             run = whatif.store(call, trace, proposed=proposed, user=request.user)
         except ValueError as exc:
             raise ValidationError({"call": str(exc)}) from None
-        return Response({"id": run.pk, "created": run.created, "call": call.name, "trace": run.trace,
-                         "proposed": run.proposed, "scenarios": run.results}, status=201)
+        return Response(
+            {
+                "id": run.pk,
+                "created": run.created,
+                "call": call.name,
+                "trace": run.trace,
+                "proposed": run.proposed,
+                "scenarios": run.results,
+            },
+            status=201,
+        )
 
 
 def _require_planner(user) -> None:
@@ -120,8 +143,12 @@ class EconomicsView(BaseAPIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[OpenApiParameter("runs", int, description="Monte Carlo runs, 0..20000 (default 2000)")],
-                   responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("runs", int, description="Monte Carlo runs, 0..20000 (default 2000)")
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         _require_planner(request.user)
         from regnekraft.planning import economics as ec

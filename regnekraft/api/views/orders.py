@@ -46,8 +46,10 @@ def require_sector(user, sector: str, *, action: str) -> None:
         return
     require_role(user, RoleKind.COORDINATOR, action=action)
     if sector not in access.coordinated_sectors(user):
-        raise PermissionDenied(f"you coordinate {', '.join(access.coordinated_sectors(user)) or 'no sector'}, "
-                               f"not '{sector}'")
+        raise PermissionDenied(
+            f"you coordinate {', '.join(access.coordinated_sectors(user)) or 'no sector'}, "
+            f"not '{sector}'"
+        )
 
 
 class SectorOrderViewSet(WritableViewSet):
@@ -58,7 +60,11 @@ class SectorOrderViewSet(WritableViewSet):
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_queryset(self):
-        return access.visible_orders(self.request.user).select_related("organisation").prefetch_related("lines")
+        return (
+            access.visible_orders(self.request.user)
+            .select_related("organisation")
+            .prefetch_related("lines")
+        )
 
     def perform_create(self, serializer):
         organisation = serializer.validated_data["organisation"]
@@ -71,7 +77,9 @@ class SectorOrderViewSet(WritableViewSet):
         organisation = serializer.validated_data.get("organisation", order.organisation)
         require_sector(self.request.user, organisation.sector, action="change a sector order")
         if order.status != OrderStatus.DRAFT:
-            raise ValidationError({"status": f"only a draft order can be changed; this one is {order.status}"})
+            raise ValidationError(
+                {"status": f"only a draft order can be changed; this one is {order.status}"}
+            )
         serializer.save()
 
     @extend_schema(request=None, responses={200: SectorOrderSerializer, **DECISION_ERRORS})
@@ -90,7 +98,9 @@ class SectorOrderViewSet(WritableViewSet):
         order = self.get_object()
         require_sector(request.user, order.sector, action="cancel a sector order")
         if order.status != OrderStatus.DRAFT:
-            raise ValidationError({"status": f"only a draft order can be cancelled; this one is {order.status}"})
+            raise ValidationError(
+                {"status": f"only a draft order can be cancelled; this one is {order.status}"}
+            )
         order.status = OrderStatus.CANCELLED
         order.save(update_fields=["status"])
         return Response(SectorOrderSerializer(order).data)
@@ -102,10 +112,15 @@ class SubAllocationViewSet(CreateReadViewSet):
     serializer_class = AllocationSerializer
 
     def get_queryset(self):
-        return (access.visible_allocations(self.request.user).filter(source=AllocationSource.SECTOR_ORDER)
-                .select_related("project", "resource_class__system"))
+        return (
+            access.visible_allocations(self.request.user)
+            .filter(source=AllocationSource.SECTOR_ORDER)
+            .select_related("project", "resource_class__system")
+        )
 
-    @extend_schema(request=SubAllocationSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS})
+    @extend_schema(
+        request=SubAllocationSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS}
+    )
     def create(self, request, *args, **kwargs):
         form = SubAllocationSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -116,8 +131,14 @@ class SubAllocationViewSet(CreateReadViewSet):
         require_sector(request.user, line.order.sector, action="sub-allocate a sector order")
         if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project in your sector"})
-        allocation = services.sub_allocate(line, data["project"], data["amount"], start=data.get("start"),
-                                           end=data.get("end"), decided_by=request.user)
+        allocation = services.sub_allocate(
+            line,
+            data["project"],
+            data["amount"],
+            start=data.get("start"),
+            end=data.get("end"),
+            decided_by=request.user,
+        )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
 
@@ -127,10 +148,15 @@ class PurchaseViewSet(CreateReadViewSet):
     serializer_class = AllocationSerializer
 
     def get_queryset(self):
-        return (access.visible_allocations(self.request.user).filter(source=AllocationSource.PURCHASE)
-                .select_related("project", "resource_class__system"))
+        return (
+            access.visible_allocations(self.request.user)
+            .filter(source=AllocationSource.PURCHASE)
+            .select_related("project", "resource_class__system")
+        )
 
-    @extend_schema(request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS})
+    @extend_schema(
+        request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS}
+    )
     def create(self, request, *args, **kwargs):
         require_role(request.user, RoleKind.INDUSTRY, RoleKind.OPERATOR, action="buy capacity")
         form = PurchaseSerializer(data=request.data)
@@ -142,9 +168,17 @@ class PurchaseViewSet(CreateReadViewSet):
         if not is_operator(request.user):
             person = require_person(request.user, action="buy capacity")
             if project.organisation_id != person.organisation_id:
-                raise PermissionDenied(f"you buy for {person.organisation}, not for {project.organisation}")
-        allocation = services.purchase(project, data["resource_class"], data["amount"], data["start"], data["end"],
-                                       decided_by=request.user)
+                raise PermissionDenied(
+                    f"you buy for {person.organisation}, not for {project.organisation}"
+                )
+        allocation = services.purchase(
+            project,
+            data["resource_class"],
+            data["amount"],
+            data["start"],
+            data["end"],
+            decided_by=request.user,
+        )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
 
@@ -156,8 +190,9 @@ class ColocatedEquipmentViewSet(WritableViewSet):
     permission_classes = [OperatorWritesOnly]
 
     def get_queryset(self):
-        return (ColocatedEquipment.objects.filter(system__owner__in=access.visible_organisations(self.request.user))
-                .select_related("system"))
+        return ColocatedEquipment.objects.filter(
+            system__owner__in=access.visible_organisations(self.request.user)
+        ).select_related("system")
 
 
 class ColocationGrantViewSet(CreateReadViewSet):
@@ -167,17 +202,28 @@ class ColocationGrantViewSet(CreateReadViewSet):
     serializer_class = AllocationSerializer
 
     def get_queryset(self):
-        return (access.visible_allocations(self.request.user).filter(source=AllocationSource.COLOCATION)
-                .select_related("project", "resource_class__system"))
+        return (
+            access.visible_allocations(self.request.user)
+            .filter(source=AllocationSource.COLOCATION)
+            .select_related("project", "resource_class__system")
+        )
 
-    @extend_schema(request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS})
+    @extend_schema(
+        request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS}
+    )
     def create(self, request, *args, **kwargs):
         require_role(request.user, RoleKind.OPERATOR, action="grant use of co-located equipment")
         form = PurchaseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        allocation = services.grant_colocated(data["project"], data["resource_class"], data["amount"], data["start"],
-                                              data["end"], decided_by=request.user)
+        allocation = services.grant_colocated(
+            data["project"],
+            data["resource_class"],
+            data["amount"],
+            data["start"],
+            data["end"],
+            decided_by=request.user,
+        )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
 
@@ -188,18 +234,27 @@ class ChangeRequestViewSet(CreateReadViewSet):
     serializer_class = ChangeRequestSerializer
 
     def get_queryset(self):
-        return ChangeRequest.objects.filter(allocation__in=access.visible_allocations(self.request.user))
+        return ChangeRequest.objects.filter(
+            allocation__in=access.visible_allocations(self.request.user)
+        )
 
     def perform_create(self, serializer):
         allocation = serializer.validated_data["allocation"]
         if not among(access.visible_allocations(self.request.user), allocation):
             raise ValidationError({"allocation": "no such allocation among yours"})
         person = access.person_of(self.request.user)
-        if not is_operator(self.request.user) and (person is None or allocation.project.pi_id != person.pk):
-            raise PermissionDenied(f"only the PI of {allocation.project.code} may ask to change its allocation")
+        if not is_operator(self.request.user) and (
+            person is None or allocation.project.pi_id != person.pk
+        ):
+            raise PermissionDenied(
+                f"only the PI of {allocation.project.code} may ask to change its allocation"
+            )
         serializer.save(requested_by=person)
 
-    @extend_schema(request=ChangeDecisionSerializer, responses={200: ChangeRequestSerializer, **DECISION_ERRORS})
+    @extend_schema(
+        request=ChangeDecisionSerializer,
+        responses={200: ChangeRequestSerializer, **DECISION_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         """Approve (through the policy rules; 409 if one is broken) or reject. Operators only."""
@@ -207,8 +262,12 @@ class ChangeRequestViewSet(CreateReadViewSet):
         change = self.get_object()
         form = ChangeDecisionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        change = services.decide_change(change, form.validated_data["approve"], note=form.validated_data["note"],
-                                        decided_by=request.user)
+        change = services.decide_change(
+            change,
+            form.validated_data["approve"],
+            note=form.validated_data["note"],
+            decided_by=request.user,
+        )
         return Response(ChangeRequestSerializer(change).data)
 
 
@@ -219,13 +278,17 @@ class ExternalCapacityViewSet(WritableViewSet):
     serializer_class = ExternalCapacitySerializer
 
     def get_queryset(self):
-        return ExternalCapacity.objects.filter(organisation__in=access.visible_organisations(self.request.user))
+        return ExternalCapacity.objects.filter(
+            organisation__in=access.visible_organisations(self.request.user)
+        )
 
     def _require_writer(self, organisation) -> None:
         if is_operator(self.request.user):
             return
         if not organisation.sector:
-            raise PermissionDenied("only an operator records external capacity for an organisation without a sector")
+            raise PermissionDenied(
+                "only an operator records external capacity for an organisation without a sector"
+            )
         require_sector(self.request.user, organisation.sector, action="record external capacity")
 
     def perform_create(self, serializer):
@@ -234,10 +297,11 @@ class ExternalCapacityViewSet(WritableViewSet):
 
     def perform_update(self, serializer):
         self._require_writer(serializer.instance.organisation)
-        self._require_writer(serializer.validated_data.get("organisation", serializer.instance.organisation))
+        self._require_writer(
+            serializer.validated_data.get("organisation", serializer.instance.organisation)
+        )
         serializer.save()
 
     def perform_destroy(self, instance):
         self._require_writer(instance.organisation)
         instance.delete()
-

@@ -51,7 +51,11 @@ class PersonViewSet(WritableViewSet):
     permission_classes = [OperatorWritesOnly]
 
     def get_queryset(self):
-        return access.visible_people(self.request.user).select_related("user").prefetch_related("roles")
+        return (
+            access.visible_people(self.request.user)
+            .select_related("user")
+            .prefetch_related("roles")
+        )
 
 
 class RoleViewSet(WritableViewSet):
@@ -86,14 +90,22 @@ class ProjectViewSet(WritableViewSet):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return (access.visible_projects(self.request.user)
-                .select_related("organisation", "pi").prefetch_related("members"))
+        return (
+            access.visible_projects(self.request.user)
+            .select_related("organisation", "pi")
+            .prefetch_related("members")
+        )
 
     def perform_create(self, serializer):
         user = self.request.user
         if is_operator(user):
-            if "organisation" not in serializer.validated_data or "pi" not in serializer.validated_data:
-                person = require_person(user, action="create a project without naming its organisation and PI")
+            if (
+                "organisation" not in serializer.validated_data
+                or "pi" not in serializer.validated_data
+            ):
+                person = require_person(
+                    user, action="create a project without naming its organisation and PI"
+                )
                 serializer.validated_data.setdefault("organisation", person.organisation)
                 serializer.validated_data.setdefault("pi", person)
             serializer.save()
@@ -103,7 +115,9 @@ class ProjectViewSet(WritableViewSet):
         given_pi = serializer.validated_data.get("pi", person)
         given_org = serializer.validated_data.get("organisation", person.organisation)
         if given_pi != person or given_org != person.organisation:
-            raise PermissionDenied("a PI creates projects with themself as PI in their own organisation")
+            raise PermissionDenied(
+                "a PI creates projects with themself as PI in their own organisation"
+            )
         serializer.save(pi=person, organisation=person.organisation)
 
     def _require_manager(self, project: Project) -> None:
@@ -118,8 +132,10 @@ class ProjectViewSet(WritableViewSet):
         if not is_operator(self.request.user):
             fixed = set(serializer.validated_data) - PI_EDITABLE
             if fixed:
-                raise PermissionDenied(f"a PI may change only {', '.join(sorted(PI_EDITABLE))}; "
-                                       f"ask an operator to change {', '.join(sorted(fixed))}")
+                raise PermissionDenied(
+                    f"a PI may change only {', '.join(sorted(PI_EDITABLE))}; "
+                    f"ask an operator to change {', '.join(sorted(fixed))}"
+                )
         serializer.save()
 
     def perform_destroy(self, instance):
@@ -137,8 +153,15 @@ class ProjectViewSet(WritableViewSet):
         project.members.add(form.validated_data["person"])
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None}, parameters=[
-        OpenApiParameter("person_id", int, OpenApiParameter.PATH, description="the member's person id")])
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        parameters=[
+            OpenApiParameter(
+                "person_id", int, OpenApiParameter.PATH, description="the member's person id"
+            )
+        ],
+    )
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<person_id>[0-9]+)")
     def remove_member(self, request, pk=None, person_id=None):
         """Remove a member. The project's PI or an operator."""

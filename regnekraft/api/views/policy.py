@@ -37,7 +37,9 @@ class PolicySettingsView(BaseAPIView):
         return Response(PolicySettingsSerializer(PolicySettings.current()).data)
 
     def _save(self, request, partial: bool):
-        form = PolicySettingsSerializer(PolicySettings.current(), data=request.data, partial=partial)
+        form = PolicySettingsSerializer(
+            PolicySettings.current(), data=request.data, partial=partial
+        )
         form.is_valid(raise_exception=True)
         form.save()
         return Response(form.data)
@@ -56,17 +58,30 @@ class PolicyCheckView(BaseAPIView):
     serializer_class = PolicyCheckSerializer
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=PolicyCheckSerializer, responses={200: PolicyCheckResultSerializer, **DECISION_ERRORS})
+    @extend_schema(
+        request=PolicyCheckSerializer,
+        responses={200: PolicyCheckResultSerializer, **DECISION_ERRORS},
+    )
     def post(self, request):
         form = PolicyCheckSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
         if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project among those you may see"})
-        proposal = policy.Proposal.grant(data["project"], data["resource_class"], data["amount"],
-                                         data["start"], data["end"], order_line=data.get("order_line"))
+        proposal = policy.Proposal.grant(
+            data["project"],
+            data["resource_class"],
+            data["amount"],
+            data["start"],
+            data["end"],
+            order_line=data.get("order_line"),
+        )
         violations = policy.check([proposal])
-        return Response({"allowed": not violations, "violations": [
-            {"rule": v.rule, "message": v.message, "numbers": v.numbers} for v in violations]})
-
-
+        return Response(
+            {
+                "allowed": not violations,
+                "violations": [
+                    {"rule": v.rule, "message": v.message, "numbers": v.numbers} for v in violations
+                ],
+            }
+        )

@@ -33,8 +33,14 @@ def language_links(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any] | None = None, *,
-         tables: Iterable[Table] = (), status: int = 200) -> HttpResponse:
+def page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    tables: Iterable[Table] = (),
+    status: int = 200,
+) -> HttpResponse:
     """Render a portal page, or one of its tables as CSV when ``?export=<table id>``."""
     tables = list(tables)
     wanted = request.GET.get(EXPORT_PARAM)
@@ -51,7 +57,9 @@ def page(request: HttpRequest, template: str, context: dict[str, Any] | None = N
 
 
 def refuse(request: HttpRequest, reason: str) -> HttpResponse:
-    return page(request, "portal/refused.html", {"reason": reason, "title": _("Not allowed")}, status=403)
+    return page(
+        request, "portal/refused.html", {"reason": reason, "title": _("Not allowed")}, status=403
+    )
 
 
 def role_names(kinds: Iterable[str]) -> str:
@@ -68,14 +76,21 @@ def requires(url_name: str) -> Callable[[View], View]:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not access.has_role(request.user, *allowed):
-                return refuse(request, _("This page is for: %(roles)s. Your account does not have that role.")
-                              % {"roles": role_names(allowed)})
+                return refuse(
+                    request,
+                    _("This page is for: %(roles)s. Your account does not have that role.")
+                    % {"roles": role_names(allowed)},
+                )
             return view(request, *args, **kwargs)
+
         return guarded
+
     return decorate
 
 
-def int_param(value: str | None, default: int | None = None, *, lo: int = 1, hi: int = 2**62) -> int | None:
+def int_param(
+    value: str | None, default: int | None = None, *, lo: int = 1, hi: int = 2**62
+) -> int | None:
     """A whole number from a query or form field, or ``default`` when it is missing or not one
     in [lo, hi] (so a mangled URL gets the default, never a server error)."""
     try:

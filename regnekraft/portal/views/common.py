@@ -18,12 +18,17 @@ from .base import language_links, page, role_names
 def home(request: HttpRequest) -> HttpResponse:
     person = access.person_of(request.user)
     mine = access.roles(request.user)
-    return page(request, "portal/home.html", {
-        "title": _("Regnekraft"), "person": person,
-        "role_text": role_names(mine) if mine else "",
-        "no_roles": request.user.is_authenticated and not mine,
-        "roles": [RoleKind(k).label for k in sorted(mine)],
-    })
+    return page(
+        request,
+        "portal/home.html",
+        {
+            "title": _("Regnekraft"),
+            "person": person,
+            "role_text": role_names(mine) if mine else "",
+            "no_roles": request.user.is_authenticated and not mine,
+            "roles": [RoleKind(k).label for k in sorted(mine)],
+        },
+    )
 
 
 class LoginView(auth_views.LoginView):
@@ -37,10 +42,14 @@ class LoginView(auth_views.LoginView):
         ctx = super().get_context_data(**kwargs)
         from .. import nav
 
-        ctx.update(title=_("Sign in"), nav=nav.entries_for(self.request.user),
-                   languages=language_links(self.request), oidc=oidc.configured(),
-                   oidc_label=oidc.provider_label(),
-                   oidc_next=ctx.get("next") or reverse("portal:home"))
+        ctx.update(
+            title=_("Sign in"),
+            nav=nav.entries_for(self.request.user),
+            languages=language_links(self.request),
+            oidc=oidc.configured(),
+            oidc_label=oidc.provider_label(),
+            oidc_next=ctx.get("next") or reverse("portal:home"),
+        )
         return ctx
 
 

@@ -27,52 +27,112 @@ from .base import not_visible, page, requires
 
 
 def _sector_organisations(request: HttpRequest):
-    return access.visible_organisations(request.user).filter(sector__in=access.coordinated_sectors(request.user))
+    return access.visible_organisations(request.user).filter(
+        sector__in=access.coordinated_sectors(request.user)
+    )
 
 
 @requires("portal:sector")
 def overview(request: HttpRequest) -> HttpResponse:
-    orders = access.visible_orders(request.user).select_related("organisation").prefetch_related(
-        "lines__resource_class__system", "lines__sub_allocations")
-    order_table = Table("orders", _("Orders"), [
-        Column(_("Year")), Column(_("Sector")), Column(_("Organisation")), Column(_("Status")),
-        Column(_("Resource")), Column(_("Ordered"), numeric=True), Column(_("Passed on"), numeric=True),
-        Column(_("Unit")), Column(_("Commitment"), numeric=True, decimals=0),
-    ], empty_text=_("No orders yet."))
+    orders = (
+        access.visible_orders(request.user)
+        .select_related("organisation")
+        .prefetch_related("lines__resource_class__system", "lines__sub_allocations")
+    )
+    order_table = Table(
+        "orders",
+        _("Orders"),
+        [
+            Column(_("Year")),
+            Column(_("Sector")),
+            Column(_("Organisation")),
+            Column(_("Status")),
+            Column(_("Resource")),
+            Column(_("Ordered"), numeric=True),
+            Column(_("Passed on"), numeric=True),
+            Column(_("Unit")),
+            Column(_("Commitment"), numeric=True, decimals=0),
+        ],
+        empty_text=_("No orders yet."),
+    )
     for o in orders:
         for line in o.lines.all():
-            passed = sum((a.amount for a in line.sub_allocations.all() if a.status != "revoked"), Decimal(0))
-            label = Cell(class_label(line.resource_class), reverse("portal:suballocate", args=[line.pk])) \
-                if o.status == OrderStatus.CONFIRMED else class_label(line.resource_class)
-            order_table.add(o.year, o.sector, o.organisation, Cell(o.get_status_display(), reverse("portal:order_review", args=[o.pk]))
-                            if o.status == OrderStatus.DRAFT else o.get_status_display(),
-                            label, line.amount, passed, line.resource_class.unit, 100 * o.commitment_share)
-    projects = access.visible_projects(request.user).filter(organisation__sector__in=access.coordinated_sectors(request.user))
+            passed = sum(
+                (a.amount for a in line.sub_allocations.all() if a.status != "revoked"), Decimal(0)
+            )
+            label = (
+                Cell(
+                    class_label(line.resource_class), reverse("portal:suballocate", args=[line.pk])
+                )
+                if o.status == OrderStatus.CONFIRMED
+                else class_label(line.resource_class)
+            )
+            order_table.add(
+                o.year,
+                o.sector,
+                o.organisation,
+                Cell(o.get_status_display(), reverse("portal:order_review", args=[o.pk]))
+                if o.status == OrderStatus.DRAFT
+                else o.get_status_display(),
+                label,
+                line.amount,
+                passed,
+                line.resource_class.unit,
+                100 * o.commitment_share,
+            )
+    projects = access.visible_projects(request.user).filter(
+        organisation__sector__in=access.coordinated_sectors(request.user)
+    )
     allocations = access.visible_allocations(request.user).filter(project__in=projects)
     used = reports.used_by_allocation(allocations)
-    use_table = Table("sector_use", _("Use and cost per project"), [
-        Column(_("Project")), Column(_("Organisation")), Column(_("Resource")), Column(_("Granted"), numeric=True),
-        Column(_("Used"), numeric=True), Column(_("Charged (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No allocations in your sector yet."))
+    use_table = Table(
+        "sector_use",
+        _("Use and cost per project"),
+        [
+            Column(_("Project")),
+            Column(_("Organisation")),
+            Column(_("Resource")),
+            Column(_("Granted"), numeric=True),
+            Column(_("Used"), numeric=True),
+            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No allocations in your sector yet."),
+    )
     for a in allocations.select_related("project__organisation", "resource_class__system"):
         q, c = used.get(a.pk, (reports.ZERO, reports.ZERO))
-        use_table.add(a.project.code, a.project.organisation, class_label(a.resource_class), a.amount, q, c)
+        use_table.add(
+            a.project.code, a.project.organisation, class_label(a.resource_class), a.amount, q, c
+        )
     cost = access.visible_invoices(request.user).aggregate(total=Sum("total_nok"))["total"]
-    return page(request, "portal/sector.html", {
-        "title": _("Sector orders"), "sectors": access.coordinated_sectors(request.user), "invoiced": cost,
-    }, tables=[order_table, use_table])
+    return page(
+        request,
+        "portal/sector.html",
+        {
+            "title": _("Sector orders"),
+            "sectors": access.coordinated_sectors(request.user),
+            "invoiced": cost,
+        },
+        tables=[order_table, use_table],
+    )
 
 
 @requires("portal:sector")
 def order_new(request: HttpRequest) -> HttpResponse:
     classes = ResourceClass.objects.filter(orderable=True).select_related("system")
-    form = OrderForm(request.POST or None, organisations=_sector_organisations(request), classes=classes)
+    form = OrderForm(
+        request.POST or None, organisations=_sector_organisations(request), classes=classes
+    )
     if request.method == "POST" and form.is_valid():
         org = form.cleaned_data["organisation"]
         try:
-            order = writes.draft_order(org, sector=org.sector, year=form.cleaned_data["year"],
-                                       commitment_share=form.cleaned_data["commitment_share"],
-                                       lines=form.amounts(), by=access.person_of(request.user))
+            order = writes.draft_order(
+                org,
+                sector=org.sector,
+                year=form.cleaned_data["year"],
+                commitment_share=form.cleaned_data["commitment_share"],
+                lines=form.amounts(),
+                by=access.person_of(request.user),
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -82,12 +142,21 @@ def order_new(request: HttpRequest) -> HttpResponse:
 
 @requires("portal:sector")
 def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = access.visible_orders(request.user).filter(pk=order_id).select_related("organisation").first()
+    order = (
+        access.visible_orders(request.user)
+        .filter(pk=order_id)
+        .select_related("organisation")
+        .first()
+    )
     if order is None:
         return not_visible(request)
     lines = list(order.lines.select_related("resource_class__system"))
-    proposals = [policy.Proposal(line.resource_class, line.amount, order.start, order.end, order.organisation)
-                 for line in lines]
+    proposals = [
+        policy.Proposal(
+            line.resource_class, line.amount, order.start, order.end, order.organisation
+        )
+        for line in lines
+    ]
     verdicts = policy.check(proposals) if order.status == OrderStatus.DRAFT else []
     if request.method == "POST" and order.status == OrderStatus.DRAFT:
         try:
@@ -102,30 +171,60 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
             return redirect("portal:sector")
     category = policy.order_category(order.organisation)
     book = PriceBook()
-    table = Table("order_lines", _("Order lines with price"), [
-        Column(_("Resource")), Column(_("Amount"), numeric=True), Column(_("Unit")),
-        Column(_("Unit price (NOK)"), numeric=True, decimals=4), Column(_("Value (NOK)"), numeric=True, decimals=2),
-        Column(_("Committed to pay (NOK)"), numeric=True, decimals=2),
-    ])
+    table = Table(
+        "order_lines",
+        _("Order lines with price"),
+        [
+            Column(_("Resource")),
+            Column(_("Amount"), numeric=True),
+            Column(_("Unit")),
+            Column(_("Unit price (NOK)"), numeric=True, decimals=4),
+            Column(_("Value (NOK)"), numeric=True, decimals=2),
+            Column(_("Committed to pay (NOK)"), numeric=True, decimals=2),
+        ],
+    )
     total = committed = Decimal(0)
     for line in lines:
         price = pricing.unit_price(category, line.resource_class, order.start, book)
         value = (price * line.amount).quantize(Decimal("0.01")) if price is not None else None
-        commit = (value * order.commitment_share).quantize(Decimal("0.01")) if value is not None else None
+        commit = (
+            (value * order.commitment_share).quantize(Decimal("0.01"))
+            if value is not None
+            else None
+        )
         total += value or 0
         committed += commit or 0
-        table.add(class_label(line.resource_class), line.amount, line.resource_class.unit, price, value, commit)
-    return page(request, "portal/order_review.html", {
-        "title": _("Order %(year)s for %(org)s") % {"year": order.year, "org": order.organisation},
-        "order": order, "verdicts": verdicts, "total": total, "committed": committed,
-        "category": PriceCategory(category).label,
-    }, tables=[table])
+        table.add(
+            class_label(line.resource_class),
+            line.amount,
+            line.resource_class.unit,
+            price,
+            value,
+            commit,
+        )
+    return page(
+        request,
+        "portal/order_review.html",
+        {
+            "title": _("Order %(year)s for %(org)s")
+            % {"year": order.year, "org": order.organisation},
+            "order": order,
+            "verdicts": verdicts,
+            "total": total,
+            "committed": committed,
+            "category": PriceCategory(category).label,
+        },
+        tables=[table],
+    )
 
 
 @requires("portal:sector")
 def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
-    line = SectorOrderLine.objects.filter(pk=line_id, order__in=access.visible_orders(request.user)).select_related(
-        "order", "resource_class__system").first()
+    line = (
+        SectorOrderLine.objects.filter(pk=line_id, order__in=access.visible_orders(request.user))
+        .select_related("order", "resource_class__system")
+        .first()
+    )
     if line is None:
         return not_visible(request)
     projects = access.visible_projects(request.user).filter(organisation__sector=line.order.sector)
@@ -133,23 +232,49 @@ def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
     verdicts = []
     if request.method == "POST" and form.is_valid():
         try:
-            services.sub_allocate(line, form.cleaned_data["project"], form.cleaned_data["amount"],
-                                  decided_by=request.user)
+            services.sub_allocate(
+                line,
+                form.cleaned_data["project"],
+                form.cleaned_data["amount"],
+                decided_by=request.user,
+            )
         except PolicyViolation as exc:
             verdicts = exc.violations
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, _("%(amount)s %(unit)s passed on to %(code)s.") % {
-                "amount": form.cleaned_data["amount"], "unit": line.resource_class.unit,
-                "code": form.cleaned_data["project"].code})
+            messages.success(
+                request,
+                _("%(amount)s %(unit)s passed on to %(code)s.")
+                % {
+                    "amount": form.cleaned_data["amount"],
+                    "unit": line.resource_class.unit,
+                    "code": form.cleaned_data["project"].code,
+                },
+            )
             return redirect("portal:sector")
-    table = Table("sub_allocations", _("Already passed on"), [
-        Column(_("Project")), Column(_("Amount"), numeric=True), Column(_("Status")),
-    ], empty_text=_("Nothing passed on yet."))
+    table = Table(
+        "sub_allocations",
+        _("Already passed on"),
+        [
+            Column(_("Project")),
+            Column(_("Amount"), numeric=True),
+            Column(_("Status")),
+        ],
+        empty_text=_("Nothing passed on yet."),
+    )
     for a in line.sub_allocations.select_related("project"):
         table.add(a.project.code, a.amount, a.get_status_display())
-    return page(request, "portal/form_page.html", {
-        "title": _("Pass on capacity"), "intro": f"{line.order}: {class_label(line.resource_class)}, "
-        f"{line.amount} {line.resource_class.unit}", "form": form, "submit": _("Pass on"), "verdicts": verdicts,
-    }, tables=[table])
+    return page(
+        request,
+        "portal/form_page.html",
+        {
+            "title": _("Pass on capacity"),
+            "intro": f"{line.order}: {class_label(line.resource_class)}, "
+            f"{line.amount} {line.resource_class.unit}",
+            "form": form,
+            "submit": _("Pass on"),
+            "verdicts": verdicts,
+        },
+        tables=[table],
+    )

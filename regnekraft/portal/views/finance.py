@@ -24,48 +24,111 @@ from .base import not_visible, page, requires
 
 @requires("portal:finance")
 def overview(request: HttpRequest) -> HttpResponse:
-    prices = Table("prices", _("Price lists"), [
-        Column(_("Category")), Column(_("List")), Column(_("Valid from")), Column(_("Resource")),
-        Column(_("GPU type")), Column(_("NOK per unit"), numeric=True, decimals=4), Column(_("Tier multipliers")),
-        Column(_("Free allowance (NOK)"), numeric=True),
-    ], empty_text=_("No price lists."))
-    for p in Price.objects.select_related("price_list").order_by("price_list__category", "-price_list__valid_from", "kind"):
+    prices = Table(
+        "prices",
+        _("Price lists"),
+        [
+            Column(_("Category")),
+            Column(_("List")),
+            Column(_("Valid from")),
+            Column(_("Resource")),
+            Column(_("GPU type")),
+            Column(_("NOK per unit"), numeric=True, decimals=4),
+            Column(_("Tier multipliers")),
+            Column(_("Free allowance (NOK)"), numeric=True),
+        ],
+        empty_text=_("No price lists."),
+    )
+    for p in Price.objects.select_related("price_list").order_by(
+        "price_list__category", "-price_list__valid_from", "kind"
+    ):
         pl = p.price_list
         multipliers = ", ".join(f"{k}: {v}" for k, v in sorted(pl.tier_multipliers.items()))
-        prices.add(pl.category, pl.name, pl.valid_from, p.get_kind_display(), p.gpu_type, p.unit_price,
-                   multipliers, pl.free_allowance_nok)
-    invoices = Table("invoices", _("Invoices"), [
-        Column(_("Organisation")), Column(_("Kind")), Column(_("Period start")), Column(_("Period end")),
-        Column(_("Issued")), Column(_("Total (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No invoices."))
+        prices.add(
+            pl.category,
+            pl.name,
+            pl.valid_from,
+            p.get_kind_display(),
+            p.gpu_type,
+            p.unit_price,
+            multipliers,
+            pl.free_allowance_nok,
+        )
+    invoices = Table(
+        "invoices",
+        _("Invoices"),
+        [
+            Column(_("Organisation")),
+            Column(_("Kind")),
+            Column(_("Period start")),
+            Column(_("Period end")),
+            Column(_("Issued")),
+            Column(_("Total (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No invoices."),
+    )
     for inv in access.visible_invoices(request.user).select_related("organisation"):
-        invoices.add(Cell(inv.organisation.short_name, reverse("portal:invoice", args=[inv.pk])),
-                     inv.organisation.get_kind_display(), inv.period_start, inv.period_end, inv.issued.date(),
-                     inv.total_nok)
-    return page(request, "portal/table_page.html", {
-        "title": _("Prices and invoices"), "action_url": reverse("portal:price_list_new"),
-        "action_label": _("New price list"),
-    }, tables=[prices, invoices])
+        invoices.add(
+            Cell(inv.organisation.short_name, reverse("portal:invoice", args=[inv.pk])),
+            inv.organisation.get_kind_display(),
+            inv.period_start,
+            inv.period_end,
+            inv.issued.date(),
+            inv.total_nok,
+        )
+    return page(
+        request,
+        "portal/table_page.html",
+        {
+            "title": _("Prices and invoices"),
+            "action_url": reverse("portal:price_list_new"),
+            "action_label": _("New price list"),
+        },
+        tables=[prices, invoices],
+    )
 
 
 @requires("portal:finance")
 def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    inv = access.visible_invoices(request.user).filter(pk=invoice_id).select_related("organisation").first()
+    inv = (
+        access.visible_invoices(request.user)
+        .filter(pk=invoice_id)
+        .select_related("organisation")
+        .first()
+    )
     if inv is None:
         return not_visible(request)
-    lines = Table("invoice_lines", _("Invoice lines"), [
-        Column(_("Description")), Column(_("Project")), Column(_("Quantity"), numeric=True, decimals=2),
-        Column(_("Unit")), Column(_("Unit price (NOK)"), numeric=True, decimals=4),
-        Column(_("Amount (NOK)"), numeric=True, decimals=2),
-    ])
+    lines = Table(
+        "invoice_lines",
+        _("Invoice lines"),
+        [
+            Column(_("Description")),
+            Column(_("Project")),
+            Column(_("Quantity"), numeric=True, decimals=2),
+            Column(_("Unit")),
+            Column(_("Unit price (NOK)"), numeric=True, decimals=4),
+            Column(_("Amount (NOK)"), numeric=True, decimals=2),
+        ],
+    )
     for line in InvoiceLine.objects.filter(invoice=inv).select_related("project"):
-        lines.add(line.description, line.project.code if line.project else "", line.quantity, line.unit,
-                  line.unit_price_nok, line.amount_nok)
-    return page(request, "portal/table_page.html", {
-        "title": _("Invoice to %(org)s, %(start)s – %(end)s") % {
-            "org": inv.organisation, "start": inv.period_start, "end": inv.period_end},
-        "intro": _("Total: %(total)s NOK") % {"total": inv.total_nok},
-    }, tables=[lines])
+        lines.add(
+            line.description,
+            line.project.code if line.project else "",
+            line.quantity,
+            line.unit,
+            line.unit_price_nok,
+            line.amount_nok,
+        )
+    return page(
+        request,
+        "portal/table_page.html",
+        {
+            "title": _("Invoice to %(org)s, %(start)s – %(end)s")
+            % {"org": inv.organisation, "start": inv.period_start, "end": inv.period_end},
+            "intro": _("Total: %(total)s NOK") % {"total": inv.total_nok},
+        },
+        tables=[lines],
+    )
 
 
 @requires("portal:finance")
@@ -77,20 +140,45 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             price_list = writes.publish_price_list(
-                category=data["category"], name=data["name"], valid_from=data["valid_from"],
+                category=data["category"],
+                name=data["name"],
+                valid_from=data["valid_from"],
                 multipliers={"1": data["tier_1"], "2": data["tier_2"], "3": data["tier_3"]},
-                free_allowance_nok=data["free_allowance_nok"], source=data["source"], prices=form.prices())
+                free_allowance_nok=data["free_allowance_nok"],
+                source=data["source"],
+                prices=form.prices(),
+            )
         except ValidationError as exc:
             by_field = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
             for field, errors in by_field.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, _("Price list %(name)s (category %(category)s) takes effect on %(day)s.") % {
-                "name": price_list.name, "category": price_list.category, "day": price_list.valid_from})
+            messages.success(
+                request,
+                _("Price list %(name)s (category %(category)s) takes effect on %(day)s.")
+                % {
+                    "name": price_list.name,
+                    "category": price_list.category,
+                    "day": price_list.valid_from,
+                },
+            )
             return redirect("portal:finance")
-    intro = (_("Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list takes effect "
-               "on %(next)s at the earliest.") % {"day": earliest - dt.timedelta(days=1), "next": earliest}
-             if earliest else _("Nothing is rated yet: a list may take effect on any day."))
-    return page(request, "portal/form_page.html", {
-        "title": _("New price list"), "intro": intro, "form": form, "submit": _("Publish the price list"),
-    })
+    intro = (
+        _(
+            "Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list takes effect "
+            "on %(next)s at the earliest."
+        )
+        % {"day": earliest - dt.timedelta(days=1), "next": earliest}
+        if earliest
+        else _("Nothing is rated yet: a list may take effect on any day.")
+    )
+    return page(
+        request,
+        "portal/form_page.html",
+        {
+            "title": _("New price list"),
+            "intro": intro,
+            "form": form,
+            "submit": _("Publish the price list"),
+        },
+    )

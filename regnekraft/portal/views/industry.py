@@ -31,16 +31,29 @@ def _own_projects(request: HttpRequest):
 
 
 def _offer_table(today: dt.date) -> Table:
-    table = Table("offer", _("Offer and market prices (category C), this year"), [
-        Column(_("Resource")), Column(_("Unit")), Column(_("Price per unit (NOK)"), numeric=True, decimals=4),
-        Column(_("Capacity this year"), numeric=True), Column(_("Economic-activity room left"), numeric=True),
-    ], empty_text=_("Nothing is on offer."))
+    table = Table(
+        "offer",
+        _("Offer and market prices (category C), this year"),
+        [
+            Column(_("Resource")),
+            Column(_("Unit")),
+            Column(_("Price per unit (NOK)"), numeric=True, decimals=4),
+            Column(_("Capacity this year"), numeric=True),
+            Column(_("Economic-activity room left"), numeric=True),
+        ],
+        empty_text=_("Nothing is on offer."),
+    )
     classes = ResourceClass.objects.filter(orderable=True)
     book = PriceBook()
     for row in reports.class_rows(today.year, classes):
         rc = row["rc"]
-        table.add(class_label(rc), rc.unit, pricing.unit_price(PriceCategory.C, rc, today, book), row["capacity"],
-                  min(row["economic_room"], row["free"]))
+        table.add(
+            class_label(rc),
+            rc.unit,
+            pricing.unit_price(PriceCategory.C, rc, today, book),
+            row["capacity"],
+            min(row["economic_room"], row["free"]),
+        )
     return table
 
 
@@ -49,36 +62,69 @@ def overview(request: HttpRequest) -> HttpResponse:
     today = dt.date.today()
     settings = PolicySettings.current()
     projects = _own_projects(request)
-    form = PurchaseForm(request.POST or None, projects=projects,
-                        classes=ResourceClass.objects.filter(orderable=True).select_related("system"))
+    form = PurchaseForm(
+        request.POST or None,
+        projects=projects,
+        classes=ResourceClass.objects.filter(orderable=True).select_related("system"),
+    )
     verdicts: list = []
     quote = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        proposal = policy.Proposal.grant(d["project"], d["resource_class"], d["amount"], d["start"], d["end"])
+        proposal = policy.Proposal.grant(
+            d["project"], d["resource_class"], d["amount"], d["start"], d["end"]
+        )
         quote = pricing.cost(PriceCategory.C, d["resource_class"], d["amount"], d["start"])
         if request.POST.get("action") == "confirm":
             try:
-                services.purchase(d["project"], d["resource_class"], d["amount"], d["start"], d["end"],
-                                  decided_by=request.user)
+                services.purchase(
+                    d["project"],
+                    d["resource_class"],
+                    d["amount"],
+                    d["start"],
+                    d["end"],
+                    decided_by=request.user,
+                )
             except PolicyViolation as exc:
                 verdicts = exc.violations
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                messages.success(request, _("Bought %(amount)s %(unit)s for %(code)s.") % {
-                    "amount": d["amount"], "unit": d["resource_class"].unit, "code": d["project"].code})
+                messages.success(
+                    request,
+                    _("Bought %(amount)s %(unit)s for %(code)s.")
+                    % {
+                        "amount": d["amount"],
+                        "unit": d["resource_class"].unit,
+                        "code": d["project"].code,
+                    },
+                )
                 return redirect("portal:industry")
         else:
             verdicts = policy.check([proposal], settings)
     allocations = access.visible_allocations(request.user).filter(project__in=projects)
-    invoices = Table("invoices", _("Invoices"), [
-        Column(_("Period")), Column(_("Total (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No invoices."))
+    invoices = Table(
+        "invoices",
+        _("Invoices"),
+        [
+            Column(_("Period")),
+            Column(_("Total (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No invoices."),
+    )
     for inv in access.visible_invoices(request.user):
         invoices.add(f"{inv.period_start} – {inv.period_end}", inv.total_nok)
-    return page(request, "portal/industry.html", {
-        "title": _("Buy capacity"), "form": form, "verdicts": verdicts, "quote": quote,
-        "checked": request.method == "POST" and form.is_valid(),
-        "cap_share": settings.economic_cap_share * 100, "legal_cap": LEGAL_ECONOMIC_CAP * 100,
-    }, tables=[_offer_table(today), _allocation_table(allocations, "purchases"), invoices])
+    return page(
+        request,
+        "portal/industry.html",
+        {
+            "title": _("Buy capacity"),
+            "form": form,
+            "verdicts": verdicts,
+            "quote": quote,
+            "checked": request.method == "POST" and form.is_valid(),
+            "cap_share": settings.economic_cap_share * 100,
+            "legal_cap": LEGAL_ECONOMIC_CAP * 100,
+        },
+        tables=[_offer_table(today), _allocation_table(allocations, "purchases"), invoices],
+    )

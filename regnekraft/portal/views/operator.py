@@ -32,23 +32,60 @@ from .base import int_param, not_visible, page, requires, year_param
 @requires("portal:catalogue")
 def catalogue(request: HttpRequest) -> HttpResponse:
     year = year_param(request)
-    systems = Table("systems", _("Systems"), [
-        Column(_("System")), Column(_("Kind")), Column(_("Country")), Column(_("Security zone")),
-        Column(_("Availability tier"), numeric=True), Column(_("In service from")), Column(_("Until")),
-    ])
+    systems = Table(
+        "systems",
+        _("Systems"),
+        [
+            Column(_("System")),
+            Column(_("Kind")),
+            Column(_("Country")),
+            Column(_("Security zone")),
+            Column(_("Availability tier"), numeric=True),
+            Column(_("In service from")),
+            Column(_("Until")),
+        ],
+    )
     for s in System.objects.all():
-        systems.add(s.name, s.get_kind_display(), s.country, s.get_security_zone_display(), s.availability_tier,
-                    s.commissioned, s.decommissioned)
-    classes = Table("capacities", _("Capacity and commitments in %(year)s") % {"year": year}, [
-        Column(_("Resource")), Column(_("Unit")), Column(_("Capacity"), numeric=True),
-        Column(_("Committed"), numeric=True), Column(_("Free"), numeric=True), Column(_("Used"), numeric=True),
-        Column(_("Economic-activity room"), numeric=True), Column(_("Non-research room"), numeric=True),
-    ])
+        systems.add(
+            s.name,
+            s.get_kind_display(),
+            s.country,
+            s.get_security_zone_display(),
+            s.availability_tier,
+            s.commissioned,
+            s.decommissioned,
+        )
+    classes = Table(
+        "capacities",
+        _("Capacity and commitments in %(year)s") % {"year": year},
+        [
+            Column(_("Resource")),
+            Column(_("Unit")),
+            Column(_("Capacity"), numeric=True),
+            Column(_("Committed"), numeric=True),
+            Column(_("Free"), numeric=True),
+            Column(_("Used"), numeric=True),
+            Column(_("Economic-activity room"), numeric=True),
+            Column(_("Non-research room"), numeric=True),
+        ],
+    )
     for row in reports.class_rows(year):
-        classes.add(class_label(row["rc"]), row["rc"].unit, row["capacity"], row["committed"], row["free"],
-                    row["used"], row["economic_room"], row["non_research_room"])
-    return page(request, "portal/catalogue.html", {"title": _("Catalogue and capacities"), "year": year},
-                tables=[systems, classes])
+        classes.add(
+            class_label(row["rc"]),
+            row["rc"].unit,
+            row["capacity"],
+            row["committed"],
+            row["free"],
+            row["used"],
+            row["economic_room"],
+            row["non_research_room"],
+        )
+    return page(
+        request,
+        "portal/catalogue.html",
+        {"title": _("Catalogue and capacities"), "year": year},
+        tables=[systems, classes],
+    )
 
 
 @requires("portal:calls")
@@ -60,8 +97,11 @@ def calls(request: HttpRequest) -> HttpResponse:
             if call is not None and request.POST["status"] in (CallStatus.OPEN, CallStatus.REVIEW):
                 try:
                     writes.set_call_status(call, request.POST["status"])
-                    messages.success(request, _("%(call)s is now: %(status)s.") % {
-                        "call": call.name, "status": call.get_status_display()})
+                    messages.success(
+                        request,
+                        _("%(call)s is now: %(status)s.")
+                        % {"call": call.name, "status": call.get_status_display()},
+                    )
                 except ValidationError as exc:
                     messages.error(request, "; ".join(exc.messages))
             return redirect("portal:calls")
@@ -69,18 +109,40 @@ def calls(request: HttpRequest) -> HttpResponse:
             writes.save_call(form.save(commit=False))
             messages.success(request, _("Call created as a draft."))
             return redirect("portal:calls")
-    counts = {c["call"]: c["n"] for c in access.visible_applications(request.user).values("call").annotate(n=Count("id"))}
+    counts = {
+        c["call"]: c["n"]
+        for c in access.visible_applications(request.user).values("call").annotate(n=Count("id"))
+    }
     call_list = [{"call": c, "applications": counts.get(c.pk, 0)} for c in Call.objects.all()]
-    table = Table("calls", _("Calls"), [
-        Column(_("Call")), Column(_("Opens")), Column(_("Closes")), Column(_("Period")), Column(_("Status")),
-        Column(_("Applications"), numeric=True),
-    ], empty_text=_("No calls yet."))
+    table = Table(
+        "calls",
+        _("Calls"),
+        [
+            Column(_("Call")),
+            Column(_("Opens")),
+            Column(_("Closes")),
+            Column(_("Period")),
+            Column(_("Status")),
+            Column(_("Applications"), numeric=True),
+        ],
+        empty_text=_("No calls yet."),
+    )
     for item in call_list:
         c = item["call"]
-        table.add(Cell(c.name, reverse("portal:round", args=[c.pk])), c.opens, c.closes,
-                  f"{c.period_start} – {c.period_end}", c.get_status_display(), item["applications"])
-    return page(request, "portal/calls.html", {"title": _("Calls and rounds"), "form": form,
-                                              "call_list": call_list}, tables=[table])
+        table.add(
+            Cell(c.name, reverse("portal:round", args=[c.pk])),
+            c.opens,
+            c.closes,
+            f"{c.period_start} – {c.period_end}",
+            c.get_status_display(),
+            item["applications"],
+        )
+    return page(
+        request,
+        "portal/calls.html",
+        {"title": _("Calls and rounds"), "form": form, "call_list": call_list},
+        tables=[table],
+    )
 
 
 @requires("portal:calls")
@@ -91,7 +153,11 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
     reviewers = Person.objects.filter(roles__kind=RoleKind.REVIEWER).distinct()
     if request.method == "POST" and request.POST.get("action") == "assign":
         form = ReviewerForm(request.POST, reviewers=reviewers)
-        app = access.visible_applications(request.user).filter(pk=int_param(request.POST.get("application")), call=call).first()
+        app = (
+            access.visible_applications(request.user)
+            .filter(pk=int_param(request.POST.get("application")), call=call)
+            .first()
+        )
         if app is not None and form.is_valid():
             writes.assign_reviewer(app, form.cleaned_data["reviewer"])
             messages.success(request, _("Reviewer assigned."))
@@ -104,7 +170,9 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
         for line in view.lines:
             line.proposed = grants.get(line.application.pk, {}).get(line.resource_class.pk)
         if bad:
-            messages.error(request, _("Some amounts are not numbers of zero or more; nothing was decided."))
+            messages.error(
+                request, _("Some amounts are not numbers of zero or more; nothing was decided.")
+            )
         elif request.POST.get("action") == "decide":
             try:
                 services.decide_round(call, grants, decided_by=request.user)
@@ -114,25 +182,59 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             except ValidationError as exc:
                 messages.error(request, "; ".join(exc.messages))
             else:
-                messages.success(request, _("The round of %(call)s is decided.") % {"call": call.name})
+                messages.success(
+                    request, _("The round of %(call)s is decided.") % {"call": call.name}
+                )
                 return redirect("portal:round", call_id=call.pk)
         else:
             verdicts = round_plan.verdicts(view, grants)
             checked = True
-    decided = Table("decided", _("Decided grants"), [
-        Column(_("Project")), Column(_("Resource")), Column(_("Granted"), numeric=True), Column(_("Unit")),
-        Column(_("Price category")),
-    ], empty_text=_("Nothing decided yet."))
-    for a in access.visible_allocations(request.user).filter(application__call=call).select_related(
-            "project", "resource_class__system"):
-        decided.add(a.project.code, class_label(a.resource_class), a.amount, a.resource_class.unit, a.price_category)
-    apps = access.visible_applications(request.user).filter(call=call).select_related("project").prefetch_related(
-        "reviews__reviewer")
-    return page(request, "portal/round.html", {
-        "title": _("Round: %(call)s") % {"call": call.name}, "call": call, "view": view, "verdicts": verdicts,
-        "checked": checked, "editable": call.status != CallStatus.DECIDED, "applications": apps,
-        "reviewer_form": ReviewerForm(reviewers=reviewers), "optimiser_available": round_plan.optimiser is not None,
-    }, tables=[decided])
+    decided = Table(
+        "decided",
+        _("Decided grants"),
+        [
+            Column(_("Project")),
+            Column(_("Resource")),
+            Column(_("Granted"), numeric=True),
+            Column(_("Unit")),
+            Column(_("Price category")),
+        ],
+        empty_text=_("Nothing decided yet."),
+    )
+    for a in (
+        access.visible_allocations(request.user)
+        .filter(application__call=call)
+        .select_related("project", "resource_class__system")
+    ):
+        decided.add(
+            a.project.code,
+            class_label(a.resource_class),
+            a.amount,
+            a.resource_class.unit,
+            a.price_category,
+        )
+    apps = (
+        access.visible_applications(request.user)
+        .filter(call=call)
+        .select_related("project")
+        .prefetch_related("reviews__reviewer")
+    )
+    return page(
+        request,
+        "portal/round.html",
+        {
+            "title": _("Round: %(call)s") % {"call": call.name},
+            "call": call,
+            "view": view,
+            "verdicts": verdicts,
+            "checked": checked,
+            "editable": call.status != CallStatus.DECIDED,
+            "applications": apps,
+            "reviewer_form": ReviewerForm(reviewers=reviewers),
+            "optimiser_available": round_plan.optimiser is not None,
+        },
+        tables=[decided],
+    )
 
 
 @requires("portal:changes")
@@ -143,24 +245,59 @@ def changes(request: HttpRequest) -> HttpResponse:
         if change is not None:
             approve = request.POST.get("decision") == "approve"
             try:
-                services.decide_change(change, approve, note=request.POST.get("note", ""), decided_by=request.user)
+                services.decide_change(
+                    change, approve, note=request.POST.get("note", ""), decided_by=request.user
+                )
             except PolicyViolation as exc:
-                messages.error(request, _("Not approved: %(why)s") % {"why": "; ".join(v.message for v in exc.violations)})
+                messages.error(
+                    request,
+                    _("Not approved: %(why)s")
+                    % {"why": "; ".join(v.message for v in exc.violations)},
+                )
             except ValidationError as exc:
                 messages.error(request, "; ".join(exc.messages))
             else:
                 messages.success(request, _("Change request decided."))
         return redirect("portal:changes")
-    pending = list(visible.filter(status=ChangeStatus.PENDING).select_related(
-        "allocation__project", "allocation__resource_class__system", "requested_by"))
-    table = Table("change_requests", _("All change requests"), [
-        Column(_("Created")), Column(_("Project")), Column(_("Resource")), Column(_("Kind")),
-        Column(_("Amount"), numeric=True), Column(_("New end")), Column(_("Status")), Column(_("Reason")),
-    ], empty_text=_("No change requests."))
-    for c in visible.select_related("allocation__project", "allocation__resource_class__system").order_by("-created"):
-        table.add(c.created.date(), c.allocation.project.code, class_label(c.allocation.resource_class),
-                  c.get_kind_display(), c.amount, c.new_end, c.get_status_display(), c.reason)
-    return page(request, "portal/changes.html", {"title": _("Change requests"), "pending": pending}, tables=[table])
+    pending = list(
+        visible.filter(status=ChangeStatus.PENDING).select_related(
+            "allocation__project", "allocation__resource_class__system", "requested_by"
+        )
+    )
+    table = Table(
+        "change_requests",
+        _("All change requests"),
+        [
+            Column(_("Created")),
+            Column(_("Project")),
+            Column(_("Resource")),
+            Column(_("Kind")),
+            Column(_("Amount"), numeric=True),
+            Column(_("New end")),
+            Column(_("Status")),
+            Column(_("Reason")),
+        ],
+        empty_text=_("No change requests."),
+    )
+    for c in visible.select_related(
+        "allocation__project", "allocation__resource_class__system"
+    ).order_by("-created"):
+        table.add(
+            c.created.date(),
+            c.allocation.project.code,
+            class_label(c.allocation.resource_class),
+            c.get_kind_display(),
+            c.amount,
+            c.new_end,
+            c.get_status_display(),
+            c.reason,
+        )
+    return page(
+        request,
+        "portal/changes.html",
+        {"title": _("Change requests"), "pending": pending},
+        tables=[table],
+    )
 
 
 def _slurm_runs() -> dict:
@@ -170,47 +307,111 @@ def _slurm_runs() -> dict:
     runs: dict = {}
     for run in SyncRun.objects.order_by("at", "id"):
         runs.setdefault(run.cluster, {})[run.mode] = {
-            "last_run": run.at.timestamp(), "changes": run.changes, "applied": run.applied, "error": run.error}
+            "last_run": run.at.timestamp(),
+            "changes": run.changes,
+            "applied": run.applied,
+            "error": run.error,
+        }
     return runs
 
 
 @requires("portal:sync")
 def sync(request: HttpRequest) -> HttpResponse:
     allocations = access.visible_allocations(request.user)
-    active = dict(allocations.filter(status="active").values_list("resource_class__system__slug")
-                  .annotate(n=Count("id")).values_list("resource_class__system__slug", "n"))
-    blocked = dict(allocations.filter(status="blocked").values_list("resource_class__system__slug")
-                   .annotate(n=Count("id")).values_list("resource_class__system__slug", "n"))
-    usage = {r["cluster"]: r for r in UsageRecord.objects.values("cluster").annotate(
-        n=Count("id"), last=Max("end"), projects=Count("project", distinct=True, filter=Q(allocation__isnull=True)))}
-    table = Table("sync", _("Clusters"), [
-        Column(_("Cluster")), Column(_("Active allocations"), numeric=True), Column(_("Blocked"), numeric=True),
-        Column(_("Usage records"), numeric=True), Column(_("Latest usage")),
-        Column(_("Projects with usage outside any allocation"), numeric=True),
-    ])
+    active = dict(
+        allocations.filter(status="active")
+        .values_list("resource_class__system__slug")
+        .annotate(n=Count("id"))
+        .values_list("resource_class__system__slug", "n")
+    )
+    blocked = dict(
+        allocations.filter(status="blocked")
+        .values_list("resource_class__system__slug")
+        .annotate(n=Count("id"))
+        .values_list("resource_class__system__slug", "n")
+    )
+    usage = {
+        r["cluster"]: r
+        for r in UsageRecord.objects.values("cluster").annotate(
+            n=Count("id"),
+            last=Max("end"),
+            projects=Count("project", distinct=True, filter=Q(allocation__isnull=True)),
+        )
+    }
+    table = Table(
+        "sync",
+        _("Clusters"),
+        [
+            Column(_("Cluster")),
+            Column(_("Active allocations"), numeric=True),
+            Column(_("Blocked"), numeric=True),
+            Column(_("Usage records"), numeric=True),
+            Column(_("Latest usage")),
+            Column(_("Projects with usage outside any allocation"), numeric=True),
+        ],
+    )
     for s in System.objects.all():
         u = usage.get(s.slug, {})
-        table.add(s.slug, active.get(s.slug, 0), blocked.get(s.slug, 0), u.get("n", 0), u.get("last"),
-                  u.get("projects", 0))
-    batches = Table("imports", _("Latest usage imports"), [
-        Column(_("Started")), Column(_("Source")), Column(_("File")), Column(_("Read"), numeric=True),
-        Column(_("New"), numeric=True), Column(_("Duplicates"), numeric=True),
-    ], empty_text=_("No imports yet."))
+        table.add(
+            s.slug,
+            active.get(s.slug, 0),
+            blocked.get(s.slug, 0),
+            u.get("n", 0),
+            u.get("last"),
+            u.get("projects", 0),
+        )
+    batches = Table(
+        "imports",
+        _("Latest usage imports"),
+        [
+            Column(_("Started")),
+            Column(_("Source")),
+            Column(_("File")),
+            Column(_("Read"), numeric=True),
+            Column(_("New"), numeric=True),
+            Column(_("Duplicates"), numeric=True),
+        ],
+        empty_text=_("No imports yet."),
+    )
     for b in ImportBatch.objects.order_by("-started")[:20]:
-        batches.add(b.started, b.source, b.filename, b.records_read, b.records_new, b.records_duplicate)
-    runs = Table("slurm_runs", _("Last runs of the Slurm bridge"), [
-        Column(_("Cluster")), Column(_("Mode")), Column(_("When")), Column(_("Changes"), numeric=True),
-        Column(_("Applied"), numeric=True), Column(_("Error")),
-    ], empty_text=_("The Slurm bridge has not run on this server yet."))
+        batches.add(
+            b.started, b.source, b.filename, b.records_read, b.records_new, b.records_duplicate
+        )
+    runs = Table(
+        "slurm_runs",
+        _("Last runs of the Slurm bridge"),
+        [
+            Column(_("Cluster")),
+            Column(_("Mode")),
+            Column(_("When")),
+            Column(_("Changes"), numeric=True),
+            Column(_("Applied"), numeric=True),
+            Column(_("Error")),
+        ],
+        empty_text=_("The Slurm bridge has not run on this server yet."),
+    )
     for cluster, modes in sorted(_slurm_runs().items()):
         for mode, run in sorted(modes.items()):
             when = dt.datetime.fromtimestamp(run.get("last_run") or 0, tz=dt.UTC)
-            runs.add(cluster, mode, timezone.localtime(when), run.get("changes"), run.get("applied"),
-                     run.get("error") or "")
-    return page(request, "portal/table_page.html", {
-        "title": _("Cluster sync"),
-        "intro": _("What the platform has pushed to each cluster and what usage has come back."),
-    }, tables=[table, runs, batches])
+            runs.add(
+                cluster,
+                mode,
+                timezone.localtime(when),
+                run.get("changes"),
+                run.get("applied"),
+                run.get("error") or "",
+            )
+    return page(
+        request,
+        "portal/table_page.html",
+        {
+            "title": _("Cluster sync"),
+            "intro": _(
+                "What the platform has pushed to each cluster and what usage has come back."
+            ),
+        },
+        tables=[table, runs, batches],
+    )
 
 
 @requires("portal:audit")
@@ -219,11 +420,26 @@ def audit(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.all()
     if kind:
         entries = entries.filter(object_type=kind)
-    table = Table("audit", _("Latest changes"), [
-        Column(_("When")), Column(_("Who")), Column(_("Action")), Column(_("Type")), Column(_("Object")),
-    ], empty_text=_("No changes recorded."))
+    table = Table(
+        "audit",
+        _("Latest changes"),
+        [
+            Column(_("When")),
+            Column(_("Who")),
+            Column(_("Action")),
+            Column(_("Type")),
+            Column(_("Object")),
+        ],
+        empty_text=_("No changes recorded."),
+    )
     for e in entries[:300]:
         table.add(e.at, e.actor_label, e.action, e.object_type, e.object_repr)
-    types = list(AuditEntry.objects.values_list("object_type", flat=True).distinct().order_by("object_type"))
-    return page(request, "portal/audit.html", {"title": _("Audit log"), "types": types, "type": kind},
-                tables=[table])
+    types = list(
+        AuditEntry.objects.values_list("object_type", flat=True).distinct().order_by("object_type")
+    )
+    return page(
+        request,
+        "portal/audit.html",
+        {"title": _("Audit log"), "types": types, "type": kind},
+        tables=[table],
+    )

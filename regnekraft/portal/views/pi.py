@@ -23,17 +23,39 @@ from .base import int_param, not_visible, page, requires
 
 def _allocation_table(allocations, table_id: str = "allocations") -> Table:
     used = reports.used_by_allocation(allocations)
-    table = Table(table_id, _("Allocations"), [
-        Column(_("Project")), Column(_("Resource")), Column(_("Granted"), numeric=True),
-        Column(_("Used"), numeric=True), Column(_("Used share"), numeric=True, decimals=1),
-        Column(_("Unit")), Column(_("From")), Column(_("Until")), Column(_("Price category")),
-        Column(_("Status")), Column(_("Charged (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No allocations yet."))
+    table = Table(
+        table_id,
+        _("Allocations"),
+        [
+            Column(_("Project")),
+            Column(_("Resource")),
+            Column(_("Granted"), numeric=True),
+            Column(_("Used"), numeric=True),
+            Column(_("Used share"), numeric=True, decimals=1),
+            Column(_("Unit")),
+            Column(_("From")),
+            Column(_("Until")),
+            Column(_("Price category")),
+            Column(_("Status")),
+            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No allocations yet."),
+    )
     for a in allocations.select_related("project", "resource_class__system"):
         q, c = used.get(a.pk, (reports.ZERO, reports.ZERO))
-        table.add(Cell(a.project.code, reverse("portal:project", args=[a.project.code])), class_label(a.resource_class),
-                  a.amount, q, (100 * q / a.amount) if a.amount else None, a.resource_class.unit, a.start, a.end,
-                  a.price_category, a.get_status_display(), c)
+        table.add(
+            Cell(a.project.code, reverse("portal:project", args=[a.project.code])),
+            class_label(a.resource_class),
+            a.amount,
+            q,
+            (100 * q / a.amount) if a.amount else None,
+            a.resource_class.unit,
+            a.start,
+            a.end,
+            a.price_category,
+            a.get_status_display(),
+            c,
+        )
     return table
 
 
@@ -42,48 +64,115 @@ def overview(request: HttpRequest) -> HttpResponse:
     user = request.user
     projects = access.visible_projects(user).select_related("organisation", "pi")
     person = access.person_of(user)
-    project_table = Table("projects", _("Projects"), [
-        Column(_("Code")), Column(_("Title")), Column(_("Organisation")), Column(_("My role")), Column(_("Purpose")),
-    ], empty_text=_("You are not part of any project yet."))
+    project_table = Table(
+        "projects",
+        _("Projects"),
+        [
+            Column(_("Code")),
+            Column(_("Title")),
+            Column(_("Organisation")),
+            Column(_("My role")),
+            Column(_("Purpose")),
+        ],
+        empty_text=_("You are not part of any project yet."),
+    )
     for p in projects:
-        mine = _("Principal investigator") if p.pi_id == getattr(person, "pk", None) else _("Member")
-        project_table.add(Cell(p.code, reverse("portal:project", args=[p.code])), p.title, p.organisation,
-                          mine, p.get_purpose_display())
+        mine = (
+            _("Principal investigator") if p.pi_id == getattr(person, "pk", None) else _("Member")
+        )
+        project_table.add(
+            Cell(p.code, reverse("portal:project", args=[p.code])),
+            p.title,
+            p.organisation,
+            mine,
+            p.get_purpose_display(),
+        )
     # The page shows what hangs on the visible projects: their allocations and applications are
     # exactly what access.visible_allocations/visible_applications allow for them, so the project
     # list is evaluated once instead of rebuilding the access sub-queries for every table.
     project_ids = [p.pk for p in projects]
     allocations = Allocation.objects.filter(project_id__in=project_ids)
-    applications = Application.objects.filter(project_id__in=project_ids).select_related("call", "project")
-    app_table = Table("applications", _("Applications"), [
-        Column(_("Call")), Column(_("Project")), Column(_("Status")), Column(_("Submitted")),
-    ], empty_text=_("No applications yet."))
+    applications = Application.objects.filter(project_id__in=project_ids).select_related(
+        "call", "project"
+    )
+    app_table = Table(
+        "applications",
+        _("Applications"),
+        [
+            Column(_("Call")),
+            Column(_("Project")),
+            Column(_("Status")),
+            Column(_("Submitted")),
+        ],
+        empty_text=_("No applications yet."),
+    )
     for a in applications:
         app_table.add(a.call.name, a.project.code, a.get_status_display(), a.submitted_at.date())
-    warn_table = Table("warnings", _("Warnings"), [
-        Column(_("When")), Column(_("Project")), Column(_("Resource")), Column(_("Threshold"), numeric=True),
-        Column(_("Action")), Column(_("Used share"), numeric=True, decimals=1),
-    ], empty_text=_("No warnings."))
+    warn_table = Table(
+        "warnings",
+        _("Warnings"),
+        [
+            Column(_("When")),
+            Column(_("Project")),
+            Column(_("Resource")),
+            Column(_("Threshold"), numeric=True),
+            Column(_("Action")),
+            Column(_("Used share"), numeric=True, decimals=1),
+        ],
+        empty_text=_("No warnings."),
+    )
     for e in reports.warnings_for(allocations)[:50]:
-        warn_table.add(e.at.date(), e.allocation.project.code, class_label(e.allocation.resource_class),
-                       100 * e.threshold, e.get_action_display(), 100 * e.used_share)
-    charge_table = Table("charges", _("Charges per month"), [
-        Column(_("Month")), Column(_("Project")), Column(_("Units used"), numeric=True),
-        Column(_("Charged (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No usage recorded yet."))
+        warn_table.add(
+            e.at.date(),
+            e.allocation.project.code,
+            class_label(e.allocation.resource_class),
+            100 * e.threshold,
+            e.get_action_display(),
+            100 * e.used_share,
+        )
+    charge_table = Table(
+        "charges",
+        _("Charges per month"),
+        [
+            Column(_("Month")),
+            Column(_("Project")),
+            Column(_("Units used"), numeric=True),
+            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No usage recorded yet."),
+    )
     for r in reports.monthly_charges(project_ids):
         charge_table.add(f"{r['month']:%Y-%m}", r["project__code"], r["q"], r["c"])
-    invoice_table = Table("invoices", _("Invoices"), [
-        Column(_("Organisation")), Column(_("Period")), Column(_("Total (NOK)"), numeric=True, decimals=2),
-    ], empty_text=_("No invoices."))
+    invoice_table = Table(
+        "invoices",
+        _("Invoices"),
+        [
+            Column(_("Organisation")),
+            Column(_("Period")),
+            Column(_("Total (NOK)"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No invoices."),
+    )
     for inv in access.visible_invoices(user).select_related("organisation"):
         invoice_table.add(inv.organisation, f"{inv.period_start} – {inv.period_end}", inv.total_nok)
-    tables = [project_table, _allocation_table(allocations), app_table, warn_table, charge_table, invoice_table]
+    tables = [
+        project_table,
+        _allocation_table(allocations),
+        app_table,
+        warn_table,
+        charge_table,
+        invoice_table,
+    ]
     return page(request, "portal/pi_overview.html", {"title": _("My projects")}, tables=tables)
 
 
 def _own_project(request: HttpRequest, code: str):
-    return access.visible_projects(request.user).filter(code=code).select_related("organisation", "pi").first()
+    return (
+        access.visible_projects(request.user)
+        .filter(code=code)
+        .select_related("organisation", "pi")
+        .first()
+    )
 
 
 @requires("portal:pi")
@@ -101,7 +190,9 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
             member = proj.members.filter(pk=int_param(request.POST.get("remove"))).first()
             if member is not None:
                 writes.set_member(proj, member, False)
-                messages.success(request, _("%(name)s is no longer a member.") % {"name": member.name})
+                messages.success(
+                    request, _("%(name)s is no longer a member.") % {"name": member.name}
+                )
             return redirect("portal:project", code=proj.code)
         form = MemberForm(request.POST)
         if form.is_valid():
@@ -116,37 +207,71 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
                 else:
                     messages.success(request, _("%(name)s is now a member.") % {"name": found.name})
                     return redirect("portal:project", code=proj.code)
-    members = Table("members", _("Members"), [Column(_("Name")), Column(_("E-mail")), Column(_("Slurm user"))],
-                    empty_text=_("No members besides the PI."))
+    members = Table(
+        "members",
+        _("Members"),
+        [Column(_("Name")), Column(_("E-mail")), Column(_("Slurm user"))],
+        empty_text=_("No members besides the PI."),
+    )
     for m in proj.members.all():
         members.add(m.name, m.email, m.slurm_username)
     allocations = access.visible_allocations(request.user).filter(project=proj)
-    ctx = {"title": f"{proj.code}: {proj.title}", "project": proj, "is_pi": is_pi, "form": form,
-           "member_list": list(proj.members.all()), "allocation_list": list(allocations.select_related("resource_class__system"))}
-    return page(request, "portal/pi_project.html", ctx,
-                tables=[members, _allocation_table(allocations), ])
+    ctx = {
+        "title": f"{proj.code}: {proj.title}",
+        "project": proj,
+        "is_pi": is_pi,
+        "form": form,
+        "member_list": list(proj.members.all()),
+        "allocation_list": list(allocations.select_related("resource_class__system")),
+    }
+    return page(
+        request,
+        "portal/pi_project.html",
+        ctx,
+        tables=[
+            members,
+            _allocation_table(allocations),
+        ],
+    )
 
 
 @requires("portal:pi")
 def change(request: HttpRequest, allocation_id: int) -> HttpResponse:
-    allocation = access.visible_allocations(request.user).filter(pk=allocation_id).select_related(
-        "project", "resource_class__system").first()
+    allocation = (
+        access.visible_allocations(request.user)
+        .filter(pk=allocation_id)
+        .select_related("project", "resource_class__system")
+        .first()
+    )
     person = access.person_of(request.user)
     if allocation is None or person is None or allocation.project.pi_id != person.pk:
         return not_visible(request)
     form = ChangeRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            writes.request_change(allocation, kind=form.cleaned_data["kind"], amount=form.cleaned_data["amount"],
-                                  new_end=form.cleaned_data["new_end"], reason=form.cleaned_data["reason"], by=person)
+            writes.request_change(
+                allocation,
+                kind=form.cleaned_data["kind"],
+                amount=form.cleaned_data["amount"],
+                new_end=form.cleaned_data["new_end"],
+                reason=form.cleaned_data["reason"],
+                by=person,
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, _("Your change request has been sent to the operators."))
             return redirect("portal:project", code=allocation.project.code)
-    return page(request, "portal/form_page.html", {
-        "title": _("Request a change"), "intro": str(allocation), "form": form, "submit": _("Send request"),
-    })
+    return page(
+        request,
+        "portal/form_page.html",
+        {
+            "title": _("Request a change"),
+            "intro": str(allocation),
+            "form": form,
+            "submit": _("Send request"),
+        },
+    )
 
 
 @requires("portal:pi_apply")
@@ -154,8 +279,11 @@ def apply_start(request: HttpRequest) -> HttpResponse:
     person = access.person_of(request.user)
     calls = list(Call.objects.filter(status=CallStatus.OPEN).order_by("closes"))
     projects = list(access.visible_projects(request.user).filter(pi=person))
-    return page(request, "portal/pi_apply_start.html", {"title": _("Apply for resources"), "calls": calls,
-                                                         "projects": projects})
+    return page(
+        request,
+        "portal/pi_apply_start.html",
+        {"title": _("Apply for resources"), "calls": calls, "projects": projects},
+    )
 
 
 @requires("portal:pi_apply")
@@ -167,20 +295,38 @@ def apply(request: HttpRequest, call_id: int, code: str) -> HttpResponse:
         return not_visible(request)
     classes = ResourceClass.objects.filter(orderable=True).select_related("system")
     colleagues = Person.objects.filter(organisation=proj.organisation).exclude(pk=proj.pi_id)
-    form = ApplicationForm(request.POST or None, classes=classes, colleagues=colleagues,
-                           initial={"members": list(proj.members.all())})
+    form = ApplicationForm(
+        request.POST or None,
+        classes=classes,
+        colleagues=colleagues,
+        initial={"members": list(proj.members.all())},
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            writes.submit_application(call, proj, justification=form.cleaned_data["justification"],
-                                      support_hours=form.cleaned_data["support_hours"], requests=form.amounts(),
-                                      members=form.cleaned_data["members"])
+            writes.submit_application(
+                call,
+                proj,
+                justification=form.cleaned_data["justification"],
+                support_hours=form.cleaned_data["support_hours"],
+                requests=form.amounts(),
+                members=form.cleaned_data["members"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, _("Application for %(code)s submitted in %(call)s.")
-                             % {"code": proj.code, "call": call.name})
+            messages.success(
+                request,
+                _("Application for %(code)s submitted in %(call)s.")
+                % {"code": proj.code, "call": call.name},
+            )
             return redirect("portal:pi")
-    return page(request, "portal/pi_apply.html", {
-        "title": _("Apply in %(call)s for %(code)s") % {"call": call.name, "code": proj.code},
-        "call": call, "project": proj, "form": form,
-    })
+    return page(
+        request,
+        "portal/pi_apply.html",
+        {
+            "title": _("Apply in %(call)s for %(code)s") % {"call": call.name, "code": proj.code},
+            "call": call,
+            "project": proj,
+            "form": form,
+        },
+    )

@@ -20,21 +20,36 @@ from .base import not_visible, page, requires
 
 def _my_reviews(request: HttpRequest):
     person = access.person_of(request.user)
-    return (Review.objects.filter(reviewer=person, application__in=access.visible_applications(request.user))
-            .select_related("application__call", "application__project__organisation"))
+    return Review.objects.filter(
+        reviewer=person, application__in=access.visible_applications(request.user)
+    ).select_related("application__call", "application__project__organisation")
 
 
 @requires("portal:reviews")
 def assigned(request: HttpRequest) -> HttpResponse:
-    table = Table("reviews", _("Applications assigned to you"), [
-        Column(_("Call")), Column(_("Project")), Column(_("Organisation")), Column(_("Status")),
-        Column(_("Conflict declared")), Column(_("Your mean score"), numeric=True, decimals=2),
-    ], empty_text=_("No applications are assigned to you."))
+    table = Table(
+        "reviews",
+        _("Applications assigned to you"),
+        [
+            Column(_("Call")),
+            Column(_("Project")),
+            Column(_("Organisation")),
+            Column(_("Status")),
+            Column(_("Conflict declared")),
+            Column(_("Your mean score"), numeric=True, decimals=2),
+        ],
+        empty_text=_("No applications are assigned to you."),
+    )
     for r in _my_reviews(request).order_by("submitted", "application__call__name"):
         status = _("Submitted") if r.submitted else _("To do")
-        table.add(r.application.call.name, Cell(r.application.project.code, reverse("portal:review", args=[r.pk])),
-                  r.application.project.organisation, status, r.conflict_of_interest,
-                  r.mean_score() if r.scores else None)
+        table.add(
+            r.application.call.name,
+            Cell(r.application.project.code, reverse("portal:review", args=[r.pk])),
+            r.application.project.organisation,
+            status,
+            r.conflict_of_interest,
+            r.mean_score() if r.scores else None,
+        )
     return page(request, "portal/table_page.html", {"title": _("Reviews")}, tables=[table])
 
 
@@ -49,18 +64,37 @@ def review(request: HttpRequest, review_id: int) -> HttpResponse:
     form = ReviewForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            writes.save_review(rev, conflict=form.cleaned_data["conflict"], scores=form.scores(),
-                               comment=form.cleaned_data["comment"])
+            writes.save_review(
+                rev,
+                conflict=form.cleaned_data["conflict"],
+                scores=form.scores(),
+                comment=form.cleaned_data["comment"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, _("Your review of %(code)s is saved.") % {"code": app.project.code})
+            messages.success(
+                request, _("Your review of %(code)s is saved.") % {"code": app.project.code}
+            )
             return redirect("portal:reviews")
-    requests = Table("requested", _("Requested resources"), [
-        Column(_("Resource")), Column(_("Amount"), numeric=True), Column(_("Unit")),
-    ])
+    requests = Table(
+        "requested",
+        _("Requested resources"),
+        [
+            Column(_("Resource")),
+            Column(_("Amount"), numeric=True),
+            Column(_("Unit")),
+        ],
+    )
     for r in app.requests.select_related("resource_class__system"):
         requests.add(class_label(r.resource_class), r.amount, r.resource_class.unit)
-    return page(request, "portal/review.html", {
-        "title": _("Review of %(code)s") % {"code": app.project.code}, "application": app, "form": form,
-    }, tables=[requests])
+    return page(
+        request,
+        "portal/review.html",
+        {
+            "title": _("Review of %(code)s") % {"code": app.project.code},
+            "application": app,
+            "form": form,
+        },
+        tables=[requests],
+    )

@@ -12,10 +12,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path(os.environ.get("REGNEKRAFT_CHROMIUM", "/usr/bin/chromium"))
-AXE = Path(os.environ.get("REGNEKRAFT_AXE", ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"))
+AXE = Path(
+    os.environ.get(
+        "REGNEKRAFT_AXE", ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+    )
+)
 SCREENSHOTS = Path(os.environ.get("REGNEKRAFT_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +43,9 @@ def browser():
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield chromium
         chromium.close()
     if previous is None:

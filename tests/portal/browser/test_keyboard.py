@@ -35,7 +35,9 @@ def _enter_and_wait(page) -> None:
 
 
 @pytest.mark.parametrize("lang", ["nb", "en"])
-def test_reviewer_flow_with_the_keyboard_only(page, live_server, axe_source, screenshots, browser_world, lang):
+def test_reviewer_flow_with_the_keyboard_only(
+    page, live_server, axe_source, screenshots, browser_world, lang
+):
     w = browser_world
     me = Walker(page, live_server.url, lang, axe_source, screenshots, "keyboard-reviewer")
     me.go("/accounts/login/")
@@ -61,7 +63,9 @@ def test_reviewer_flow_with_the_keyboard_only(page, live_server, axe_source, scr
         page.keyboard.type(key)
     _tab_to(page, lambda f: f["id"] == "id_comment")
     page.keyboard.type("Keyboard only.")
-    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] in ("Lagre vurderingen", "Save review"))
+    _tab_to(
+        page, lambda f: f["tag"] == "button" and f["text"] in ("Lagre vurderingen", "Save review")
+    )
     _enter_and_wait(page)
     me.check("saved")
     review = Review.objects.get(pk=w.review.pk)
@@ -70,8 +74,9 @@ def test_reviewer_flow_with_the_keyboard_only(page, live_server, axe_source, scr
 
 
 @pytest.mark.parametrize("lang", ["nb", "en"])
-def test_coordinator_orders_and_confirms_with_the_keyboard_only(page, live_server, axe_source, screenshots,
-                                                                browser_world, lang):
+def test_coordinator_orders_and_confirms_with_the_keyboard_only(
+    page, live_server, axe_source, screenshots, browser_world, lang
+):
     w = browser_world
     me = Walker(page, live_server.url, lang, axe_source, screenshots, "keyboard-coordinator")
     me.go("/accounts/login/")
@@ -96,7 +101,12 @@ def test_coordinator_orders_and_confirms_with_the_keyboard_only(page, live_serve
     page.keyboard.type("50000")
     _enter_and_wait(page)  # Enter in a text field submits its form
     me.check("order-price")
-    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] in ("Bekreft bestillingen", "Confirm the order"))
+    _tab_to(
+        page,
+        lambda f: (
+            f["tag"] == "button" and f["text"] in ("Bekreft bestillingen", "Confirm the order")
+        ),
+    )
     _enter_and_wait(page)
     me.check("confirmed")
     from regnekraft.allocation.models import SectorOrder

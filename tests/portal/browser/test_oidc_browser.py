@@ -22,7 +22,9 @@ def provider(settings):
 
 
 @pytest.mark.parametrize("lang", ["nb", "en"])
-def test_sign_in_with_the_organisation(page, live_server, axe_source, screenshots, browser_world, provider, lang):
+def test_sign_in_with_the_organisation(
+    page, live_server, axe_source, screenshots, browser_world, provider, lang
+):
     provider.identity = {"sub": "feide-pia", "email": "pia@example.no", "name": "Pia"}
     me = Walker(page, live_server.url, lang, axe_source, screenshots, "oidc")
     me.go("/accounts/login/")

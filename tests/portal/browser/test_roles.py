@@ -20,6 +20,7 @@ LANGS = ["nb", "en"]
 def walk(page, live_server, axe_source, screenshots, browser_world):
     def start(role: str, lang: str) -> Walker:
         return Walker(page, live_server.url, lang, axe_source, screenshots, role)
+
     return start
 
 
@@ -59,8 +60,13 @@ def test_reviewer_scores_an_assigned_application(walk, browser_world, lang):
     me.nav("/reviews/")
     assert "nn2002k" not in me.page.content()
     me.follow(f'a[href="{me.prefix}/reviews/{w.review.pk}/"]', "review-form")
-    me.submit("main form button[type=submit]", "review-errors")  # nothing scored: errors, checked by axe too
-    assert me.page.locator(".field-errors").count() == 3 and not Review.objects.get(pk=w.review.pk).submitted
+    me.submit(
+        "main form button[type=submit]", "review-errors"
+    )  # nothing scored: errors, checked by axe too
+    assert (
+        me.page.locator(".field-errors").count() == 3
+        and not Review.objects.get(pk=w.review.pk).submitted
+    )
     for criterion, score in {"excellence": "6", "impact": "5", "feasibility": "7"}.items():
         me.page.select_option(f"#id_score_{criterion}", score)
     me.page.fill("#id_comment", "Strong and feasible.")
@@ -113,12 +119,19 @@ def test_industry_customer_checks_the_price_and_buys(walk, browser_world, lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_operator_runs_the_round_and_decides_a_change(walk, browser_world, lang):
     w = browser_world
-    Review.objects.filter(pk=w.review.pk).update(scores={"excellence": 6, "impact": 6, "feasibility": 6},
-                                                  submitted=True)
-    ChangeRequest.objects.create(allocation=w.allocation_a, kind="increase", amount=Decimal(1000), reason="More.")
+    Review.objects.filter(pk=w.review.pk).update(
+        scores={"excellence": 6, "impact": 6, "feasibility": 6}, submitted=True
+    )
+    ChangeRequest.objects.create(
+        allocation=w.allocation_a, kind="increase", amount=Decimal(1000), reason="More."
+    )
     me = walk("operator", lang)
     me.sign_in("op", PASSWORD)
-    for href in ["/operator/catalogue/", "/operator/sync/", "/operator/audit/"]:  # finance, dashboard: other tests
+    for href in [
+        "/operator/catalogue/",
+        "/operator/sync/",
+        "/operator/audit/",
+    ]:  # finance, dashboard: other tests
         me.nav(href)
     me.nav("/operator/calls/")
     me.follow(f'a[href="{me.prefix}/operator/calls/{w.review_call.pk}/"]', "round")
@@ -156,7 +169,9 @@ def test_finance_follows_invoices_and_exports(walk, browser_world, lang):
     me.page.fill("#id_name", f"Market {lang}")
     me.page.fill("#id_price_cpu", "0.12")
     me.page.fill("#id_source", "Board decision")
-    me.submit('main form button[type="submit"]', "price list published")  # the earliest day is filled in
+    me.submit(
+        'main form button[type="submit"]', "price list published"
+    )  # the earliest day is filled in
     assert me.success()
 
 
@@ -165,16 +180,35 @@ def test_decision_maker_reads_the_dashboard(walk, browser_world, lang):
     from regnekraft.allocation.models import SimulationRun
     from tests import factories as f
 
-    shares = {"research": {"entitlement": 0.7, "delivered_share": 0.68},
-              "public": {"entitlement": 0.3, "delivered_share": 0.32}}
-    SimulationRun.objects.create(call=f.call("2026.2"), trace="hpc2n-first3171.swf", results=[
-        {"name": name, "jobs": 3145, "utilisation": 0.4, "mean_wait": 3600.0, "median_wait": 0.0,
-         "p95_wait": 7200.0, "mean_bounded_slowdown": 2.0, "makespan": 1e6, "groups": [],
-         "user_groups": shares} for name in ("2026.2 as decided", "fcfs without fair-share")])
+    shares = {
+        "research": {"entitlement": 0.7, "delivered_share": 0.68},
+        "public": {"entitlement": 0.3, "delivered_share": 0.32},
+    }
+    SimulationRun.objects.create(
+        call=f.call("2026.2"),
+        trace="hpc2n-first3171.swf",
+        results=[
+            {
+                "name": name,
+                "jobs": 3145,
+                "utilisation": 0.4,
+                "mean_wait": 3600.0,
+                "median_wait": 0.0,
+                "p95_wait": 7200.0,
+                "mean_bounded_slowdown": 2.0,
+                "makespan": 1e6,
+                "groups": [],
+                "user_groups": shares,
+            }
+            for name in ("2026.2 as decided", "fcfs without fair-share")
+        ],
+    )
     me = walk("decision_maker", lang)
     me.sign_in("dm", PASSWORD)
     me.nav("/dashboard/")  # axe-core runs on every page the walker visits
     assert me.page.locator("figure svg").count() == 5  # four figures and the simulated round
     assert me.page.locator("#table-economic_share tbody tr").count() == 2
     assert me.page.locator("#table-simulation tbody tr").count() == 2
-    assert [a.get_attribute("href") for a in me.page.locator(".main-nav a").all()] == [f"{me.prefix}/dashboard/"]
+    assert [a.get_attribute("href") for a in me.page.locator(".main-nav a").all()] == [
+        f"{me.prefix}/dashboard/"
+    ]

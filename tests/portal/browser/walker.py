@@ -33,7 +33,9 @@ class Walker:
 
     def go(self, path: str) -> None:
         response = self.page.goto(self.url(path))
-        assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+        assert response is not None and response.status == 200, (
+            f"{path}: {response and response.status}"
+        )
         self.check(path)
 
     def check(self, label: str) -> None:
@@ -49,14 +51,21 @@ class Walker:
         if not page.evaluate("() => typeof window.axe !== 'undefined'"):
             page.add_script_tag(content=self.axe_source)
         result = page.evaluate(
-            "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS)
+            "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            AXE_TAGS,
+        )
         blocking = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS
+            for v in result["violations"]
+            if v.get("impact") in BLOCKING_IMPACTS
         ]
         assert not blocking, f"axe on {label} ({self.lang}):\n" + "\n".join(blocking)
-        name = re.sub(r"[^a-z0-9]+", "-", f"{self.lang}-{self.role}-{len(self.checked):02d}-{label}".lower()).strip("-")
-        page.screenshot(path=str(self.shots / f"{name}.jpg"), full_page=True, type="jpeg", quality=80)
+        name = re.sub(
+            r"[^a-z0-9]+", "-", f"{self.lang}-{self.role}-{len(self.checked):02d}-{label}".lower()
+        ).strip("-")
+        page.screenshot(
+            path=str(self.shots / f"{name}.jpg"), full_page=True, type="jpeg", quality=80
+        )
         self.checked.append(label)
 
     def sign_in(self, username: str, password: str) -> None:
