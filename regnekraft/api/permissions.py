@@ -1,4 +1,4 @@
-"""Role checks for writes. Who sees what is decided in regnekraft.parties.access; this module only
+"""Role checks for writes. Who sees what is decided in regnekraft.access; this module only
 turns "may this user make this change?" into a clear 403."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import Person, RoleKind
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind as R
 
 

@@ -1,4 +1,4 @@
-"""Each role sees only what regnekraft.parties.access lets it see, through every list endpoint."""
+"""Each role sees only what regnekraft.access lets it see, through every list endpoint."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_plan_and_economics_for_planners():
 def test_a_coordinator_without_a_sector_sees_no_sector_less_projects():
     from django.core.exceptions import ValidationError
 
-    from regnekraft.parties import access
+    from regnekraft import access
     from regnekraft.parties.models import Role
 
     f.project(code="nn1k")

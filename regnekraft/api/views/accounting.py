@@ -43,7 +43,7 @@ from regnekraft.api.serializers.common import (
     text_param,
 )
 from regnekraft.audit.models import AuditEntry
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import Organisation, RoleKind
 
 from .base import ReadOnlyViewSet

@@ -38,7 +38,7 @@ from regnekraft.api.serializers.allocation import (
     RoundProposalSerializer,
 )
 from regnekraft.api.serializers.common import id_param
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .base import ReadOnlyViewSet, WritableViewSet

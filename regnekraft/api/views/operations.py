@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from regnekraft.allocation import whatif
 from regnekraft.allocation.models import Call
 from regnekraft.api.permissions import OperatorOnly, require_role
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind
 from regnekraft.planning.command import jsonable
 from regnekraft.slurm.models import SyncRun

@@ -34,7 +34,7 @@ from regnekraft.api.serializers.allocation import (
     SectorOrderSerializer,
     SubAllocationSerializer,
 )
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .base import CreateReadViewSet, WritableViewSet

@@ -24,7 +24,7 @@ from regnekraft.api.serializers.parties import (
     ProjectSerializer,
     RoleSerializer,
 )
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
 
 from .base import BaseAPIView, WritableViewSet

@@ -16,7 +16,7 @@ from regnekraft.api.serializers.allocation import (
     PolicyCheckSerializer,
     PolicySettingsSerializer,
 )
-from regnekraft.parties import access
+from regnekraft import access
 
 from .base import BaseAPIView
 

@@ -1,5 +1,5 @@
 """What every portal page shares: the role guard, the refusal page, CSV export and the
-language links. Access rules themselves live in ``regnekraft.parties.access``."""
+language links. Access rules themselves live in ``regnekraft.access``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.urls import translate_url
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .. import nav

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .. import oidc

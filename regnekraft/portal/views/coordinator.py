@@ -18,7 +18,7 @@ from regnekraft.allocation import policy, services
 from regnekraft.allocation.models import OrderStatus, SectorOrderLine
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
-from regnekraft.parties import access
+from regnekraft import access
 
 from .. import pricing, reports, writes
 from ..forms import OrderForm, SubAllocateForm, class_label

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from regnekraft.accounting.models import InvoiceLine
 from regnekraft.accounting.rating import earliest_new_list_day
 from regnekraft.catalog.models import Price
-from regnekraft.parties import access
+from regnekraft import access
 
 from .. import writes
 from ..forms import PriceListForm

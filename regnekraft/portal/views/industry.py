@@ -16,7 +16,7 @@ from regnekraft.allocation import policy, services
 from regnekraft.allocation.models import LEGAL_ECONOMIC_CAP, PolicySettings
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
-from regnekraft.parties import access
+from regnekraft import access
 
 from .. import pricing, reports
 from ..forms import PurchaseForm, class_label

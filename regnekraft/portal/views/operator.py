@@ -20,7 +20,7 @@ from regnekraft.allocation.models import Call, CallStatus, ChangeRequest, Change
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.audit.models import AuditEntry
 from regnekraft.catalog.models import System
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import Person, RoleKind
 
 from .. import reports, round_plan, writes

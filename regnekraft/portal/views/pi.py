@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from regnekraft.allocation.models import Allocation, Application, Call, CallStatus
 from regnekraft.catalog.models import ResourceClass
-from regnekraft.parties import access
+from regnekraft import access
 from regnekraft.parties.models import Person
 
 from .. import reports, writes

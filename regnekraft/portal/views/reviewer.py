@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft.allocation.models import REVIEW_CRITERIA, Review
-from regnekraft.parties import access
+from regnekraft import access
 
 from .. import writes
 from ..forms import ReviewForm, class_label

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from .models import Organisation, Person, Project, RoleKind
+from regnekraft.parties.models import Organisation, Person, Project, RoleKind
 
 SEE_ALL = {RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER}
 
