@@ -11,71 +11,16 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from regnekraft.parties.actors import (  # noqa: F401  (re-exported: who is acting)
+    SEE_ALL,
+    coordinated_sectors,
+    forget,
+    has_role,
+    person_of,
+    roles,
+    sees_all,
+)
 from regnekraft.parties.models import Organisation, Person, Project, RoleKind
-
-SEE_ALL = {RoleKind.OPERATOR, RoleKind.FINANCE, RoleKind.DECISION_MAKER}
-
-
-_CACHE = "_regnekraft_access"
-
-
-def _cached(user, key: str, compute):
-    """Remember per user object (so per request) what one page asks about the same person
-    many times; a new request has a new user object and sees fresh data."""
-    cache = user.__dict__.setdefault(_CACHE, {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
-
-
-def forget(user) -> None:
-    """Drop what was remembered about ``user`` (after changing their roles in the same request)."""
-    user.__dict__.pop(_CACHE, None)
-
-
-def person_of(user) -> Person | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return _cached(user, "person", lambda: Person.objects.filter(user=user).first())
-
-
-def roles(user) -> set[str]:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return set()
-
-    def compute() -> set[str]:
-        found = set(Person.objects.filter(user=user).values_list("roles__kind", flat=True)) - {None}
-        if user.is_superuser:
-            found.add(RoleKind.OPERATOR)
-        return found
-
-    return set(_cached(user, "roles", compute))
-
-
-def has_role(user, *kinds: str) -> bool:
-    return bool(roles(user) & set(kinds))
-
-
-def sees_all(user) -> bool:
-    return bool(roles(user) & SEE_ALL)
-
-
-def coordinated_sectors(user) -> list[str]:
-    person = person_of(user)
-    if person is None:
-        return []
-    # A coordinator without a sector coordinates nothing (a blank would match every sector-less organisation).
-    return list(
-        _cached(
-            user,
-            "sectors",
-            lambda: list(
-                person.roles.filter(kind=RoleKind.COORDINATOR)
-                .exclude(sector="")
-                .values_list("sector", flat=True)
-            ),
-        )
-    )
 
 
 def visible_projects(user) -> QuerySet[Project]:

@@ -25,8 +25,7 @@ def exception_handler(exc, context):
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(validation_body(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ProtectedError | RestrictedError):
         used_by = (
             sorted(
@@ -52,3 +51,15 @@ def exception_handler(exc, context):
             {"detail": f"conflicts with existing data: {exc}"}, status=status.HTTP_409_CONFLICT
         )
     return drf_handler(exc, context)
+
+
+def validation_body(exc: DjangoValidationError) -> dict:
+    """A service's refusal as DRF shapes a serializer's: each field's messages under its name
+    (``__all__`` under ``non_field_errors``), and all of them together in ``detail``."""
+    if not hasattr(exc, "error_dict"):
+        return {"detail": exc.messages}
+    fields = {
+        ("non_field_errors" if name == "__all__" else name): messages
+        for name, messages in exc.message_dict.items()
+    }
+    return {**fields, "detail": exc.message_dict}

@@ -3,37 +3,21 @@ turns "may this user make this change?" into a clear 403."""
 
 from __future__ import annotations
 
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from regnekraft import access
-from regnekraft.parties.models import Person, RoleKind
-
-
-def require_role(user, *kinds: str, action: str) -> None:
-    """Raise 403 naming the roles that may do ``action`` unless ``user`` holds one of them."""
-    if not access.has_role(user, *kinds):
-        # Role codes, not their (translated) labels: stable for clients and readable in any language.
-        noun = "role" if len(kinds) == 1 else "roles"
-        raise PermissionDenied(
-            f"only the {noun} {', '.join(RoleKind(k).value for k in kinds)} may {action}"
-        )
-
-
-def require_person(user, *, action: str) -> Person:
-    person = access.person_of(user)
-    if person is None:
-        raise PermissionDenied(f"your account is not linked to a person, so you may not {action}")
-    return person
+from regnekraft.parties.actors import (  # noqa: F401  (the API's role checks are the services')
+    is_operator,
+    require_person,
+    require_role,
+    require_sector,
+)
+from regnekraft.parties.models import RoleKind
 
 
 def among(visible, obj) -> bool:
     """Is ``obj`` in the ``visible`` queryset (from access.py)? Asked of the database, not by loading it."""
     return visible.filter(pk=obj.pk).exists()
-
-
-def is_operator(user) -> bool:
-    return access.has_role(user, RoleKind.OPERATOR)
 
 
 class OperatorWritesOnly(BasePermission):

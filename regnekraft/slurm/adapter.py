@@ -28,7 +28,6 @@ from typing import Any
 
 from django.db.models import Min, Q
 
-from regnekraft.accounting.rating import NoPrice, PriceBook
 from regnekraft.allocation.models import (
     LEGAL_ECONOMIC_CAP,
     Allocation,
@@ -36,6 +35,7 @@ from regnekraft.allocation.models import (
     PolicySettings,
 )
 from regnekraft.catalog.models import PriceCategory, ResourceClass, System
+from regnekraft.catalog.prices import NoPrice, PriceBook
 from regnekraft.parties.models import Project
 
 from .spec import ClusterSpec, economic_cap_tres, fairshares, hours_to_tres_minutes, standard_qos

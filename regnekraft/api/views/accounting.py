@@ -13,6 +13,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.accounting import balances as balance_book
 from regnekraft.accounting import importer, invoicing, reports
 from regnekraft.accounting.models import UsageRecord
@@ -43,7 +44,6 @@ from regnekraft.api.serializers.common import (
     text_param,
 )
 from regnekraft.audit.models import AuditEntry
-from regnekraft import access
 from regnekraft.parties.models import Organisation, RoleKind
 
 from .base import ReadOnlyViewSet

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.allocation import round as rounds
 from regnekraft.allocation import services
 from regnekraft.allocation.models import (
@@ -38,7 +39,6 @@ from regnekraft.api.serializers.allocation import (
     RoundProposalSerializer,
 )
 from regnekraft.api.serializers.common import id_param
-from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .base import ReadOnlyViewSet, WritableViewSet

@@ -11,10 +11,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.allocation import whatif
 from regnekraft.allocation.models import Call
 from regnekraft.api.permissions import OperatorOnly, require_role
-from regnekraft import access
 from regnekraft.parties.models import RoleKind
 from regnekraft.planning.command import jsonable
 from regnekraft.slurm.models import SyncRun

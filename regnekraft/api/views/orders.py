@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.allocation import services
 from regnekraft.allocation.models import (
     AllocationSource,
@@ -24,8 +25,8 @@ from regnekraft.api.permissions import (
     require_role,
 )
 from regnekraft.api.schema import DECISION_ERRORS
-from regnekraft.api.serializers.allocation import (
-    AllocationSerializer,
+from regnekraft.api.serializers.allocation import AllocationSerializer
+from regnekraft.api.serializers.orders import (
     ChangeDecisionSerializer,
     ChangeRequestSerializer,
     ColocatedEquipmentSerializer,
@@ -34,7 +35,6 @@ from regnekraft.api.serializers.allocation import (
     SectorOrderSerializer,
     SubAllocationSerializer,
 )
-from regnekraft import access
 from regnekraft.parties.models import RoleKind
 
 from .base import CreateReadViewSet, WritableViewSet

@@ -10,6 +10,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.api.permissions import (
     OperatorOnly,
     OperatorWritesOnly,
@@ -24,7 +25,6 @@ from regnekraft.api.serializers.parties import (
     ProjectSerializer,
     RoleSerializer,
 )
-from regnekraft import access
 from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
 
 from .base import BaseAPIView, WritableViewSet

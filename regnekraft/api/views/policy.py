@@ -7,6 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from regnekraft import access
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import PolicySettings
 from regnekraft.api.permissions import OperatorWritesOnly, among
@@ -16,7 +17,6 @@ from regnekraft.api.serializers.allocation import (
     PolicyCheckSerializer,
     PolicySettingsSerializer,
 )
-from regnekraft import access
 
 from .base import BaseAPIView
 

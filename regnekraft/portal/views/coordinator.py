@@ -13,12 +13,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from regnekraft import access
 from regnekraft.accounting.rating import PriceBook
 from regnekraft.allocation import policy, services
 from regnekraft.allocation.models import OrderStatus, SectorOrderLine
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
-from regnekraft import access
 
 from .. import pricing, reports, writes
 from ..forms import OrderForm, SubAllocateForm, class_label

@@ -11,10 +11,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from regnekraft import access
 from regnekraft.accounting.models import InvoiceLine
 from regnekraft.accounting.rating import earliest_new_list_day
 from regnekraft.catalog.models import Price
-from regnekraft import access
 
 from .. import writes
 from ..forms import PriceListForm

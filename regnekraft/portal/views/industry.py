@@ -11,12 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
+from regnekraft import access
 from regnekraft.accounting.rating import PriceBook
 from regnekraft.allocation import policy, services
 from regnekraft.allocation.models import LEGAL_ECONOMIC_CAP, PolicySettings
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
-from regnekraft import access
 
 from .. import pricing, reports
 from ..forms import PurchaseForm, class_label

@@ -14,13 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from regnekraft import access
 from regnekraft.accounting.models import ImportBatch, UsageRecord
 from regnekraft.allocation import services
 from regnekraft.allocation.models import Call, CallStatus, ChangeRequest, ChangeStatus
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.audit.models import AuditEntry
 from regnekraft.catalog.models import System
-from regnekraft import access
 from regnekraft.parties.models import Person, RoleKind
 
 from .. import reports, round_plan, writes

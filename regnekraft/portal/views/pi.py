@@ -10,9 +10,9 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from regnekraft import access
 from regnekraft.allocation.models import Allocation, Application, Call, CallStatus
 from regnekraft.catalog.models import ResourceClass
-from regnekraft import access
 from regnekraft.parties.models import Person
 
 from .. import reports, writes

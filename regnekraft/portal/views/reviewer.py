@@ -9,8 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from regnekraft.allocation.models import REVIEW_CRITERIA, Review
 from regnekraft import access
+from regnekraft.allocation.models import REVIEW_CRITERIA, Review
 
 from .. import writes
 from ..forms import ReviewForm, class_label
