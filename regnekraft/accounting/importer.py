@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from regnekraft.allocation.models import Allocation, AllocationStatus
+from regnekraft.allocation.models import Allocation
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Project
 
@@ -187,7 +187,7 @@ class _Resolver:
             defaultdict(list)
         )
         rows = (
-            Allocation.objects.exclude(status=AllocationStatus.REVOKED)
+            Allocation.objects.live()
             .order_by("-start")
             .values_list("project_id", "resource_class_id", "start", "end", "pk", "price_category")
         )

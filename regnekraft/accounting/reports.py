@@ -13,29 +13,26 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Sum
 
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import (
-    LEGAL_ECONOMIC_CAP,
     Allocation,
-    AllocationStatus,
     OrderStatus,
     PolicySettings,
     SectorOrderLine,
 )
 from regnekraft.catalog.capacity import overlap_days
 from regnekraft.catalog.models import ResourceClass
-from regnekraft.parties.models import Organisation, Project, Purpose
+from regnekraft.parties.models import Organisation, Project, economic_q, research_q
 
 from .balances import balances
 from .models import ImportBatch, UsageRecord
 
 ZERO = Decimal(0)
 Q4 = Decimal("0.0001")
-RESEARCH_KINDS = ("research", "international")
-ECONOMIC = Q(project__purpose=Purpose.COMMERCIAL) | Q(project__organisation__kind="industry")
-RESEARCH = Q(project__organisation__kind__in=RESEARCH_KINDS)
+ECONOMIC = economic_q("project__")
+RESEARCH = research_q("project__")
 
 
 def _share(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -54,11 +51,7 @@ def _pro_rata(
 
 
 def _live_allocations(start: dt.date, end: dt.date):
-    return (
-        Allocation.objects.filter(start__lt=end, end__gt=start)
-        .exclude(status=AllocationStatus.REVOKED)
-        .select_related("project__organisation")
-    )
+    return Allocation.objects.live().overlapping(start, end).select_related("project__organisation")
 
 
 def _usage(start: dt.date, end: dt.date):
@@ -181,7 +174,7 @@ def report_economic_share(year: int) -> list[dict[str, Any]]:
     against the state-aid cap."""
     start, end = _year(year)
     settings = PolicySettings.current()
-    cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+    cap_share = settings.economic_cap
     used = dict(
         _usage(start, end)
         .filter(ECONOMIC)

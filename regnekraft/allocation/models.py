@@ -15,9 +15,8 @@ from regnekraft.audit.log import audited
 from regnekraft.catalog.models import ChargingModel, PriceCategory, ResourceClass
 from regnekraft.parties.models import Organisation, Person, Project
 
-LEGAL_ECONOMIC_CAP = Decimal(
-    "0.20"
-)  # state-aid rules: at most 20 % of yearly capacity (000:1180-1188)
+# State-aid rules: economic activity uses at most 20 % of yearly capacity (000:1180-1188).
+LEGAL_ECONOMIC_CAP = Decimal("0.20")
 
 EEA_COUNTRIES = (
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO"
@@ -93,6 +92,11 @@ class PolicySettings(models.Model):
             self.warning_thresholds = [0.5, 0.8, 1.0]
         self.full_clean()
         super().save(*args, **kwargs)
+
+    @property
+    def economic_cap(self) -> Decimal:
+        """The share economic activity may use: the board's knob, never above the legal cap."""
+        return min(self.economic_cap_share, LEGAL_ECONOMIC_CAP)
 
     @classmethod
     def current(cls) -> PolicySettings:
@@ -319,6 +323,21 @@ class AllocationStatus(models.TextChoices):
     REVOKED = "revoked", _("Revoked")
 
 
+class AllocationQuerySet(models.QuerySet):
+    def live(self) -> AllocationQuerySet:
+        """Allocations that hold capacity: every status but revoked (a blocked or expired grant
+        was still committed for its period)."""
+        return self.exclude(status=AllocationStatus.REVOKED)
+
+    def overlapping(self, start: dt.date, end: dt.date) -> AllocationQuerySet:
+        """Allocations whose period ``[start, end)`` meets ``[start, end)`` (ends are exclusive)."""
+        return self.filter(start__lt=end, end__gt=start)
+
+    def on(self, day: dt.date) -> AllocationQuerySet:
+        """Allocations whose period contains ``day``."""
+        return self.filter(start__lte=day, end__gt=day)
+
+
 @audited
 class Allocation(models.Model):
     """A decided grant of one resource class to one project for a period: what Slurm enforces."""
@@ -353,6 +372,8 @@ class Allocation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     decided_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AllocationQuerySet.as_manager()
 
     class Meta:
         ordering = ["project__code", "resource_class_id", "start"]

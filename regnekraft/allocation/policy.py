@@ -39,9 +39,7 @@ from regnekraft.parties.models import Organisation, Project, Purpose, Sensitivit
 
 from .models import (
     EEA_COUNTRIES,
-    LEGAL_ECONOMIC_CAP,
     Allocation,
-    AllocationStatus,
     OrderStatus,
     PolicySettings,
     SectorOrderLine,
@@ -100,11 +98,11 @@ class Proposal:
     def economic(self) -> bool:
         if self.project is not None:
             return self.project.is_economic
-        return self.organisation.kind == "industry"
+        return self.organisation.is_economic
 
     @property
     def research(self) -> bool:
-        return self.organisation.user_group == "research"
+        return self.organisation.is_research
 
     @property
     def sensitivity(self) -> int:
@@ -142,10 +140,9 @@ def _existing_commitments(
     rc: ResourceClass, start: dt.date, end: dt.date, exclude: Iterable[int]
 ) -> list[_Commitment]:
     allocations = (
-        Allocation.objects.filter(
-            resource_class=rc, order_line__isnull=True, start__lt=end, end__gt=start
-        )
-        .exclude(status=AllocationStatus.REVOKED)
+        Allocation.objects.live()
+        .overlapping(start, end)
+        .filter(resource_class=rc, order_line__isnull=True)
         .exclude(pk__in=list(exclude))
         .select_related("project__organisation")
     )
@@ -155,7 +152,7 @@ def _existing_commitments(
             a.start,
             a.end,
             a.project.is_economic,
-            a.project.organisation.user_group == "research",
+            a.project.organisation.is_research,
         )
         for a in allocations
     ]
@@ -172,8 +169,8 @@ def _existing_commitments(
                 line.amount,
                 line.order.start,
                 line.order.end,
-                org.kind == "industry",
-                org.user_group == "research",
+                org.is_economic,
+                org.is_research,
             )
         )
     return out
@@ -281,7 +278,7 @@ def _check_order_bounds(p: Proposal, earlier: Sequence[Proposal]) -> list[Violat
     used = sum(
         (
             a.amount
-            for a in line.sub_allocations.exclude(status=AllocationStatus.REVOKED)
+            for a in line.sub_allocations.live()
             if p.replaces is None or a.pk != p.replaces.pk
         ),
         Decimal(0),
@@ -332,7 +329,7 @@ class _YearUse:
     non_research: Decimal
 
     def economic_allowed(self, settings: PolicySettings) -> Decimal:
-        return self.capacity * min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+        return self.capacity * settings.economic_cap
 
     def non_research_allowed(self, settings: PolicySettings) -> Decimal:
         return self.capacity * (1 - settings.research_protected_share)
@@ -394,7 +391,7 @@ def _check_shared(
     if rc.system.owner_id is not None:
         return out  # co-located equipment is its owner's: the shares apply to shared capacity
     mine = _as_commitment(p)
-    cap_share = min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP)
+    cap_share = settings.economic_cap
     protected = settings.research_protected_share
     for year in _year_uses(rc, commitments, p.start, p.end):
         share_now = mine.within(year.start, year.end)
@@ -505,7 +502,7 @@ def price_category(
         totals
         and set(totals) <= {"cpu", "storage"}
         and (cpu_per_year < SMALL_PROJECT_CPU_HOURS_PER_YEAR and tb_held < SMALL_PROJECT_STORAGE_TB)
-        and project.organisation.user_group == "research"
+        and project.organisation.is_research
     ):
         return PriceCategory.ZERO
     return PriceCategory.A

@@ -91,7 +91,7 @@ def propose_round(call: Call, *, time_limit: float | None = 30.0) -> RoundPropos
                 id=app.pk,
                 score=float(score or 0),
                 economic=app.project.is_economic,
-                research=app.project.organisation.user_group == "research",
+                research=app.project.organisation.is_research,
                 requests={r.resource_class_id: float(r.amount) for r in app.requests.all()},
             )
         )

@@ -122,10 +122,12 @@ def assign_reviewer(application: Application, reviewer) -> Review:
     from regnekraft.parties.models import RoleKind
 
     if not reviewer.has_role(RoleKind.REVIEWER):
-        raise ValidationError(f"{reviewer} does not have the reviewer role")
+        raise ValidationError({"reviewer": f"{reviewer} does not have the reviewer role"})
     project = application.project
     if reviewer.pk == project.pi_id or project.members.filter(pk=reviewer.pk).exists():
-        raise ValidationError(f"{reviewer} takes part in {project.code} and cannot review it")
+        raise ValidationError(
+            {"reviewer": f"{reviewer} takes part in {project.code} and cannot review it"}
+        )
     review, _ = Review.objects.get_or_create(application=application, reviewer=reviewer)
     return review
 

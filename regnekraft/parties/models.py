@@ -17,6 +17,18 @@ class OrganisationKind(models.TextChoices):
     INTERNATIONAL = "international", _("International")
 
 
+class UserGroup(models.TextChoices):
+    """The top-level groups that shares and reports count by."""
+
+    RESEARCH = "research", _("Research")
+    PUBLIC = "public", _("Public sector")
+    INDUSTRY = "industry", _("Industry")
+
+
+# International research partners count as research (000: the protected share is research's).
+RESEARCH_KINDS = (OrganisationKind.RESEARCH, OrganisationKind.INTERNATIONAL)
+
+
 class Sensitivity(models.IntegerChoices):
     """Data sensitivity, ordered (000:1964-1968, 2740-2760)."""
 
@@ -47,6 +59,15 @@ class RoleKind(models.TextChoices):
     DECISION_MAKER = "decision_maker", _("Decision maker")
 
 
+class OrganisationQuerySet(models.QuerySet):
+    def research(self) -> OrganisationQuerySet:
+        """Research organisations, the group research's protected share is kept for."""
+        return self.filter(kind__in=RESEARCH_KINDS)
+
+    def non_research(self) -> OrganisationQuerySet:
+        return self.exclude(kind__in=RESEARCH_KINDS)
+
+
 @audited
 class Organisation(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -66,18 +87,33 @@ class Organisation(models.Model):
     country = models.CharField(max_length=2, default="NO")
     org_number = models.CharField(max_length=20, blank=True)
 
+    objects = OrganisationQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.short_name
 
+    def clean(self) -> None:
+        if self.kind == OrganisationKind.PUBLIC and not self.sector.strip():
+            raise ValidationError(
+                {"sector": _("a public agency needs its sector (forvaltningsområde)")}
+            )
+
+    @property
+    def is_research(self) -> bool:
+        return self.kind in RESEARCH_KINDS
+
+    @property
+    def is_economic(self) -> bool:
+        """An organisation's own orders are economic activity when it is a business."""
+        return self.kind == OrganisationKind.INDUSTRY
+
     @property
     def user_group(self) -> str:
-        """The top-level group used for shares and reports: research, public or industry."""
-        if self.kind in (OrganisationKind.RESEARCH, OrganisationKind.INTERNATIONAL):
-            return "research"
-        return self.kind
+        """The top-level group used for shares and reports (a :class:`UserGroup` value)."""
+        return UserGroup.RESEARCH if self.is_research else UserGroup(self.kind)
 
 
 class Person(models.Model):
@@ -136,6 +172,31 @@ REQUIRED_TIER = {
 }
 
 
+# Economic activity in the state-aid sense (000:1180-1188): a commercial purpose, or an
+# industry owner whatever the purpose. Written once, for rows and for queries.
+class ProjectQuerySet(models.QuerySet):
+    def economic(self) -> ProjectQuerySet:
+        return self.filter(economic_q())
+
+    def non_economic(self) -> ProjectQuerySet:
+        return self.exclude(economic_q())
+
+    def research(self) -> ProjectQuerySet:
+        return self.filter(organisation__kind__in=RESEARCH_KINDS)
+
+
+def economic_q(prefix: str = "") -> models.Q:
+    """:data:`ECONOMIC` seen from a model that points at a project through ``prefix``
+    (``"project__"`` from an allocation or a usage record)."""
+    return models.Q(**{f"{prefix}purpose": Purpose.COMMERCIAL}) | models.Q(
+        **{f"{prefix}organisation__kind": OrganisationKind.INDUSTRY}
+    )
+
+
+def research_q(prefix: str = "") -> models.Q:
+    return models.Q(**{f"{prefix}organisation__kind__in": RESEARCH_KINDS})
+
+
 @audited
 class Project(models.Model):
     code = models.CharField(
@@ -157,6 +218,8 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
+    objects = ProjectQuerySet.as_manager()
+
     class Meta:
         ordering = ["code"]
 
@@ -169,7 +232,7 @@ class Project(models.Model):
         return (
             self.purpose == Purpose.COMMERCIAL
             or self.organisation.kind == OrganisationKind.INDUSTRY
-        )
+        )  # the row form of ECONOMIC
 
     @property
     def required_tier(self) -> int:

@@ -29,7 +29,6 @@ from typing import Any
 from django.db.models import Min, Q
 
 from regnekraft.allocation.models import (
-    LEGAL_ECONOMIC_CAP,
     Allocation,
     AllocationStatus,
     PolicySettings,
@@ -85,13 +84,9 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
     today = today or dt.date.today()
     settings = PolicySettings.current()
     live = (
-        Allocation.objects.filter(
-            resource_class__system=system,
-            start__lte=today,
-            end__gt=today,
-            resource_class__kind__in=list(TRES_OF_KIND),
-        )
-        .exclude(status=AllocationStatus.REVOKED)
+        Allocation.objects.live()
+        .on(today)
+        .filter(resource_class__system=system, resource_class__kind__in=list(TRES_OF_KIND))
         .select_related("project__organisation", "project__pi", "resource_class")
         .prefetch_related("project__members")
     )
@@ -101,12 +96,8 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
     # a grant never moves the period (and resets the usage) in the middle of it
     period = {
         _account(row["project__code"]): row["first"]
-        for row in Allocation.objects.filter(
-            resource_class__system=system,
-            start__lte=today,
-            end__gt=today,
-            resource_class__kind__in=list(TRES_OF_KIND),
-        )
+        for row in Allocation.objects.on(today)
+        .filter(resource_class__system=system, resource_class__kind__in=list(TRES_OF_KIND))
         .values("project__code")
         .annotate(first=Min("start"))
     }
@@ -120,7 +111,7 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
         weighed[code] += float(a.amount) * weights.get(a.resource_class_id, 1.0)
         if a.status == AllocationStatus.ACTIVE:
             active.add(code)
-    cap = float(min(settings.economic_cap_share, LEGAL_ECONOMIC_CAP))
+    cap = float(settings.economic_cap)
     protected = float(settings.research_protected_share)
     group_share = {
         "research": protected,

@@ -746,10 +746,10 @@ def test_a_write_that_fails_halfway_leaves_nothing(world, as_user, monkeypatch):
 
     from regnekraft.allocation.models import Application, ApplicationRequest
 
-    def fail(**kwargs):
+    def fail(*args, **kwargs):
         raise IntegrityError("simulated failure while writing a request line")
 
-    monkeypatch.setattr(ApplicationRequest.objects, "create", fail)
+    monkeypatch.setattr(ApplicationRequest, "save", fail)
     before = Application.objects.count()
     response = as_user(world.pi_a).post(
         "/api/applications/", _application(world, world.proj_a), format="json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,7 +16,6 @@ from regnekraft.allocation.models import (
     Application,
     ApplicationRequest,
     Call,
-    CallStatus,
     PolicySettings,
     Review,
     SectorOrderLine,
@@ -32,7 +30,6 @@ from .common import (
     DateRangeSerializer,
     country_field,
     reject_nul,
-    run_model_clean,
 )
 
 POSITIVE = {"min_value": Decimal("0.01")}
@@ -44,14 +41,6 @@ class CallSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "opens", "closes", "period_start", "period_end", "status"]
 
     def validate(self, attrs):
-        run_model_clean(Call, attrs, self.instance)
-        if "status" in attrs:
-            try:
-                (self.instance or Call(status=CallStatus.DRAFT)).check_status_change(
-                    attrs["status"]
-                )
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.message_dict) from None
         for name in ("period_start", "period_end"):
             day = attrs.get(name)
             if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
@@ -113,22 +102,6 @@ class ApplicationSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("a JSON object of call-specific answers")
         return reject_nul(value, field="extra_fields")
 
-    def create(self, validated_data):
-        lines = validated_data.pop("requests")
-        application = Application.objects.create(**validated_data)
-        for line in lines:
-            ApplicationRequest.objects.create(application=application, **line)
-        return application
-
-    def update(self, instance, validated_data):
-        lines = validated_data.pop("requests", None)
-        instance = super().update(instance, validated_data)
-        if lines is not None:
-            instance.requests.all().delete()
-            for line in lines:
-                ApplicationRequest.objects.create(application=instance, **line)
-        return instance
-
 
 class ReviewSerializer(serializers.ModelSerializer):
     scores = serializers.DictField(
@@ -156,22 +129,6 @@ class ReviewSerializer(serializers.ModelSerializer):
                 f"unknown criteria {sorted(unknown)}; use {list(REVIEW_CRITERIA)}"
             )
         return value
-
-    def validate(self, attrs):
-        submitted = attrs.get("submitted", getattr(self.instance, "submitted", False))
-        conflict = attrs.get(
-            "conflict_of_interest", getattr(self.instance, "conflict_of_interest", False)
-        )
-        scores = attrs.get("scores", getattr(self.instance, "scores", {}))
-        if submitted and not conflict and set(scores) != set(REVIEW_CRITERIA):
-            raise serializers.ValidationError(
-                {
-                    "scores": f"a submitted review scores every criterion: {', '.join(REVIEW_CRITERIA)}"
-                }
-            )
-        if conflict:
-            attrs["scores"] = {}  # a declared conflict takes the review out of the score
-        return attrs
 
 
 class ReviewUpdateSerializer(ReviewSerializer):

@@ -5,25 +5,20 @@ rule comes back as 409 with the violations (regnekraft.api.errors)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from regnekraft import access
+from regnekraft.allocation import applications, calls, reviews
 from regnekraft.allocation import round as rounds
-from regnekraft.allocation import services
-from regnekraft.allocation.models import (
-    ApplicationStatus,
-    Call,
-    CallStatus,
-)
+from regnekraft.allocation.models import Call
 from regnekraft.api.permissions import (
     OperatorWritesOnly,
     among,
-    is_operator,
-    require_person,
     require_role,
 )
 from regnekraft.api.schema import DECISION_ERRORS
@@ -46,6 +41,10 @@ from .base import ReadOnlyViewSet, WritableViewSet
 PROPOSAL_TIME_LIMIT = 30.0  # seconds the solver may take for a round proposal
 
 
+def _request_lines(lines: list[dict]) -> dict:
+    return {line["resource_class"]: line["amount"] for line in lines}
+
+
 def _decision(application) -> dict:
     application.refresh_from_db()
     return {
@@ -61,6 +60,17 @@ class CallViewSet(WritableViewSet):
     queryset = Call.objects.all()
     serializer_class = CallSerializer
     permission_classes = [OperatorWritesOnly]
+
+    def perform_create(self, serializer):
+        serializer.instance = calls.save_call(self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = calls.save_call(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        calls.delete_call(self.request.user, instance)
 
     @extend_schema(request=None, responses={200: RoundProposalSerializer})
     @action(detail=True, methods=["get"])
@@ -87,14 +97,7 @@ class CallViewSet(WritableViewSet):
         call = self.get_object()
         form = DecideRoundSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        grants = form.as_mapping()
-        named = {line["application"] for line in form.validated_data["grants"]}
-        strangers = sorted(app.pk for app in named if app.call_id != call.pk)
-        if strangers:
-            raise ValidationError(
-                {"grants": f"applications {sorted(strangers)} are not in call {call}"}
-            )
-        services.decide_round(call, grants, decided_by=request.user)
+        applications.decide_round(request.user, call, form.as_mapping())
         return Response([_decision(app) for app in call.applications.order_by("pk")])
 
 
@@ -112,55 +115,35 @@ class ApplicationViewSet(WritableViewSet):
             .prefetch_related("requests", "reviews")
         )
 
-    def _require_applicant(self, project) -> None:
-        if is_operator(self.request.user):
-            return
-        person = require_person(self.request.user, action="apply")
-        if project.pi_id != person.pk:
-            raise PermissionDenied(
-                f"only the PI of {project.code} may apply or change its application"
-            )
-
     def perform_create(self, serializer):
         data = serializer.validated_data
         if not among(access.visible_projects(self.request.user), data["project"]):
             raise ValidationError({"project": "no such project among yours"})
-        self._require_applicant(data["project"])
-        if data["call"].status != CallStatus.OPEN:
-            raise ValidationError(
-                {
-                    "call": f"call {data['call']} is not open for applications "
-                    f"(status {data['call'].status})"
-                }
-            )
-        serializer.save(status=ApplicationStatus.SUBMITTED)
+        serializer.instance = applications.submit_application(
+            self.request.user,
+            data["call"],
+            data["project"],
+            justification=data["justification"],
+            requests=_request_lines(data["requests"]),
+            support_hours=data.get("support_hours", Decimal(0)),
+            extra_fields=data.get("extra_fields"),
+        )
 
     def perform_update(self, serializer):
-        application = serializer.instance
-        self._require_applicant(application.project)
-        if application.status not in (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED):
-            raise ValidationError(
-                {"status": f"an application that is {application.status} cannot be changed"}
-            )
-        for field in ("call", "project"):
-            if field in serializer.validated_data and serializer.validated_data[field] != getattr(
-                application, field
-            ):
-                raise ValidationError({field: "cannot be changed; withdraw and apply again"})
-        if application.call.status != CallStatus.OPEN:
-            raise ValidationError({"call": f"call {application.call} is closed for changes"})
-        serializer.save()
+        data = dict(serializer.validated_data)
+        lines = data.pop("requests", None)
+        serializer.instance = applications.update_application(
+            self.request.user,
+            serializer.instance,
+            requests=None if lines is None else _request_lines(lines),
+            **data,
+        )
 
     @extend_schema(request=None, responses={200: ApplicationSerializer, **DECISION_ERRORS})
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         """Withdraw an undecided application (its PI or an operator)."""
-        application = self.get_object()
-        self._require_applicant(application.project)
-        if application.status == ApplicationStatus.DECIDED:
-            raise ValidationError({"status": "a decided application cannot be withdrawn"})
-        application.status = ApplicationStatus.WITHDRAWN
-        application.save(update_fields=["status"])
+        application = applications.withdraw_application(request.user, self.get_object())
         return Response(ApplicationSerializer(application).data)
 
     @extend_schema(
@@ -173,11 +156,9 @@ class ApplicationViewSet(WritableViewSet):
         A grant that breaks a rule is refused with 409 naming the rule and the numbers."""
         require_role(request.user, RoleKind.OPERATOR, action="decide applications")
         application = self.get_object()
-        if application.status == ApplicationStatus.WITHDRAWN:
-            raise ValidationError({"status": "the application was withdrawn"})
         form = DecideApplicationSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.decide_application(application, form.as_mapping(), decided_by=request.user)
+        applications.decide_application(request.user, application, form.as_mapping())
         return Response(_decision(application))
 
 
@@ -194,28 +175,25 @@ class ReviewViewSet(WritableViewSet):
         return access.visible_reviews(self.request.user)
 
     def perform_create(self, serializer):
-        require_role(self.request.user, RoleKind.OPERATOR, action="assign reviewers")
-        try:
-            serializer.instance = services.assign_reviewer(
-                serializer.validated_data["application"], serializer.validated_data["reviewer"]
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError({"reviewer": exc.messages}) from None
+        serializer.instance = reviews.assign_reviewer(
+            self.request.user,
+            serializer.validated_data["application"],
+            serializer.validated_data["reviewer"],
+        )
 
     def perform_update(self, serializer):
-        review = serializer.instance
-        person = access.person_of(self.request.user)
-        if person is None or review.reviewer_id != person.pk:
-            raise PermissionDenied("only the assigned reviewer may change a review")
-        if review.application.status == ApplicationStatus.DECIDED:
-            raise ValidationError(
-                {"application": "the application is decided; its reviews are closed"}
-            )
-        serializer.save()
+        data = serializer.validated_data
+        serializer.instance = reviews.save_review(
+            self.request.user,
+            serializer.instance,
+            conflict=data.get("conflict_of_interest"),
+            scores=data.get("scores"),
+            comment=data.get("comment"),
+            submitted=data.get("submitted"),
+        )
 
     def perform_destroy(self, instance):
-        require_role(self.request.user, RoleKind.OPERATOR, action="remove a reviewer")
-        instance.delete()
+        reviews.remove_reviewer(self.request.user, instance)
 
 
 @extend_schema_view(

@@ -1,0 +1,82 @@
+"""Projects and their members. A PI creates projects in their own organisation with themself as
+PI and manages the members; operators may change everything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .actors import is_operator, require_person, require_pi, require_role
+from .models import Person, Project, RoleKind
+
+PI_EDITABLE = frozenset({"title", "description"})
+
+
+def _saved(project: Project) -> Project:
+    project.full_clean()
+    project.save()
+    return project
+
+
+@transaction.atomic
+def create_project(actor: Any, **fields: Any) -> Project:
+    """A new project; without ``pi`` and ``organisation``, the acting person and theirs."""
+    if not is_operator(actor):
+        require_role(actor, RoleKind.PI, action="create a project")
+    if is_operator(actor) and "pi" in fields and "organisation" in fields:
+        return _saved(Project(**fields))
+    person = require_person(actor, action="create a project without naming its organisation and PI")
+    pi, organisation = fields.pop("pi", person), fields.pop("organisation", person.organisation)
+    if not is_operator(actor) and (pi != person or organisation != person.organisation):
+        raise PermissionDenied(
+            "a PI creates projects with themself as PI in their own organisation"
+        )
+    return _saved(Project(pi=pi, organisation=organisation, **fields))
+
+
+@transaction.atomic
+def update_project(actor: Any, project: Project, **fields: Any) -> Project:
+    require_pi(actor, project, action="change it")
+    if not is_operator(actor):
+        fixed = set(fields) - PI_EDITABLE
+        if fixed:
+            raise PermissionDenied(
+                f"a PI may change only {', '.join(sorted(PI_EDITABLE))}; "
+                f"ask an operator to change {', '.join(sorted(fixed))}"
+            )
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    for name, value in fields.items():
+        setattr(project, name, value)
+    return _saved(project)
+
+
+@transaction.atomic
+def delete_project(actor: Any, project: Project) -> None:
+    require_role(actor, RoleKind.OPERATOR, action="delete a project")
+    project.delete()
+
+
+def _require_not_pi(project: Project, person: Person) -> None:
+    if person.pk == project.pi_id:
+        raise ValidationError({"person": _("The PI is always part of the project.")})
+
+
+@transaction.atomic
+def add_member(actor: Any, project: Project, person: Person) -> Project:
+    """Add ``person`` to the project's members (idempotent)."""
+    require_pi(actor, project, action="change it")
+    _require_not_pi(project, person)
+    project.members.add(person)
+    return project
+
+
+@transaction.atomic
+def remove_member(actor: Any, project: Project, person: Person) -> Project:
+    """Take ``person`` off the project (idempotent)."""
+    require_pi(actor, project, action="change it")
+    _require_not_pi(project, person)
+    project.members.remove(person)
+    return project
