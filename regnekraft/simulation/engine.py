@@ -28,133 +28,153 @@ from bisect import bisect_left, insort
 import numpy as np
 
 from .model import (
-    CANCELLED,
-    DONE,
-    QUEUED,
-    REJECTED,
-    RUNNING,
     GroupSpec,
     Job,
+    JobState,
     Platform,
     PolicyConfig,
     QOSSpec,
+    SystemSpec,
 )
 from .nodes import CountProfile, NodeProfile, lowest_bits
 from .queues import FifoQueue, MultifactorQueue
 
-WAITING = 6  # a preempting job waiting for its victims' grace time
 INF = math.inf
+# The event loop compares states millions of times, and on Python 3.11 a global is about
+# ten times quicker to look up than a member on its Enum class (JobState.QUEUED).
+QUEUED, RUNNING, DONE = JobState.QUEUED, JobState.RUNNING, JobState.DONE
 
 
 class _Sys:
+    """One system's state during a run: free nodes, running jobs, its queue, the EASY
+    reservation of the last pass, and the use counted against quotas and the economic cap."""
+
     __slots__ = (
         "spec",
         "idx",
-        "n",
-        "cpn",
-        "gpn",
+        "nodes",
+        "cores_per_node",
+        "gpus_per_node",
         "free_mask",
-        "free",
+        "free_nodes",
         "running",
         "queue",
         "head",
-        "shadow",
-        "rmask",
-        "extra",
-        "dirty",
-        "new",
+        "shadow_time",
+        "reserved_mask",
+        "extra_nodes",
+        "needs_full_pass",
+        "arrivals",
         "profile",
-        "resv",
+        "reservations",
         "queued_work",
-        "run_endsum",
-        "run_nodes",
-        "econ_c",
-        "econ_g",
-        "econ_cap_c",
-        "econ_cap_g",
+        "running_end_sum",
+        "running_nodes",
+        "economic_cores",
+        "economic_gpus",
+        "economic_cap_cores",
+        "economic_cap_gpus",
         "preemptors",
-        "all_mask",
-        "used_c",
-        "used_g",
-        "nominal_c",
-        "nominal_g",
-        "blim_c",
-        "blim_g",
-        "llim_c",
-        "llim_g",
-        "busy_nodes",
-        "qver",
-        "qcache",
+        "quota_used_cores",
+        "quota_used_gpus",
+        "nominal_cores",
+        "nominal_gpus",
+        "borrowing_limit_cores",
+        "borrowing_limit_gpus",
+        "lending_limit_cores",
+        "lending_limit_gpus",
+        "quota_version",
+        "cohort_cache",
     )
 
-    def __init__(self, spec, idx):
+    queue: FifoQueue | MultifactorQueue
+
+    def __init__(self, spec: SystemSpec, idx: int) -> None:
         self.spec = spec
         self.idx = idx
-        self.n = spec.nodes
-        self.cpn = spec.cores_per_node
-        self.gpn = spec.gpus_per_node
-        self.all_mask = (1 << spec.nodes) - 1
-        self.free_mask = self.all_mask
-        self.free = spec.nodes
-        self.running = []  # (exp_end, seq, job) sorted
-        self.head = None
-        self.shadow = INF
-        self.rmask = 0
-        self.extra = 0
-        self.dirty = True
-        self.new = []
-        self.profile = None
-        self.resv = {}
+        self.nodes = spec.nodes
+        self.cores_per_node = spec.cores_per_node
+        self.gpus_per_node = spec.gpus_per_node
+        self.free_mask = (1 << spec.nodes) - 1  # bit i set: node i is free
+        self.free_nodes = spec.nodes
+        self.running: list[tuple[float, int, Job]] = []  # (expected end, seq, job), sorted
+        # the last EASY pass's blocked head job, its shadow time and reserved nodes (node
+        # mode) or the nodes left over at the shadow time (count mode)
+        self.head: Job | None = None
+        self.shadow_time = INF
+        self.reserved_mask = 0
+        self.extra_nodes = 0
+        self.needs_full_pass = True
+        self.arrivals: list[Job] = []  # jobs queued since the last pass
+        self.profile: NodeProfile | CountProfile | None = None  # conservative backfilling
+        self.reservations: dict[int, tuple[float, float, int]] = {}  # job idx -> (t, w, nodes)
+        # the backlog estimate for federation: queued node-seconds, and the sum of
+        # nodes x expected end over the running jobs
         self.queued_work = 0.0
-        self.run_endsum = 0.0
-        self.run_nodes = 0
-        self.econ_c = 0
-        self.econ_g = 0
-        self.econ_cap_c = INF
-        self.econ_cap_g = INF
-        self.preemptors = []
-        self.busy_nodes = 0
-        self.qver = 0
-        self.qcache = {}
+        self.running_end_sum = 0.0
+        self.running_nodes = 0
+        self.economic_cores = 0
+        self.economic_gpus = 0
+        self.economic_cap_cores = INF
+        self.economic_cap_gpus = INF
+        self.preemptors: list[Job] = []  # queued jobs whose QOS may preempt others
+        # per group (index): use and quota limits, filled in by Simulator._setup_quotas
+        self.quota_used_cores: list[int] = []
+        self.quota_used_gpus: list[int] = []
+        self.nominal_cores: list[float] = []
+        self.nominal_gpus: list[float] = []
+        self.borrowing_limit_cores: list[float] = []
+        self.borrowing_limit_gpus: list[float] = []
+        self.lending_limit_cores: list[float] = []
+        self.lending_limit_gpus: list[float] = []
+        self.quota_version = 0  # bumped by every change of use or quota: invalidates the cache
+        self.cohort_cache: dict[bool, tuple] = {}  # gpu? -> (version key, cohort totals)
 
 
 class _Group:
+    """An entitled group during a run: its share, decayed usage and fair-share factor."""
+
     __slots__ = (
         "name",
         "spec",
         "share",
         "usage",
-        "acc",
-        "run_c",
-        "last",
-        "factor",
+        "usage_since_recalc",
+        "running_cores",
+        "usage_counted_until",
+        "fairshare_factor",
         "idx",
-        "jobs",
+        "job_count",
         "economic",
     )
 
-    def __init__(self, idx, name, spec, share):
+    def __init__(self, idx: int, name: str, spec: GroupSpec | None, share: float) -> None:
         self.idx = idx
         self.name = name
         self.spec = spec
         self.share = share
-        self.usage = 0.0
-        self.acc = 0.0
-        self.run_c = 0
-        self.last = 0.0
-        self.factor = 1.0
-        self.jobs = 0
+        self.usage = 0.0  # core-seconds, decayed at each recalculation
+        self.usage_since_recalc = 0.0
+        self.running_cores = 0
+        self.usage_counted_until = 0.0  # when running_cores was last added to the usage
+        self.fairshare_factor = 1.0
+        self.job_count = 0
         self.economic = bool(spec.economic) if spec else False
 
 
 class _Preemption:
-    __slots__ = ("job", "sys", "target", "have", "victims")
+    """A preempting job waiting for its victims: the nodes it will take (a mask in node
+    mode, a count in count mode), those it already holds, and the victims still running."""
 
-    def __init__(self, job, sys, target, have, victims):
-        self.job = job
-        self.sys = sys
-        self.target = target
-        self.have = have
+    __slots__ = ("preemptor", "system", "target_nodes", "held_nodes", "victims")
+
+    def __init__(
+        self, preemptor: Job, system: _Sys, target_nodes: int, held_nodes: int, victims: set[int]
+    ) -> None:
+        self.preemptor = preemptor
+        self.system = system
+        self.target_nodes = target_nodes
+        self.held_nodes = held_nodes
         self.victims = victims
 
 
@@ -213,6 +233,7 @@ class Simulator:
         self.qos_factor = {n: (q.priority / maxq if maxq > 0 else 0.0) for n, q in self.qos.items()}
         self.preempting = {n for n, q in self.qos.items() if q.preempts}
         # groups
+        self.quota_lists_built = False
         self.groups: list[_Group] = []
         self.gindex: dict[str, int] = {}
         self.auto_groups = not self.group_specs
@@ -246,8 +267,8 @@ class Simulator:
                 else FifoQueue(S.idx)
             )
             if p.economic_cap is not None:
-                S.econ_cap_c = p.economic_cap * S.spec.cores
-                S.econ_cap_g = p.economic_cap * S.spec.gpus
+                S.economic_cap_cores = p.economic_cap * S.spec.cores
+                S.economic_cap_gpus = p.economic_cap * S.spec.gpus
         self._setup_quotas()
         self.fast_start = p.policy in ("fcfs", "easy")
         self.single = self.systems[0] if len(self.systems) == 1 else None
@@ -270,8 +291,8 @@ class Simulator:
         g = _Group(len(self.groups), name, spec, share)
         self.groups.append(g)
         self.gindex[name] = g.idx
-        for S in getattr(self, "systems", []):
-            if hasattr(S, "used_c") and S.used_c is not None and len(S.used_c) < len(self.groups):
+        if self.quota_lists_built:  # a group first seen during the run
+            for S in self.systems:
                 self._extend_quota(S, g)
         return g
 
@@ -319,35 +340,34 @@ class Simulator:
 
     def _setup_quotas(self):
         for S in self.systems:
-            S.used_c = [0] * len(self.groups)
-            S.used_g = [0] * len(self.groups)
-            S.nominal_c, S.nominal_g = [], []
-            S.blim_c, S.blim_g, S.llim_c, S.llim_g = [], [], [], []
+            S.quota_used_cores = [0] * len(self.groups)
+            S.quota_used_gpus = [0] * len(self.groups)
             for g in self.groups:
                 self._quota_lists(S, g)
+        self.quota_lists_built = True
 
     def _quota_lists(self, S, g):
         spec = g.spec
         frac = spec.nominal if (spec and spec.nominal is not None) else g.share
         C, G = S.spec.cores, S.spec.gpus
-        S.nominal_c.append(frac * C)
-        S.nominal_g.append(frac * G)
+        S.nominal_cores.append(frac * C)
+        S.nominal_gpus.append(frac * G)
         bl = spec.borrowing_limit if spec else None
         ll = spec.lending_limit if spec else None
-        S.blim_c.append(INF if bl is None else bl * C)
-        S.blim_g.append(INF if bl is None else bl * G)
-        S.llim_c.append(INF if ll is None else ll * C)
-        S.llim_g.append(INF if ll is None else ll * G)
+        S.borrowing_limit_cores.append(INF if bl is None else bl * C)
+        S.borrowing_limit_gpus.append(INF if bl is None else bl * G)
+        S.lending_limit_cores.append(INF if ll is None else ll * C)
+        S.lending_limit_gpus.append(INF if ll is None else ll * G)
 
     def _extend_quota(self, S, g):
-        S.qver += 1
-        S.used_c.append(0)
-        S.used_g.append(0)
+        S.quota_version += 1
+        S.quota_used_cores.append(0)
+        S.quota_used_gpus.append(0)
         self._quota_lists(S, g)
         if self.auto_groups:  # shares were renormalised: recompute nominal quotas
             for gg in self.groups:
-                S.nominal_c[gg.idx] = gg.share * S.spec.cores
-                S.nominal_g[gg.idx] = gg.share * S.spec.gpus
+                S.nominal_cores[gg.idx] = gg.share * S.spec.cores
+                S.nominal_gpus[gg.idx] = gg.share * S.spec.gpus
 
     @staticmethod
     def _cohort_totals(used, nominal, llim):
@@ -369,38 +389,50 @@ class Simulator:
         """Kueue-style admission: within the nominal quota always; beyond it only up to
         the borrowing limit and while the rest of the cohort lends enough."""
         if gpu:
-            used, nominal, blim, llim = S.used_g, S.nominal_g, S.blim_g, S.llim_g
+            used, nominal, blim, llim = (
+                S.quota_used_gpus,
+                S.nominal_gpus,
+                S.borrowing_limit_gpus,
+                S.lending_limit_gpus,
+            )
         else:
-            used, nominal, blim, llim = S.used_c, S.nominal_c, S.blim_c, S.llim_c
+            used, nominal, blim, llim = (
+                S.quota_used_cores,
+                S.nominal_cores,
+                S.borrowing_limit_cores,
+                S.lending_limit_cores,
+            )
         u = used[g] + add
         N = nominal[g]
         if u <= N:
             return True
         if u - N > blim[g]:
             return False
-        key = (S.qver, gpu)
-        cache = S.qcache.get(gpu)
+        key = (S.quota_version, gpu)
+        cache = S.cohort_cache.get(gpu)
         if cache is None or cache[0] != key:
             cache = (key, self._cohort_totals(used, nominal, llim))
-            S.qcache[gpu] = cache
+            S.cohort_cache[gpu] = cache
         lend, borrow, L, B = cache[1]
         return (B - borrow[g]) + (u - N) <= (L - lend[g]) + 1e-9
 
     def _admissible(self, S, job):
         n = job.need
-        if job.economic and S.econ_cap_c != INF:
+        if job.economic and S.economic_cap_cores != INF:
             if (
-                S.econ_c + n * S.cpn > S.econ_cap_c + 1e-9
-                or S.econ_g + n * S.gpn > S.econ_cap_g + 1e-9
+                S.economic_cores + n * S.cores_per_node > S.economic_cap_cores + 1e-9
+                or S.economic_gpus + n * S.gpus_per_node > S.economic_cap_gpus + 1e-9
             ):
                 return False
         if self.policy.quotas:
             g = job.gidx
             # within the nominal quota is the common case: no call needed
-            c = n * S.cpn
-            if S.used_c[g] + c > S.nominal_c[g] and not self._cohort_ok(S, g, c, False):
+            c = n * S.cores_per_node
+            if S.quota_used_cores[g] + c > S.nominal_cores[g] and not self._cohort_ok(
+                S, g, c, False
+            ):
                 return False
-            if S.gpn and not self._cohort_ok(S, g, n * S.gpn, True):
+            if S.gpus_per_node and not self._cohort_ok(S, g, n * S.gpus_per_node, True):
                 return False
         return True
 
@@ -408,24 +440,29 @@ class Simulator:
         n = job.need
         if (
             job.economic
-            and S.econ_cap_c != INF
-            and (n * S.cpn > S.econ_cap_c + 1e-9 or n * S.gpn > S.econ_cap_g + 1e-9)
+            and S.economic_cap_cores != INF
+            and (
+                n * S.cores_per_node > S.economic_cap_cores + 1e-9
+                or n * S.gpus_per_node > S.economic_cap_gpus + 1e-9
+            )
         ):
             return True
         if self.policy.quotas:
             g = job.gidx
-            total = sum(S.nominal_c) if S.nominal_c else S.spec.cores
-            limit = min(S.nominal_c[g] + S.blim_c[g], max(total, S.nominal_c[g]))
-            if n * S.cpn > limit + 1e-9:
+            total = sum(S.nominal_cores) if S.nominal_cores else S.spec.cores
+            limit = min(
+                S.nominal_cores[g] + S.borrowing_limit_cores[g], max(total, S.nominal_cores[g])
+            )
+            if n * S.cores_per_node > limit + 1e-9:
                 return True
         return False
 
     # ------------------------------------------------------------------ routing
     def _estimate(self, S, n, now):
-        if S.free >= n and len(S.queue) == 0:
+        if S.free_nodes >= n and len(S.queue) == 0:
             return now
-        remaining = S.run_endsum - now * S.run_nodes
-        return now + (remaining + S.queued_work) / S.n
+        remaining = S.running_end_sum - now * S.running_nodes
+        return now + (remaining + S.queued_work) / S.nodes
 
     def _route(self, job):
         if self.single is not None:
@@ -475,66 +512,66 @@ class Simulator:
             insort(r, ent)
         if self.node_mode:
             S.free_mask ^= alloc
-        S.free -= n
+        S.free_nodes -= n
         # bookkeeping only what something reads: backlog (federation), usage (fair-share
         # recalculation), quota use (quotas) and economic use (economic cap)
         if self.track_backlog:
-            S.run_endsum += n * e
-            S.run_nodes += n
-        c = n * S.cpn
+            S.running_end_sum += n * e
+            S.running_nodes += n
+        c = n * S.cores_per_node
         if self.track_usage:
             g = self.groups[job.gidx]
-            g.acc += g.run_c * (now - g.last)
-            g.last = now
-            g.run_c += c
+            g.usage_since_recalc += g.running_cores * (now - g.usage_counted_until)
+            g.usage_counted_until = now
+            g.running_cores += c
         if self.track_quota:
-            S.used_c[job.gidx] += c
-            S.used_g[job.gidx] += n * S.gpn
-            S.qver += 1
+            S.quota_used_cores[job.gidx] += c
+            S.quota_used_gpus[job.gidx] += n * S.gpus_per_node
+            S.quota_version += 1
         if job.economic:
-            S.econ_c += c
-            S.econ_g += n * S.gpn
+            S.economic_cores += c
+            S.economic_gpus += n * S.gpus_per_node
 
     def _release(self, S, job, now):
         r = S.running
         del r[bisect_left(r, job.rentry)]
         n = job.nalloc
         if self.track_backlog:
-            S.run_endsum -= n * job.exp_end
-            S.run_nodes -= n
-        c = n * S.cpn
+            S.running_end_sum -= n * job.exp_end
+            S.running_nodes -= n
+        c = n * S.cores_per_node
         if self.track_usage:
             g = self.groups[job.gidx]
-            g.acc += g.run_c * (now - g.last)
-            g.last = now
-            g.run_c -= c
+            g.usage_since_recalc += g.running_cores * (now - g.usage_counted_until)
+            g.usage_counted_until = now
+            g.running_cores -= c
         if self.track_quota:
-            S.used_c[job.gidx] -= c
-            S.used_g[job.gidx] -= n * S.gpn
-            S.qver += 1
+            S.quota_used_cores[job.gidx] -= c
+            S.quota_used_gpus[job.gidx] -= n * S.gpus_per_node
+            S.quota_version += 1
         if job.economic:
-            S.econ_c -= c
-            S.econ_g -= n * S.gpn
+            S.economic_cores -= c
+            S.economic_gpus -= n * S.gpus_per_node
         rec = job.victim_of
         if rec is not None:
             job.victim_of = None
             rec.victims.discard(job.idx)
             if self.node_mode:
-                give = job.alloc & rec.target & ~rec.have
-                rec.have |= give
+                give = job.alloc & rec.target_nodes & ~rec.held_nodes
+                rec.held_nodes |= give
                 S.free_mask |= job.alloc & ~give
-                S.free += n - give.bit_count()
+                S.free_nodes += n - give.bit_count()
             else:
-                give = min(n, rec.target - rec.have)
-                rec.have += give
-                S.free += n - give
+                give = min(n, rec.target_nodes - rec.held_nodes)
+                rec.held_nodes += give
+                S.free_nodes += n - give
             if not rec.victims:
                 self._finish_preemption(rec, now)
         else:
             if self.node_mode:
                 S.free_mask |= job.alloc
-            S.free += n
-        S.dirty = True
+            S.free_nodes += n
+        S.needs_full_pass = True
 
     def _end(self, job, now):
         S = self.systems[job.system]
@@ -546,7 +583,7 @@ class Simulator:
     def _stop(self, job, now):
         """Grace time over: the victim stops; requeued or cancelled per its preemptor."""
         S = self.systems[job.system]
-        mode = job.victim_of.job.qos if job.victim_of is not None else None
+        mode = job.victim_of.preemptor.qos if job.victim_of is not None else None
         qspec = self.qos.get(mode) if mode else None
         how = qspec.preempt_mode if qspec else "requeue"
         self.segments.append((job.idx, S.idx, job.start, now, job.nalloc, job.alloc))
@@ -554,7 +591,7 @@ class Simulator:
         self.preemptions += 1
         self._release(S, job, now)
         if how == "cancel":
-            job.state = CANCELLED
+            job.state = JobState.CANCELLED
             job.end = now
         else:
             job.start = -1.0
@@ -562,34 +599,34 @@ class Simulator:
             self._enqueue(S, job, requeue=True)
 
     def _finish_preemption(self, rec, now):
-        S = rec.sys
-        job = rec.job
-        S.used_c[job.gidx] -= job.need * S.cpn
-        S.used_g[job.gidx] -= job.need * S.gpn
-        S.qver += 1
+        S = rec.system
+        job = rec.preemptor
+        S.quota_used_cores[job.gidx] -= job.need * S.cores_per_node
+        S.quota_used_gpus[job.gidx] -= job.need * S.gpus_per_node
+        S.quota_version += 1
         if self.node_mode:
             # take any still-missing target nodes that are free (victims ended early)
-            miss = rec.target & ~rec.have
+            miss = rec.target_nodes & ~rec.held_nodes
             if miss:
                 got = miss & S.free_mask
                 S.free_mask &= ~got
-                S.free -= got.bit_count()
-                rec.have |= got
-            alloc = rec.have
+                S.free_nodes -= got.bit_count()
+                rec.held_nodes |= got
+            alloc = rec.held_nodes
             n = alloc.bit_count()
-            S.free += n  # _start subtracts again
+            S.free_nodes += n  # _start subtracts again
             S.free_mask |= alloc
         else:
-            n = rec.have
-            S.free += n
+            n = rec.held_nodes
+            S.free_nodes += n
             alloc = 0
         self._start(S, job, alloc, n, now)
-        S.dirty = True
+        S.needs_full_pass = True
 
     def _try_preempt(self, S, job, now, victims_ok, grace):
         """Free ``job.need`` nodes by stopping running jobs that ``victims_ok`` accepts."""
         n = job.need
-        free = S.free_mask if self.node_mode else S.free
+        free = S.free_mask if self.node_mode else S.free_nodes
         have = free.bit_count() if self.node_mode else free
         cands = [e[2] for e in S.running if e[2].victim_of is None and victims_ok(e[2])]
         if not cands:
@@ -614,22 +651,22 @@ class Simulator:
         S.queue.discard(job)
         self.queued_total -= 1
         S.queued_work -= job.need * job.walltime
-        job.state = WAITING
+        job.state = JobState.WAITING
         if self.node_mode:
             target = lowest_bits(union, n)
             held = target & S.free_mask
             S.free_mask &= ~held
-            S.free -= held.bit_count()
+            S.free_nodes -= held.bit_count()
             chosen = [v for v in chosen if v.alloc & target]
         else:
-            held = min(S.free, n)
-            S.free -= held
+            held = min(S.free_nodes, n)
+            S.free_nodes -= held
             target = n
         rec = _Preemption(job, S, target, held, {v.idx for v in chosen})
         # the preemptor's quota is taken now, so that it is not reclaimed twice
-        S.used_c[job.gidx] += n * S.cpn
-        S.used_g[job.gidx] += n * S.gpn
-        S.qver += 1
+        S.quota_used_cores[job.gidx] += n * S.cores_per_node
+        S.quota_used_gpus[job.gidx] += n * S.gpus_per_node
+        S.quota_version += 1
         if not chosen:
             self._finish_preemption(rec, now)
             return True
@@ -645,8 +682,8 @@ class Simulator:
         return lambda v: v.qos in allowed
 
     def _reclaim_victims(self, S, job):
-        used = S.used_c
-        nominal = S.nominal_c
+        used = S.quota_used_cores
+        nominal = S.nominal_cores
         taken = {}
 
         def ok(v):
@@ -655,7 +692,7 @@ class Simulator:
                 return False
             u = used[h] - taken.get(h, 0)
             if u > nominal[h] + 1e-9:
-                taken[h] = taken.get(h, 0) + v.nalloc * S.cpn
+                taken[h] = taken.get(h, 0) + v.nalloc * S.cores_per_node
                 return True
             return False
 
@@ -665,7 +702,7 @@ class Simulator:
     def _static(self, S, job):
         w = self.policy.weights
         qf = self.qos_factor.get(job.qos, 0.0)
-        sf = job.need / S.n
+        sf = job.need / S.nodes
         if w.favor_small:
             sf = 1.0 - sf
         return w.qos * qf + w.job_size * sf
@@ -682,9 +719,9 @@ class Simulator:
         if job.qos in self.preempting:
             S.preemptors.append(job)
         if requeue:
-            S.dirty = True
+            S.needs_full_pass = True
         else:
-            S.new.append(job)
+            S.arrivals.append(job)
 
     def _submit(self, job):
         self.jobs.append(job)
@@ -697,7 +734,7 @@ class Simulator:
         if gi is None:
             gi = self._group_of(job)
         job.gidx = gi
-        self.groups[gi].jobs += 1
+        self.groups[gi].job_count += 1
         if job.qos not in self.qos:
             job.qos = "normal"
         S = self.single
@@ -709,20 +746,20 @@ class Simulator:
         else:
             S, n = self._route(job)
         if S is None:
-            job.state = REJECTED
+            job.state = JobState.REJECTED
             self.rejected += 1
             return
         job.need = n
         job.sysidx = S.idx
         if self.limits and self._never_admissible(S, job):
-            job.state = REJECTED
+            job.state = JobState.REJECTED
             self.rejected += 1
             return
         if (
             self.fast_start
-            and S.free >= n
-            and not S.dirty
-            and not S.new
+            and S.free_nodes >= n
+            and not S.needs_full_pass
+            and not S.arrivals
             and not S.preemptors
             and (self.queued_total == 0 or len(S.queue) == 0)
             and (not self.limits or self._admissible(S, job))
@@ -744,18 +781,18 @@ class Simulator:
         dt = T - self.last_recalc
         decay = 0.5 ** (dt / p.half_life) if p.half_life > 0 else 1.0
         for g in self.groups:
-            g.acc += g.run_c * (T - g.last)
-            g.last = T
-            g.usage = g.usage * decay + g.acc
-            g.acc = 0.0
+            g.usage_since_recalc += g.running_cores * (T - g.usage_counted_until)
+            g.usage_counted_until = T
+            g.usage = g.usage * decay + g.usage_since_recalc
+            g.usage_since_recalc = 0.0
         self.last_recalc = T
         factors = self.fairshare_factors()
         for g, f in zip(self.groups, factors, strict=False):
-            g.factor = f
+            g.fairshare_factor = f
         for S in self.systems:
             if self.multifactor:
                 S.queue.set_offsets(T, factors)
-            S.dirty = True
+            S.needs_full_pass = True
 
     def fairshare_factors(self) -> list[float]:
         mode = self.policy.fairshare
@@ -846,37 +883,37 @@ class Simulator:
         # queued_total is the sum of the queues' lengths: 0 means every queue is empty
         if (
             self.fast_start
-            and not S.new
+            and not S.arrivals
             and not S.preemptors
             and (self.queued_total == 0 or len(S.queue) == 0)
         ):
             # nothing waits: what an EASY or FCFS pass would leave behind
             S.head = None
-            S.shadow = INF
-            S.rmask = 0
-            S.extra = 0
-            S.dirty = False
+            S.shadow_time = INF
+            S.reserved_mask = 0
+            S.extra_nodes = 0
+            S.needs_full_pass = False
             return
         if S.preemptors:
             self._pass_preemptors(S, now)
         self._policy_pass(self, S, now)
-        S.new = []
-        S.dirty = False
+        S.arrivals = []
+        S.needs_full_pass = False
 
     def _pass_preemptors(self, S, now):
         keep = []
         for job in sorted(S.preemptors, key=lambda j: (-self.qos[j.qos].priority, j.submit, j.idx)):
             if job.state != QUEUED or job.sysidx != S.idx:
                 continue
-            if S.free >= job.need and self._admissible(S, job):
+            if S.free_nodes >= job.need and self._admissible(S, job):
                 self._dequeue(S, job)
                 alloc = lowest_bits(S.free_mask, job.need) if self.node_mode else 0
                 self._start(S, job, alloc, job.need, now)
-                S.dirty = True
+                S.needs_full_pass = True
                 continue
             q = self.qos[job.qos]
             if self._try_preempt(S, job, now, self._victim_lower_tier(job), q.grace_time):
-                S.dirty = True
+                S.needs_full_pass = True
                 continue
             keep.append(job)
         S.preemptors = keep
@@ -887,7 +924,7 @@ class Simulator:
 
     def _reserve_nodes(self, S, n, now):
         """Shadow time and node set for a job of ``n`` nodes (node mode)."""
-        acc = S.free
+        acc = S.free_nodes
         mask = S.free_mask
         r = S.running
         i = 0
@@ -906,7 +943,7 @@ class Simulator:
         return now, lowest_bits(mask, n)
 
     def _reserve_count(self, S, n, now):
-        acc = S.free
+        acc = S.free_nodes
         r = S.running
         i = 0
         ln = len(r)
@@ -923,17 +960,19 @@ class Simulator:
 
     def _pass_easy(self, S, now):
         q = S.queue
-        quotas = self.policy.quotas or S.econ_cap_c != INF
-        if not S.dirty and S.head is not None and S.head.state == QUEUED:
+        quotas = self.policy.quotas or S.economic_cap_cores != INF
+        if not S.needs_full_pass and S.head is not None and S.head.state == QUEUED:
             # incremental: only the jobs that just arrived can have become startable
             # (in submission order they always do)
             head = S.head
-            if not self.multifactor or all(q.order_value(j) > q.order_value(head) for j in S.new):
+            if not self.multifactor or all(
+                q.order_value(j) > q.order_value(head) for j in S.arrivals
+            ):
                 self._backfill_new(S, now, quotas)
                 return
         S.head = None
         reclaim = self.policy.quotas and self.policy.reclaim
-        if S.free <= 0 and not reclaim:
+        if S.free_nodes <= 0 and not reclaim:
             return
         node = self.node_mode
         blocked = [False] * len(self.groups) if quotas else None
@@ -953,9 +992,9 @@ class Simulator:
                     blocked[job.gidx] = True
                 continue
             if head is None:
-                if n <= S.free:
+                if n <= S.free_nodes:
                     self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
-                    if S.free <= 0 and not reclaim:
+                    if S.free_nodes <= 0 and not reclaim:
                         break
                     continue
                 if reclaim and self._within_nominal(S, job):
@@ -975,7 +1014,7 @@ class Simulator:
             depth += 1
             if depth > maxd:
                 break
-            if n > S.free:
+            if n > S.free_nodes:
                 continue
             w = now + job.walltime
             if node:
@@ -992,33 +1031,33 @@ class Simulator:
             else:
                 if w <= shadow:
                     self._start_queued(S, job, 0, now)
-                    if extra > S.free:
-                        extra = S.free
+                    if extra > S.free_nodes:
+                        extra = S.free_nodes
                 elif n <= extra:
                     self._start_queued(S, job, 0, now)
                     extra -= n
                 else:
                     continue
-            if S.free <= 0:
+            if S.free_nodes <= 0:
                 break
         S.head = head
-        S.shadow = shadow
-        S.rmask = rmask
-        S.extra = extra
+        S.shadow_time = shadow
+        S.reserved_mask = rmask
+        S.extra_nodes = extra
 
     def _within_nominal(self, S, job):
         g = job.gidx
-        return S.used_c[g] + job.need * S.cpn <= S.nominal_c[g] + 1e-9
+        return S.quota_used_cores[g] + job.need * S.cores_per_node <= S.nominal_cores[g] + 1e-9
 
     def _backfill_new(self, S, now, quotas):
-        shadow = S.shadow
+        shadow = S.shadow_time
         node = self.node_mode
-        rmask = S.rmask
-        for job in S.new:
+        rmask = S.reserved_mask
+        for job in S.arrivals:
             if job.state != QUEUED or job.sysidx != S.idx:
                 continue
             n = job.need
-            if n > S.free:
+            if n > S.free_nodes:
                 continue
             if quotas and not self._admissible(S, job):
                 continue
@@ -1035,32 +1074,32 @@ class Simulator:
             else:
                 if w <= shadow:
                     self._start_queued(S, job, 0, now)
-                    if S.extra > S.free:
-                        S.extra = S.free
-                elif n <= S.extra:
+                    if S.extra_nodes > S.free_nodes:
+                        S.extra_nodes = S.free_nodes
+                elif n <= S.extra_nodes:
                     self._start_queued(S, job, 0, now)
-                    S.extra -= n
+                    S.extra_nodes -= n
 
     def _pass_fcfs(self, S, now):
         head = S.head
         if (
             self.fcfs_incremental
-            and not S.dirty
+            and not S.needs_full_pass
             and head is not None
             and head.state == QUEUED
-            and head.need > S.free
+            and head.need > S.free_nodes
         ):
             # only arrivals since the last pass, which stopped at ``head``: in submission
             # order they queue behind it, and it still does not fit, so nothing starts
             return
         S.head = None
-        quotas = self.policy.quotas or S.econ_cap_c != INF
+        quotas = self.policy.quotas or S.economic_cap_cores != INF
         node = self.node_mode
         for job in S.queue.iter():
             if quotas and not self._admissible(S, job):
                 continue
             n = job.need
-            if n > S.free:
+            if n > S.free_nodes:
                 if self.policy.quotas and self.policy.reclaim and self._within_nominal(S, job):
                     if self._try_preempt(
                         S, job, now, self._reclaim_victims(S, job), self.policy.reclaim_grace
@@ -1082,14 +1121,14 @@ class Simulator:
         out and put back at its earliest fit, which is never later than its old
         reservation, because that slot is still free when the job is taken out."""
         node = self.node_mode
-        quotas = self.policy.quotas or S.econ_cap_c != INF
-        resv = S.resv
-        if S.profile is None or S.dirty:
+        quotas = self.policy.quotas or S.economic_cap_cores != INF
+        resv = S.reservations
+        if S.profile is None or S.needs_full_pass:
             running = [(e, j.alloc if node else j.nalloc) for e, _, j in S.running]
             prof = (
                 NodeProfile(now, S.free_mask, running)
                 if node
-                else CountProfile(now, S.free, running)
+                else CountProfile(now, S.free_nodes, running)
             )
             for t, w, nodes in resv.values():
                 prof.reserve(t if t > now else now, w, nodes)
@@ -1097,7 +1136,7 @@ class Simulator:
         else:
             prof = S.profile
             prof.advance(now)
-            todo = S.new
+            todo = S.arrivals
         S.profile = prof
         started = []
         for job in todo:
@@ -1186,7 +1225,7 @@ class Simulator:
             if needs_recalc:
                 self.next_recalc = nxt.submit + p.calc_period
         for g in self.groups:
-            g.last = nxt.submit if nxt is not None else 0.0
+            g.usage_counted_until = nxt.submit if nxt is not None else 0.0
         while True:
             t = nxt.submit if nxt is not None else INF
             if ends and ends[0][0] < t:
@@ -1224,7 +1263,7 @@ class Simulator:
                 if progress is not None and count % 4096 == 0:
                     progress.update(4096)
             for S in systems:
-                if S.dirty or S.new:
+                if S.needs_full_pass or S.arrivals:
                     run_pass(S, t)
         if progress is not None:
             progress.update(count % 4096)

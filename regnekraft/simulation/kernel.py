@@ -22,7 +22,8 @@ import time
 import numpy as np
 from numba import njit
 
-QUEUED, RUNNING, DONE, REJECTED = 1, 2, 3, 5  # as in model.py
+from .model import JobState
+
 INF = np.inf
 
 
@@ -134,7 +135,7 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
         while hn > 0 and hkeys[0] <= t:
             j = hvals[0]
             hn = _heap_pop(hkeys, hvals, hn)
-            state[j] = DONE
+            state[j] = JobState.DONE
             end[j] = t
             # release: out of the running list, nodes back
             lo, hi = 0, rn
@@ -162,14 +163,14 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
             i += 1
             n = need[j]
             if n == 0:
-                state[j] = REJECTED
+                state[j] = JobState.REJECTED
                 continue
             if free >= n and not dirty and nnew == 0 and nqueued == 0:
                 # nothing waits and nothing changed: the job starts at once
                 start_now = True
             else:
                 start_now = False
-                state[j] = QUEUED
+                state[j] = JobState.QUEUED
                 qbuf[qlen] = j
                 qlen += 1
                 nqueued += 1
@@ -209,13 +210,13 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
             extra = 0
             dirty = False
             continue
-        while qhead < qlen and state[qbuf[qhead]] != QUEUED:
+        while qhead < qlen and state[qbuf[qhead]] != JobState.QUEUED:
             qhead += 1
-        if easy and not dirty and head >= 0 and state[head] == QUEUED:
+        if easy and not dirty and head >= 0 and state[head] == JobState.QUEUED:
             # incremental: only the arrivals can have become startable
             for a in range(nnew):
                 j = newbuf[a]
-                if state[j] != QUEUED:
+                if state[j] != JobState.QUEUED:
                     continue
                 n = need[j]
                 if n > free:
@@ -260,13 +261,19 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                 )
                 if not node_mode and w <= shadow and extra > free:
                     extra = free
-        elif not easy and not dirty and head >= 0 and state[head] == QUEUED and need[head] > free:
+        elif (
+            not easy
+            and not dirty
+            and head >= 0
+            and state[head] == JobState.QUEUED
+            and need[head] > free
+        ):
             pass  # FCFS: the arrivals queue behind a head that still does not fit
         elif not easy:
             head = -1
             for k in range(qhead, qlen):
                 j = qbuf[k]
-                if state[j] != QUEUED:
+                if state[j] != JobState.QUEUED:
                     continue
                 n = need[j]
                 if n > free:
@@ -305,7 +312,7 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
                 depth = 0
                 for k in range(qhead, qlen):
                     j = qbuf[k]
-                    if state[j] != QUEUED:
+                    if state[j] != JobState.QUEUED:
                         continue
                     n = need[j]
                     if head < 0:
@@ -426,7 +433,7 @@ def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test
         if qlen - qhead > 64 and nqueued * 2 < qlen - qhead:
             w2 = 0
             for k in range(qhead, qlen):
-                if state[qbuf[k]] == QUEUED:
+                if state[qbuf[k]] == JobState.QUEUED:
                     qbuf[w2] = qbuf[k]
                     w2 += 1
             qhead = 0
@@ -468,7 +475,7 @@ def _start(
     hn,
 ):
     """Start job ``j`` now (its nodes already taken): end event, running list, counts."""
-    state[j] = RUNNING
+    state[j] = JobState.RUNNING
     start[j] = now
     wt = walltime[j]
     rt = runtime[j]
@@ -520,7 +527,7 @@ def run_columns(sim, jobs):
         cols.runtime,
         cols.walltime,
         need,
-        S.n,
+        S.nodes,
         p.policy == "easy",
         sim.node_mode,
         p.bf_max_job_test,

@@ -10,7 +10,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .model import CANCELLED, DONE, REJECTED, STATE_NAMES
+from .model import STATE_NAMES, JobState
 from .nodes import mask_to_ranges
 
 _A_SUBMIT = attrgetter("submit")
@@ -166,10 +166,10 @@ class RunResult:
         ``sim`` gives the systems, groups, policy and counters."""
         n = len(submit)
         names = [S.spec.name for S in sim.systems]
-        cpn = np.array([S.cpn for S in sim.systems] + [0])
-        gpn = np.array([S.gpn for S in sim.systems] + [0])
+        cpn = np.array([S.cores_per_node for S in sim.systems] + [0])
+        gpn = np.array([S.gpus_per_node for S in sim.systems] + [0])
         econ = economic
-        ran = (state == DONE) | ((state == CANCELLED) & (start >= 0))
+        ran = (state == JobState.DONE) | ((state == JobState.CANCELLED) & (start >= 0))
         wait = np.where(start >= 0, start - submit, np.nan)
         run = np.where(ran, end - start, np.nan)
         bsld = np.where(ran, np.maximum(1.0, (wait + run) / np.maximum(run, TAU)), np.nan)
@@ -192,12 +192,12 @@ class RunResult:
         util = held / (total_cores * span) if span > 0 and total_cores > 0 else 0.0
         w = wait[ran]
         b = bsld[ran]
-        completed = int((state == DONE).sum())
+        completed = int((state == JobState.DONE).sum())
         summary = {
             "jobs": n,
             "completed": completed,
-            "cancelled": int((state == CANCELLED).sum()),
-            "rejected": int((state == REJECTED).sum()),
+            "cancelled": int((state == JobState.CANCELLED).sum()),
+            "rejected": int((state == JobState.REJECTED).sum()),
             "utilisation": util,
             "makespan": span,
             "mean_wait": float(w.mean()) if w.size else 0.0,
@@ -256,7 +256,7 @@ class RunResult:
                     "delivered_gpu_hours": delivered_g[k] / 3600.0,
                     "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
                     "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
-                    "fairshare_factor": g.factor,
+                    "fairshare_factor": g.fairshare_factor,
                 }
             )
         job_cols = {

@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 #: Security zones in increasing order of protection. A system approved for a level
 #: may also run work of every lower level (a graded system may run open work).
 ZONES = ("open", "shielded", "graded")
 ZONE_LEVEL = {name: i for i, name in enumerate(ZONES)}
 
-#: Job states.
-PENDING, QUEUED, RUNNING, DONE, CANCELLED, REJECTED = range(6)
-STATE_NAMES = ("pending", "queued", "running", "done", "cancelled", "rejected")
+
+class JobState(IntEnum):
+    """A job's state. Integer codes, because the compiled kernel and the result columns
+    store states in ``int8`` arrays."""
+
+    PENDING = 0
+    QUEUED = 1
+    RUNNING = 2
+    DONE = 3
+    CANCELLED = 4
+    REJECTED = 5
+    WAITING = 6  # a preempting job waiting for its victims' grace time
+
+
+#: Each state's name in the results, indexed by its code.
+STATE_NAMES = tuple(state.name.lower() for state in JobState)
 
 
 class Job:
@@ -105,7 +119,7 @@ class Job:
         self.min_tier = int(min_tier)
         self.line = line
         self.idx = -1
-        self.state = PENDING
+        self.state = JobState.PENDING
         self.start = -1.0
         self.end = -1.0
         self.system = -1

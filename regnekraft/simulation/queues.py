@@ -21,7 +21,10 @@ import heapq
 from bisect import bisect_left, insort
 from itertools import chain
 
-from .model import QUEUED
+from .model import JobState
+
+# a global is quicker to look up than an Enum member on its class (see engine.py)
+QUEUED = JobState.QUEUED
 
 _LOAD = 512
 
