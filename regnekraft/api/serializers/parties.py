@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
+from regnekraft.parties.models import Organisation, Person, Project, Role
 
 from .common import country_field
 
@@ -33,33 +32,11 @@ class OrganisationSerializer(serializers.ModelSerializer):
             "user_group",
         ]
 
-    def validate(self, attrs):
-        kind = attrs.get("kind", getattr(self.instance, "kind", None))
-        sector = attrs.get("sector", getattr(self.instance, "sector", ""))
-        if kind == "public" and not sector:
-            raise serializers.ValidationError(
-                {"sector": "a public agency needs its sector (forvaltningsområde)"}
-            )
-        return attrs
-
 
 class RoleSerializer(serializers.ModelSerializer):
     class Meta:
         model = Role
         fields = ["id", "person", "kind", "sector"]
-
-    def validate(self, attrs):
-        kind = attrs.get("kind", getattr(self.instance, "kind", None))
-        sector = attrs.get("sector", getattr(self.instance, "sector", ""))
-        if kind == RoleKind.COORDINATOR and not sector:
-            raise serializers.ValidationError(
-                {"sector": "a sector coordinator's role needs the sector"}
-            )
-        if kind != RoleKind.COORDINATOR and sector:
-            raise serializers.ValidationError(
-                {"sector": "only a sector coordinator's role has a sector"}
-            )
-        return attrs
 
 
 class RoleBriefSerializer(serializers.ModelSerializer):
@@ -96,34 +73,6 @@ class PersonSerializer(serializers.ModelSerializer):
             "slurm_username",
             "roles",
         ]
-
-    def validate_username(self, value: str) -> str:
-        users = get_user_model().objects.filter(username=value)
-        if self.instance is not None:
-            users = users.exclude(pk=self.instance.user_id)
-        if users.exists():
-            raise serializers.ValidationError("this user name is taken")
-        return value
-
-    def create(self, validated_data):
-        user_data = validated_data.pop("user")
-        password = validated_data.pop("password", None)
-        user = get_user_model().objects.create_user(
-            username=user_data["username"], email=validated_data["email"], password=password
-        )
-        return Person.objects.create(user=user, **validated_data)
-
-    def update(self, instance, validated_data):
-        user_data = validated_data.pop("user", None)
-        password = validated_data.pop("password", None)
-        if user_data or password:
-            user = instance.user
-            if user_data:
-                user.username = user_data["username"]
-            if password:
-                user.set_password(password)
-            user.save()
-        return super().update(instance, validated_data)
 
 
 class ProjectSerializer(serializers.ModelSerializer):

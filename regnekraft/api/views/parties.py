@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,9 +13,7 @@ from regnekraft import access
 from regnekraft.api.permissions import (
     OperatorOnly,
     OperatorWritesOnly,
-    is_operator,
     require_person,
-    require_role,
 )
 from regnekraft.api.serializers.parties import (
     MemberSerializer,
@@ -25,7 +22,8 @@ from regnekraft.api.serializers.parties import (
     ProjectSerializer,
     RoleSerializer,
 )
-from regnekraft.parties.models import Organisation, Person, Project, Role, RoleKind
+from regnekraft.parties import people, projects
+from regnekraft.parties.models import Organisation, Person, Project, Role
 
 from .base import BaseAPIView, WritableViewSet
 
@@ -40,6 +38,19 @@ class OrganisationViewSet(WritableViewSet):
 
     def get_queryset(self):
         return access.visible_organisations(self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = people.save_organisation(
+            self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = people.save_organisation(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        people.delete_organisation(self.request.user, instance)
 
 
 class PersonViewSet(WritableViewSet):
@@ -57,6 +68,25 @@ class PersonViewSet(WritableViewSet):
             .prefetch_related("roles")
         )
 
+    @staticmethod
+    def _fields(data: dict) -> dict:
+        fields = dict(data)
+        username = fields.pop("user", {}).get("username")
+        return {**fields, "username": username} if username else fields
+
+    def perform_create(self, serializer):
+        serializer.instance = people.create_person(
+            self.request.user, **self._fields(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = people.update_person(
+            self.request.user, serializer.instance, **self._fields(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance):
+        people.delete_person(self.request.user, instance)
+
 
 class RoleViewSet(WritableViewSet):
     """Platform roles (PI, reviewer, sector coordinator with sector, operator, ...): operators only."""
@@ -65,6 +95,12 @@ class RoleViewSet(WritableViewSet):
     serializer_class = RoleSerializer
     permission_classes = [OperatorOnly]
     http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        serializer.instance = people.grant_role(self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        people.revoke_role(self.request.user, instance)
 
 
 class MeView(BaseAPIView):
@@ -76,9 +112,6 @@ class MeView(BaseAPIView):
     def get(self, request):
         person = require_person(request.user, action="have a profile")
         return Response(PersonSerializer(person).data)
-
-
-PI_EDITABLE = {"title", "description"}
 
 
 class ProjectViewSet(WritableViewSet):
@@ -97,60 +130,27 @@ class ProjectViewSet(WritableViewSet):
         )
 
     def perform_create(self, serializer):
-        user = self.request.user
-        if is_operator(user):
-            if (
-                "organisation" not in serializer.validated_data
-                or "pi" not in serializer.validated_data
-            ):
-                person = require_person(
-                    user, action="create a project without naming its organisation and PI"
-                )
-                serializer.validated_data.setdefault("organisation", person.organisation)
-                serializer.validated_data.setdefault("pi", person)
-            serializer.save()
-            return
-        require_role(user, RoleKind.PI, action="create a project")
-        person = require_person(user, action="create a project")
-        given_pi = serializer.validated_data.get("pi", person)
-        given_org = serializer.validated_data.get("organisation", person.organisation)
-        if given_pi != person or given_org != person.organisation:
-            raise PermissionDenied(
-                "a PI creates projects with themself as PI in their own organisation"
-            )
-        serializer.save(pi=person, organisation=person.organisation)
-
-    def _require_manager(self, project: Project) -> None:
-        if is_operator(self.request.user):
-            return
-        person = access.person_of(self.request.user)
-        if person is None or project.pi_id != person.pk:
-            raise PermissionDenied(f"only the PI of {project.code} or an operator may change it")
+        serializer.instance = projects.create_project(
+            self.request.user, **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        self._require_manager(serializer.instance)
-        if not is_operator(self.request.user):
-            fixed = set(serializer.validated_data) - PI_EDITABLE
-            if fixed:
-                raise PermissionDenied(
-                    f"a PI may change only {', '.join(sorted(PI_EDITABLE))}; "
-                    f"ask an operator to change {', '.join(sorted(fixed))}"
-                )
-        serializer.save()
+        serializer.instance = projects.update_project(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
-        require_role(self.request.user, RoleKind.OPERATOR, action="delete a project")
-        super().perform_destroy(instance)
+        projects.delete_project(self.request.user, instance)
 
     @extend_schema(request=MemberSerializer, responses={201: ProjectSerializer})
     @action(detail=True, methods=["post"])
     def members(self, request, pk=None):
         """Add a member (by person id or user name). The project's PI or an operator."""
-        project = self.get_object()
-        self._require_manager(project)
         form = MemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        project.members.add(form.validated_data["person"])
+        project = projects.add_member(
+            request.user, self.get_object(), form.validated_data["person"]
+        )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -166,7 +166,6 @@ class ProjectViewSet(WritableViewSet):
     def remove_member(self, request, pk=None, person_id=None):
         """Remove a member. The project's PI or an operator."""
         project = self.get_object()
-        self._require_manager(project)
         member = get_object_or_404(project.members.all(), pk=person_id)
-        project.members.remove(member)
+        projects.remove_member(request.user, project, member)
         return Response(status=status.HTTP_204_NO_CONTENT)
