@@ -1,17 +1,14 @@
 """Serializers for sector orders and sub-allocations, purchases, co-location, change requests and
-external capacity. They check shape only; the rules are the services' (regnekraft.allocation)."""
+external capacity. They check shape only and write nothing: the views hand the data to the
+services in regnekraft.allocation (orders, purchases, colocation, changes, external)."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from regnekraft.accounting import rating
-from regnekraft.allocation import policy
+from regnekraft.allocation import orders
 from regnekraft.allocation.models import (
-    ChangeKind,
     ChangeRequest,
     ColocatedEquipment,
     ExternalCapacity,
@@ -19,10 +16,11 @@ from regnekraft.allocation.models import (
     SectorOrderLine,
 )
 from regnekraft.catalog.models import ResourceClass
+from regnekraft.catalog.prices import PriceBook
 from regnekraft.parties.models import Project
 
 from .allocation import POSITIVE, _unique_classes
-from .common import MAX_YEAR, MIN_YEAR, DateRangeSerializer, country_field, run_model_clean
+from .common import MAX_YEAR, MIN_YEAR, DateRangeSerializer, country_field
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
@@ -57,42 +55,24 @@ class PriceEstimateSerializer(serializers.Serializer):
     lines = PriceEstimateLineSerializer(many=True)
 
 
-def price_estimate(order: SectorOrder, book: rating.PriceBook | None = None) -> dict:
-    """What the order costs at the price list valid at the start of its year (accounting's rating)."""
-    book = book or rating.PriceBook()
-    category = policy.order_category(order.organisation)
-    lines, total = [], Decimal(0)
-    for line in order.lines.select_related("resource_class__system"):
-        try:
-            unit_price = book.unit_price(category, line.resource_class, order.start)
-        except rating.NoPrice as exc:
-            lines.append(
-                {
-                    "resource_class": line.resource_class_id,
-                    "amount": line.amount,
-                    "unit_price_nok": None,
-                    "value_nok": None,
-                    "problem": str(exc),
-                }
-            )
-            continue
-        value = rating.to_ore(line.amount * unit_price)
-        total += value
-        lines.append(
-            {
-                "resource_class": line.resource_class_id,
-                "amount": line.amount,
-                "unit_price_nok": unit_price,
-                "value_nok": value,
-                "problem": "",
-            }
-        )
+def price_estimate(order: SectorOrder, book: PriceBook | None = None) -> dict:
+    """The order's estimate (``allocation.orders.estimate``, the one the portal shows too)."""
+    found = orders.estimate(order, book)
     return {
-        "category": category,
-        "total_nok": total,
-        "committed_nok": rating.to_ore(total * order.commitment_share),
-        "complete": all(line["value_nok"] is not None for line in lines),
-        "lines": lines,
+        "category": found.category,
+        "total_nok": found.total,
+        "committed_nok": found.committed,
+        "complete": found.complete,
+        "lines": [
+            {
+                "resource_class": line.resource_class.pk,
+                "amount": line.amount,
+                "unit_price_nok": line.unit_price,
+                "value_nok": line.value,
+                "problem": line.problem,
+            }
+            for line in found.lines
+        ],
     }
 
 
@@ -104,7 +84,7 @@ class SectorOrderSerializer(serializers.ModelSerializer):
     @extend_schema_field(PriceEstimateSerializer)
     def get_price_estimate(self, order: SectorOrder) -> dict:
         if "price_book" not in self.context:
-            self.context["price_book"] = rating.PriceBook()
+            self.context["price_book"] = PriceBook()
         return PriceEstimateSerializer(price_estimate(order, self.context["price_book"])).data
 
     class Meta:
@@ -122,39 +102,12 @@ class SectorOrderSerializer(serializers.ModelSerializer):
             "price_estimate",
         ]
         read_only_fields = ["sector", "status", "ordered_by", "created"]
+        # One order per organisation and year is orders.save_order's rule (it replaces a draft).
+        validators: list = []
 
     def validate_lines(self, value):
-        if not value:
-            raise serializers.ValidationError("order at least one resource class")
         _unique_classes(value, "lines")
         return value
-
-    def validate_organisation(self, value):
-        if not value.sector:
-            raise serializers.ValidationError(
-                f"{value} has no sector; only a sector's organisations order capacity"
-            )
-        return value
-
-    def create(self, validated_data):
-        lines = validated_data.pop("lines")
-        order = SectorOrder.objects.create(
-            sector=validated_data["organisation"].sector, **validated_data
-        )
-        for line in lines:
-            SectorOrderLine.objects.create(order=order, **line)
-        return order
-
-    def update(self, instance, validated_data):
-        lines = validated_data.pop("lines", None)
-        if "organisation" in validated_data:
-            validated_data["sector"] = validated_data["organisation"].sector
-        instance = super().update(instance, validated_data)
-        if lines is not None:
-            instance.lines.all().delete()
-            for line in lines:
-                SectorOrderLine.objects.create(order=instance, **line)
-        return instance
 
 
 class SubAllocationSerializer(serializers.Serializer):
@@ -201,14 +154,6 @@ class ColocatedEquipmentSerializer(serializers.ModelSerializer):
             "contract_end",
         ]
 
-    def validate(self, attrs):
-        run_model_clean(ColocatedEquipment, attrs, self.instance)
-        start = attrs.get("contract_start", getattr(self.instance, "contract_start", None))
-        end = attrs.get("contract_end", getattr(self.instance, "contract_end", None))
-        if start and end and end <= start:
-            raise serializers.ValidationError({"contract_end": "must be after contract_start"})
-        return attrs
-
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
     amount = serializers.DecimalField(
@@ -236,26 +181,6 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "requested_by", "decision_note", "created"]
 
-    def validate(self, attrs):
-        kind, allocation = attrs.get("kind"), attrs.get("allocation")
-        if kind in (ChangeKind.INCREASE, ChangeKind.RENEW) and not attrs.get("amount"):
-            raise serializers.ValidationError(
-                {"amount": f"a change of kind '{kind}' needs an amount"}
-            )
-        if kind in (ChangeKind.EXTEND, ChangeKind.RENEW):
-            new_end = attrs.get("new_end")
-            if new_end is None:
-                raise serializers.ValidationError(
-                    {"new_end": f"a change of kind '{kind}' needs a new end"}
-                )
-            if allocation is not None and new_end <= allocation.end:
-                raise serializers.ValidationError(
-                    {"new_end": f"must be after the allocation's end {allocation.end}"}
-                )
-            if new_end.year > MAX_YEAR:
-                raise serializers.ValidationError({"new_end": f"must lie before {MAX_YEAR}"})
-        return attrs
-
 
 class ChangeDecisionSerializer(serializers.Serializer):
     approve = serializers.BooleanField()
@@ -280,10 +205,3 @@ class ExternalCapacitySerializer(serializers.ModelSerializer):
             "end",
             "reference",
         ]
-
-    def validate(self, attrs):
-        start = attrs.get("start", getattr(self.instance, "start", None))
-        end = attrs.get("end", getattr(self.instance, "end", None))
-        if start and end and end <= start:
-            raise serializers.ValidationError({"end": "must be after start"})
-        return attrs

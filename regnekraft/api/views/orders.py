@@ -5,25 +5,19 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from regnekraft import access
-from regnekraft.allocation import services
+from regnekraft.allocation import changes, colocation, external, orders, purchases
 from regnekraft.allocation.models import (
     AllocationSource,
     ChangeRequest,
     ColocatedEquipment,
     ExternalCapacity,
-    OrderStatus,
+    SectorOrder,
 )
-from regnekraft.api.permissions import (
-    OperatorWritesOnly,
-    among,
-    is_operator,
-    require_person,
-    require_role,
-)
+from regnekraft.api.permissions import OperatorWritesOnly, among
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import AllocationSerializer
 from regnekraft.api.serializers.orders import (
@@ -35,26 +29,20 @@ from regnekraft.api.serializers.orders import (
     SectorOrderSerializer,
     SubAllocationSerializer,
 )
-from regnekraft.parties.models import RoleKind
 
 from .base import CreateReadViewSet, WritableViewSet
 
+DEFAULT_COMMITMENT = SectorOrder._meta.get_field("commitment_share").get_default()
 
-def require_sector(user, sector: str, *, action: str) -> None:
-    """Operators act for every sector; a coordinator only for the sectors they coordinate."""
-    if is_operator(user):
-        return
-    require_role(user, RoleKind.COORDINATOR, action=action)
-    if sector not in access.coordinated_sectors(user):
-        raise PermissionDenied(
-            f"you coordinate {', '.join(access.coordinated_sectors(user)) or 'no sector'}, "
-            f"not '{sector}'"
-        )
+
+def _lines(lines: list[dict]) -> dict:
+    return {line["resource_class"]: line["amount"] for line in lines}
 
 
 class SectorOrderViewSet(WritableViewSet):
-    """A sector's yearly order of capacity with its take-or-pay commitment. The coordinator creates it
-    for their sector, changes it while it is a draft, and confirms it (the rules then apply)."""
+    """A sector's yearly order of capacity with its take-or-pay commitment. The coordinator
+    creates it for their sector, changes it while it is a draft, and confirms it (the rules then
+    apply): allocation.orders."""
 
     serializer_class = SectorOrderSerializer
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
@@ -67,47 +55,46 @@ class SectorOrderViewSet(WritableViewSet):
         )
 
     def perform_create(self, serializer):
-        organisation = serializer.validated_data["organisation"]
-        require_sector(self.request.user, organisation.sector, action="order capacity for a sector")
-        serializer.save(ordered_by=access.person_of(self.request.user))
+        data = serializer.validated_data
+        serializer.instance = orders.save_order(
+            self.request.user,
+            organisation=data["organisation"],
+            year=data["year"],
+            commitment_share=data.get("commitment_share", DEFAULT_COMMITMENT),
+            lines=_lines(data["lines"]),
+        )
 
     def perform_update(self, serializer):
-        order = serializer.instance
-        require_sector(self.request.user, order.sector, action="change a sector order")
-        organisation = serializer.validated_data.get("organisation", order.organisation)
-        require_sector(self.request.user, organisation.sector, action="change a sector order")
-        if order.status != OrderStatus.DRAFT:
-            raise ValidationError(
-                {"status": f"only a draft order can be changed; this one is {order.status}"}
-            )
-        serializer.save()
+        order, data = serializer.instance, serializer.validated_data
+        serializer.instance = orders.save_order(
+            self.request.user,
+            organisation=data.get("organisation", order.organisation),
+            year=data.get("year", order.year),
+            commitment_share=data.get("commitment_share", order.commitment_share),
+            lines=_lines(data["lines"])
+            if "lines" in data
+            else {line.resource_class: line.amount for line in order.lines.all()},
+            order=order,
+        )
 
     @extend_schema(request=None, responses={200: SectorOrderSerializer, **DECISION_ERRORS})
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         """Confirm the order: its lines then hold capacity for the year, within the policy rules."""
-        order = self.get_object()
-        require_sector(request.user, order.sector, action="confirm a sector order")
-        order = services.confirm_order(order)
+        order = orders.confirm_order(request.user, self.get_object())
         return Response(SectorOrderSerializer(order).data)
 
     @extend_schema(request=None, responses={200: SectorOrderSerializer, **DECISION_ERRORS})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel a draft order (a confirmed order is a commitment and stays)."""
-        order = self.get_object()
-        require_sector(request.user, order.sector, action="cancel a sector order")
-        if order.status != OrderStatus.DRAFT:
-            raise ValidationError(
-                {"status": f"only a draft order can be cancelled; this one is {order.status}"}
-            )
-        order.status = OrderStatus.CANCELLED
-        order.save(update_fields=["status"])
+        order = orders.cancel_order(request.user, self.get_object())
         return Response(SectorOrderSerializer(order).data)
 
 
 class SubAllocationViewSet(CreateReadViewSet):
-    """Sub-allocations: the coordinator passes part of a confirmed order line to a sector project."""
+    """Sub-allocations: the coordinator passes part of a confirmed order line on to a project
+    of the sector (allocation.orders.sub_allocate)."""
 
     serializer_class = AllocationSerializer
 
@@ -128,16 +115,15 @@ class SubAllocationViewSet(CreateReadViewSet):
         line = data["order_line"]
         if not among(access.visible_orders(request.user), line.order):
             raise ValidationError({"order_line": "no such order line among your sector's orders"})
-        require_sector(request.user, line.order.sector, action="sub-allocate a sector order")
         if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project in your sector"})
-        allocation = services.sub_allocate(
+        allocation = orders.sub_allocate(
+            request.user,
             line,
             data["project"],
             data["amount"],
             start=data.get("start"),
             end=data.get("end"),
-            decided_by=request.user,
         )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
@@ -158,33 +144,25 @@ class PurchaseViewSet(CreateReadViewSet):
         request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS}
     )
     def create(self, request, *args, **kwargs):
-        require_role(request.user, RoleKind.INDUSTRY, RoleKind.OPERATOR, action="buy capacity")
         form = PurchaseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        project = data["project"]
-        if not among(access.visible_projects(request.user), project):
+        if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project among yours"})
-        if not is_operator(request.user):
-            person = require_person(request.user, action="buy capacity")
-            if project.organisation_id != person.organisation_id:
-                raise PermissionDenied(
-                    f"you buy for {person.organisation}, not for {project.organisation}"
-                )
-        allocation = services.purchase(
-            project,
+        allocation = purchases.purchase(
+            request.user,
+            data["project"],
             data["resource_class"],
             data["amount"],
             data["start"],
             data["end"],
-            decided_by=request.user,
         )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
 
 class ColocatedEquipmentViewSet(WritableViewSet):
-    """Equipment an organisation owns and places at the shared operator (model 3). Operators register it;
-    the owner's organisation sees it."""
+    """Equipment an organisation owns and places at the shared operator (model 3). Operators
+    register it (allocation.colocation); the owner's organisation sees it."""
 
     serializer_class = ColocatedEquipmentSerializer
     permission_classes = [OperatorWritesOnly]
@@ -194,10 +172,24 @@ class ColocatedEquipmentViewSet(WritableViewSet):
             system__owner__in=access.visible_organisations(self.request.user)
         ).select_related("system")
 
+    def perform_create(self, serializer):
+        serializer.instance = colocation.register_equipment(
+            self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = colocation.update_equipment(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        colocation.remove_equipment(self.request.user, instance)
+
 
 class ColocationGrantViewSet(CreateReadViewSet):
-    """An owner's use of its own co-located equipment (price category B, subscription). Operators grant
-    it through services.grant_colocated; the rules refuse equipment of another owner (409 ownership)."""
+    """An owner's use of its own co-located equipment (price category B, subscription).
+    Operators grant it (allocation.colocation.grant_colocated); the rules refuse equipment of
+    another owner (409 ownership)."""
 
     serializer_class = AllocationSerializer
 
@@ -212,17 +204,16 @@ class ColocationGrantViewSet(CreateReadViewSet):
         request=PurchaseSerializer, responses={201: AllocationSerializer, **DECISION_ERRORS}
     )
     def create(self, request, *args, **kwargs):
-        require_role(request.user, RoleKind.OPERATOR, action="grant use of co-located equipment")
         form = PurchaseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        allocation = services.grant_colocated(
+        allocation = colocation.grant_colocated(
+            request.user,
             data["project"],
             data["resource_class"],
             data["amount"],
             data["start"],
             data["end"],
-            decided_by=request.user,
         )
         return Response(AllocationSerializer(allocation).data, status=status.HTTP_201_CREATED)
 
@@ -239,17 +230,17 @@ class ChangeRequestViewSet(CreateReadViewSet):
         )
 
     def perform_create(self, serializer):
-        allocation = serializer.validated_data["allocation"]
-        if not among(access.visible_allocations(self.request.user), allocation):
+        data = serializer.validated_data
+        if not among(access.visible_allocations(self.request.user), data["allocation"]):
             raise ValidationError({"allocation": "no such allocation among yours"})
-        person = access.person_of(self.request.user)
-        if not is_operator(self.request.user) and (
-            person is None or allocation.project.pi_id != person.pk
-        ):
-            raise PermissionDenied(
-                f"only the PI of {allocation.project.code} may ask to change its allocation"
-            )
-        serializer.save(requested_by=person)
+        serializer.instance = changes.request_change(
+            self.request.user,
+            data["allocation"],
+            kind=data["kind"],
+            amount=data.get("amount"),
+            new_end=data.get("new_end"),
+            reason=data["reason"],
+        )
 
     @extend_schema(
         request=ChangeDecisionSerializer,
@@ -258,15 +249,14 @@ class ChangeRequestViewSet(CreateReadViewSet):
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         """Approve (through the policy rules; 409 if one is broken) or reject. Operators only."""
-        require_role(request.user, RoleKind.OPERATOR, action="decide change requests")
         change = self.get_object()
         form = ChangeDecisionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        change = services.decide_change(
+        change = changes.decide_change(
+            request.user,
             change,
             form.validated_data["approve"],
             note=form.validated_data["note"],
-            decided_by=request.user,
         )
         return Response(ChangeRequestSerializer(change).data)
 
@@ -282,26 +272,15 @@ class ExternalCapacityViewSet(WritableViewSet):
             organisation__in=access.visible_organisations(self.request.user)
         )
 
-    def _require_writer(self, organisation) -> None:
-        if is_operator(self.request.user):
-            return
-        if not organisation.sector:
-            raise PermissionDenied(
-                "only an operator records external capacity for an organisation without a sector"
-            )
-        require_sector(self.request.user, organisation.sector, action="record external capacity")
-
     def perform_create(self, serializer):
-        self._require_writer(serializer.validated_data["organisation"])
-        serializer.save()
+        serializer.instance = external.record_external(
+            self.request.user, **serializer.validated_data
+        )
 
     def perform_update(self, serializer):
-        self._require_writer(serializer.instance.organisation)
-        self._require_writer(
-            serializer.validated_data.get("organisation", serializer.instance.organisation)
+        serializer.instance = external.update_external(
+            self.request.user, serializer.instance, **serializer.validated_data
         )
-        serializer.save()
 
     def perform_destroy(self, instance):
-        self._require_writer(instance.organisation)
-        instance.delete()
+        external.remove_external(self.request.user, instance)

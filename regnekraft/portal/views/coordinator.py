@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -14,16 +15,27 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft import access
-from regnekraft.accounting.rating import PriceBook
-from regnekraft.allocation import policy, services
+from regnekraft.allocation import orders, policy
 from regnekraft.allocation.models import OrderStatus, SectorOrderLine
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
 
-from .. import pricing, reports, writes
+from .. import reports
 from ..forms import OrderForm, SubAllocateForm, class_label
 from ..tables import Cell, Column, Table
 from .base import not_visible, page, requires
+
+
+def add_refusal(form: forms.Form, exc: ValidationError | PermissionDenied) -> None:
+    """A service's refusal on the form: each message under its field where the form has that
+    field, the rest (and a refused permission) above the form."""
+    if isinstance(exc, PermissionDenied):
+        form.add_error(None, str(exc))
+    elif hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
 
 
 def _sector_organisations(request: HttpRequest):
@@ -125,16 +137,15 @@ def order_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         org = form.cleaned_data["organisation"]
         try:
-            order = writes.draft_order(
-                org,
-                sector=org.sector,
+            order = orders.save_order(
+                request.user,
+                organisation=org,
                 year=form.cleaned_data["year"],
                 commitment_share=form.cleaned_data["commitment_share"],
                 lines=form.amounts(),
-                by=access.person_of(request.user),
             )
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except (ValidationError, PermissionDenied) as exc:
+            add_refusal(form, exc)
         else:
             return redirect("portal:order_review", order_id=order.pk)
     return page(request, "portal/order_form.html", {"title": _("Order capacity"), "form": form})
@@ -160,17 +171,18 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
     verdicts = policy.check(proposals) if order.status == OrderStatus.DRAFT else []
     if request.method == "POST" and order.status == OrderStatus.DRAFT:
         try:
-            services.confirm_order(order)
+            orders.confirm_order(request.user, order)
         except PolicyViolation as exc:
             verdicts = exc.violations
             messages.error(request, _("The order breaks the rules and was not confirmed."))
         except ValidationError as exc:
             messages.error(request, "; ".join(exc.messages))
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
         else:
             messages.success(request, _("Order for %(year)s confirmed.") % {"year": order.year})
             return redirect("portal:sector")
-    category = policy.order_category(order.organisation)
-    book = PriceBook()
+    found = orders.estimate(order)
     table = Table(
         "order_lines",
         _("Order lines with price"),
@@ -180,28 +192,11 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
             Column(_("Unit")),
             Column(_("Unit price (NOK)"), numeric=True, decimals=4),
             Column(_("Value (NOK)"), numeric=True, decimals=2),
-            Column(_("Committed to pay (NOK)"), numeric=True, decimals=2),
         ],
     )
-    total = committed = Decimal(0)
-    for line in lines:
-        price = pricing.unit_price(category, line.resource_class, order.start, book)
-        value = (price * line.amount).quantize(Decimal("0.01")) if price is not None else None
-        commit = (
-            (value * order.commitment_share).quantize(Decimal("0.01"))
-            if value is not None
-            else None
-        )
-        total += value or 0
-        committed += commit or 0
-        table.add(
-            class_label(line.resource_class),
-            line.amount,
-            line.resource_class.unit,
-            price,
-            value,
-            commit,
-        )
+    for line in found.lines:
+        rc = line.resource_class
+        table.add(class_label(rc), line.amount, rc.unit, line.unit_price, line.value)
     return page(
         request,
         "portal/order_review.html",
@@ -210,9 +205,8 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
             % {"year": order.year, "org": order.organisation},
             "order": order,
             "verdicts": verdicts,
-            "total": total,
-            "committed": committed,
-            "category": PriceCategory(category).label,
+            "estimate": found,
+            "category": PriceCategory(found.category).label,
         },
         tables=[table],
     )
@@ -232,16 +226,13 @@ def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
     verdicts = []
     if request.method == "POST" and form.is_valid():
         try:
-            services.sub_allocate(
-                line,
-                form.cleaned_data["project"],
-                form.cleaned_data["amount"],
-                decided_by=request.user,
+            orders.sub_allocate(
+                request.user, line, form.cleaned_data["project"], form.cleaned_data["amount"]
             )
         except PolicyViolation as exc:
             verdicts = exc.violations
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except (ValidationError, PermissionDenied) as exc:
+            add_refusal(form, exc)
         else:
             messages.success(
                 request,

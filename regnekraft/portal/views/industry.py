@@ -6,22 +6,23 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from regnekraft import access
-from regnekraft.accounting.rating import PriceBook
-from regnekraft.allocation import policy, services
+from regnekraft.allocation import policy, purchases
 from regnekraft.allocation.models import LEGAL_ECONOMIC_CAP, PolicySettings
 from regnekraft.allocation.policy import PolicyViolation
-from regnekraft.catalog.models import PriceCategory, ResourceClass
+from regnekraft.catalog.models import ResourceClass
+from regnekraft.catalog.prices import PriceBook
 
-from .. import pricing, reports
+from .. import reports
 from ..forms import PurchaseForm, class_label
 from ..tables import Column, Table
 from .base import page, requires
+from .coordinator import add_refusal
 from .pi import _allocation_table
 
 
@@ -50,7 +51,7 @@ def _offer_table(today: dt.date) -> Table:
         table.add(
             class_label(rc),
             rc.unit,
-            pricing.unit_price(PriceCategory.C, rc, today, book),
+            purchases.market_price(rc, today, book),
             row["capacity"],
             min(row["economic_room"], row["free"]),
         )
@@ -74,21 +75,21 @@ def overview(request: HttpRequest) -> HttpResponse:
         proposal = policy.Proposal.grant(
             d["project"], d["resource_class"], d["amount"], d["start"], d["end"]
         )
-        quote = pricing.cost(PriceCategory.C, d["resource_class"], d["amount"], d["start"])
+        quote = purchases.quote(d["resource_class"], d["amount"], d["start"])
         if request.POST.get("action") == "confirm":
             try:
-                services.purchase(
+                purchases.purchase(
+                    request.user,
                     d["project"],
                     d["resource_class"],
                     d["amount"],
                     d["start"],
                     d["end"],
-                    decided_by=request.user,
                 )
             except PolicyViolation as exc:
                 verdicts = exc.violations
-            except ValidationError as exc:
-                form.add_error(None, exc)
+            except (ValidationError, PermissionDenied) as exc:
+                add_refusal(form, exc)
             else:
                 messages.success(
                     request,
