@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import translate_url
@@ -108,3 +109,14 @@ def year_param(request: HttpRequest) -> int:
 
 def not_visible(request: HttpRequest) -> HttpResponse:
     return refuse(request, _("This item is not among those your roles let you see."))
+
+
+def add_refusal(form: Any, exc: ValidationError | PermissionDenied) -> None:
+    """Put a service's refusal on ``form``: each message under its field where the form has
+    that field, the rest (and a refused permission) above the form."""
+    if isinstance(exc, PermissionDenied):
+        form.add_error(None, str(exc))
+        return
+    by_field = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
+    for field, errors in by_field.items():
+        form.add_error(field if field in form.fields else None, errors)

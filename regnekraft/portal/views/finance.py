@@ -19,7 +19,7 @@ from regnekraft.catalog.models import Price
 from .. import writes
 from ..forms import PriceListForm
 from ..tables import Cell, Column, Table
-from .base import not_visible, page, requires
+from .base import add_refusal, not_visible, page, requires
 
 
 @requires("portal:finance")
@@ -149,9 +149,7 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
                 prices=form.prices(),
             )
         except ValidationError as exc:
-            by_field = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
-            for field, errors in by_field.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_refusal(form, exc)
         else:
             messages.success(
                 request,

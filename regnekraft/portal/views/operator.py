@@ -16,14 +16,17 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.accounting.models import ImportBatch, UsageRecord
-from regnekraft.allocation import services
+from regnekraft.allocation.applications import decide_round
+from regnekraft.allocation.calls import save_call, set_call_status
+from regnekraft.allocation.changes import decide_change
 from regnekraft.allocation.models import Call, CallStatus, ChangeRequest, ChangeStatus
 from regnekraft.allocation.policy import PolicyViolation
+from regnekraft.allocation.reviews import assign_reviewer
 from regnekraft.audit.models import AuditEntry
 from regnekraft.catalog.models import System
 from regnekraft.parties.models import Person, RoleKind
 
-from .. import reports, round_plan, writes
+from .. import reports, round_plan
 from ..forms import CallForm, ReviewerForm, class_label
 from ..tables import Cell, Column, Table
 from .base import int_param, not_visible, page, requires, year_param
@@ -96,7 +99,7 @@ def calls(request: HttpRequest) -> HttpResponse:
             call = Call.objects.filter(pk=int_param(request.POST.get("call"))).first()
             if call is not None and request.POST["status"] in (CallStatus.OPEN, CallStatus.REVIEW):
                 try:
-                    writes.set_call_status(call, request.POST["status"])
+                    set_call_status(request.user, call, request.POST["status"])
                     messages.success(
                         request,
                         _("%(call)s is now: %(status)s.")
@@ -106,7 +109,7 @@ def calls(request: HttpRequest) -> HttpResponse:
                     messages.error(request, "; ".join(exc.messages))
             return redirect("portal:calls")
         if form.is_valid():
-            writes.save_call(form.save(commit=False))
+            save_call(request.user, **form.cleaned_data)
             messages.success(request, _("Call created as a draft."))
             return redirect("portal:calls")
     counts = {
@@ -159,8 +162,12 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             .first()
         )
         if app is not None and form.is_valid():
-            writes.assign_reviewer(app, form.cleaned_data["reviewer"])
-            messages.success(request, _("Reviewer assigned."))
+            try:
+                assign_reviewer(request.user, app, form.cleaned_data["reviewer"])
+            except ValidationError as exc:
+                messages.error(request, "; ".join(exc.messages))
+            else:
+                messages.success(request, _("Reviewer assigned."))
         return redirect("portal:round", call_id=call.pk)
     view = round_plan.build(call, propose=request.method != "POST")
     verdicts: list = []
@@ -175,7 +182,7 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             )
         elif request.POST.get("action") == "decide":
             try:
-                services.decide_round(call, grants, decided_by=request.user)
+                decide_round(request.user, call, grants)
             except PolicyViolation as exc:
                 verdicts = exc.violations
                 messages.error(request, _("The grants break the rules; nothing was decided."))
@@ -245,9 +252,7 @@ def changes(request: HttpRequest) -> HttpResponse:
         if change is not None:
             approve = request.POST.get("decision") == "approve"
             try:
-                services.decide_change(
-                    change, approve, note=request.POST.get("note", ""), decided_by=request.user
-                )
+                decide_change(request.user, change, approve, note=request.POST.get("note", ""))
             except PolicyViolation as exc:
                 messages.error(
                     request,

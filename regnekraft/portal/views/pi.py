@@ -11,14 +11,17 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft import access
+from regnekraft.allocation.applications import submit_application
+from regnekraft.allocation.changes import request_change
 from regnekraft.allocation.models import Allocation, Application, Call, CallStatus
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Person
+from regnekraft.parties.projects import add_member, remove_member
 
-from .. import reports, writes
+from .. import reports
 from ..forms import ApplicationForm, ChangeRequestForm, MemberForm, class_label
 from ..tables import Cell, Column, Table
-from .base import int_param, not_visible, page, requires
+from .base import add_refusal, int_param, not_visible, page, requires
 
 
 def _allocation_table(allocations, table_id: str = "allocations") -> Table:
@@ -189,7 +192,7 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
         if "remove" in request.POST:
             member = proj.members.filter(pk=int_param(request.POST.get("remove"))).first()
             if member is not None:
-                writes.set_member(proj, member, False)
+                remove_member(request.user, proj, member)
                 messages.success(
                     request, _("%(name)s is no longer a member.") % {"name": member.name}
                 )
@@ -201,7 +204,7 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
                 form.add_error("email", _("No person with that e-mail address has an account."))
             else:
                 try:
-                    writes.set_member(proj, found, True)
+                    add_member(request.user, proj, found)
                 except ValidationError as exc:
                     form.add_error("email", exc)
                 else:
@@ -249,16 +252,16 @@ def change(request: HttpRequest, allocation_id: int) -> HttpResponse:
     form = ChangeRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            writes.request_change(
+            request_change(
+                request.user,
                 allocation,
                 kind=form.cleaned_data["kind"],
                 amount=form.cleaned_data["amount"],
                 new_end=form.cleaned_data["new_end"],
                 reason=form.cleaned_data["reason"],
-                by=person,
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_refusal(form, exc)
         else:
             messages.success(request, _("Your change request has been sent to the operators."))
             return redirect("portal:project", code=allocation.project.code)
@@ -303,7 +306,8 @@ def apply(request: HttpRequest, call_id: int, code: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            writes.submit_application(
+            submit_application(
+                request.user,
                 call,
                 proj,
                 justification=form.cleaned_data["justification"],
@@ -312,7 +316,7 @@ def apply(request: HttpRequest, call_id: int, code: str) -> HttpResponse:
                 members=form.cleaned_data["members"],
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_refusal(form, exc)
         else:
             messages.success(
                 request,

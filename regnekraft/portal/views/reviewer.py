@@ -11,11 +11,11 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.allocation.models import REVIEW_CRITERIA, Review
+from regnekraft.allocation.reviews import save_review
 
-from .. import writes
 from ..forms import ReviewForm, class_label
 from ..tables import Cell, Column, Table
-from .base import not_visible, page, requires
+from .base import add_refusal, not_visible, page, requires
 
 
 def _my_reviews(request: HttpRequest):
@@ -64,14 +64,16 @@ def review(request: HttpRequest, review_id: int) -> HttpResponse:
     form = ReviewForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            writes.save_review(
+            save_review(
+                request.user,
                 rev,
                 conflict=form.cleaned_data["conflict"],
                 scores=form.scores(),
                 comment=form.cleaned_data["comment"],
+                submitted=True,
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_refusal(form, exc)
         else:
             messages.success(
                 request, _("Your review of %(code)s is saved.") % {"code": app.project.code}
