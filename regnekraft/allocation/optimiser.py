@@ -347,91 +347,21 @@ def _prepare(
         if c.id in class_pos:
             raise OptimiserInputError(f"resource class {c.id!r} is given twice")
         class_pos[c.id] = k
-
     limits = np.zeros((len(cls), 3))
     norms = np.zeros(len(cls))
     for k, c in enumerate(cls):
-        for j, (name, raw) in enumerate(
-            (
-                ("remaining", c.remaining),
-                ("economic_room", c.economic_room),
-                ("non_research_room", c.non_research_room),
-            )
-        ):
-            v = _number(raw, f"resource class {c.id!r}: {name}")
-            if v < 0:
-                warnings.append(
-                    f"resource class {c.id!r}: {name} is {v:g} (limit already exceeded);"
-                    " treated as 0, nothing more can be granted against it"
-                )
-                v = 0.0
-            elif v < 1e-250:
-                v = 0.0  # below any unit that means something; avoids overflow in scaling
-            limits[k, j] = v
-        if c.capacity is not None:
-            cap = _number(c.capacity, f"resource class {c.id!r}: capacity")
-            if not (0 < cap < math.inf):
-                raise OptimiserInputError(
-                    f"resource class {c.id!r}: capacity must be finite and > 0, got {cap:g}"
-                )
-            norms[k] = cap
-        elif math.isinf(limits[k, 0]):
-            raise OptimiserInputError(
-                f"resource class {c.id!r}: remaining capacity is unlimited; give `capacity`"
-                " so the objective can be normalised"
-            )
-        else:
-            norms[k] = limits[k, 0]  # may be 0: then nothing can be granted in the class
+        limits[k] = _class_limits(c, warnings)
+        norms[k] = _class_norm(c, limits[k, 0])
 
-    order = _sorted_ids([a.id for a in apps], "application")
-    apps = [apps[k] for k in order]
+    apps = [apps[k] for k in _sorted_ids([a.id for a in apps], "application")]
     app_ids: set[Hashable] = set()
     for a in apps:
         if a.id in app_ids:
             raise OptimiserInputError(f"application {a.id!r} is given twice")
         app_ids.add(a.id)
-        score = _number(a.score, f"application {a.id!r}: score")
-        if score < 0 or math.isinf(score):
-            raise OptimiserInputError(
-                f"application {a.id!r}: score must be finite and >= 0, got {score:g}"
-            )
-        if not isinstance(a.economic, (bool, np.bool_)) or not isinstance(
-            a.research, (bool, np.bool_)
-        ):
-            raise OptimiserInputError(
-                f"application {a.id!r}: economic and research must be booleans"
-            )
-        if not isinstance(a.requests, Mapping):
-            raise OptimiserInputError(
-                f"application {a.id!r}: requests must be a mapping class id -> amount"
-            )
-        for cid, amt in a.requests.items():
-            if cid not in class_pos:
-                raise OptimiserInputError(
-                    f"application {a.id!r} requests unknown resource class {cid!r}"
-                )
-            v = _number(amt, f"application {a.id!r}: request for {cid!r}")
-            if not (0 < v < math.inf):
-                raise OptimiserInputError(
-                    f"application {a.id!r}: request for {cid!r} must be finite and > 0, got {v:g}"
-                )
+        _check_application(a, class_pos)
 
-    allowed: set[tuple[Hashable, Hashable]] | None = None
-    if eligible is not None:
-        allowed = set()
-        for pair in eligible:
-            try:
-                aid, cid = pair
-            except (TypeError, ValueError) as exc:
-                raise OptimiserInputError(
-                    f"eligible must hold (application id, class id) pairs, got {pair!r}"
-                ) from exc
-            if aid not in app_ids:
-                raise OptimiserInputError(f"eligible names unknown application {aid!r}")
-            if cid not in class_pos:
-                raise OptimiserInputError(f"eligible names unknown resource class {cid!r}")
-            allowed.add((aid, cid))
-
+    allowed = None if eligible is None else _allowed_pairs(eligible, app_ids, class_pos)
     lines: list[list[tuple[int, float]]] = []
     has_ineligible: list[bool] = []
     for a in apps:
@@ -447,6 +377,90 @@ def _prepare(
         has_ineligible.append(inel)
 
     return _Prepared(apps, cls, class_pos, limits, norms, lines, has_ineligible, warnings)
+
+
+def _class_limits(c: ResourceClass, warnings: list[str]) -> list[float]:
+    """A class's remaining capacity, economic room and non-research room, each >= 0
+    (an exceeded limit counts as no room, with a warning) and possibly infinite."""
+    out = []
+    for name, raw in (
+        ("remaining", c.remaining),
+        ("economic_room", c.economic_room),
+        ("non_research_room", c.non_research_room),
+    ):
+        v = _number(raw, f"resource class {c.id!r}: {name}")
+        if v < 0:
+            warnings.append(
+                f"resource class {c.id!r}: {name} is {v:g} (limit already exceeded);"
+                " treated as 0, nothing more can be granted against it"
+            )
+            v = 0.0
+        elif v < 1e-250:
+            v = 0.0  # below any unit that means something; avoids overflow in scaling
+        out.append(v)
+    return out
+
+
+def _class_norm(c: ResourceClass, remaining: float) -> float:
+    """What one whole class is worth in the objective: its capacity, else what remains."""
+    if c.capacity is not None:
+        cap = _number(c.capacity, f"resource class {c.id!r}: capacity")
+        if not (0 < cap < math.inf):
+            raise OptimiserInputError(
+                f"resource class {c.id!r}: capacity must be finite and > 0, got {cap:g}"
+            )
+        return cap
+    if math.isinf(remaining):
+        raise OptimiserInputError(
+            f"resource class {c.id!r}: remaining capacity is unlimited; give `capacity`"
+            " so the objective can be normalised"
+        )
+    return remaining  # may be 0: then nothing can be granted in the class
+
+
+def _check_application(a: Application, class_pos: Mapping[Hashable, int]) -> None:
+    score = _number(a.score, f"application {a.id!r}: score")
+    if score < 0 or math.isinf(score):
+        raise OptimiserInputError(
+            f"application {a.id!r}: score must be finite and >= 0, got {score:g}"
+        )
+    if not isinstance(a.economic, (bool, np.bool_)) or not isinstance(a.research, (bool, np.bool_)):
+        raise OptimiserInputError(f"application {a.id!r}: economic and research must be booleans")
+    if not isinstance(a.requests, Mapping):
+        raise OptimiserInputError(
+            f"application {a.id!r}: requests must be a mapping class id -> amount"
+        )
+    for cid, amt in a.requests.items():
+        if cid not in class_pos:
+            raise OptimiserInputError(
+                f"application {a.id!r} requests unknown resource class {cid!r}"
+            )
+        v = _number(amt, f"application {a.id!r}: request for {cid!r}")
+        if not (0 < v < math.inf):
+            raise OptimiserInputError(
+                f"application {a.id!r}: request for {cid!r} must be finite and > 0, got {v:g}"
+            )
+
+
+def _allowed_pairs(
+    eligible: Iterable[tuple[Hashable, Hashable]],
+    app_ids: set[Hashable],
+    class_pos: Mapping[Hashable, int],
+) -> set[tuple[Hashable, Hashable]]:
+    allowed: set[tuple[Hashable, Hashable]] = set()
+    for pair in eligible:
+        try:
+            aid, cid = pair
+        except (TypeError, ValueError) as exc:
+            raise OptimiserInputError(
+                f"eligible must hold (application id, class id) pairs, got {pair!r}"
+            ) from exc
+        if aid not in app_ids:
+            raise OptimiserInputError(f"eligible names unknown application {aid!r}")
+        if cid not in class_pos:
+            raise OptimiserInputError(f"eligible names unknown resource class {cid!r}")
+        allowed.add((aid, cid))
+    return allowed
 
 
 # --------------------------------------------------------------------------- the model
@@ -874,6 +888,20 @@ class _Solution:
     fixed: int  # binaries fixed by reduced-cost fixing before the MILP
 
 
+def _nothing_to_solve() -> _Solution:
+    return _Solution(
+        frac=np.zeros(0),
+        status="trivial",
+        message="no application can be granted anything",
+        method="none",
+        dual_bound=0.0,
+        node_count=None,
+        solve_seconds=0.0,
+        cpu_seconds=0.0,
+        fixed=0,
+    )
+
+
 def _solve(
     model: _Model, min_share: float, time_limit: float | None, mip_rel_gap: float
 ) -> _Solution:
@@ -970,6 +998,23 @@ def _solve(
 # --------------------------------------------------------------------------- API
 
 
+def _check_settings(
+    min_share: float, time_limit: float | None, mip_rel_gap: float
+) -> tuple[float, float]:
+    """``min_share`` and ``mip_rel_gap`` as checked floats; ``time_limit`` checked."""
+    ms = _number(min_share, "min_share")
+    if not (0.0 < ms <= 1.0):
+        raise OptimiserInputError(f"min_share must be in (0, 1], got {ms:g}")
+    if time_limit is not None:
+        tl = _number(time_limit, "time_limit")
+        if not tl > 0:
+            raise OptimiserInputError(f"time_limit must be > 0 seconds, got {tl:g}")
+    gap = _number(mip_rel_gap, "mip_rel_gap")
+    if not (0.0 <= gap < 1.0):
+        raise OptimiserInputError(f"mip_rel_gap must be in [0, 1), got {gap:g}")
+    return ms, gap
+
+
 def propose(
     applications: Iterable[Application],
     classes: Iterable[ResourceClass],
@@ -993,16 +1038,7 @@ def propose(
     Raises :class:`OptimiserInputError` (a ``ValueError``) on malformed input.
     """
     t_start = time.perf_counter()
-    ms = _number(min_share, "min_share")
-    if not (0.0 < ms <= 1.0):
-        raise OptimiserInputError(f"min_share must be in (0, 1], got {ms:g}")
-    if time_limit is not None:
-        tl = _number(time_limit, "time_limit")
-        if not tl > 0:
-            raise OptimiserInputError(f"time_limit must be > 0 seconds, got {tl:g}")
-    gap = _number(mip_rel_gap, "mip_rel_gap")
-    if not (0.0 <= gap < 1.0):
-        raise OptimiserInputError(f"mip_rel_gap must be in [0, 1), got {gap:g}")
+    ms, gap = _check_settings(min_share, time_limit, mip_rel_gap)
 
     prep = _prepare(applications, classes, eligible)
     cand, reasons = _screen(prep, ms)
@@ -1010,20 +1046,7 @@ def propose(
     warnings = list(prep.warnings)
 
     k = len(model.cand)
-    if k == 0:
-        sol = _Solution(
-            frac=np.zeros(0),
-            status="trivial",
-            message="no application can be granted anything",
-            method="none",
-            dual_bound=0.0,
-            node_count=None,
-            solve_seconds=0.0,
-            cpu_seconds=0.0,
-            fixed=0,
-        )
-    else:
-        sol = _solve(model, ms, time_limit, gap)
+    sol = _solve(model, ms, time_limit, gap) if k else _nothing_to_solve()
     frac = sol.frac
     if sol.method == "incumbent" and sol.status != "optimal":
         warnings.append(
@@ -1039,8 +1062,29 @@ def propose(
 
     prices = _shadow_prices(model, frac, ms) if k else np.zeros(len(model.row_limit))
     used = model.usage @ frac if k else np.zeros(len(model.row_limit))
+    return Proposal(
+        grants=tuple(_grants(prep, model, frac, reasons, _binding_rows(model, used))),
+        constraints=tuple(_constraint_reports(prep, model, used, prices)),
+        status=sol.status,
+        message=sol.message,
+        method=sol.method,
+        objective=objective,
+        dual_bound=dual_bound,
+        mip_gap=mip_gap,
+        solve_seconds=sol.solve_seconds,
+        cpu_seconds=sol.cpu_seconds,
+        total_seconds=time.perf_counter() - t_start,
+        node_count=sol.node_count,
+        fixed=sol.fixed,
+        min_share=ms,
+        warnings=tuple(warnings),
+    )
 
-    # constraint reports: one per finite limit of every class (also empty or zero ones)
+
+def _constraint_reports(
+    prep: _Prepared, model: _Model, used: np.ndarray, prices: np.ndarray
+) -> list[ConstraintReport]:
+    """One report per finite limit of every class (also empty or zero ones)."""
     reports: list[ConstraintReport] = []
     row_lookup = {
         (int(model.row_class[r]), int(model.row_kind[r])): r for r in range(len(model.row_limit))
@@ -1066,13 +1110,26 @@ def propose(
                     unit=c.unit,
                 )
             )
-    binding_rows = {
+    return reports
+
+
+def _binding_rows(model: _Model, used: np.ndarray) -> set[tuple[int, int]]:
+    """(class index, kind index) of the limits the proposal uses up."""
+    return {
         (int(model.row_class[r]), int(model.row_kind[r]))
         for r in range(len(model.row_limit))
         if model.row_limit[r] - used[r] <= _BINDING_TOL * model.row_limit[r]
     }
 
-    # grants, with reasons
+
+def _grants(
+    prep: _Prepared,
+    model: _Model,
+    frac: np.ndarray,
+    reasons: Mapping[int, str],
+    binding_rows: set[tuple[int, int]],
+) -> list[Grant]:
+    """One grant per application, in id order, each with the reason for what it got."""
     grants: list[Grant] = []
     pos_in_model = {int(i): col for col, i in enumerate(model.cand)}
     for i, a in enumerate(prep.apps):
@@ -1082,26 +1139,14 @@ def propose(
         amounts = {
             cid: (f * float(amt) if cid in eligible_cls else 0.0) for cid, amt in a.requests.items()
         }
-        value = float(model.weight[col]) * f if col is not None else 0.0
         if col is None:
+            value = 0.0
             reason = reasons[i]
         else:
-            tight = []
-            for ci, _ in prep.lines[i]:
-                kinds = [_SHORT[KINDS[j]] for j in _row_kinds(a) if (ci, j) in binding_rows]
-                if kinds:
-                    tight.append(f"{prep.classes[ci].id} ({', '.join(kinds)})")
-            where = ", ".join(tight) if tight else "the limits of the classes it asks for"
-            if f == 0.0:
-                reason = f"not selected: applications of higher value per unit fill {where}"
-            elif f < 1.0:
-                reason = f"partly funded ({100 * f:.6g} % of the request): limited by {where}"
-            else:
-                reason = ""
+            value = float(model.weight[col]) * f
+            reason = _funding_reason(prep, i, f, binding_rows)
         if prep.has_ineligible[i] and f > 0:
-            inel = sorted(
-                (str(cid) for cid in a.requests if cid not in eligible_cls),
-            )
+            inel = sorted(str(cid) for cid in a.requests if cid not in eligible_cls)
             note = f"ineligible lines get nothing: {', '.join(inel)}"
             reason = f"{reason}; {note}" if reason else note
         grants.append(
@@ -1113,24 +1158,25 @@ def propose(
                 reason=reason,
             )
         )
+    return grants
 
-    return Proposal(
-        grants=tuple(grants),
-        constraints=tuple(reports),
-        status=sol.status,
-        message=sol.message,
-        method=sol.method,
-        objective=objective,
-        dual_bound=dual_bound,
-        mip_gap=mip_gap,
-        solve_seconds=sol.solve_seconds,
-        cpu_seconds=sol.cpu_seconds,
-        total_seconds=time.perf_counter() - t_start,
-        node_count=sol.node_count,
-        fixed=sol.fixed,
-        min_share=ms,
-        warnings=tuple(warnings),
-    )
+
+def _funding_reason(
+    prep: _Prepared, i: int, fraction: float, binding_rows: set[tuple[int, int]]
+) -> str:
+    """Why candidate ``i`` got nothing or only part of its request, naming the limits
+    that are used up in the classes it asks for (empty when fully funded)."""
+    tight = []
+    for ci, _ in prep.lines[i]:
+        kinds = [_SHORT[KINDS[j]] for j in _row_kinds(prep.apps[i]) if (ci, j) in binding_rows]
+        if kinds:
+            tight.append(f"{prep.classes[ci].id} ({', '.join(kinds)})")
+    where = ", ".join(tight) if tight else "the limits of the classes it asks for"
+    if fraction == 0.0:
+        return f"not selected: applications of higher value per unit fill {where}"
+    if fraction < 1.0:
+        return f"partly funded ({100 * fraction:.6g} % of the request): limited by {where}"
+    return ""
 
 
 def greedy(
@@ -1181,29 +1227,7 @@ def verify(
             problems.append(f"grant for unknown application {g.application_id!r}")
             continue
         seen.add(a.id)
-        if g.fraction != 0.0 and not (ms - _FRACTION_TOL <= g.fraction <= 1.0):
-            problems.append(f"application {a.id!r}: fraction {g.fraction!r} is in (0, min_share)")
-        for cid, amt in g.amounts.items():
-            if cid not in a.requests:
-                problems.append(f"application {a.id!r}: grant in {cid!r}, which it did not request")
-                continue
-            if amt < 0:
-                problems.append(f"application {a.id!r}: negative grant in {cid!r}")
-            ok = allowed is None or (a.id, cid) in allowed
-            if not ok and amt != 0.0:
-                problems.append(f"application {a.id!r}: grant in ineligible class {cid!r}")
-            if ok and not math.isclose(
-                amt, g.fraction * float(a.requests[cid]), rel_tol=1e-9, abs_tol=0
-            ):
-                problems.append(
-                    f"application {a.id!r}: {cid!r} grant {amt!r} is not fraction x request"
-                )
-            t = totals[cid]
-            t[0] += amt
-            if a.economic:
-                t[1] += amt
-            if not a.research:
-                t[2] += amt
+        problems.extend(_grant_problems(g, a, ms, allowed, totals))
     for aid in apps:
         if aid not in seen:
             problems.append(f"application {aid!r} has no grant in the proposal")
@@ -1218,4 +1242,40 @@ def verify(
             lim = max(0.0, float(lim))
             if totals[cid][j] > lim:
                 problems.append(f"{cid!r}: {name} exceeded: granted {totals[cid][j]!r} > {lim!r}")
+    return problems
+
+
+def _grant_problems(
+    g: Grant,
+    a: Application,
+    min_share: float,
+    allowed: set[tuple[Hashable, ...]] | None,
+    totals: dict[Hashable, list[float]],
+) -> list[str]:
+    """What is wrong with one application's grant; adds its amounts to ``totals``
+    (capacity, economic, non-research per class)."""
+    problems = []
+    if g.fraction != 0.0 and not (min_share - _FRACTION_TOL <= g.fraction <= 1.0):
+        problems.append(f"application {a.id!r}: fraction {g.fraction!r} is in (0, min_share)")
+    for cid, amt in g.amounts.items():
+        if cid not in a.requests:
+            problems.append(f"application {a.id!r}: grant in {cid!r}, which it did not request")
+            continue
+        if amt < 0:
+            problems.append(f"application {a.id!r}: negative grant in {cid!r}")
+        ok = allowed is None or (a.id, cid) in allowed
+        if not ok and amt != 0.0:
+            problems.append(f"application {a.id!r}: grant in ineligible class {cid!r}")
+        if ok and not math.isclose(
+            amt, g.fraction * float(a.requests[cid]), rel_tol=1e-9, abs_tol=0
+        ):
+            problems.append(
+                f"application {a.id!r}: {cid!r} grant {amt!r} is not fraction x request"
+            )
+        t = totals[cid]
+        t[0] += amt
+        if a.economic:
+            t[1] += amt
+        if not a.research:
+            t[2] += amt
     return problems

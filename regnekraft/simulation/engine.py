@@ -24,9 +24,13 @@ import heapq
 import math
 import time as _time
 from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
+from .fairshare import classic_factors, fair_tree_factors
+from .metrics import RunResult
 from .model import (
     GroupSpec,
     Job,
@@ -278,6 +282,7 @@ class Simulator:
             p.policy == "fcfs" and not self.multifactor and not self.limits and not self.record
         )
         self.track_usage = self.multifactor or p.fairshare != "none"
+        self.needs_recalc = self.track_usage  # priorities or fair-share factors to refresh
         self.track_quota = p.quotas
         # a plain function, not a bound method, so the simulator holds no reference cycle
         self._policy_pass = {
@@ -799,83 +804,13 @@ class Simulator:
         groups = self.groups
         if mode == "none":
             return [0.0] * len(groups)
-        tot = sum(g.usage for g in groups)
+        usage = [g.usage for g in groups]
         if mode == "classic":
-            out = []
-            for g in groups:
-                u = g.usage / tot if tot > 0 else 0.0
-                out.append(2.0 ** (-u / g.share) if g.share > 0 else 0.0)
-            return out
-        return self._fair_tree()
-
-    def _fair_tree(self):
-        """Slurm's Fair Tree: rank leaves by a depth-first walk that visits siblings in
-        decreasing Level Fairness (normalised shares / normalised usage)."""
-        groups = self.groups
-        names = {g.name for g in groups} | set(self.parents)
-        kids: dict[str | None, list[str]] = {}
-        for name in self.parents:
-            par = self.parents[name] if self.parents[name] in names else None
-            kids.setdefault(par, []).append(name)
+            return classic_factors(usage, [g.share for g in groups])
+        shares = {gs.name: max(gs.share, 0.0) for gs in self.group_specs}
         for g in groups:
-            if g.name not in self.parents:
-                kids.setdefault(None, []).append(g.name)
-        share = {gs.name: max(gs.share, 0.0) for gs in self.group_specs}
-        usage: dict[str, float] = {}
-        for g in groups:
-            usage[g.name] = g.usage
-            if g.name not in share:
-                share[g.name] = g.share
-
-        def tree_usage(name):
-            if name in kids:
-                return sum(tree_usage(k) for k in kids[name]) + (
-                    usage.get(name, 0.0) if name not in kids else 0.0
-                )
-            return usage.get(name, 0.0)
-
-        order: list[list[str]] = []
-
-        def walk(parent):
-            ch = kids.get(parent, [])
-            if not ch:
-                return
-            ssum = sum(share.get(c, 0.0) for c in ch)
-            us = {c: tree_usage(c) for c in ch}
-            usum = sum(us.values())
-
-            def lf(c):
-                s = share.get(c, 0.0) / ssum if ssum > 0 else 0.0
-                u = us[c] / usum if usum > 0 else 0.0
-                if s == 0:
-                    return 0.0
-                return INF if u == 0 else s / u
-
-            ranked = sorted(ch, key=lambda c: -lf(c))
-            i = 0
-            while i < len(ranked):
-                j = i
-                tie = []
-                while j < len(ranked) and lf(ranked[j]) == lf(ranked[i]):
-                    tie.append(ranked[j])
-                    j += 1
-                leaves = [c for c in tie if c not in kids]
-                if leaves:
-                    order.append(leaves)
-                for c in tie:
-                    if c in kids:
-                        walk(c)
-                i = j
-
-        walk(None)
-        nleaves = sum(len(t) for t in order) or 1
-        rank = {}
-        r = nleaves
-        for tie in order:
-            for c in tie:
-                rank[c] = r / nleaves
-            r -= len(tie)
-        return [rank.get(g.name, 0.0) if share.get(g.name, 0.0) > 0 else 0.0 for g in groups]
+            shares.setdefault(g.name, g.share)
+        return fair_tree_factors([g.name for g in groups], usage, shares, self.parents)
 
     # ------------------------------------------------------------------ passes
     def _pass(self, S, now):
@@ -958,7 +893,7 @@ class Simulator:
                 return e, acc - n
         return now, acc - n
 
-    def _pass_easy(self, S, now):
+    def _pass_easy(self, S: _Sys, now: float) -> None:
         q = S.queue
         quotas = self.policy.quotas or S.economic_cap_cores != INF
         if not S.needs_full_pass and S.head is not None and S.head.state == QUEUED:
@@ -974,42 +909,91 @@ class Simulator:
         reclaim = self.policy.quotas and self.policy.reclaim
         if S.free_nodes <= 0 and not reclaim:
             return
-        node = self.node_mode
         blocked = [False] * len(self.groups) if quotas else None
-        head = None
-        shadow = INF
-        rmask = 0
-        avail_nr = 0
-        extra = 0
+        queued = q.iter(blocked)
+        shadow, rmask, extra = INF, 0, 0
+        head = self._easy_start_in_order(S, queued, now, blocked, reclaim)
+        if head is not None:
+            shadow, rmask, extra = self._reserve_for_head(S, head, now)
+            extra = self._easy_backfill(S, queued, now, blocked, shadow, rmask, extra)
+        S.head = head
+        S.shadow_time = shadow
+        S.reserved_mask = rmask
+        S.extra_nodes = extra
+
+    def _block_group(self, blocked: list[bool] | None, job: Job) -> None:
+        """A job its quota refuses holds back its group's later jobs in this pass (Kueue's
+        StrictFIFO), unless only the job itself is economic activity in a group that is
+        not (then the economic cap refused it, not the group's quota)."""
+        if blocked is not None and (not job.economic or self.groups[job.gidx].economic):
+            blocked[job.gidx] = True
+
+    def _easy_start_in_order(
+        self,
+        S: _Sys,
+        queued: Iterator[Job],
+        now: float,
+        blocked: list[bool] | None,
+        reclaim: bool,
+    ) -> Job | None:
+        """Start queued jobs in order while they fit (or reclaim nodes for them); return
+        the first that does not, which gets the reservation, or None."""
+        quotas = blocked is not None
+        for job in queued:
+            if quotas and not self._admissible(S, job):
+                self._block_group(blocked, job)
+                continue
+            n = job.need
+            if n <= S.free_nodes:
+                alloc = lowest_bits(S.free_mask, n) if self.node_mode else 0
+                self._start_queued(S, job, alloc, now)
+                if S.free_nodes <= 0 and not reclaim:
+                    return None
+                continue
+            if (
+                reclaim
+                and self._within_nominal(S, job)
+                and self._try_preempt(
+                    S, job, now, self._reclaim_victims(S, job), self.policy.reclaim_grace
+                )
+            ):
+                continue
+            return job
+        return None
+
+    def _reserve_for_head(self, S: _Sys, head: Job, now: float) -> tuple[float, int, int]:
+        """The head job's shadow time, and its reserved nodes (node mode) or the nodes
+        left over at the shadow time (count mode)."""
+        rmask = extra = 0
+        if self.node_mode:
+            shadow, rmask = self._reserve_nodes(S, head.need, now)
+        else:
+            shadow, extra = self._reserve_count(S, head.need, now)
+        if self.record and shadow < head.first_reservation:
+            head.first_reservation = shadow
+        return shadow, rmask, extra
+
+    def _easy_backfill(
+        self,
+        S: _Sys,
+        queued: Iterator[Job],
+        now: float,
+        blocked: list[bool] | None,
+        shadow: float,
+        rmask: int,
+        extra: int,
+    ) -> int:
+        """Start the jobs behind the head (up to ``bf_max_job_test`` of them) that do not
+        delay its reservation; returns the extra nodes left (count mode)."""
+        quotas = blocked is not None
+        node = self.node_mode
+        avail_nr = (S.free_mask & ~rmask).bit_count() if node else 0
         depth = 0
         maxd = self.policy.bf_max_job_test
-        for job in q.iter(blocked):
+        for job in queued:
             n = job.need
             if quotas and not self._admissible(S, job):
-                if blocked is not None and not job.economic:
-                    blocked[job.gidx] = True
-                elif blocked is not None and self.groups[job.gidx].economic:
-                    blocked[job.gidx] = True
-                continue
-            if head is None:
-                if n <= S.free_nodes:
-                    self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
-                    if S.free_nodes <= 0 and not reclaim:
-                        break
-                    continue
-                if reclaim and self._within_nominal(S, job):
-                    if self._try_preempt(
-                        S, job, now, self._reclaim_victims(S, job), self.policy.reclaim_grace
-                    ):
-                        continue
-                head = job
-                if node:
-                    shadow, rmask = self._reserve_nodes(S, n, now)
-                    avail_nr = (S.free_mask & ~rmask).bit_count()
-                else:
-                    shadow, extra = self._reserve_count(S, n, now)
-                if self.record and shadow < job.first_reservation:
-                    job.first_reservation = shadow
+                self._block_group(blocked, job)
                 continue
             depth += 1
             if depth > maxd:
@@ -1040,10 +1024,7 @@ class Simulator:
                     continue
             if S.free_nodes <= 0:
                 break
-        S.head = head
-        S.shadow_time = shadow
-        S.reserved_mask = rmask
-        S.extra_nodes = extra
+        return extra
 
     def _within_nominal(self, S, job):
         g = job.gidx
@@ -1180,7 +1161,7 @@ class Simulator:
             and not self.record
         )
 
-    def run(self, jobs) -> RunResult:  # noqa: F821
+    def run(self, jobs: Iterable[Job]) -> RunResult:
         engine = self.policy.engine
         if engine == "kernel" and not self.kernel_applies():
             raise ValueError(
@@ -1203,45 +1184,23 @@ class Simulator:
             if gc_was:
                 gc.enable()
 
-    def _run(self, jobs, t0):
-        from .metrics import RunResult
-
-        it = iter(jobs)
-        nxt = next(it, None)
-        p = self.policy
-        needs_recalc = self.multifactor or p.fairshare != "none"
+    def _run(self, jobs: Iterable[Job], t0: float) -> RunResult:
+        arrivals = _Arrivals(jobs, self.progress)
+        self._start_clocks(arrivals.next_job)
         ends = self.ends
         timers = self.timers
         systems = self.systems
-        progress = self.progress
-        count = 0
-        last_submit = -INF
         heappop = heapq.heappop
         release = self._release
         submit = self._submit
         run_pass = self._pass
-        if nxt is not None:
-            self.last_recalc = nxt.submit
-            if needs_recalc:
-                self.next_recalc = nxt.submit + p.calc_period
-        for g in self.groups:
-            g.usage_counted_until = nxt.submit if nxt is not None else 0.0
         while True:
-            t = nxt.submit if nxt is not None else INF
-            if ends and ends[0][0] < t:
-                t = ends[0][0]
-            if timers and timers[0][0] < t:
-                t = timers[0][0]
-            if needs_recalc and self.next_recalc <= t and self.queued_total > 0:
-                t = self.next_recalc
+            t = self._next_instant(arrivals)
             if t == INF:
                 break
             self.now = t
-            if needs_recalc and self.next_recalc <= t:
-                if self.queued_total > 0 or self.next_recalc == t:
-                    self._recalc(t)
-                k = math.floor((t - self.next_recalc) / p.calc_period) + 1
-                self.next_recalc += k * p.calc_period
+            if self.needs_recalc and self.next_recalc <= t:
+                self._recalc_due(t)
             while ends and ends[0][0] <= t:
                 _, _, job, rid = heappop(ends)
                 if job.run_id == rid and job.state == RUNNING:
@@ -1249,23 +1208,85 @@ class Simulator:
                     job.state = DONE
                     job.end = t
                     release(systems[job.system], job, t)
-            while timers and timers[0][0] <= t:
-                _, _, job, rid = heapq.heappop(timers)
-                if job.run_id == rid and job.state == RUNNING:
-                    self._stop(job, t)
-            while nxt is not None and nxt.submit <= t:
-                if nxt.submit < last_submit:
-                    raise ValueError(f"trace not sorted by submission time at job {nxt.id!r}")
-                last_submit = nxt.submit
-                submit(nxt)
-                count += 1
-                nxt = next(it, None)
-                if progress is not None and count % 4096 == 0:
-                    progress.update(4096)
+            if timers and timers[0][0] <= t:
+                self._stop_due(t)
+            arrivals.submit_until(t, submit)
             for S in systems:
                 if S.needs_full_pass or S.arrivals:
                     run_pass(S, t)
-        if progress is not None:
-            progress.update(count % 4096)
+        arrivals.report_rest()
         wall = _time.perf_counter() - t0
         return RunResult.from_simulator(self, wall)
+
+    def _start_clocks(self, first: Job | None) -> None:
+        """Usage and priority recalculations count from the first submission."""
+        if first is not None:
+            self.last_recalc = first.submit
+            if self.needs_recalc:
+                self.next_recalc = first.submit + self.policy.calc_period
+        for g in self.groups:
+            g.usage_counted_until = first.submit if first is not None else 0.0
+
+    def _next_instant(self, arrivals: _Arrivals) -> float:
+        """The next event's time: a submission, an end, a timer, or a recalculation
+        while jobs wait (INF when nothing is left)."""
+        nxt = arrivals.next_job
+        t = nxt.submit if nxt is not None else INF
+        ends = self.ends
+        if ends and ends[0][0] < t:
+            t = ends[0][0]
+        timers = self.timers
+        if timers and timers[0][0] < t:
+            t = timers[0][0]
+        if self.needs_recalc and self.next_recalc <= t and self.queued_total > 0:
+            t = self.next_recalc
+        return t
+
+    def _recalc_due(self, t: float) -> None:
+        """Recalculate priorities if a recalculation falls due at ``t``, and schedule the
+        next one on the ``calc_period`` grid."""
+        period = self.policy.calc_period
+        if self.queued_total > 0 or self.next_recalc == t:
+            self._recalc(t)
+        k = math.floor((t - self.next_recalc) / period) + 1
+        self.next_recalc += k * period
+
+    def _stop_due(self, t: float) -> None:
+        """Stop the preemption victims whose grace time ends at ``t``."""
+        timers = self.timers
+        while timers and timers[0][0] <= t:
+            _, _, job, rid = heapq.heappop(timers)
+            if job.run_id == rid and job.state == RUNNING:
+                self._stop(job, t)
+
+
+class _Arrivals:
+    """The workload's jobs, read lazily in submission order, one instant at a time."""
+
+    __slots__ = ("jobs", "next_job", "count", "last_submit", "progress")
+
+    def __init__(self, jobs: Iterable[Job], progress: Any) -> None:
+        self.jobs = iter(jobs)
+        self.next_job: Job | None = next(self.jobs, None)
+        self.count = 0
+        self.last_submit = -INF
+        self.progress = progress
+
+    def submit_until(self, t: float, submit: Callable[[Job], None]) -> None:
+        """Submit every job submitted at or before ``t``."""
+        nxt = self.next_job
+        progress = self.progress
+        while nxt is not None and nxt.submit <= t:
+            if nxt.submit < self.last_submit:
+                raise ValueError(f"trace not sorted by submission time at job {nxt.id!r}")
+            self.last_submit = nxt.submit
+            submit(nxt)
+            self.count += 1
+            nxt = next(self.jobs, None)
+            if progress is not None and self.count % 4096 == 0:
+                progress.update(4096)
+        self.next_job = nxt
+
+    def report_rest(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.count % 4096)
