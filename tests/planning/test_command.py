@@ -1,15 +1,16 @@
-"""`regnekraft plan ...`: every subcommand runs on the shipped inputs, as text and JSON, with plots."""
+"""`regnekraft plan ...`: every subcommand runs on the shipped inputs, as text and JSON, with
+plots."""
 
 import argparse
 import json
 
 import pytest
 
-from regnekraft.planning import command
+from regnekraft import cli
 
 
 def run(capsys, *argv):
-    code = command.main(["plan", *argv])
+    code = cli.main(["plan", *argv])
     out = capsys.readouterr().out
     assert code == 0
     return out
@@ -17,7 +18,7 @@ def run(capsys, *argv):
 
 def test_register_adds_plan_with_its_subcommands():
     parser = argparse.ArgumentParser()
-    command.register(parser.add_subparsers(dest="command"))
+    cli.plan.register(parser.add_subparsers(dest="command"))
     for sub in ("forecast", "timeline", "thresholds", "economics", "energy"):
         args = parser.parse_args(["plan", sub, "--json"])
         assert callable(args.func) and args.json
@@ -67,7 +68,7 @@ def test_thresholds_wait_override_changes_the_cpu_plan(capsys):
     assert busy["actions"] != calm["actions"]
     assert any("p95 wait" in a["reason"] for a in busy["actions"])
     with pytest.raises(SystemExit):
-        command.main(["plan", "thresholds", "--p95-wait", "gpu=48"])
+        cli.main(["plan", "thresholds", "--p95-wait", "gpu=48"])
 
 
 def test_energy(capsys):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from regnekraft.simulation.command import main, register
+from regnekraft.cli.simulate import main, register
 
 
 def test_register_adds_simulate_with_func():

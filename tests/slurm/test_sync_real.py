@@ -314,7 +314,7 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
 
 
 def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys):
-    from regnekraft.slurm.command import EXIT_OK, main
+    from regnekraft.cli.slurm import EXIT_OK, main
 
     conf = ["--slurm-conf", str(slurm_cluster.slurm_conf), "--state-dir", str(tmp_path)]
     name = "handmade2"
@@ -348,7 +348,7 @@ def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys)
 
 
 def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, capsys):
-    from regnekraft.slurm.command import EXIT_DRIFT, EXIT_OK, main
+    from regnekraft.cli.slurm import EXIT_DRIFT, EXIT_OK, main
 
     path = tmp_path / "desired.json"
     path.write_text(json.dumps(desired.to_description()))

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from regnekraft.slurm import command
+from regnekraft.cli import slurm as slurm_cli
 from regnekraft.slurm.models import SyncRun
 from tests import factories as f
 
@@ -25,7 +25,7 @@ def test_a_failed_plan_is_recorded_with_its_error(tmp_path, monkeypatch):
         slurm_conf=str(tmp_path / "missing-slurm.conf"),
         timeout=5,
     )
-    status = command._sync_command("plan")(args)
+    status = slurm_cli.sync_command("plan")(args)
     assert status != 0
     run = SyncRun.objects.get()
     assert (run.cluster, run.mode, run.ok) == ("betzy", "plan", False) and run.error

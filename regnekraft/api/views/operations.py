@@ -16,8 +16,8 @@ from regnekraft.allocation import whatif
 from regnekraft.allocation.models import Call
 from regnekraft.api.permissions import OperatorOnly, require_role
 from regnekraft.parties.models import RoleKind
-from regnekraft.planning.command import jsonable
 from regnekraft.slurm.models import SyncRun
+from regnekraft.textout import jsonable
 from regnekraft.traces import traces_dir
 
 from .base import BaseAPIView, ReadOnlyViewSet
@@ -121,25 +121,25 @@ def _require_planner(user) -> None:
 
 
 class PlanView(BaseAPIView):
-    """The rolling four-year plan from the catalogue's systems and the accounting's usage (the shipped
-    scenarios and thresholds): for each year and class what to buy or retire, and why."""
+    """The rolling four-year plan from the catalogue's systems and the accounting's usage (the
+    shipped scenarios and thresholds): for each year and class what to buy or retire, and why."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         _require_planner(request.user)
-        from regnekraft.planning.command import make_plan
         from regnekraft.planning.from_db import raw_input
         from regnekraft.planning.inputs import input_from_dict
+        from regnekraft.planning.rolling import make_plan
 
         plan, _ = make_plan(input_from_dict(raw_input()))
         return Response(jsonable(plan.as_dict()))
 
 
 class EconomicsView(BaseAPIView):
-    """The concept study's cost/benefit figures (Tables 9.5 and 10.1) from its shipped inputs, with a
-    seeded Monte Carlo (P10/P50/P90)."""
+    """The concept study's cost/benefit figures (Tables 9.5 and 10.1) from its shipped inputs, with
+    a seeded Monte Carlo (P10/P50/P90)."""
 
     permission_classes = [IsAuthenticated]
 

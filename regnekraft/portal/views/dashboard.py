@@ -305,10 +305,10 @@ def _four_year_plan() -> list[Table]:
     if cached is not None:
         return cached
     try:
-        from regnekraft.planning import command, inputs
+        from regnekraft.planning import inputs, rolling
 
         inp = inputs.load_input()
-        plan, _demand = command.make_plan(inp)
+        plan, _demand = rolling.make_plan(inp)
     except Exception:  # noqa: BLE001 - the planning input may be absent or still changing
         return []
     crossings = Table(
