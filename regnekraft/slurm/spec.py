@@ -266,89 +266,26 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
     cluster = check_name(str(data["cluster"]), "cluster")
     spec = ClusterSpec(cluster=cluster)
     for item in data.get("qos", []):
-        name = check_name(item["name"], "QOS")
-        kind = item.get("kind", "other")
-        if kind not in QOS_KINDS:
-            raise SpecError(f"QOS {name}: kind {kind!r} not one of {QOS_KINDS}")
-        spec.qos[name] = QosSpec(
-            name=name,
-            priority=int(item.get("priority", 0)),
-            preempt=frozenset(item.get("preempt", [])),
-            preempt_mode=(item.get("preempt_mode") or None),
-            grp_tres=_tres_of(item.get("grp_tres")),
-            description=item.get("description"),
-            kind=kind,
-        )
+        qos = _qos_from(item)
+        spec.qos[qos.name] = qos
     for item in data.get("groups", []):
-        name = check_name(item["account"], "group account")
-        kind = item.get("kind", name if name in GROUP_KINDS else None)
-        spec.accounts[name] = AccountSpec(
-            name=name,
-            parent="root",
-            level="group",
-            fairshare=int(item.get("fairshare", 1)),
-            description=item.get("description"),
-            organization=item.get("organization"),
-            kind=kind,
-        )
-    org_share: dict[str, int] = {}
+        group = _group_from(item)
+        spec.accounts[group.name] = group
     projects = list(data.get("projects", []))
+    org_share: dict[str, int] = {}
     for item in projects:
         org_share[item["organisation"]] = org_share.get(item["organisation"], 0) + int(
             item.get("fairshare", 1)
         )
     for item in data.get("organisations", []):
-        name = check_name(item["account"], "organisation account")
-        group = item["group"]
-        if group not in spec.accounts:
-            raise SpecError(f"organisation {name}: unknown group {group!r}")
-        share = item.get("fairshare")
-        spec.accounts[name] = AccountSpec(
-            name=name,
-            parent=group,
-            level="organisation",
-            fairshare=int(share) if share is not None else max(1, org_share.get(name, 1)),
-            description=item.get("description"),
-            organization=item.get("organization"),
-        )
+        org = _organisation_from(item, spec, org_share)
+        spec.accounts[org.name] = org
     for item in projects:
-        name = check_name(item["account"], "project account")
-        org = item["organisation"]
-        if org not in spec.accounts or spec.accounts[org].level != "organisation":
-            raise SpecError(f"project {name}: unknown organisation {org!r}")
-        if name in spec.accounts:
-            raise SpecError(f"account {name} declared twice")
-        qos = frozenset(item.get("qos", []))
-        for q in qos | ({item["default_qos"]} if item.get("default_qos") else set()):
-            if q not in spec.qos and q != "normal":
-                raise SpecError(f"project {name}: QOS {q!r} is not declared")
-        spec.accounts[name] = AccountSpec(
-            name=name,
-            parent=org,
-            level="project",
-            fairshare=int(item.get("fairshare", 1)),
-            description=item.get("description"),
-            organization=item.get("organization", spec.accounts[org].effective_organization),
-            grp_tres_mins=_tres_of(item.get("grp_tres_mins")),
-            grp_tres=_tres_of(item.get("grp_tres")),
-            qos=qos,
-            default_qos=item.get("default_qos"),
-            grp_submit_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_submit_jobs")),
-            grp_jobs=0 if item.get("blocked") else _opt_int(item.get("grp_jobs")),
-            usage_period=_iso_day(item.get("usage_period"), name),
-        )
+        project = _project_from(item, spec)
+        spec.accounts[project.name] = project
         for member in item.get("users", []):
-            if isinstance(member, str):
-                member = {"name": member}
-            user = check_name(member["name"], "user")
-            spec.users[(user, name)] = UserAssoc(
-                user=user,
-                account=name,
-                fairshare=int(member.get("fairshare", 1)),
-                max_submit_jobs=0
-                if member.get("blocked")
-                else _opt_int(member.get("max_submit_jobs")),
-            )
+            assoc = _member_from(member, project.name)
+            spec.users[(assoc.user, assoc.account)] = assoc
     for user, info in dict(data.get("users", {})).items():
         default = info.get("default_account") if isinstance(info, Mapping) else info
         if default:
@@ -356,6 +293,96 @@ def _from_description(data: Mapping[str, Any]) -> ClusterSpec:
                 raise SpecError(f"user {user}: default account {default} is not one of theirs")
             spec.default_accounts[user] = default
     return spec
+
+
+def _qos_from(item: Mapping[str, Any]) -> QosSpec:
+    name = check_name(item["name"], "QOS")
+    kind = item.get("kind", "other")
+    if kind not in QOS_KINDS:
+        raise SpecError(f"QOS {name}: kind {kind!r} not one of {QOS_KINDS}")
+    return QosSpec(
+        name=name,
+        priority=int(item.get("priority", 0)),
+        preempt=frozenset(item.get("preempt", [])),
+        preempt_mode=(item.get("preempt_mode") or None),
+        grp_tres=_tres_of(item.get("grp_tres")),
+        description=item.get("description"),
+        kind=kind,
+    )
+
+
+def _group_from(item: Mapping[str, Any]) -> AccountSpec:
+    name = check_name(item["account"], "group account")
+    return AccountSpec(
+        name=name,
+        parent="root",
+        level="group",
+        fairshare=int(item.get("fairshare", 1)),
+        description=item.get("description"),
+        organization=item.get("organization"),
+        kind=item.get("kind", name if name in GROUP_KINDS else None),
+    )
+
+
+def _organisation_from(
+    item: Mapping[str, Any], spec: ClusterSpec, org_share: Mapping[str, int]
+) -> AccountSpec:
+    """An organisation's account; without its own fairshare it gets its projects' sum."""
+    name = check_name(item["account"], "organisation account")
+    group = item["group"]
+    if group not in spec.accounts:
+        raise SpecError(f"organisation {name}: unknown group {group!r}")
+    share = item.get("fairshare")
+    return AccountSpec(
+        name=name,
+        parent=group,
+        level="organisation",
+        fairshare=int(share) if share is not None else max(1, org_share.get(name, 1)),
+        description=item.get("description"),
+        organization=item.get("organization"),
+    )
+
+
+def _project_from(item: Mapping[str, Any], spec: ClusterSpec) -> AccountSpec:
+    name = check_name(item["account"], "project account")
+    org = item["organisation"]
+    if org not in spec.accounts or spec.accounts[org].level != "organisation":
+        raise SpecError(f"project {name}: unknown organisation {org!r}")
+    if name in spec.accounts:
+        raise SpecError(f"account {name} declared twice")
+    qos = frozenset(item.get("qos", []))
+    for q in qos | ({item["default_qos"]} if item.get("default_qos") else set()):
+        if q not in spec.qos and q != "normal":
+            raise SpecError(f"project {name}: QOS {q!r} is not declared")
+    blocked = bool(item.get("blocked"))
+    return AccountSpec(
+        name=name,
+        parent=org,
+        level="project",
+        fairshare=int(item.get("fairshare", 1)),
+        description=item.get("description"),
+        organization=item.get("organization", spec.accounts[org].effective_organization),
+        grp_tres_mins=_tres_of(item.get("grp_tres_mins")),
+        grp_tres=_tres_of(item.get("grp_tres")),
+        qos=qos,
+        default_qos=item.get("default_qos"),
+        grp_submit_jobs=0 if blocked else _opt_int(item.get("grp_submit_jobs")),
+        grp_jobs=0 if blocked else _opt_int(item.get("grp_jobs")),
+        usage_period=_iso_day(item.get("usage_period"), name),
+    )
+
+
+def _member_from(member: str | Mapping[str, Any], account: str) -> UserAssoc:
+    """A project member: a user name, or a mapping with ``name`` and its settings."""
+    if isinstance(member, str):
+        member = {"name": member}
+    user = check_name(member["name"], "user")
+    return UserAssoc(
+        user=user,
+        account=account,
+        fairshare=int(member.get("fairshare", 1)),
+        max_submit_jobs=0 if member.get("blocked") else _opt_int(member.get("max_submit_jobs")),
+    )
 
 
 def _iso_day(value: Any, account: str) -> str | None:
@@ -370,21 +397,9 @@ def _iso_day(value: Any, account: str) -> str | None:
 
 
 def _to_description(spec: ClusterSpec) -> dict[str, Any]:
-    def opt(value: Any, default: Any) -> Any:
-        return None if value == default else value
-
-    qos = []
-    for q in sorted(spec.qos.values(), key=lambda q: (q.kind, q.priority, q.name)):
-        item: dict[str, Any] = {"name": q.name, "kind": q.kind, "priority": q.priority}
-        if q.preempt:
-            item["preempt"] = sorted(q.preempt)
-        if q.preempt_mode:
-            item["preempt_mode"] = q.preempt_mode.lower()
-        if q.grp_tres:
-            item["grp_tres"] = dict(sorted(q.grp_tres.items()))
-        if q.description and q.description.lower() != q.name:
-            item["description"] = q.description.lower()
-        qos.append(item)
+    qos = [
+        _qos_item(q) for q in sorted(spec.qos.values(), key=lambda q: (q.kind, q.priority, q.name))
+    ]
     groups, orgs, projects = [], [], []
     for acc in sorted(spec.accounts.values(), key=lambda a: a.name):
         base: dict[str, Any] = {"account": acc.name, "fairshare": acc.fairshare}
@@ -401,39 +416,7 @@ def _to_description(spec: ClusterSpec) -> dict[str, Any]:
                 base["organization"] = acc.effective_organization
             orgs.append(base)
         else:
-            base["organisation"] = acc.parent
-            if acc.effective_organization != spec.accounts[acc.parent].effective_organization:
-                base["organization"] = acc.effective_organization
-            if acc.grp_tres_mins:
-                base["grp_tres_mins"] = dict(sorted(acc.grp_tres_mins.items()))
-            if acc.grp_tres:
-                base["grp_tres"] = dict(sorted(acc.grp_tres.items()))
-            if acc.qos:
-                base["qos"] = sorted(acc.qos)
-            if acc.default_qos:
-                base["default_qos"] = acc.default_qos
-            if acc.usage_period:
-                base["usage_period"] = acc.usage_period
-            if acc.blocked:
-                base["blocked"] = True
-            else:
-                if acc.grp_submit_jobs is not None:
-                    base["grp_submit_jobs"] = acc.grp_submit_jobs
-                if acc.grp_jobs is not None:
-                    base["grp_jobs"] = acc.grp_jobs
-            members = []
-            for (user, account), assoc in sorted(spec.users.items()):
-                if account != acc.name:
-                    continue
-                extra = {
-                    "fairshare": opt(assoc.fairshare, 1),
-                    "blocked": True if assoc.blocked else None,
-                    "max_submit_jobs": None if assoc.blocked else assoc.max_submit_jobs,
-                }
-                extra = {k: v for k, v in extra.items() if v is not None}
-                members.append({"name": user, **extra} if extra else user)
-            base["users"] = members
-            projects.append(base)
+            projects.append(_project_item(spec, acc, base))
     return {
         "cluster": spec.cluster,
         "qos": qos,
@@ -444,6 +427,61 @@ def _to_description(spec: ClusterSpec) -> dict[str, Any]:
             user: {"default_account": acc} for user, acc in sorted(spec.default_accounts.items())
         },
     }
+
+
+def _qos_item(q: QosSpec) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": q.name, "kind": q.kind, "priority": q.priority}
+    if q.preempt:
+        item["preempt"] = sorted(q.preempt)
+    if q.preempt_mode:
+        item["preempt_mode"] = q.preempt_mode.lower()
+    if q.grp_tres:
+        item["grp_tres"] = dict(sorted(q.grp_tres.items()))
+    if q.description and q.description.lower() != q.name:
+        item["description"] = q.description.lower()
+    return item
+
+
+def _project_item(spec: ClusterSpec, acc: AccountSpec, base: dict[str, Any]) -> dict[str, Any]:
+    """A project's description item: ``base`` (name, fairshare, description) with its
+    limits, QOS and members; settings at their defaults are left out."""
+    base["organisation"] = acc.parent
+    if acc.effective_organization != spec.accounts[acc.parent].effective_organization:
+        base["organization"] = acc.effective_organization
+    if acc.grp_tres_mins:
+        base["grp_tres_mins"] = dict(sorted(acc.grp_tres_mins.items()))
+    if acc.grp_tres:
+        base["grp_tres"] = dict(sorted(acc.grp_tres.items()))
+    if acc.qos:
+        base["qos"] = sorted(acc.qos)
+    if acc.default_qos:
+        base["default_qos"] = acc.default_qos
+    if acc.usage_period:
+        base["usage_period"] = acc.usage_period
+    if acc.blocked:
+        base["blocked"] = True
+    else:
+        if acc.grp_submit_jobs is not None:
+            base["grp_submit_jobs"] = acc.grp_submit_jobs
+        if acc.grp_jobs is not None:
+            base["grp_jobs"] = acc.grp_jobs
+    base["users"] = [
+        _member_item(user, assoc)
+        for (user, account), assoc in sorted(spec.users.items())
+        if account == acc.name
+    ]
+    return base
+
+
+def _member_item(user: str, assoc: UserAssoc) -> str | dict[str, Any]:
+    """A member as its name alone, or with the settings that differ from the defaults."""
+    extra = {
+        "fairshare": None if assoc.fairshare == 1 else assoc.fairshare,
+        "blocked": True if assoc.blocked else None,
+        "max_submit_jobs": None if assoc.blocked else assoc.max_submit_jobs,
+    }
+    extra = {k: v for k, v in extra.items() if v is not None}
+    return {"name": user, **extra} if extra else user
 
 
 def standard_qos(
