@@ -289,12 +289,6 @@ class PolicySettingsSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {"overbooking_factor": {"max_value": Decimal("10")}}
 
-    def validate_warning_thresholds(self, value):
-        return sorted({float(v) for v in value})
-
-    def validate_security_partner_countries(self, value):
-        return sorted(set(value))
-
 
 class PolicyCheckSerializer(DateRangeSerializer):
     """A proposed grant to test against the rules without writing it."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from regnekraft.accounting import rating
 from regnekraft.catalog.models import AvailabilityTier, Price, PriceList, ResourceClass, System
 
-from .common import country_field, decimal_string, run_model_clean
+from .common import country_field, decimal_string
 
 
 class SystemSerializer(serializers.ModelSerializer):
@@ -171,31 +169,3 @@ class PriceListSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(f"two prices for {key[0]} {key[1]}".strip())
             seen.add(key)
         return value
-
-    def validate(self, attrs):
-        run_model_clean(PriceList, {k: v for k, v in attrs.items() if k != "prices"}, self.instance)
-        valid_from = attrs.get("valid_from", self.instance.valid_from if self.instance else None)
-        if valid_from is not None:
-            try:  # no list may reprice rated or invoiced use (accounting.rating)
-                rating.check_price_list_start(
-                    valid_from, existing=self.instance.valid_from if self.instance else None
-                )
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.message_dict) from None
-        return attrs
-
-    def create(self, validated_data):
-        prices = validated_data.pop("prices", [])
-        price_list = PriceList.objects.create(**validated_data)
-        for price in prices:
-            Price.objects.create(price_list=price_list, **price)
-        return price_list
-
-    def update(self, instance, validated_data):
-        prices = validated_data.pop("prices", None)
-        instance = super().update(instance, validated_data)
-        if prices is not None:
-            instance.prices.all().delete()
-            for price in prices:
-                Price.objects.create(price_list=instance, **price)
-        return instance

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from regnekraft.accounting import rating
+from regnekraft.accounting import pricelists, rating
 from regnekraft.allocation import policy
 from regnekraft.api.permissions import OperatorWritesOnly, PricingWrites
 from regnekraft.api.serializers.catalog import (
@@ -129,9 +127,15 @@ class PriceListViewSet(WritableViewSet):
     serializer_class = PriceListSerializer
     permission_classes = [PricingWrites]
 
+    def perform_create(self, serializer):
+        serializer.instance = pricelists.publish_price_list(
+            self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = pricelists.update_price_list(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
     def perform_destroy(self, instance):
-        try:  # a list that priced rated or invoiced use stays (accounting.rating)
-            rating.check_price_list_start(instance.valid_from, existing=instance.valid_from)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
-        instance.delete()
+        pricelists.delete_price_list(self.request.user, instance)

@@ -8,7 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from regnekraft import access
-from regnekraft.allocation import policy
+from regnekraft.allocation import knobs, policy
 from regnekraft.allocation.models import PolicySettings
 from regnekraft.api.permissions import OperatorWritesOnly, among
 from regnekraft.api.schema import DECISION_ERRORS
@@ -41,8 +41,8 @@ class PolicySettingsView(BaseAPIView):
             PolicySettings.current(), data=request.data, partial=partial
         )
         form.is_valid(raise_exception=True)
-        form.save()
-        return Response(form.data)
+        settings = knobs.set_policy(request.user, **form.validated_data)
+        return Response(PolicySettingsSerializer(settings).data)
 
     def put(self, request):
         return self._save(request, partial=False)

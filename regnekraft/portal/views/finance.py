@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.accounting.models import InvoiceLine
+from regnekraft.accounting.pricelists import publish_price_list
 from regnekraft.accounting.rating import earliest_new_list_day
 from regnekraft.catalog.models import Price
 
-from .. import writes
 from ..forms import PriceListForm
 from ..tables import Cell, Column, Table
 from .base import add_refusal, not_visible, page, requires
@@ -139,14 +139,15 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            price_list = writes.publish_price_list(
+            price_list = publish_price_list(
+                request.user,
                 category=data["category"],
                 name=data["name"],
                 valid_from=data["valid_from"],
-                multipliers={"1": data["tier_1"], "2": data["tier_2"], "3": data["tier_3"]},
+                tier_multipliers={"1": data["tier_1"], "2": data["tier_2"], "3": data["tier_3"]},
                 free_allowance_nok=data["free_allowance_nok"],
                 source=data["source"],
-                prices=form.prices(),
+                prices=[{"kind": k, "unit_price": v} for k, v in form.prices().items()],
             )
         except ValidationError as exc:
             add_refusal(form, exc)
