@@ -28,11 +28,11 @@ from regnekraft.slurm.service import (
 @dataclass
 class IngestOutcome:
     result: IngestResult
-    stored: dict[str, int] | None = None  # what the import did, when the usage was stored
+    stored: dict[str, Any] | None = None  # what the import did, when the usage was stored
     status: int = EXIT_OK
 
 
-def store_records(cluster: str | None, records: list[dict[str, Any]]) -> dict[str, int]:
+def store_records(cluster: str | None, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Import the finished jobs' usage into the platform (idempotent, rated, balances updated)."""
     # imported here: reading usage into a file works without Django set up
     from regnekraft.slurm.adapter import usage_records
@@ -51,7 +51,7 @@ def store_records(cluster: str | None, records: list[dict[str, Any]]) -> dict[st
     }
 
 
-def _store(request: UsageRequest, read: UsageRead) -> dict[str, int]:
+def _store(request: UsageRequest, read: UsageRead) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
     try:

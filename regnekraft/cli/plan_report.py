@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from regnekraft.planning import economics as ec
@@ -20,7 +21,7 @@ def fmt(v: float) -> str:
     return f"{v:,.0f}"
 
 
-def forecast_lines(label: str, r: Any, f: Any, components: list, entry: dict) -> list[str]:
+def forecast_lines(label: str, r: Any, f: Any, components: Sequence, entry: dict) -> list[str]:
     lines = [
         f"{label} ({r.quantity_unit}{' per year' if r.hourly else ', year end'}):",
         f"  method: {f.method} of {', '.join(c.method for c in components)}",
