@@ -157,6 +157,11 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
     return recorded
 
 
+def reopen_resized(sender: Any, allocation: Allocation, **_: Any) -> None:
+    """Receiver of ``allocation.signals.allocation_resized``."""
+    reopen(allocation)
+
+
 def reopen(allocation: Allocation) -> list[dict[str, Any]]:
     """After an allocation grew or got longer: forget the thresholds its use no longer reaches,
     lift a block the use no longer justifies, and record what it still reaches."""

@@ -30,6 +30,7 @@ from .models import (
     SectorOrder,
     SectorOrderLine,
 )
+from .signals import allocation_resized
 
 
 def _create(
@@ -311,10 +312,8 @@ def decide_change(
             if old.status == AllocationStatus.EXPIRED and end > dt.date.today():
                 old.status, old.status_reason = AllocationStatus.ACTIVE, "extended"
             old.save(update_fields=["amount", "end", "status", "status_reason"])
-            # Thresholds and the block at 100 % are accounting's: ask it to look at the new size.
-            from regnekraft.accounting.balances import reopen
-
-            reopen(old)
+            # Thresholds and the block at 100 % are accounting's: it looks at the new size.
+            allocation_resized.send(sender=Allocation, allocation=old)
     change.status = ChangeStatus.APPROVED if approve else ChangeStatus.REJECTED
     change.decision_note = note
     change.save(update_fields=["status", "decision_note"])
