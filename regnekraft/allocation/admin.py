@@ -1,13 +1,16 @@
-"""Operators' admin. Allocations made or changed here pass the same policy rules as the API and CLI."""
+"""Operators' admin. Allocations made or changed here pass the same policy rules as the API and
+CLI; orders, change requests, co-located equipment and external capacity are written by the
+same services as there (allocation.orders, changes, colocation, external)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
 
-from . import policy, services
+from . import changes, colocation, external, orders, policy, services
 from .models import (
     Allocation,
     Application,
@@ -129,41 +132,205 @@ class ApplicationAdmin(admin.ModelAdmin):
             services.decide_application(app, {}, decided_by=request.user)
 
 
+REFUSALS = (ValidationError, PermissionDenied, policy.PolicyViolation)
+
+
+def refusal_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc)
+
+
+class ServiceWrites(admin.ModelAdmin):
+    """A page whose saves and deletes go through a domain service: a refusal is an error message
+    and writes nothing (the admin's own transaction is rolled back)."""
+
+    def _refused(self, request, exc: Exception) -> HttpResponseRedirect:
+        self.message_user(request, f"Refused: {refusal_text(exc)}", level=messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except REFUSALS as exc:
+            return self._refused(request, exc)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method != "POST":
+            return super().delete_view(request, object_id, extra_context)
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except REFUSALS as exc:
+            return self._refused(request, exc)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+def _adopt(obj, saved) -> None:
+    """Let the admin go on with the row the service wrote (its id, for the log and redirect)."""
+    obj.pk, obj._state.adding = saved.pk, False
+
+
 class SectorOrderLineInline(admin.TabularInline):
     model = SectorOrderLine
     extra = 0
 
 
 @admin.register(SectorOrder)
-class SectorOrderAdmin(admin.ModelAdmin):
-    list_display = ("sector", "organisation", "year", "commitment_share", "status")
+class SectorOrderAdmin(ServiceWrites):
+    """Orders are saved with their lines by orders.save_order (drafts only); confirming and
+    cancelling are actions."""
+
+    list_display = ("sector", "organisation", "year", "commitment_share", "status", "committed")
+    readonly_fields = ("sector", "status", "ordered_by", "price_estimate")
     inlines = [SectorOrderLineInline]
-    actions = ["confirm"]
+    actions = ["confirm", "cancel"]
+
+    @admin.display(description="take-or-pay commitment (NOK)")
+    def committed(self, order: SectorOrder):
+        return orders.estimate(order).committed
+
+    @admin.display(description="price estimate")
+    def price_estimate(self, order: SectorOrder) -> str:
+        if order.pk is None:
+            return "-"
+        found = orders.estimate(order)
+        missing = "" if found.complete else " (some lines have no price)"
+        return (
+            f"category {found.category}: {found.total} NOK, "
+            f"committed {found.committed} NOK{missing}"
+        )
+
+    def save_model(self, request, obj, form, change):
+        pass  # written with its lines in save_related
+
+    def save_related(self, request, form, formsets, change):
+        lines = {}
+        for formset in formsets:
+            for line in formset.forms:
+                data = line.cleaned_data
+                if data and not data.get("DELETE"):
+                    lines[data["resource_class"]] = data["amount"]
+            # The service wrote the lines; the admin's change message reads these.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        order = form.instance
+        saved = orders.save_order(
+            request.user,
+            organisation=order.organisation,
+            year=order.year,
+            commitment_share=order.commitment_share,
+            lines=lines,
+            order=order if change else None,
+        )
+        _adopt(order, saved)
 
     @admin.action(description="Confirm (through the policy rules)")
     def confirm(self, request, queryset):
         for order in queryset:
             try:
-                services.confirm_order(order)
+                orders.confirm_order(request.user, order)
                 self.message_user(request, f"{order}: confirmed")
-            except (policy.PolicyViolation, ValidationError) as exc:
-                self.message_user(request, f"{order}: refused: {exc}", level=messages.ERROR)
+            except REFUSALS as exc:
+                self.message_user(
+                    request, f"{order}: refused: {refusal_text(exc)}", level=messages.ERROR
+                )
+
+    @admin.action(description="Cancel (drafts only)")
+    def cancel(self, request, queryset):
+        for order in queryset:
+            try:
+                orders.cancel_order(request.user, order)
+                self.message_user(request, f"{order}: cancelled")
+            except REFUSALS as exc:
+                self.message_user(
+                    request, f"{order}: refused: {refusal_text(exc)}", level=messages.ERROR
+                )
+
+
+CHANGE_FIELDS = ("allocation", "kind", "amount", "new_end", "reason")
 
 
 @admin.register(ChangeRequest)
-class ChangeRequestAdmin(admin.ModelAdmin):
+class ChangeRequestAdmin(ServiceWrites):
+    """Requests are made by changes.request_change and decided by the actions; a request made
+    stays as it was asked."""
+
     list_display = ("allocation", "kind", "amount", "new_end", "status")
-    actions = ["approve"]
+    actions = ["approve", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        done = ("status", "requested_by", "decision_note")
+        return done if obj is None else (*CHANGE_FIELDS, *done)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        saved = changes.request_change(
+            request.user,
+            obj.allocation,
+            kind=obj.kind,
+            amount=obj.amount,
+            new_end=obj.new_end,
+            reason=obj.reason,
+        )
+        _adopt(obj, saved)
+
+    def _decide(self, request, queryset, approve: bool) -> None:
+        for change in queryset:
+            try:
+                changes.decide_change(request.user, change, approve)
+            except REFUSALS as exc:
+                self.message_user(
+                    request, f"{change}: refused: {refusal_text(exc)}", level=messages.ERROR
+                )
 
     @admin.action(description="Approve (through the policy rules)")
     def approve(self, request, queryset):
-        for change in queryset:
-            try:
-                services.decide_change(change, True, decided_by=request.user)
-            except (policy.PolicyViolation, ValidationError) as exc:
-                self.message_user(request, f"{change}: refused: {exc}", level=messages.ERROR)
+        self._decide(request, queryset, True)
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, False)
 
 
-admin.site.register(ColocatedEquipment)
-admin.site.register(ExternalCapacity)
+def _fields(form, names, change: bool) -> dict:
+    """What the form sets: every field for a new row, only the changed ones otherwise."""
+    wanted = form.changed_data if change else form.cleaned_data
+    return {name: form.cleaned_data[name] for name in wanted if name in names}
+
+
+@admin.register(ColocatedEquipment)
+class ColocatedEquipmentAdmin(ServiceWrites):
+    list_display = ("system", "rack_units", "hosting_fee_nok_per_month", "contract_start")
+
+    def save_model(self, request, obj, form, change):
+        fields = _fields(form, colocation.EQUIPMENT_FIELDS, change)
+        if change:
+            colocation.update_equipment(request.user, obj, **fields)
+        else:
+            _adopt(obj, colocation.register_equipment(request.user, **fields))
+
+    def delete_model(self, request, obj):
+        colocation.remove_equipment(request.user, obj)
+
+
+@admin.register(ExternalCapacity)
+class ExternalCapacityAdmin(ServiceWrites):
+    list_display = ("organisation", "provider", "kind", "amount", "cost_nok", "start", "end")
+
+    def save_model(self, request, obj, form, change):
+        fields = _fields(form, external.EXTERNAL_FIELDS, change)
+        if change:
+            external.update_external(request.user, obj, **fields)
+        else:
+            _adopt(obj, external.record_external(request.user, **fields))
+
+    def delete_model(self, request, obj):
+        external.remove_external(request.user, obj)
+
+
 admin.site.site_header = "Regnekraft operations"
