@@ -307,8 +307,9 @@ def _number(value: Any, what: str) -> float:
 def _sorted_ids(ids: Sequence[Hashable], what: str) -> list[int]:
     """Positions of ``ids`` in ascending id order (the canonical order: ties are broken
     by id, and the model does not depend on the order of the input)."""
+    comparable: Sequence[Any] = ids  # hashable by type; sorting finds out if they compare
     try:
-        return sorted(range(len(ids)), key=lambda k: ids[k])  # type: ignore[no-any-return]
+        return sorted(range(len(ids)), key=lambda k: comparable[k])
     except TypeError as exc:
         raise OptimiserInputError(f"{what} ids must be mutually comparable ({exc})") from exc
 
@@ -528,7 +529,9 @@ def _screen(prep: _Prepared, min_share: float) -> tuple[list[int], dict[int, str
 def _build(prep: _Prepared, cand: list[int]) -> _Model:
     n_cls = len(prep.classes)
     row_of = -np.ones((n_cls, 3), dtype=np.int64)
-    row_kind, row_class, row_limit = [], [], []
+    row_kind: list[int] = []
+    row_class: list[int] = []
+    row_limit: list[float] = []
     for ci in range(n_cls):
         for j in range(3):
             lim = prep.limits[ci, j]

@@ -199,9 +199,15 @@ def study_from_dict(data: Mapping) -> CostStudy:
         u = data["uncertainty"]
         unc = Uncertainty(
             components={k: (v["level"], v["skew"]) for k, v in u.get("components", {}).items()},
-            shapes={k: tuple(float(x) for x in v) for k, v in u.get("shapes", {}).items()},
+            shapes={k: _pert_shape(v) for k, v in u.get("shapes", {}).items()},
         )
     return CostStudy(assumptions, concepts, unc, data.get("published", {}))
+
+
+def _pert_shape(values: Sequence[float]) -> tuple[float, float, float]:
+    """A shape from an input file: (min, mode, max)."""
+    low, mode, high = (float(x) for x in values)
+    return low, mode, high
 
 
 def load_study(path: str | Path | None = None) -> CostStudy:
@@ -340,8 +346,8 @@ class Comparison:
 
     def ranking(self) -> list[str]:
         """Concepts other than the zero alternative, least costly (highest net NPV) first."""
-        others = [r for r in self.results if r.net is not None]
-        return [r.key for r in sorted(others, key=lambda r: r.net.total, reverse=True)]
+        others = [(r.key, r.net.total) for r in self.results if r.net is not None]
+        return [key for key, _ in sorted(others, key=lambda kt: kt[1], reverse=True)]
 
 
 def compare(study: CostStudy) -> Comparison:
@@ -616,16 +622,16 @@ def report(
 
 def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
     """A small fixed-width text table."""
-    rows = [[str(x) for x in r] for r in rows]
+    cells = [[str(x) for x in r] for r in rows]
     widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)
     ]
     line = "  ".join(
         h.ljust(w) if i == 0 else h.rjust(w)
         for i, (h, w) in enumerate(zip(header, widths, strict=True))
     )
     out = [line, "-" * len(line)]
-    for r in rows:
+    for r in cells:
         out.append(
             "  ".join(
                 c.ljust(w) if i == 0 else c.rjust(w)

@@ -216,11 +216,10 @@ def energy_report(
 
     total_kwh = sum(p.facility_kwh for p in parts)
     total_it = sum(p.it_kwh for p in parts)
-    known = [p for p in parts if p.renewable_share is not None]
+    known = [(p.facility_kwh, p.renewable_share) for p in parts if p.renewable_share is not None]
+    known_kwh = sum(kwh for kwh, _ in known)
     renewable = (
-        sum(p.facility_kwh * p.renewable_share for p in known) / sum(p.facility_kwh for p in known)
-        if known and sum(p.facility_kwh for p in known) > 0
-        else None
+        sum(kwh * share for kwh, share in known) / known_kwh if known and known_kwh > 0 else None
     )
     indicators = {
         "facility_kwh": total_kwh,

@@ -93,7 +93,11 @@ def series_of(history: Iterable[UsagePoint], resource: str) -> tuple[list[Quarte
     return qs, np.array([acc[q] for q in qs], dtype=float)
 
 
-def _loglinear(y: np.ndarray, steps: int, alpha: float) -> tuple[np.ndarray, ...]:
+# a model's central path, band's lower and upper edges, and what it says about the fit
+_Fit = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, object]]
+
+
+def _loglinear(y: np.ndarray, steps: int, alpha: float) -> _Fit:
     import statsmodels.api as sm
 
     t = np.arange(len(y), dtype=float)
@@ -109,7 +113,7 @@ def _loglinear(y: np.ndarray, steps: int, alpha: float) -> tuple[np.ndarray, ...
     )
 
 
-def _ets(y: np.ndarray, steps: int, alpha: float, damped: bool, seasonal: bool) -> tuple:
+def _ets(y: np.ndarray, steps: int, alpha: float, damped: bool, seasonal: bool) -> _Fit:
     import pandas as pd
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -168,9 +172,9 @@ def history_forecast(
     else:
         raise ValueError(f"unknown model {model!r}; choose from {METHODS_A}")
     periods = tuple(qs[-1] + i for i in range(1, steps + 1))
-    info = {"model": model, "history": [str(qs[0]), str(qs[-1])], **info}
+    about = {"model": model, "history": [str(qs[0]), str(qs[-1])], **info}
     return Forecast(
-        resource, f"history:{model}", periods, tuple(c), tuple(lo), tuple(hi), level, info
+        resource, f"history:{model}", periods, tuple(c), tuple(lo), tuple(hi), level, about
     )
 
 

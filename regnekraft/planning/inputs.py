@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
+from typing import Any
 
 from . import forecast as fc
 from .capacity import DEFAULT_TARGET_UTILISATION
@@ -60,6 +61,13 @@ def _date(x: object) -> dt.date | None:
     if isinstance(x, dt.date):
         return x
     return dt.date.fromisoformat(str(x))
+
+
+def _required_date(x: object, what: str) -> dt.date:
+    day = _date(x)
+    if day is None:
+        raise ValueError(f"{what}: a date (YYYY-MM-DD) is required")
+    return day
 
 
 def _history(data: Mapping) -> list[UsagePoint]:
@@ -116,7 +124,7 @@ def input_from_dict(data: Mapping) -> PlanningInput:
             name=x["name"],
             country=x.get("country", "NO"),
             location=x.get("location", ""),
-            commissioned=_date(x["commissioned"]),
+            commissioned=_required_date(x["commissioned"], f"system {x['name']}: commissioned"),
             decommissioned=_date(x.get("decommissioned")),
             units={k: float(v) for k, v in x.get("units", {}).items()},
             availability=float(x.get("availability", 0.95)),
@@ -229,7 +237,7 @@ def _base_units(inp: PlanningInput, resource: ResourceClass) -> tuple[int, float
 def build_component(
     inp: PlanningInput,
     resource: ResourceClass,
-    spec: Mapping[str, object],
+    spec: Mapping[str, Any],  # one demand entry of a JSON/TOML input file
     periods: Sequence[Quarter],
 ) -> fc.Forecast:
     method = spec.get("method")
@@ -252,6 +260,11 @@ def build_component(
         if family in ("cpu", "gpu") and (base_year is None or base_units is None):
             base_year, base_units = _base_units(inp, resource)
         if "growth" in spec:  # custom family: {low, medium, high}
+            if base_year is None or base_units is None:
+                raise ValueError(
+                    f"demand for {resource.key}: growth family {family!r} needs"
+                    " base_year and base_units"
+                )
             g = spec["growth"]
             lo, me, hi = (
                 fc.GrowthScenario(

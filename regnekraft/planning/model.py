@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import total_ordering
+from typing import overload
 
 HOURS_PER_DAY = 24.0
 
@@ -47,7 +48,14 @@ class Quarter:
     def __add__(self, n: int) -> Quarter:
         return Quarter.from_index(self.index + n)
 
+    @overload
+    def __sub__(self, other: Quarter) -> int: ...
+
+    @overload
+    def __sub__(self, other: int) -> Quarter: ...
+
     def __sub__(self, other: Quarter | int) -> Quarter | int:
+        """Quarters between two quarters, or the quarter ``other`` quarters earlier."""
         if isinstance(other, Quarter):
             return self.index - other.index
         return Quarter.from_index(self.index - other)

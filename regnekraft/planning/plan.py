@@ -203,8 +203,8 @@ def first_crossing(
             continue
         if isinstance(rule, DemandRule):
             ratios = []
-            for i, q in enumerate(periods):
-                cap = tl.total[i]
+            for k, q in enumerate(periods):
+                cap = tl.total[k]
                 d = demand.value(q, rule.band) if q in demand.periods else 0.0
                 ratios.append(d / cap if cap > 0 else (math.inf if d > 0 else 0.0))
             i = _first_run([r > rule.ratio for r in ratios], rule.quarters)

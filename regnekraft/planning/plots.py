@@ -9,13 +9,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .capacity import Timeline  # noqa: E402
-from .economics import Comparison, MonteCarloResult  # noqa: E402
-from .forecast import Forecast  # noqa: E402
-from .model import Quarter, ResourceClass, UsagePoint  # noqa: E402
-from .plan import Plan  # noqa: E402
+from .capacity import Timeline
+from .economics import Comparison, MonteCarloResult
+from .forecast import Forecast
+from .model import Quarter, ResourceClass, UsagePoint
+from .plan import Plan
 
 
 def _x(qs: Sequence[Quarter]) -> list[float]:
@@ -113,20 +113,24 @@ def npv_by_category(path: Path, comparison: Comparison, mc: MonteCarloResult | N
     cats = ("investment", "operation", "tax")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     for ax, basis in zip(axes, ("gross", "net"), strict=True):
-        results = [r for r in comparison.results if basis == "gross" or r.net is not None]
-        keys = [r.key for r in results]
-        bottom = [0.0] * len(results)
+        npvs = [
+            (r.key, npv)
+            for r in comparison.results
+            if (npv := r.gross if basis == "gross" else r.net) is not None
+        ]
+        keys = [key for key, _ in npvs]
+        bottom = [0.0] * len(npvs)
         for cat, colour in zip(cats, ("tab:blue", "tab:orange", "tab:gray"), strict=True):
-            vals = [(r.gross if basis == "gross" else r.net).as_dict()[cat] for r in results]
+            vals = [npv.as_dict()[cat] for _, npv in npvs]
             ax.bar(keys, vals, bottom=bottom, color=colour, label=cat)
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-        for i, r in enumerate(results):
-            total = (r.gross if basis == "gross" else r.net).total
+        for i, (key, npv) in enumerate(npvs):
+            total = npv.total
             ax.text(i, total, f"{total:,.0f}", ha="center", va="top", fontsize=8)
             if mc is not None:
                 src: Mapping = mc.gross if basis == "gross" else mc.net
-                if r.key in src:
-                    p = src[r.key]["total"]
+                if key in src:
+                    p = src[key]["total"]
                     ax.errorbar(
                         i + 0.25,
                         p.p50,

@@ -253,10 +253,12 @@ class Simulator:
         self.ngroups_fixed = len(self.groups)
         self.now = 0.0
         self.seq = 0
-        self.ends = []
-        self.timers = []
+        # event heaps of (time, seq, job, the job's run_id when the event was made)
+        self.ends: list[tuple[float, int, Job, int]] = []
+        self.timers: list[tuple[float, int, Job, int]] = []  # preemption grace times
         self.jobs: list[Job] = []
-        self.segments = []  # (job idx, system, start, end, nodes, alloc) of preempted runs
+        # (job idx, system, start, end, nodes, alloc) of preempted runs
+        self.segments: list[tuple[int, int, float, float, int, int]] = []
         self.preemptions = 0
         self.rejected = 0
         self.passes = 0
@@ -689,7 +691,7 @@ class Simulator:
     def _reclaim_victims(self, S, job):
         used = S.quota_used_cores
         nominal = S.nominal_cores
-        taken = {}
+        taken: dict[int, int] = {}
 
         def ok(v):
             h = v.gidx
@@ -795,7 +797,7 @@ class Simulator:
         for g, f in zip(self.groups, factors, strict=False):
             g.fairshare_factor = f
         for S in self.systems:
-            if self.multifactor:
+            if isinstance(S.queue, MultifactorQueue):  # the queue of a multifactor policy
                 S.queue.set_offsets(T, factors)
             S.needs_full_pass = True
 
@@ -899,9 +901,9 @@ class Simulator:
         if not S.needs_full_pass and S.head is not None and S.head.state == QUEUED:
             # incremental: only the jobs that just arrived can have become startable
             # (in submission order they always do)
-            head = S.head
+            last_head = S.head
             if not self.multifactor or all(
-                q.order_value(j) > q.order_value(head) for j in S.arrivals
+                q.order_value(j) > q.order_value(last_head) for j in S.arrivals
             ):
                 self._backfill_new(S, now, quotas)
                 return

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 
 def lowest_bits(mask: int, n: int) -> int:
@@ -46,7 +49,7 @@ class NodeLists:
     """Each job's nodes as the compiled kernel leaves them (``nodes[off[i]:off[i + 1]]``),
     read as the node-set integers the rest of the module uses, one job at a time."""
 
-    def __init__(self, off, nodes):
+    def __init__(self, off: np.ndarray, nodes: np.ndarray) -> None:
         self.off = off
         self.nodes = nodes
 
@@ -61,7 +64,7 @@ class NodeLists:
             mask |= 1 << node
         return mask
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         return (self[i] for i in range(len(self)))
 
 
@@ -104,7 +107,14 @@ class _Profile:
 
     __slots__ = ("ts", "vs")
 
-    def _split(self, t):
+    ts: list[float]
+    vs: list[int]
+
+    def _give(self, i: int, k: int, x: int) -> None:
+        """Add ``x`` back to the segments ``i`` to ``k - 1``."""
+        raise NotImplementedError
+
+    def _split(self, t: float) -> int:
         ts = self.ts
         i = bisect_right(ts, t) - 1
         if ts[i] != t:
@@ -113,7 +123,7 @@ class _Profile:
             return i + 1
         return i
 
-    def release(self, t, w, x):
+    def release(self, t: float, w: float, x: int) -> None:
         """Give back what a reservation of ``x`` (nodes or count) on ``[t, t+w)`` took."""
         end = t + w
         if t < self.ts[0]:
@@ -125,7 +135,7 @@ class _Profile:
         self._give(i, k, x)
         self._merge()
 
-    def advance(self, now):
+    def advance(self, now: float) -> None:
         """Forget the past: the profile now starts at ``now``."""
         ts, vs = self.ts, self.vs
         i = bisect_right(ts, now) - 1
@@ -134,7 +144,7 @@ class _Profile:
             del vs[:i]
         ts[0] = now
 
-    def _merge(self):
+    def _merge(self) -> None:
         ts, vs = self.ts, self.vs
         if len(ts) < 2:
             return
@@ -153,8 +163,8 @@ class NodeProfile(_Profile):
 
     __slots__ = ()
 
-    def __init__(self, now, free, running):
-        # running: iterable of (expected_end, alloc_mask) sorted by expected end
+    def __init__(self, now: float, free: int, running: Iterable[tuple[float, int]]) -> None:
+        # running: (expected_end, alloc_mask) sorted by expected end
         self.ts = [now]
         self.vs = [free]
         for e, m in running:
@@ -164,7 +174,7 @@ class NodeProfile(_Profile):
                 self.ts.append(e)
                 self.vs.append(self.vs[-1] | m)
 
-    def first_fit(self, n, w, earliest=None):
+    def first_fit(self, n: int, w: float, earliest: float | None = None) -> tuple[float, int]:
         """Earliest (start, nodes) where ``n`` nodes stay free for ``w`` seconds."""
         ts, ms = self.ts, self.vs
         last = len(ts) - 1
@@ -181,7 +191,7 @@ class NodeProfile(_Profile):
                 return t, lowest_bits(inter, n)
             i += 1
 
-    def reserve(self, t, w, nodes):
+    def reserve(self, t: float, w: float, nodes: int) -> None:
         i = self._split(t)
         k = self._split(t + w) if math.isfinite(t + w) else len(self.ts)
         inv = ~nodes
@@ -189,7 +199,7 @@ class NodeProfile(_Profile):
         for x in range(i, k):
             ms[x] &= inv
 
-    def _give(self, i, k, nodes):
+    def _give(self, i: int, k: int, nodes: int) -> None:
         ms = self.vs
         for x in range(i, k):
             ms[x] |= nodes
@@ -200,7 +210,8 @@ class CountProfile(_Profile):
 
     __slots__ = ()
 
-    def __init__(self, now, free, running):
+    def __init__(self, now: float, free: int, running: Iterable[tuple[float, int]]) -> None:
+        # running: (expected_end, node count) sorted by expected end
         self.ts = [now]
         self.vs = [free]
         for e, k in running:
@@ -210,7 +221,7 @@ class CountProfile(_Profile):
                 self.ts.append(e)
                 self.vs.append(self.vs[-1] + k)
 
-    def first_fit(self, n, w, earliest=None):
+    def first_fit(self, n: int, w: float, earliest: float | None = None) -> tuple[float, int]:
         ts, cs = self.ts, self.vs
         last = len(ts) - 1
         i = 0 if earliest is None else max(0, bisect_right(ts, earliest) - 1)
@@ -227,14 +238,14 @@ class CountProfile(_Profile):
                 return t, n
             i += 1
 
-    def reserve(self, t, w, k):
+    def reserve(self, t: float, w: float, k: int) -> None:
         i = self._split(t)
         e = self._split(t + w)
         cs = self.vs
         for x in range(i, e):
             cs[x] -= k
 
-    def _give(self, i, e, k):
+    def _give(self, i: int, k: int, count: int) -> None:
         cs = self.vs
-        for x in range(i, e):
-            cs[x] += k
+        for x in range(i, k):
+            cs[x] += count

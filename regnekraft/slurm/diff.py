@@ -299,8 +299,8 @@ def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
         if op:
             ops.append(op)
     for user, account in sorted(desired.default_accounts.items()):
-        have = current.default_accounts.get(user)
-        if have is not None and have != account:
+        have_default = current.default_accounts.get(user)
+        if have_default is not None and have_default != account:
             ops.append(
                 Operation(
                     "modify",
@@ -308,7 +308,7 @@ def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
                     user,
                     where=(("cluster", cluster),),
                     settings=(("defaultaccount", account),),
-                    changes=(Change("defaultaccount", have, account),),
+                    changes=(Change("defaultaccount", have_default, account),),
                 )
             )
     # Removals inside the managed subtrees only.
