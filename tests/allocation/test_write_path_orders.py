@@ -151,6 +151,31 @@ def test_a_draft_is_replaced_but_a_confirmed_order_is_refused_alike(world):
     assert page.status_code == 200 and shown(text, page)
     assert _lines(world.order_met) == {world.cpu.pk: Decimal(5_000)}
 
+    changed = client.patch(
+        f"/api/sector-orders/{world.order_met.pk}/", {"commitment_share": "0.5"}, format="json"
+    )
+    assert changed.status_code == 400
+    (text,) = changed.json()["status"]
+    assert text.startswith("only a draft order can be changed")
+    edited = admin(world).post(
+        f"/admin/allocation/sectororder/{world.order_met.pk}/change/",
+        {
+            "organisation": world.met.pk,
+            "year": str(YEAR),
+            "commitment_share": "0.500",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "1",
+            "lines-0-id": world.order_met.lines.get().pk,
+            "lines-0-order": world.order_met.pk,
+            "lines-0-resource_class": world.cpu.pk,
+            "lines-0-amount": "5000",
+        },
+        follow=True,
+    )
+    assert text in admin_messages(edited)
+    world.order_met.refresh_from_db()
+    assert world.order_met.commitment_share == Decimal("0.800")
+
 
 def test_the_estimate_has_one_rounding_rule_in_api_and_portal(world):
     """1.5 TB at 66.67 NOK is 100.005 NOK: half up it is 100.01 (the API's rule before), half
@@ -180,6 +205,8 @@ def test_the_estimate_has_one_rounding_rule_in_api_and_portal(world):
     )
     page = web(world.coordinator_climate).get(f"/sector/orders/{order.pk}/")
     assert page.context["estimate"] == found
+    on_admin = admin(world).get(f"/admin/allocation/sectororder/{order.pk}/change/")
+    assert "committed 80.01 NOK" in on_admin.content.decode()
     with translation.override("nb"):
         total, committed = formats.localize(found.total), formats.localize(found.committed)
     content = page.content.decode()
