@@ -74,6 +74,7 @@ def request_change(
     return change
 
 
+@transaction.atomic
 def decide_change(
     actor: Any, change: ChangeRequest, approve: bool, *, note: str = ""
 ) -> ChangeRequest:

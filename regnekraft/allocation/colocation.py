@@ -66,6 +66,7 @@ def remove_equipment(actor: Any, equipment: ColocatedEquipment) -> None:
     ColocatedEquipment.objects.select_for_update().get(pk=equipment.pk).delete()
 
 
+@transaction.atomic
 def grant_colocated(
     actor: Any,
     project: Project,

@@ -139,6 +139,7 @@ def save_order(
     return order
 
 
+@transaction.atomic
 def confirm_order(actor: Any, order: SectorOrder) -> SectorOrder:
     """Confirm the order: its lines then hold capacity for the year, within the rules.
     Confirming a confirmed order returns it."""
@@ -166,6 +167,7 @@ def cancel_order(actor: Any, order: SectorOrder) -> SectorOrder:
     return order
 
 
+@transaction.atomic
 def sub_allocate(
     actor: Any,
     line: SectorOrderLine,

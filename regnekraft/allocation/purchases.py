@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
 from regnekraft.catalog.models import PriceCategory, ResourceClass
 from regnekraft.catalog.prices import NoPrice, PriceBook, to_ore
@@ -34,6 +35,7 @@ def quote(
     return None if price is None else to_ore(price * amount)
 
 
+@transaction.atomic
 def purchase(
     actor: Any,
     project: Project,
