@@ -1,16 +1,16 @@
-from django import forms
+"""Operators keep the catalogue here; saves and deletes go through ``catalog.editing``.
+(Price lists are accounting's: regnekraft/accounting/admin.py.)"""
+
 from django.contrib import admin
 
-from .models import Price, PriceList, ResourceClass, System
+from regnekraft.audit.admin import ServiceWrites, adopt, editable, form_fields
 
-
-class ResourceClassInline(admin.TabularInline):
-    model = ResourceClass
-    extra = 0
+from . import editing
+from .models import ResourceClass, System
 
 
 @admin.register(System)
-class SystemAdmin(admin.ModelAdmin):
+class SystemAdmin(ServiceWrites):
     list_display = (
         "name",
         "kind",
@@ -24,11 +24,17 @@ class SystemAdmin(admin.ModelAdmin):
     list_filter = ("kind", "security_zone", "availability_tier", "country")
     search_fields = ("name", "slug", "operator")
     prepopulated_fields = {"slug": ("name",)}
-    inlines = [ResourceClassInline]
+
+    def save_model(self, request, obj, form, change):
+        fields = form_fields(form, editable(System), change)
+        adopt(obj, editing.save_system(request.user, obj if change else None, **fields))
+
+    def delete_model(self, request, obj):
+        editing.delete_system(request.user, obj)
 
 
 @admin.register(ResourceClass)
-class ResourceClassAdmin(admin.ModelAdmin):
+class ResourceClassAdmin(ServiceWrites):
     list_display = (
         "__str__",
         "kind",
@@ -39,42 +45,9 @@ class ResourceClassAdmin(admin.ModelAdmin):
     )
     list_filter = ("kind", "system")
 
+    def save_model(self, request, obj, form, change):
+        fields = form_fields(form, editable(ResourceClass), change)
+        adopt(obj, editing.save_resource_class(request.user, obj if change else None, **fields))
 
-class PriceInline(admin.TabularInline):
-    model = Price
-    extra = 0
-
-
-class PriceListAdminForm(forms.ModelForm):
-    class Meta:
-        model = PriceList
-        fields = "__all__"
-
-    def clean(self):
-        data = super().clean()
-        day = data.get("valid_from")
-        if day is not None:
-            # the same rule as the API and the portal: no list reprices rated or invoiced
-            # use, so a list that has priced some cannot change (its prices included)
-            from regnekraft.accounting.rating import check_price_list_start
-
-            check_price_list_start(
-                day, existing=self.instance.valid_from if self.instance.pk else None
-            )
-        return data
-
-
-@admin.register(PriceList)
-class PriceListAdmin(admin.ModelAdmin):
-    form = PriceListAdminForm
-    list_display = ("category", "name", "valid_from")
-    list_filter = ("category",)
-    inlines = [PriceInline]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None:
-            from regnekraft.accounting.rating import has_priced_use
-
-            if has_priced_use(obj.valid_from):
-                return False
-        return super().has_delete_permission(request, obj)
+    def delete_model(self, request, obj):
+        editing.delete_resource_class(request.user, obj)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -88,6 +89,10 @@ class System(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.commissioned and self.decommissioned and self.decommissioned <= self.commissioned:
+            raise ValidationError({"decommissioned": _("must be after the commissioning date")})
 
     def in_service(self, day: dt.date) -> bool:
         return self.commissioned <= day and (

@@ -34,15 +34,6 @@ class SystemSerializer(serializers.ModelSerializer):
             "source",
         ]
 
-    def validate(self, attrs):
-        start = attrs.get("commissioned", getattr(self.instance, "commissioned", None))
-        end = attrs.get("decommissioned", getattr(self.instance, "decommissioned", None))
-        if start and end and end <= start:
-            raise serializers.ValidationError(
-                {"decommissioned": "must be after the commissioning date"}
-            )
-        return attrs
-
 
 class ResourceClassSerializer(serializers.ModelSerializer):
     unit = serializers.CharField(read_only=True)

@@ -20,6 +20,7 @@ from regnekraft.api.serializers.catalog import (
     SystemSerializer,
 )
 from regnekraft.api.serializers.common import DateRangeSerializer
+from regnekraft.catalog import editing
 from regnekraft.catalog.models import PriceCategory, PriceList, ResourceClass, System
 
 from .base import ReadOnlyViewSet, WritableViewSet
@@ -31,6 +32,17 @@ class SystemViewSet(WritableViewSet):
     queryset = System.objects.all()
     serializer_class = SystemSerializer
     permission_classes = [OperatorWritesOnly]
+
+    def perform_create(self, serializer):
+        serializer.instance = editing.save_system(self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = editing.save_system(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        editing.delete_system(self.request.user, instance)
 
 
 PERIOD_PARAMS = [
@@ -54,6 +66,19 @@ class ResourceClassViewSet(WritableViewSet):
     queryset = ResourceClass.objects.select_related("system")
     serializer_class = ResourceClassSerializer
     permission_classes = [OperatorWritesOnly]
+
+    def perform_create(self, serializer):
+        serializer.instance = editing.save_resource_class(
+            self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = editing.save_resource_class(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        editing.delete_resource_class(self.request.user, instance)
 
     @extend_schema(parameters=PERIOD_PARAMS, responses=CapacitySerializer)
     @action(detail=True, methods=["get"])
