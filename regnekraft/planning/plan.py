@@ -345,7 +345,10 @@ def make_plan(
             )
             why = c.reason()
             if late:
-                why += f"; lead time {option.lead_time_quarters} quarters means it comes {late} quarter(s) late"
+                why += (
+                    f"; lead time {option.lead_time_quarters} quarters"
+                    f" means it comes {late} quarter(s) late"
+                )
             actions.append(
                 Action(
                     kind="buy",

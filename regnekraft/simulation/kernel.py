@@ -82,8 +82,11 @@ def _take_lowest(free, skip, n, out, o):
                 break
 
 
+# One function on purpose: the loop's scalar state (free nodes, heap and list sizes, head,
+# shadow time) stays in registers; a Numba helper can only share it by taking and returning
+# every value, as _start does, so splitting the passes out would thread a dozen arguments.
 @njit(cache=True)
-def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test):
+def replay(submit, runtime, walltime, need, nodes, easy, node_mode, max_job_test):  # noqa: C901
     """Replay the jobs (sorted by submission; ``need[j] == 0`` = rejected) on ``nodes``
     nodes. Returns start, end, state, node offsets, node lists and the pass count."""
     J = submit.size

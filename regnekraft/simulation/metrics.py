@@ -10,7 +10,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .model import STATE_NAMES, JobState
+from .model import STATE_NAMES, JobState, PolicyConfig
 from .nodes import mask_to_ranges
 
 _A_SUBMIT = attrgetter("submit")
@@ -164,101 +164,39 @@ class RunResult:
     ):
         """The result from one array per job column (whichever engine filled them);
         ``sim`` gives the systems, groups, policy and counters."""
-        n = len(submit)
-        names = [S.spec.name for S in sim.systems]
         cpn = np.array([S.cores_per_node for S in sim.systems] + [0])
         gpn = np.array([S.gpus_per_node for S in sim.systems] + [0])
-        econ = economic
         ran = (state == JobState.DONE) | ((state == JobState.CANCELLED) & (start >= 0))
         wait = np.where(start >= 0, start - submit, np.nan)
         run = np.where(ran, end - start, np.nan)
         bsld = np.where(ran, np.maximum(1.0, (wait + run) / np.maximum(run, TAU)), np.nan)
         cores = nodes * cpn[system]
         gpus = nodes * gpn[system]
-        # preempted segments count as held capacity too
-        s_sys = segments.system
-        s_job = segments.job
-        s_cores = segments.nodes * cpn[s_sys]
-        s_econ = econ[s_job]
-        r_start = np.concatenate([start[ran], segments.start])
-        r_end = np.concatenate([end[ran], segments.end])
-        r_cores = np.concatenate([cores[ran], s_cores])
-        r_econ = np.concatenate([econ[ran], s_econ])
+        seg_cores = segments.nodes * cpn[segments.system]
+        held = _Held.of(start, end, cores, economic, ran, segments, seg_cores)
         total_cores = sum(S.spec.cores for S in sim.systems)
-        t0 = float(submit.min()) if n else 0.0
+        t0 = float(submit.min()) if len(submit) else 0.0
         t1 = float(np.nanmax(end)) if ran.any() else t0
-        span = t1 - t0
-        held = float(np.sum((r_end - r_start) * r_cores))
-        util = held / (total_cores * span) if span > 0 and total_cores > 0 else 0.0
-        w = wait[ran]
-        b = bsld[ran]
-        completed = int((state == JobState.DONE).sum())
-        summary = {
-            "jobs": n,
-            "completed": completed,
-            "cancelled": int((state == JobState.CANCELLED).sum()),
-            "rejected": int((state == JobState.REJECTED).sum()),
-            "utilisation": util,
-            "makespan": span,
-            "mean_wait": float(w.mean()) if w.size else 0.0,
-            "median_wait": float(np.median(w)) if w.size else 0.0,
-            "p95_wait": float(np.percentile(w, 95)) if w.size else 0.0,
-            "max_wait": float(w.max()) if w.size else 0.0,
-            "mean_bounded_slowdown": float(b.mean()) if b.size else 0.0,
-            "preemptions": int(sim.preemptions),
-            "wall_seconds": wall_seconds,
-            "jobs_per_second": n / wall_seconds if wall_seconds > 0 else math.inf,
-            "passes": sim.passes,
-        }
-        # time series
-        edges = np.linspace(t0, t1, bins + 1) if span > 0 else np.array([t0, t0 + 1.0])
-        width = np.diff(edges)
-        occ = step_integral(r_start, r_end, r_cores, edges) / (width * max(total_cores, 1))
-        eco = step_integral(r_start[r_econ], r_end[r_econ], r_cores[r_econ], edges) / (
-            width * max(total_cores, 1)
-        )
-        series = {
-            "t": edges[:-1].tolist(),
-            "utilisation": occ.tolist(),
-            "economic_share": eco.tolist(),
-        }
+        summary = _summary(state, wait[ran], bsld[ran], held, total_cores, t0, t1)
+        summary["preemptions"] = int(sim.preemptions)
+        summary["wall_seconds"] = wall_seconds
+        summary["jobs_per_second"] = len(submit) / wall_seconds if wall_seconds > 0 else math.inf
+        summary["passes"] = sim.passes
+        series = _series(held, total_cores, t0, t1, bins)
+        eco = np.asarray(series["economic_share"])
         summary["economic_share_max"] = float(eco.max()) if eco.size else 0.0
-        summary["economic_share_mean"] = (
-            float(np.sum((r_end[r_econ] - r_start[r_econ]) * r_cores[r_econ]) / held)
-            if held > 0
-            else 0.0
-        )
-        # groups
-        ng = len(sim.groups)
-        g_ran = gidx[ran]
-        delivered_c = np.bincount(g_ran, (run * cores)[ran], ng)[:ng].astype(float)
-        delivered_g = np.bincount(g_ran, (run * gpus)[ran], ng)[:ng].astype(float)
-        if s_job.size:
-            np.add.at(delivered_c, gidx[s_job], (segments.end - segments.start) * s_cores)
-            np.add.at(
-                delivered_g,
-                gidx[s_job],
-                (segments.end - segments.start) * segments.nodes * gpn[s_sys],
-            )
-        tot_c = delivered_c.sum()
-        n_jobs = np.bincount(gidx, minlength=ng)
-        n_ran = np.bincount(g_ran, minlength=ng)
-        wait_sum = np.bincount(g_ran, wait[ran], ng)
-        groups = []
-        for g in sim.groups:
-            k = g.idx
-            groups.append(
-                {
-                    "group": g.name,
-                    "jobs": int(n_jobs[k]),
-                    "entitlement": g.share,
-                    "delivered_core_hours": delivered_c[k] / 3600.0,
-                    "delivered_gpu_hours": delivered_g[k] / 3600.0,
-                    "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
-                    "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
-                    "fairshare_factor": g.fairshare_factor,
-                }
-            )
+        summary["economic_share_mean"] = held.economic_share()
+        # capacity delivered to each group, preempted runs included
+        delivered_c = np.bincount(gidx[ran], (run * cores)[ran], len(sim.groups))
+        delivered_g = np.bincount(gidx[ran], (run * gpus)[ran], len(sim.groups))
+        delivered_c = delivered_c[: len(sim.groups)].astype(float)
+        delivered_g = delivered_g[: len(sim.groups)].astype(float)
+        if segments.job.size:
+            seg_seconds = segments.end - segments.start
+            seg_gidx = gidx[segments.job]
+            np.add.at(delivered_c, seg_gidx, seg_seconds * seg_cores)
+            np.add.at(delivered_g, seg_gidx, seg_seconds * segments.nodes * gpn[segments.system])
+        groups = _group_rows(sim.groups, gidx, ran, wait, delivered_c, delivered_g)
         job_cols = {
             "job_id": ids,
             "submit_time": submit,
@@ -270,26 +208,21 @@ class RunResult:
             "nodes": nodes,
             "cores": cores,
             "gpus": gpus,
-            "system": _names(names + [""], system),
+            "system": _names([S.spec.name for S in sim.systems] + [""], system),
             "group": _names([g.name for g in sim.groups], gidx),
-            "economic": econ,
+            "economic": economic,
             "preempted": preempted,
             "state": _names(list(STATE_NAMES), state),
             "reservation": reservation,
             "_alloc": alloc,
         }
-        pol = sim.policy
-        policy = {
-            "policy": pol.policy,
-            "allocation": pol.allocation,
-            "priority": pol.priority,
-            "fairshare": pol.fairshare,
-            "quotas": pol.quotas,
-            "economic_cap": pol.economic_cap,
-            "bf_max_job_test": pol.bf_max_job_test,
-            "engine": "python",
-        }
-        return cls(summary=summary, jobs=job_cols, groups=groups, series=series, policy=policy)
+        return cls(
+            summary=summary,
+            jobs=job_cols,
+            groups=groups,
+            series=series,
+            policy=_policy_row(sim.policy),
+        )
 
     def delivered_shares(self, t0: float, t1: float) -> dict:
         """Each group's share of the core-seconds held within ``[t0, t1)`` (e.g. only
@@ -410,3 +343,111 @@ def _jsonable(o):
     if isinstance(o, float) and not math.isfinite(o):
         return None
     return str(o)
+
+
+@dataclass
+class _Held:
+    """Every stretch of held capacity: the runs that ended (or were cancelled after they
+    started) and the runs cut short by preemption."""
+
+    start: np.ndarray
+    end: np.ndarray
+    cores: np.ndarray
+    economic: np.ndarray
+
+    @classmethod
+    def of(cls, start, end, cores, economic, ran, segments: Segments, seg_cores) -> _Held:
+        return cls(
+            start=np.concatenate([start[ran], segments.start]),
+            end=np.concatenate([end[ran], segments.end]),
+            cores=np.concatenate([cores[ran], seg_cores]),
+            economic=np.concatenate([economic[ran], economic[segments.job]]),
+        )
+
+    def core_seconds(self) -> float:
+        return float(np.sum((self.end - self.start) * self.cores))
+
+    def economic_share(self) -> float:
+        """Economic activity's share of all the core-seconds held."""
+        held = self.core_seconds()
+        e = self.economic
+        if held <= 0:
+            return 0.0
+        return float(np.sum((self.end[e] - self.start[e]) * self.cores[e]) / held)
+
+
+def _summary(state, wait, bsld, held: _Held, total_cores, t0: float, t1: float) -> dict:
+    """The run's figures from the states, the waits and bounded slowdowns of the jobs
+    that ran, and the capacity held between the first submission ``t0`` and last end ``t1``."""
+    span = t1 - t0
+    core_seconds = held.core_seconds()
+    util = core_seconds / (total_cores * span) if span > 0 and total_cores > 0 else 0.0
+    w, b = wait, bsld
+    return {
+        "jobs": len(state),
+        "completed": int((state == JobState.DONE).sum()),
+        "cancelled": int((state == JobState.CANCELLED).sum()),
+        "rejected": int((state == JobState.REJECTED).sum()),
+        "utilisation": util,
+        "makespan": span,
+        "mean_wait": float(w.mean()) if w.size else 0.0,
+        "median_wait": float(np.median(w)) if w.size else 0.0,
+        "p95_wait": float(np.percentile(w, 95)) if w.size else 0.0,
+        "max_wait": float(w.max()) if w.size else 0.0,
+        "mean_bounded_slowdown": float(b.mean()) if b.size else 0.0,
+    }
+
+
+def _series(held: _Held, total_cores, t0: float, t1: float, bins: int) -> dict:
+    """Utilisation and economic share over time, in ``bins`` bins from ``t0`` to ``t1``."""
+    span = t1 - t0
+    edges = np.linspace(t0, t1, bins + 1) if span > 0 else np.array([t0, t0 + 1.0])
+    width = np.diff(edges)
+    e = held.economic
+    occ = step_integral(held.start, held.end, held.cores, edges) / (width * max(total_cores, 1))
+    eco = step_integral(held.start[e], held.end[e], held.cores[e], edges) / (
+        width * max(total_cores, 1)
+    )
+    return {
+        "t": edges[:-1].tolist(),
+        "utilisation": occ.tolist(),
+        "economic_share": eco.tolist(),
+    }
+
+
+def _group_rows(groups, gidx, ran, wait, delivered_c, delivered_g) -> list[dict]:
+    """One row per group: entitlement against delivered core and GPU seconds, waits."""
+    ng = len(groups)
+    tot_c = delivered_c.sum()
+    n_jobs = np.bincount(gidx, minlength=ng)
+    n_ran = np.bincount(gidx[ran], minlength=ng)
+    wait_sum = np.bincount(gidx[ran], wait[ran], ng)
+    rows = []
+    for g in groups:
+        k = g.idx
+        rows.append(
+            {
+                "group": g.name,
+                "jobs": int(n_jobs[k]),
+                "entitlement": g.share,
+                "delivered_core_hours": delivered_c[k] / 3600.0,
+                "delivered_gpu_hours": delivered_g[k] / 3600.0,
+                "delivered_share": delivered_c[k] / tot_c if tot_c > 0 else 0.0,
+                "mean_wait": float(wait_sum[k] / n_ran[k]) if n_ran[k] else 0.0,
+                "fairshare_factor": g.fairshare_factor,
+            }
+        )
+    return rows
+
+
+def _policy_row(pol: PolicyConfig) -> dict:
+    return {
+        "policy": pol.policy,
+        "allocation": pol.allocation,
+        "priority": pol.priority,
+        "fairshare": pol.fairshare,
+        "quotas": pol.quotas,
+        "economic_cap": pol.economic_cap,
+        "bf_max_job_test": pol.bf_max_job_test,
+        "engine": "python",
+    }
