@@ -264,8 +264,8 @@ def make_plan(
     Thresholds are watched over the plan years plus ``lookahead_quarters`` (so that a need
     arising just after the plan, but with a lead time reaching into it, is ordered in time).
     """
-    end = Quarter(start.year + years - 1, 4) + lookahead_quarters
-    periods = quarter_range(start, end)
+    last = Quarter(start.year + years - 1, 4)
+    periods = quarter_range(start, last + lookahead_quarters)
     base = list(systems)
     current = list(systems)
     actions: list[Action] = []
@@ -275,33 +275,15 @@ def make_plan(
     for r in resources:
         class_rules = [x for x in rules if x.resource == r.key]
         rule_text[r.key] = tuple(x.describe() for x in class_rules)
-        # Retirements of today's systems within the plan years.
-        for s in base:
-            if not s.units.get(r.key) or s.decommissioned is None:
-                continue
-            q = Quarter.of(s.decommissioned)
-            if start <= q <= Quarter(start.year + years - 1, 4):
-                lost = s.capacity(r, Quarter.of(s.decommissioned) - 1)
-                actions.append(
-                    Action(
-                        kind="retire",
-                        resource=r.key,
-                        system=s.name,
-                        year=q.year,
-                        order_quarter=None,
-                        online_quarter=q,
-                        units=s.units[r.key] * s.share,
-                        capacity_per_quarter=lost,
-                        cost_mnok=0.0,
-                        reason=f"end of service life on {s.decommissioned.isoformat()}",
-                    )
-                )
+        actions.extend(_retirements(base, r, start, last))
         if r.key not in demand:
             crossings[r.key] = None
             continue
         fc = demand[r.key]
         crossings[r.key] = first_crossing(base, r, fc, class_rules, periods)
         option = options.get(r.key)
+        if option is None:
+            continue
         wait_rules_done = False
         search_from = 0  # a purchase fixes nothing before it is in service
         for _ in range(max_purchases_per_class):
@@ -309,61 +291,17 @@ def make_plan(
                 x for x in class_rules if isinstance(x, DemandRule) or not wait_rules_done
             ]
             c = first_crossing(current, r, fc, active_rules, periods[search_from:])
-            if c is None or option is None:
+            if c is None:
                 break
             if c.kind == "wait":
                 wait_rules_done = True
-            online = c.quarter
-            order = online - option.lead_time_quarters
-            late = 0
-            if order < start:
-                late = start - order
-                order = start
-                online = start + option.lead_time_quarters
-            units = _size_purchase(current, r, fc, option, online, target_utilisation, c.band)
-            name = f"{option.name} {online}"
-            commissioned = online.start
-            new = System(
-                name=name,
-                country=option.country,
-                location=option.location,
-                commissioned=commissioned,
-                decommissioned=_add_years(commissioned, option.lifetime_years),
-                units={r.key: units},
-                availability=option.availability,
-                share=option.share,
-                power_kw={r.key: units * option.power_kw_per_unit}
-                if option.power_kw_per_unit
-                else {},
-                pue=option.pue,
-                planned=True,
-                source="proposed by the plan",
-            )
+            new, action = _purchase(current, r, fc, option, c, start, target_utilisation)
             current.append(new)
+            online = action.online_quarter
             search_from = max(
                 search_from, periods.index(online) if online in periods else len(periods)
             )
-            why = c.reason()
-            if late:
-                why += (
-                    f"; lead time {option.lead_time_quarters} quarters"
-                    f" means it comes {late} quarter(s) late"
-                )
-            actions.append(
-                Action(
-                    kind="buy",
-                    resource=r.key,
-                    system=name,
-                    year=order.year,
-                    order_quarter=order,
-                    online_quarter=online,
-                    units=units,
-                    capacity_per_quarter=new.capacity(r, online + 1),
-                    cost_mnok=units * option.cost_per_unit_mnok,
-                    reason=why,
-                    late_quarters=late,
-                )
-            )
+            actions.append(action)
     actions.sort(key=lambda a: (a.year, a.resource, a.online_quarter, a.kind))
     return Plan(
         start=start,
@@ -374,6 +312,92 @@ def make_plan(
         systems=tuple(current),
         rules=rule_text,
     )
+
+
+def _retirements(
+    systems: Sequence[System], r: ResourceClass, start: Quarter, last: Quarter
+) -> list[Action]:
+    """Today's systems of class ``r`` that reach the end of their service life between
+    ``start`` and ``last``."""
+    out = []
+    for s in systems:
+        if not s.units.get(r.key) or s.decommissioned is None:
+            continue
+        q = Quarter.of(s.decommissioned)
+        if start <= q <= last:
+            lost = s.capacity(r, Quarter.of(s.decommissioned) - 1)
+            out.append(
+                Action(
+                    kind="retire",
+                    resource=r.key,
+                    system=s.name,
+                    year=q.year,
+                    order_quarter=None,
+                    online_quarter=q,
+                    units=s.units[r.key] * s.share,
+                    capacity_per_quarter=lost,
+                    cost_mnok=0.0,
+                    reason=f"end of service life on {s.decommissioned.isoformat()}",
+                )
+            )
+    return out
+
+
+def _purchase(
+    current: Sequence[System],
+    r: ResourceClass,
+    fc: Forecast,
+    option: InvestmentOption,
+    c: Crossing,
+    start: Quarter,
+    target_utilisation: float,
+) -> tuple[System, Action]:
+    """The system to buy so it is in service when threshold crossing ``c`` happens (or as
+    soon after as its lead time allows), sized for the option's cover window."""
+    online = c.quarter
+    order = online - option.lead_time_quarters
+    late = 0
+    if order < start:
+        late = start - order
+        order = start
+        online = start + option.lead_time_quarters
+    units = _size_purchase(current, r, fc, option, online, target_utilisation, c.band)
+    name = f"{option.name} {online}"
+    commissioned = online.start
+    new = System(
+        name=name,
+        country=option.country,
+        location=option.location,
+        commissioned=commissioned,
+        decommissioned=_add_years(commissioned, option.lifetime_years),
+        units={r.key: units},
+        availability=option.availability,
+        share=option.share,
+        power_kw={r.key: units * option.power_kw_per_unit} if option.power_kw_per_unit else {},
+        pue=option.pue,
+        planned=True,
+        source="proposed by the plan",
+    )
+    why = c.reason()
+    if late:
+        why += (
+            f"; lead time {option.lead_time_quarters} quarters"
+            f" means it comes {late} quarter(s) late"
+        )
+    action = Action(
+        kind="buy",
+        resource=r.key,
+        system=name,
+        year=order.year,
+        order_quarter=order,
+        online_quarter=online,
+        units=units,
+        capacity_per_quarter=new.capacity(r, online + 1),
+        cost_mnok=units * option.cost_per_unit_mnok,
+        reason=why,
+        late_quarters=late,
+    )
+    return new, action
 
 
 def with_wait_input(rules: Sequence[DemandRule | WaitRule], resource: str, p95: float) -> list:
