@@ -8,7 +8,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+
+from regnekraft.audit.admin import ServiceWrites, adopt, form_fields, refusal_text
 
 from . import changes, colocation, external, orders, policy, services
 from .models import (
@@ -132,47 +133,7 @@ class ApplicationAdmin(admin.ModelAdmin):
             services.decide_application(app, {}, decided_by=request.user)
 
 
-REFUSALS = (ValidationError, PermissionDenied, policy.PolicyViolation)
-
-
-def refusal_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(exc.messages)
-    return str(exc)
-
-
-class ServiceWrites(admin.ModelAdmin):
-    """A page whose saves and deletes go through a domain service: a refusal is an error message
-    and writes nothing (the admin's own transaction is rolled back)."""
-
-    def _refused(self, request, exc: Exception) -> HttpResponseRedirect:
-        self.message_user(request, f"Refused: {refusal_text(exc)}", level=messages.ERROR)
-        return HttpResponseRedirect(request.get_full_path())
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method != "POST":
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except REFUSALS as exc:
-            return self._refused(request, exc)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if request.method != "POST":
-            return super().delete_view(request, object_id, extra_context)
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except REFUSALS as exc:
-            return self._refused(request, exc)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
-
-
-def _adopt(obj, saved) -> None:
-    """Let the admin go on with the row the service wrote (its id, for the log and redirect)."""
-    obj.pk, obj._state.adding = saved.pk, False
+ACTION_REFUSALS = (ValidationError, PermissionDenied, policy.PolicyViolation)
 
 
 class SectorOrderLineInline(admin.TabularInline):
@@ -226,7 +187,7 @@ class SectorOrderAdmin(ServiceWrites):
             lines=lines,
             order=order if change else None,
         )
-        _adopt(order, saved)
+        adopt(order, saved)
 
     @admin.action(description="Confirm (through the policy rules)")
     def confirm(self, request, queryset):
@@ -234,7 +195,7 @@ class SectorOrderAdmin(ServiceWrites):
             try:
                 orders.confirm_order(request.user, order)
                 self.message_user(request, f"{order}: confirmed")
-            except REFUSALS as exc:
+            except ACTION_REFUSALS as exc:
                 self.message_user(
                     request, f"{order}: refused: {refusal_text(exc)}", level=messages.ERROR
                 )
@@ -245,7 +206,7 @@ class SectorOrderAdmin(ServiceWrites):
             try:
                 orders.cancel_order(request.user, order)
                 self.message_user(request, f"{order}: cancelled")
-            except REFUSALS as exc:
+            except ACTION_REFUSALS as exc:
                 self.message_user(
                     request, f"{order}: refused: {refusal_text(exc)}", level=messages.ERROR
                 )
@@ -277,13 +238,13 @@ class ChangeRequestAdmin(ServiceWrites):
             new_end=obj.new_end,
             reason=obj.reason,
         )
-        _adopt(obj, saved)
+        adopt(obj, saved)
 
     def _decide(self, request, queryset, approve: bool) -> None:
         for change in queryset:
             try:
                 changes.decide_change(request.user, change, approve)
-            except REFUSALS as exc:
+            except ACTION_REFUSALS as exc:
                 self.message_user(
                     request, f"{change}: refused: {refusal_text(exc)}", level=messages.ERROR
                 )
@@ -297,22 +258,16 @@ class ChangeRequestAdmin(ServiceWrites):
         self._decide(request, queryset, False)
 
 
-def _fields(form, names, change: bool) -> dict:
-    """What the form sets: every field for a new row, only the changed ones otherwise."""
-    wanted = form.changed_data if change else form.cleaned_data
-    return {name: form.cleaned_data[name] for name in wanted if name in names}
-
-
 @admin.register(ColocatedEquipment)
 class ColocatedEquipmentAdmin(ServiceWrites):
     list_display = ("system", "rack_units", "hosting_fee_nok_per_month", "contract_start")
 
     def save_model(self, request, obj, form, change):
-        fields = _fields(form, colocation.EQUIPMENT_FIELDS, change)
+        fields = form_fields(form, colocation.EQUIPMENT_FIELDS, change)
         if change:
             colocation.update_equipment(request.user, obj, **fields)
         else:
-            _adopt(obj, colocation.register_equipment(request.user, **fields))
+            adopt(obj, colocation.register_equipment(request.user, **fields))
 
     def delete_model(self, request, obj):
         colocation.remove_equipment(request.user, obj)
@@ -323,11 +278,11 @@ class ExternalCapacityAdmin(ServiceWrites):
     list_display = ("organisation", "provider", "kind", "amount", "cost_nok", "start", "end")
 
     def save_model(self, request, obj, form, change):
-        fields = _fields(form, external.EXTERNAL_FIELDS, change)
+        fields = form_fields(form, external.EXTERNAL_FIELDS, change)
         if change:
             external.update_external(request.user, obj, **fields)
         else:
-            _adopt(obj, external.record_external(request.user, **fields))
+            adopt(obj, external.record_external(request.user, **fields))
 
     def delete_model(self, request, obj):
         external.remove_external(request.user, obj)
