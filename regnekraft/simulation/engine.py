@@ -229,28 +229,10 @@ class Simulator:
         self.record = record_reservations
         p = self.policy
         self.node_mode = p.allocation == "nodes"
+        self.multifactor = p.priority == "multifactor"
         self.systems = [_Sys(s, i) for i, s in enumerate(platform.systems)]
-        self.qos = {q.name: q for q in p.qos}
-        if "normal" not in self.qos:
-            self.qos["normal"] = QOSSpec("normal")
-        maxq = max((q.priority for q in self.qos.values()), default=0)
-        self.qos_factor = {n: (q.priority / maxq if maxq > 0 else 0.0) for n, q in self.qos.items()}
-        self.preempting = {n for n, q in self.qos.items() if q.preempts}
-        # groups
-        self.quota_lists_built = False
-        self.groups: list[_Group] = []
-        self.gindex: dict[str, int] = {}
-        self.auto_groups = not self.group_specs
-        shares = leaf_shares(self.group_specs) if self.group_specs else {}
-        self.parents = {g.name: g.parent for g in self.group_specs}
-        for gs in self.group_specs:
-            if gs.name in shares:
-                self._add_group(gs.name, gs, shares[gs.name])
-        self.user_group: dict[str, str] = {}
-        for gs in self.group_specs:
-            for u in gs.users:
-                self.user_group[u] = gs.name
-        self.ngroups_fixed = len(self.groups)
+        self._setup_qos(p.qos)
+        self._setup_groups()
         self.now = 0.0
         self.seq = 0
         # event heaps of (time, seq, job, the job's run_id when the event was made)
@@ -262,20 +244,12 @@ class Simulator:
         self.preemptions = 0
         self.rejected = 0
         self.passes = 0
-        self.multifactor = p.priority == "multifactor"
         self.next_recalc = INF
         self.last_recalc = 0.0
         self.queued_total = 0
-        for S in self.systems:
-            S.queue = (
-                MultifactorQueue(S.idx, max(1, len(self.groups)), p.weights)
-                if self.multifactor
-                else FifoQueue(S.idx)
-            )
-            if p.economic_cap is not None:
-                S.economic_cap_cores = p.economic_cap * S.spec.cores
-                S.economic_cap_gpus = p.economic_cap * S.spec.gpus
+        self._setup_systems(p)
         self._setup_quotas()
+        # what the policy needs done, so that the hot paths skip the rest
         self.fast_start = p.policy in ("fcfs", "easy")
         self.single = self.systems[0] if len(self.systems) == 1 else None
         self.limits = p.quotas or p.economic_cap is not None
@@ -293,6 +267,42 @@ class Simulator:
             "conservative": Simulator._pass_conservative,
         }[p.policy]
 
+    def _setup_qos(self, tiers: list[QOSSpec]) -> None:
+        self.qos = {q.name: q for q in tiers}
+        if "normal" not in self.qos:
+            self.qos["normal"] = QOSSpec("normal")
+        maxq = max((q.priority for q in self.qos.values()), default=0)
+        self.qos_factor = {n: (q.priority / maxq if maxq > 0 else 0.0) for n, q in self.qos.items()}
+        self.preempting = {n for n, q in self.qos.items() if q.preempts}
+
+    def _setup_groups(self) -> None:
+        """The entitled groups (leaves of the share tree) and the users listed in them."""
+        self.quota_lists_built = False
+        self.groups: list[_Group] = []
+        self.gindex: dict[str, int] = {}
+        self.auto_groups = not self.group_specs
+        shares = leaf_shares(self.group_specs) if self.group_specs else {}
+        self.parents = {g.name: g.parent for g in self.group_specs}
+        for gs in self.group_specs:
+            if gs.name in shares:
+                self._add_group(gs.name, gs, shares[gs.name])
+        self.user_group: dict[str, str] = {}
+        for gs in self.group_specs:
+            for u in gs.users:
+                self.user_group[u] = gs.name
+
+    def _setup_systems(self, p: PolicyConfig) -> None:
+        """Each system's queue and economic cap."""
+        for S in self.systems:
+            S.queue = (
+                MultifactorQueue(S.idx, max(1, len(self.groups)), p.weights)
+                if self.multifactor
+                else FifoQueue(S.idx)
+            )
+            if p.economic_cap is not None:
+                S.economic_cap_cores = p.economic_cap * S.spec.cores
+                S.economic_cap_gpus = p.economic_cap * S.spec.gpus
+
     # ------------------------------------------------------------------ groups & quotas
     def _add_group(self, name, spec, share):
         g = _Group(len(self.groups), name, spec, share)
@@ -303,7 +313,7 @@ class Simulator:
                 self._extend_quota(S, g)
         return g
 
-    def _group_of(self, job):
+    def _group_of(self, job: Job) -> int:
         return self._group_index(job.group or self.user_group.get(job.user) or "default")
 
     def group_indices(self, cols) -> np.ndarray:
@@ -353,7 +363,7 @@ class Simulator:
                 self._quota_lists(S, g)
         self.quota_lists_built = True
 
-    def _quota_lists(self, S, g):
+    def _quota_lists(self, S: _Sys, g: _Group) -> None:
         spec = g.spec
         frac = spec.nominal if (spec and spec.nominal is not None) else g.share
         C, G = S.spec.cores, S.spec.gpus
@@ -366,7 +376,7 @@ class Simulator:
         S.lending_limit_cores.append(INF if ll is None else ll * C)
         S.lending_limit_gpus.append(INF if ll is None else ll * G)
 
-    def _extend_quota(self, S, g):
+    def _extend_quota(self, S: _Sys, g: _Group) -> None:
         S.quota_version += 1
         S.quota_used_cores.append(0)
         S.quota_used_gpus.append(0)
@@ -392,7 +402,7 @@ class Simulator:
                 borrow.append(-d)
         return lend, borrow, sum(lend), sum(borrow)
 
-    def _cohort_ok(self, S, g, add, gpu):
+    def _cohort_ok(self, S: _Sys, g: int, add: float, gpu: bool) -> bool:
         """Kueue-style admission: within the nominal quota always; beyond it only up to
         the borrowing limit and while the rest of the cohort lends enough."""
         if gpu:
@@ -423,7 +433,7 @@ class Simulator:
         lend, borrow, L, B = cache[1]
         return (B - borrow[g]) + (u - N) <= (L - lend[g]) + 1e-9
 
-    def _admissible(self, S, job):
+    def _admissible(self, S: _Sys, job: Job) -> bool:
         n = job.need
         if job.economic and S.economic_cap_cores != INF:
             if (
@@ -443,7 +453,7 @@ class Simulator:
                 return False
         return True
 
-    def _never_admissible(self, S, job):
+    def _never_admissible(self, S: _Sys, job: Job) -> bool:
         n = job.need
         if (
             job.economic
@@ -465,13 +475,13 @@ class Simulator:
         return False
 
     # ------------------------------------------------------------------ routing
-    def _estimate(self, S, n, now):
+    def _estimate(self, S: _Sys, n: int, now: float) -> float:
         if S.free_nodes >= n and len(S.queue) == 0:
             return now
         remaining = S.running_end_sum - now * S.running_nodes
         return now + (remaining + S.queued_work) / S.nodes
 
-    def _route(self, job):
+    def _route(self, job: Job) -> tuple[_Sys | None, int]:
         if self.single is not None:
             spec = self.single.spec
             n = spec.nodes_for(job)
@@ -497,7 +507,7 @@ class Simulator:
         return best, best_n
 
     # ------------------------------------------------------------------ start / end
-    def _start(self, S, job, alloc, n, now):
+    def _start(self, S: _Sys, job: Job, alloc: int, n: int, now: float) -> None:
         job.state = RUNNING
         job.start = now
         job.system = S.idx
@@ -539,8 +549,9 @@ class Simulator:
             S.economic_cores += c
             S.economic_gpus += n * S.gpus_per_node
 
-    def _release(self, S, job, now):
+    def _release(self, S: _Sys, job: Job, now: float) -> None:
         r = S.running
+        assert job.rentry is not None  # set by _start
         del r[bisect_left(r, job.rentry)]
         n = job.nalloc
         if self.track_backlog:
@@ -580,14 +591,14 @@ class Simulator:
             S.free_nodes += n
         S.needs_full_pass = True
 
-    def _end(self, job, now):
+    def _end(self, job: Job, now: float) -> None:
         S = self.systems[job.system]
         job.state = DONE
         job.end = now
         self._release(S, job, now)
 
     # ------------------------------------------------------------------ preemption
-    def _stop(self, job, now):
+    def _stop(self, job: Job, now: float) -> None:
         """Grace time over: the victim stops; requeued or cancelled per its preemptor."""
         S = self.systems[job.system]
         mode = job.victim_of.preemptor.qos if job.victim_of is not None else None
@@ -605,7 +616,7 @@ class Simulator:
             job.state = QUEUED
             self._enqueue(S, job, requeue=True)
 
-    def _finish_preemption(self, rec, now):
+    def _finish_preemption(self, rec: _Preemption, now: float) -> None:
         S = rec.system
         job = rec.preemptor
         S.quota_used_cores[job.gidx] -= job.need * S.cores_per_node
@@ -630,7 +641,7 @@ class Simulator:
         self._start(S, job, alloc, n, now)
         S.needs_full_pass = True
 
-    def _try_preempt(self, S, job, now, victims_ok, grace):
+    def _try_preempt(self, S: _Sys, job: Job, now: float, victims_ok, grace) -> bool:
         """Free ``job.need`` nodes by stopping running jobs that ``victims_ok`` accepts."""
         n = job.need
         free = S.free_mask if self.node_mode else S.free_nodes
@@ -684,11 +695,11 @@ class Simulator:
             heapq.heappush(self.timers, (t, self.seq, v, v.run_id))
         return True
 
-    def _victim_lower_tier(self, job):
+    def _victim_lower_tier(self, job: Job):
         allowed = set(self.qos[job.qos].preempts)
         return lambda v: v.qos in allowed
 
-    def _reclaim_victims(self, S, job):
+    def _reclaim_victims(self, S: _Sys, job: Job):
         used = S.quota_used_cores
         nominal = S.nominal_cores
         taken: dict[int, int] = {}
@@ -706,7 +717,7 @@ class Simulator:
         return ok
 
     # ------------------------------------------------------------------ queueing
-    def _static(self, S, job):
+    def _static(self, S: _Sys, job: Job) -> float:
         w = self.policy.weights
         qf = self.qos_factor.get(job.qos, 0.0)
         sf = job.need / S.nodes
@@ -714,13 +725,14 @@ class Simulator:
             sf = 1.0 - sf
         return w.qos * qf + w.job_size * sf
 
-    def _enqueue(self, S, job, requeue=False):
+    def _enqueue(self, S: _Sys, job: Job, requeue: bool = False) -> None:
         job.sysidx = S.idx
         job.state = QUEUED
-        if self.multifactor:
-            S.queue.push(job, self._static(S, job), self.now)
+        queue = S.queue
+        if isinstance(queue, MultifactorQueue):  # the queue of a multifactor policy
+            queue.push(job, self._static(S, job), self.now)
         else:
-            S.queue.push(job)
+            queue.push(job)
         S.queued_work += job.need * job.walltime
         self.queued_total += 1
         if job.qos in self.preempting:
@@ -730,7 +742,7 @@ class Simulator:
         else:
             S.arrivals.append(job)
 
-    def _submit(self, job):
+    def _submit(self, job: Job) -> None:
         self.jobs.append(job)
         job.idx = len(self.jobs) - 1
         # _group_of without the group creation, for the common case of a known group
@@ -777,13 +789,13 @@ class Simulator:
             return
         self._enqueue(S, job)
 
-    def _dequeue(self, S, job):
+    def _dequeue(self, S: _Sys, job: Job) -> None:
         S.queue.discard(job)
         self.queued_total -= 1
         S.queued_work -= job.need * job.walltime
 
     # ------------------------------------------------------------------ fair-share
-    def _recalc(self, T):
+    def _recalc(self, T: float) -> None:
         p = self.policy
         dt = T - self.last_recalc
         decay = 0.5 ** (dt / p.half_life) if p.half_life > 0 else 1.0
@@ -815,7 +827,7 @@ class Simulator:
         return fair_tree_factors([g.name for g in groups], usage, shares, self.parents)
 
     # ------------------------------------------------------------------ passes
-    def _pass(self, S, now):
+    def _pass(self, S: _Sys, now: float) -> None:
         self.passes += 1
         # queued_total is the sum of the queues' lengths: 0 means every queue is empty
         if (
@@ -837,7 +849,7 @@ class Simulator:
         S.arrivals = []
         S.needs_full_pass = False
 
-    def _pass_preemptors(self, S, now):
+    def _pass_preemptors(self, S: _Sys, now: float) -> None:
         keep = []
         for job in sorted(S.preemptors, key=lambda j: (-self.qos[j.qos].priority, j.submit, j.idx)):
             if job.state != QUEUED or job.sysidx != S.idx:
@@ -855,11 +867,11 @@ class Simulator:
             keep.append(job)
         S.preemptors = keep
 
-    def _start_queued(self, S, job, alloc, now):
+    def _start_queued(self, S: _Sys, job: Job, alloc: int, now: float) -> None:
         self._dequeue(S, job)
         self._start(S, job, alloc, job.need, now)
 
-    def _reserve_nodes(self, S, n, now):
+    def _reserve_nodes(self, S: _Sys, n: int, now: float) -> tuple[float, int]:
         """Shadow time and node set for a job of ``n`` nodes (node mode)."""
         acc = S.free_nodes
         mask = S.free_mask
@@ -879,7 +891,7 @@ class Simulator:
                 return e, lowest_bits(mask, n)
         return now, lowest_bits(mask, n)
 
-    def _reserve_count(self, S, n, now):
+    def _reserve_count(self, S: _Sys, n: int, now: float) -> tuple[float, int]:
         acc = S.free_nodes
         r = S.running
         i = 0
@@ -931,12 +943,7 @@ class Simulator:
             blocked[job.gidx] = True
 
     def _easy_start_in_order(
-        self,
-        S: _Sys,
-        queued: Iterator[Job],
-        now: float,
-        blocked: list[bool] | None,
-        reclaim: bool,
+        self, S: _Sys, queued: Iterator[Job], now: float, blocked: list[bool] | None, reclaim: bool
     ) -> Job | None:
         """Start queued jobs in order while they fit (or reclaim nodes for them); return
         the first that does not, which gets the reservation, or None."""
@@ -1028,11 +1035,11 @@ class Simulator:
                 break
         return extra
 
-    def _within_nominal(self, S, job):
+    def _within_nominal(self, S: _Sys, job: Job) -> bool:
         g = job.gidx
         return S.quota_used_cores[g] + job.need * S.cores_per_node <= S.nominal_cores[g] + 1e-9
 
-    def _backfill_new(self, S, now, quotas):
+    def _backfill_new(self, S: _Sys, now: float, quotas: bool) -> None:
         shadow = S.shadow_time
         node = self.node_mode
         rmask = S.reserved_mask
@@ -1063,7 +1070,7 @@ class Simulator:
                     self._start_queued(S, job, 0, now)
                     S.extra_nodes -= n
 
-    def _pass_fcfs(self, S, now):
+    def _pass_fcfs(self, S: _Sys, now: float) -> None:
         head = S.head
         if (
             self.fcfs_incremental
@@ -1098,7 +1105,7 @@ class Simulator:
                 break
             self._start_queued(S, job, lowest_bits(S.free_mask, n) if node else 0, now)
 
-    def _pass_conservative(self, S, now):
+    def _pass_conservative(self, S: _Sys, now: float) -> None:
         """Every queued job holds a reservation. After an end (or anything else that
         frees resources) the schedule is compressed: each job in priority order is taken
         out and put back at its earliest fit, which is never later than its old

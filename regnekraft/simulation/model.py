@@ -135,7 +135,7 @@ class Job:
         self.sysidx = -1
         self.qkey = 0.0
         self.victim_of = None
-        self.rentry = None
+        self.rentry: tuple[float, int, Job] | None = None  # its entry in the running list
         self.need = 0
         self.static = 0.0
         self.first_submit_order = 0
