@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from regnekraft.slurm.testcluster import ClusterUnavailable, TestCluster, ensure_installed
+from testing.slurm import ClusterUnavailable, TestCluster, ensure_installed
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from regnekraft.slurm.rest import RestBackend, RestClient, RestWriteUnsupported,
 from regnekraft.slurm.runner import CommandRunner
 from regnekraft.slurm.spec import ClusterSpec
 from regnekraft.slurm.sync import SacctmgrBackend, apply, plan
-from regnekraft.slurm.testcluster import ClusterUnavailable
+from testing.slurm import ClusterUnavailable
 
 from .desired import description
 

@@ -22,7 +22,7 @@ def test_node_has_configured_cpus_and_gpus(slurm_cluster):
 def test_install_script_is_idempotent_when_everything_is_present(slurm_cluster):
     import subprocess
 
-    from regnekraft.slurm.testcluster import INSTALL_SCRIPT
+    from testing.slurm import INSTALL_SCRIPT
 
     result = subprocess.run(
         ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=60
