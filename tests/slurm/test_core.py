@@ -117,20 +117,26 @@ def test_diff_touches_only_managed_subtrees():
     ]
 
 
-DUMP = """\
-Cluster - 'regtest':Fairshare=1:QOS='normal'
-Parent - 'root'
-User - 'root':DefaultAccount='root':AdminLevel='Administrator':Fairshare=1
-Account - 'research':Description='research':Organization='research':Fairshare=70
-Parent - 'research'
-Account - 'uio':Description='univ oslo':Organization='uio':Fairshare=10
-Parent - 'uio'
-Account - 'nn1234k':Description='proj':Organization='uio':DefaultQOS='tier_high':Fairshare=5:GrpTRESMins=cpu=600,gres/gpu=60:QOS='emergency,tier_high'
-Account - 'nn9k':Description='blocked one':Organization='uio':Fairshare=1:GrpJobs=0:GrpSubmitJobs=0
-Parent - 'nn1234k'
-User - 'nobody':DefaultAccount='nn1234k':Fairshare=1
-User - 'alice':DefaultAccount='nn1234k':Fairshare=4:MaxSubmitJobs=0
-"""
+# a `sacctmgr dump` file, one line per string
+DUMP = "".join(
+    line + "\n"
+    for line in (
+        "Cluster - 'regtest':Fairshare=1:QOS='normal'",
+        "Parent - 'root'",
+        "User - 'root':DefaultAccount='root':AdminLevel='Administrator':Fairshare=1",
+        "Account - 'research':Description='research':Organization='research':Fairshare=70",
+        "Parent - 'research'",
+        "Account - 'uio':Description='univ oslo':Organization='uio':Fairshare=10",
+        "Parent - 'uio'",
+        "Account - 'nn1234k':Description='proj':Organization='uio':DefaultQOS='tier_high'"
+        ":Fairshare=5:GrpTRESMins=cpu=600,gres/gpu=60:QOS='emergency,tier_high'",
+        "Account - 'nn9k':Description='blocked one':Organization='uio'"
+        ":Fairshare=1:GrpJobs=0:GrpSubmitJobs=0",
+        "Parent - 'nn1234k'",
+        "User - 'nobody':DefaultAccount='nn1234k':Fairshare=1",
+        "User - 'alice':DefaultAccount='nn1234k':Fairshare=4:MaxSubmitJobs=0",
+    )
+)
 
 
 def test_parse_dump_and_import():
@@ -152,12 +158,24 @@ def test_parse_dump_and_import():
     assert imported["users"]["alice"] == {"default_account": "nn1234k"}
 
 
-SACCT = """\
-c1|7|7|wrap|nn1001k|alice|tier_high|batch|PREEMPTED|None|1795477501|1795477501|1795477517|1795477522|5|10|4|1|rk1|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0
-c1|7.batch|7.batch|batch|nn1001k||||CANCELLED by 0||1795477517|1795477517|1795477517|1795477522|5||4|1|rk1|cpu=4,mem=400M,node=1||1234|0:15
-c1|7|7|wrap|nn1001k|alice|tier_high|batch|RUNNING|None|1795477522|1795477600|1795477600|Unknown|30|10|4|1|rk1|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0
-c1|8|8|wrap|ghost|bob|normal|batch|CANCELLED by 0|None|1795477530|1795477530|Unknown|1795477540|0|10|1|0|None assigned||billing=1,cpu=1,node=1||0:0
-"""
+# sacct --parsable2 lines, one job row per string (SACCT_FIELDS order)
+SACCT = "".join(
+    line + "\n"
+    for line in (
+        "c1|7|7|wrap|nn1001k|alice|tier_high|batch|PREEMPTED|None"
+        "|1795477501|1795477501|1795477517|1795477522|5|10|4|1|rk1"
+        "|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0",
+        "c1|7.batch|7.batch|batch|nn1001k||||CANCELLED by 0|"
+        "|1795477517|1795477517|1795477517|1795477522|5||4|1|rk1"
+        "|cpu=4,mem=400M,node=1||1234|0:15",
+        "c1|7|7|wrap|nn1001k|alice|tier_high|batch|RUNNING|None"
+        "|1795477522|1795477600|1795477600|Unknown|30|10|4|1|rk1"
+        "|billing=4,cpu=4,mem=400M,node=1|billing=4,cpu=4,mem=400M,node=1||0:0",
+        "c1|8|8|wrap|ghost|bob|normal|batch|CANCELLED by 0|None"
+        "|1795477530|1795477530|Unknown|1795477540|0|10|1|0|None assigned"
+        "||billing=1,cpu=1,node=1||0:0",
+    )
+)
 
 
 def test_parse_parsable_keys_states_and_charges():
