@@ -623,9 +623,7 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
         _industry(orgs, people, classes)
     with acting_as(get_user_model().objects.get(username="operator")):
         proposal = rounds.propose_round(call)
-        rounds.decide_proposal(
-            proposal, decided_by=get_user_model().objects.get(username="operator")
-        )
+        rounds.decide_proposal(get_user_model().objects.get(username="operator"), proposal)
         first = projects[0].allocations.filter(resource_class__kind="cpu").first()
         if first is not None:
             ChangeRequest.objects.create(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
-from . import optimiser, policy, services
+from . import optimiser, policy
 from .models import Application, ApplicationStatus, Call, PolicySettings
 
 CENT = Decimal("0.01")
@@ -127,13 +128,15 @@ def propose_round(call: Call, *, time_limit: float | None = 30.0) -> RoundPropos
 
 
 def decide_proposal(
+    actor: Any,
     proposal: RoundProposal,
     *,
     adjustments: dict[int, dict[int, Decimal]] | None = None,
-    decided_by=None,
 ):
     """Decide the round as proposed, with the operators' adjustments on top."""
+    from .applications import decide_round
+
     grants = {a: dict(g) for a, g in proposal.grants.items()}
     for app_id, lines in (adjustments or {}).items():
         grants[app_id] = {rc: Decimal(v) for rc, v in lines.items()}
-    return services.decide_round(proposal.call, grants, decided_by=decided_by)
+    return decide_round(actor, proposal.call, grants)

@@ -29,6 +29,8 @@ def _actor_fields() -> dict[str, Any]:
         return {"actor": None, "actor_label": "system"}
     if isinstance(actor, str):
         return {"actor": None, "actor_label": actor}
+    if getattr(actor, "pk", None) is None:  # the platform itself (parties.actors.SYSTEM)
+        return {"actor": None, "actor_label": actor.get_username()}
     return {"actor": actor, "actor_label": actor.get_username()}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from regnekraft.textout import table
 
-from .output import add_command, emit, iso_date
+from .output import actor, add_command, emit, iso_date
 
 CAPACITY_COLUMNS = [
     "resource_class",
@@ -43,11 +43,12 @@ def _progress_bar(args: argparse.Namespace) -> tuple[Any, Callable[..., None]]:
 
 
 def cmd_import_usage(args: argparse.Namespace) -> int:
-    from regnekraft.accounting import importer
+    from regnekraft.accounting import runs
 
     bar, progress = _progress_bar(args)
     try:
-        result = importer.import_usage(
+        result = runs.import_usage(
+            actor(args),
             args.file,
             fmt=args.format,
             source=args.source,
@@ -75,9 +76,9 @@ def _invoices_text(d: list[dict]) -> str:
 
 
 def cmd_invoice(args: argparse.Namespace) -> int:
-    from regnekraft.accounting import invoicing
+    from regnekraft.accounting import runs
 
-    invoices = invoicing.issue_invoices(args.start, args.end)
+    invoices = runs.issue_invoices(actor(args), args.start, args.end)
     data = [
         {
             "organisation": str(i.organisation),

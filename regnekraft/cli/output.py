@@ -50,12 +50,14 @@ def add_command(
 
 
 def actor(args: argparse.Namespace) -> Any:
-    """The user named by ``--as``, or the label 'cli' for the audit log."""
+    """The user named by ``--as``, or the platform itself (audited as 'cli')."""
     from django.contrib.auth import get_user_model
+
+    from regnekraft.parties.actors import SYSTEM
 
     name = getattr(args, "actor", None)
     if not name:
-        return "cli"
+        return SYSTEM
     user = get_user_model().objects.filter(username=name).first()
     if user is None:
         raise SystemExit(f"error: --as {name!r}: no such user")
@@ -76,7 +78,7 @@ def with_django(func: Command) -> Command:
         from regnekraft.bootstrap import setup_django
 
         setup_django()
-        from django.core.exceptions import ValidationError
+        from django.core.exceptions import PermissionDenied, ValidationError
 
         from regnekraft.allocation.policy import PolicyViolation
         from regnekraft.audit.context import acting_as
@@ -87,6 +89,10 @@ def with_django(func: Command) -> Command:
         except PolicyViolation as exc:
             _refused(args, exc)
             return 3
+        except PermissionDenied as exc:
+            refusal = str(exc)
+            emit(args, {"error": "forbidden", "detail": refusal}, lambda d: f"error: {refusal}")
+            return 2
         except ValidationError as exc:
             messages = exc.messages
             emit(

@@ -83,7 +83,7 @@ def cmd_round(args: argparse.Namespace) -> int:
         if proposal.violations:
             emit(args, data, proposal_text)
             return 3
-        decided = rounds.decide_proposal(proposal, decided_by=named_user(args))
+        decided = rounds.decide_proposal(actor(args), proposal)
         data["decided"] = {str(k): len(v) for k, v in decided.items()}
     emit(args, data, proposal_text)
     return 0
@@ -103,16 +103,14 @@ def _decision_text(d: dict) -> str:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from regnekraft.allocation import services
+    from regnekraft.allocation import applications
     from regnekraft.allocation.models import Application
 
     app = Application.objects.filter(pk=args.application).first()
     if app is None:
         raise SystemExit(f"error: no application with id {args.application}")
     granted = dict(args.grant or [])
-    allocations = services.decide_application(
-        app, granted, decided_by=None if isinstance(actor(args), str) else actor(args)
-    )
+    allocations = applications.decide_application(actor(args), app, granted)
     data = {
         "application": app.pk,
         "project": app.project.code,

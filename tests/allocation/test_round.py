@@ -8,6 +8,7 @@ import pytest
 
 from regnekraft.allocation import round as rounds
 from regnekraft.allocation.models import Allocation, Review
+from regnekraft.parties.actors import SYSTEM
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_scarce_capacity_goes_to_the_better_score_and_the_proposal_passes_the_ru
     assert proposal.grants[good.pk][rc.pk] == (cap * Decimal("0.8")).quantize(Decimal("0.01"))
     assert proposal.grants[weak.pk] == {}
     assert sum(v for g in proposal.grants.values() for v in g.values()) <= cap
-    rounds.decide_proposal(proposal)
+    rounds.decide_proposal(SYSTEM, proposal)
     assert sum(a.amount for a in Allocation.objects.all()) <= cap
     c.refresh_from_db()
     assert c.status == "decided"

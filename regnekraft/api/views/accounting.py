@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from regnekraft import access
 from regnekraft.accounting import balances as balance_book
-from regnekraft.accounting import importer, invoicing, reports
+from regnekraft.accounting import invoicing, reports, runs
 from regnekraft.accounting.models import UsageRecord
 from regnekraft.api.mixins import AtomicWrites
 from regnekraft.api.pagination import BoundedLimitOffsetPagination
@@ -102,11 +102,13 @@ class UsageRecordViewSet(ReadOnlyViewSet):
     def import_records(self, request):
         """Import usage records (operators). All or nothing: a bad record refuses the whole batch with its
         number; records already imported (same source, cluster, job id, step) are counted as duplicates."""
-        require_role(request.user, RoleKind.OPERATOR, action="import usage")
         form = UsageImportSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        result = importer.import_records(
-            form.validated_data["records"], source=form.validated_data["source"], filename="api"
+        result = runs.import_records(
+            request.user,
+            form.validated_data["records"],
+            source=form.validated_data["source"],
+            filename="api",
         )
         return Response(UsageImportResultSerializer(result.as_dict()).data)
 
@@ -153,17 +155,14 @@ class InvoiceViewSet(ReadOnlyViewSet):
         """Issue the period's invoices (finance or operators): one organisation's, or every organisation's
         with something to charge. Idempotent: an invoice already issued for the period is returned as it is;
         a period overlapping an issued invoice is refused (400)."""
-        require_role(request.user, RoleKind.FINANCE, RoleKind.OPERATOR, action="issue invoices")
         form = IssueInvoicesSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        start, end = form.validated_data["period_start"], form.validated_data["period_end"]
-        organisation = form.validated_data.get("organisation")
-        if organisation is not None:
-            issued = [
-                i for i in [invoicing.issue_invoice(organisation, start, end)] if i is not None
-            ]
-        else:
-            issued = invoicing.issue_invoices(start, end)
+        issued = runs.issue_invoices(
+            request.user,
+            form.validated_data["period_start"],
+            form.validated_data["period_end"],
+            form.validated_data.get("organisation"),
+        )
         return Response(InvoiceSerializer(issued, many=True).data)
 
     @extend_schema(

@@ -1,0 +1,39 @@
+"""Accounting's writes that any interface may start: importing usage (operators) and issuing
+invoices (finance or operators). The work itself is the importer's and the invoice run's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from regnekraft.parties.actors import require_role
+from regnekraft.parties.models import Organisation, RoleKind
+
+from . import importer, invoicing
+from .models import Invoice
+
+INVOICERS = (RoleKind.FINANCE, RoleKind.OPERATOR)
+
+
+def import_usage(actor: Any, path: str, **options: Any) -> importer.ImportResult:
+    """Import a usage file (CSV, JSON or SWF): all or nothing, idempotent."""
+    require_role(actor, RoleKind.OPERATOR, action="import usage")
+    return importer.import_usage(path, **options)
+
+
+def import_records(actor: Any, records: list[dict], **options: Any) -> importer.ImportResult:
+    """Import usage records given as dicts (the API's body): all or nothing, idempotent."""
+    require_role(actor, RoleKind.OPERATOR, action="import usage")
+    return importer.import_records(records, **options)
+
+
+def issue_invoices(
+    actor: Any, start: dt.date, end: dt.date, organisation: Organisation | None = None
+) -> list[Invoice]:
+    """Issue the period's invoices: one organisation's, or every organisation's with something
+    to charge. Idempotent: an invoice already issued for the period is returned as it is."""
+    require_role(actor, *INVOICERS, action="issue invoices")
+    if organisation is None:
+        return invoicing.issue_invoices(start, end)
+    issued = invoicing.issue_invoice(organisation, start, end)
+    return [] if issued is None else [issued]
