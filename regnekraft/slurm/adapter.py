@@ -23,6 +23,7 @@ only place that maps between the two, so the mapping rules live here:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -43,6 +44,8 @@ TIER_QOS = {1: "moderate", 2: "high", 3: "extreme"}
 TIER_PRIORITY = {"moderate": 10, "high": 20, "extreme": 30}
 TRES_OF_KIND = {"cpu": "cpu", "gpu": "gres/gpu"}
 KIND_OF_TRES = {v: k for k, v in TRES_OF_KIND.items()}
+
+logger = logging.getLogger(__name__)
 
 
 def _account(name: str) -> str:
@@ -146,6 +149,13 @@ def description(system: System, *, today: dt.date | None = None) -> dict[str, An
                 "usage_period": period[code].isoformat(),
             }
         )
+    logger.debug(
+        "desired state for %s on %s: %d project(s), %d blocked",
+        system.slug,
+        today,
+        len(items),
+        sum(1 for item in items if item["blocked"]),
+    )
     return {
         "cluster": _account(system.slug),
         "qos": standard_qos(TIER_PRIORITY, economic_cap=economic_cap_tres(cap, _installed(system))),
@@ -194,6 +204,12 @@ def usage_records(system: System, slurm_records: list[dict[str, Any]]) -> list[d
                     "user": r.get("user", ""),
                 }
             )
+    logger.debug(
+        "%s: %d usage record(s) for the importer from %d Slurm record(s)",
+        system.slug,
+        len(out),
+        len(slurm_records),
+    )
     return out
 
 

@@ -20,6 +20,7 @@ slurmdbd (after an outage of slurmdbd) are still picked up.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 
 from .spec import parse_tres
 from .state import StateFile
+
+logger = logging.getLogger(__name__)
 
 Runner = Callable[..., str]
 
@@ -480,12 +483,15 @@ def ingest(
     now = int(now if now is not None else time.time())
     mark = state.watermark(cluster)
     start = (mark - overlap_s) if mark is not None else now - first_lookback_s
+    logger.info("ingest on %s: reading %s .. %s", cluster, _iso(start), _iso(now))
     try:
         if reader is not None:
             result = reader(start, now)
         else:
             result = ingest_window(run, cluster, start, now, account_map, use_json)
     except Exception as exc:
+        # whatever went wrong (Slurm, REST, parsing) is recorded for the operator, then raised
+        logger.warning("ingest on %s failed, watermark left where it was: %s", cluster, exc)
         state.save(cluster, last_run=now, last_error=str(exc))
         raise
     state.save(
@@ -496,4 +502,24 @@ def ingest(
         last_records=len(result.records),
         last_unknown_accounts=result.unknown_accounts,
     )
+    _log_ingested(result)
     return result
+
+
+def _log_ingested(result: IngestResult) -> None:
+    logger.info(
+        "ingest on %s: %d record(s), %d chargeable, %d pending skipped; watermark now %s",
+        result.cluster,
+        len(result.records),
+        len(result.charged),
+        result.pending_skipped,
+        _iso(result.window_end),
+    )
+    if result.unknown_accounts:
+        logger.warning(
+            "ingest on %s: account(s) not mapped to a project: %s",
+            result.cluster,
+            ", ".join(
+                f"{name} ({n} job(s))" for name, n in sorted(result.unknown_accounts.items())
+            ),
+        )

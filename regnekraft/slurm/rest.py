@@ -21,6 +21,7 @@ Authentication: JWT. The token (``scontrol token username=<admin>``) goes in
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,6 +37,8 @@ from .sacctmgr import LEVELS
 from .spec import GROUP_KINDS, AccountSpec, ClusterSpec, QosSpec, UserAssoc
 
 API = "v0.0.38"
+
+logger = logging.getLogger(__name__)
 
 
 class RestError(RuntimeError):
@@ -75,6 +78,7 @@ class RestClient:
                 "Accept": "application/json",
             },
         )
+        logger.debug("slurmrestd: %s %s", method, url)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 text = response.read().decode()
@@ -230,6 +234,7 @@ class RestBackend:
 
     def execute(self, op: Operation) -> None:
         if self.writer is None:
+            logger.warning("refused over slurmrestd (no writer backend): %s", op.summary())
             raise RestWriteUnsupported(
                 f"{op.summary()}: writes through slurmrestd {API} are not used (Slurm 22.05 "
                 "ignores or crashes on association modifications); give a writer backend "
@@ -261,4 +266,5 @@ def rest_ingest_window(
         for r in records:
             if r["step"] == "" and r["project"] is None:
                 unknown[r["account"]] = unknown.get(r["account"], 0) + 1
+    logger.debug("slurmrestd jobs on %s: %d record(s)", cluster, len(records))
     return IngestResult(cluster, start, end, records, unknown, len(pending), "rest")

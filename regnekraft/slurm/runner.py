@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
 
 # What Slurm's clients print when slurmdbd (or its database) cannot be reached.
 _DBD_DOWN_MARKERS = (
@@ -71,6 +74,7 @@ class CommandRunner:
         run_env = self.env()
         if env:
             run_env.update(env)
+        logger.debug("running %s", shlex.join(full))
         try:
             result = subprocess.run(
                 full, capture_output=True, text=True, env=run_env, timeout=self.timeout

@@ -8,6 +8,7 @@ associations are kept as ``level="other"`` and reported by ``import``.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 
@@ -33,6 +34,8 @@ QOS_FIELDS = ("Name", "Priority", "Preempt", "PreemptMode", "GrpTRES", "Descript
 ACCOUNT_FIELDS = ("Account", "Descr", "Org")
 USER_FIELDS = ("User", "DefaultAccount", "Cluster", "Account")
 LEVELS = {1: "group", 2: "organisation", 3: "project"}
+
+logger = logging.getLogger(__name__)
 
 
 def _rows(text: str, fields: Sequence[str]) -> list[dict[str, str]]:
@@ -155,7 +158,18 @@ def read_cluster(run: Runner, cluster: str) -> ClusterSpec:
     for row in _show(run, "user", USER_FIELDS, ["withassoc", f"cluster={cluster}"]):
         if row["User"] and row["DefaultAccount"]:
             spec.default_accounts[row["User"]] = row["DefaultAccount"]
+    _log_read(f"sacctmgr show on {cluster}", spec)
     return spec
+
+
+def _log_read(where: str, spec: ClusterSpec) -> None:
+    logger.debug(
+        "%s: %d account(s), %d user association(s), %d QOS",
+        where,
+        len(spec.accounts),
+        len(spec.users),
+        len(spec.qos),
+    )
 
 
 # ---- sacctmgr dump -----------------------------------------------------------------
@@ -224,4 +238,5 @@ def parse_dump(text: str) -> ClusterSpec:
             grp_jobs=_int_or_none(opts.get("grpjobs", "")),
             kind=name if level == "group" and name in GROUP_KINDS else None,
         )
+    _log_read(f"sacctmgr dump of {spec.cluster or '(no cluster line)'}", spec)
     return spec

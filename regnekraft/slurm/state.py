@@ -10,11 +10,14 @@ and usage periods are adopted again without a reset.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,3 +38,4 @@ class StateFile:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
         os.replace(tmp, self.path)
+        logger.debug("%s: saved %s for %s", self.path, ", ".join(sorted(values)), cluster)

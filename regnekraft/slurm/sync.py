@@ -16,6 +16,7 @@ reset: the bridge may take over a cluster in mid-period, and a new account has n
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,8 @@ from .runner import CommandRunner, SlurmCommandError
 from .sacctmgr import Runner, read_cluster
 from .spec import AccountSpec, ClusterSpec
 from .state import StateFile
+
+logger = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
@@ -180,6 +183,14 @@ def plan(
 ) -> SyncResult:
     """The operations ``apply`` would run; changes nothing. ``periods``: the recorded
     usage periods (``UsagePeriods.known``), or None to leave usage alone."""
+    result = _planned(desired, backend, periods)
+    logger.info("plan for %s: %d operation(s) would run", desired.cluster, len(result.operations))
+    return result
+
+
+def _planned(
+    desired: ClusterSpec, backend: Backend, periods: Mapping[str, str] | None
+) -> SyncResult:
     current = backend.read(desired.cluster)
     ops = diff(desired, current) + usage_resets(desired, periods or {})
     return SyncResult(
@@ -198,10 +209,20 @@ def apply(
     current = backend.read(desired.cluster)
     ops = diff(desired, current) + usage_resets(desired, periods or {})
     result = SyncResult("apply", desired.cluster, ops, unmanaged=_unmanaged(desired, current))
+    if ops:
+        logger.info("apply on %s: %d operation(s) to run", desired.cluster, len(ops))
     for op in ops:
+        logger.debug("apply on %s: %s", desired.cluster, op.summary())
         try:
             backend.execute(op)
         except SlurmCommandError as exc:
+            logger.warning(
+                "apply on %s stopped at %s after %d operation(s): %s",
+                desired.cluster,
+                op.summary(),
+                len(result.applied),
+                exc,
+            )
             result.error = str(exc)
             done = {o.name for o in result.applied if ("RawUsage", "0") in o.settings}
             raise ApplyError(
@@ -210,6 +231,13 @@ def apply(
         result.applied.append(op)
     result.finished = time.time()
     result.periods = periods_after(desired, periods or {})
+    resets = sum(1 for op in result.applied if ("RawUsage", "0") in op.settings)
+    logger.info(
+        "apply on %s: %d operation(s) applied (%d usage reset(s))",
+        desired.cluster,
+        len(result.applied),
+        resets,
+    )
     return result
 
 
@@ -220,12 +248,17 @@ def reconcile(
     periods: Mapping[str, str] | None = None,
 ) -> SyncResult:
     """Find what was changed by hand in Slurm (drift) and, with ``repair``, undo it."""
-    if repair:
-        result = apply(desired, backend, periods)
-        result.mode = "reconcile"
-        return result
-    result = plan(desired, backend, periods)
+    result = apply(desired, backend, periods) if repair else _planned(desired, backend, periods)
     result.mode = "reconcile"
+    if result.in_sync:
+        logger.info("reconcile on %s: no drift", desired.cluster)
+    else:
+        logger.warning(
+            "reconcile on %s: %d difference(s) between Slurm and the platform%s",
+            desired.cluster,
+            len(result.operations),
+            ", repaired" if repair else "",
+        )
     return result
 
 
