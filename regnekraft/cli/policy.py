@@ -6,7 +6,7 @@ import argparse
 from decimal import Decimal
 from typing import Any
 
-from .output import add_command, emit
+from .output import actor, add_command, emit
 
 POLICY_KNOBS = (
     "overbooking_factor",
@@ -29,12 +29,12 @@ def _value(key: str, text: str) -> Any:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
+    from regnekraft.allocation import knobs
     from regnekraft.allocation.models import PolicySettings
 
     s = PolicySettings.current()
     if args.action == "set":
-        setattr(s, args.key, _value(args.key, args.value))
-        s.save()
+        s = knobs.set_policy(actor(args), **{args.key: _value(args.key, args.value)})
     data = {k: getattr(s, k) for k in POLICY_KNOBS + (COUNTRIES, "warning_thresholds")}
     emit(args, data, lambda d: "\n".join(f"{k:28} {v}" for k, v in d.items()))
     return 0
