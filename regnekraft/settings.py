@@ -125,7 +125,9 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Regnekraft API",
-    "DESCRIPTION": "Catalogue, allocation, policy rules, metering and charging for Norway's national compute.",
+    "DESCRIPTION": (
+        "Catalogue, allocation, policy rules, metering and charging for Norway's national compute."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -143,9 +145,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Regnekraft's own runs (Slurm bridge, usage import, invoicing) at INFO on the console
+# (stderr), other libraries at WARNING; REGNEKRAFT_LOG_LEVEL sets both.
+_LOG_LEVEL = os.environ.get("REGNEKRAFT_LOG_LEVEL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("REGNEKRAFT_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL or "WARNING"},
+    "loggers": {"regnekraft": {"level": _LOG_LEVEL or "INFO"}},
 }

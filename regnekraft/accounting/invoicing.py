@@ -25,6 +25,7 @@ Money is rounded as described in :mod:`regnekraft.accounting.rating`; total = su
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -47,6 +48,8 @@ from .rating import NoPrice, PriceBook, to_ore, to_record
 
 ZERO = Decimal(0)
 Kind = InvoiceLine.Kind
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -323,8 +326,9 @@ def _take_or_pay(
             out.append(
                 LineDraft(
                     Kind.TAKE_OR_PAY,
-                    f"Committed minimum of {order}: {order.commitment_share:.1%} of {to_ore(value)} NOK "
-                    f"for {days} days, less {charged} NOK charged to its sub-allocations",
+                    f"Committed minimum of {order}: {order.commitment_share:.1%} "
+                    f"of {to_ore(value)} NOK for {days} days, "
+                    f"less {charged} NOK charged to its sub-allocations",
                     Decimal(1),
                     "period",
                     to_record(top_up),
@@ -411,7 +415,8 @@ def issue_invoice(
     the organisation's invoices (that would charge the same use twice).
     """
     with transaction.atomic():
-        # One invoice run per organisation at a time: the overlap check and the lines see the same data.
+        # One invoice run per organisation at a time: the overlap check and the lines see the
+        # same data.
         Organisation.objects.select_for_update().filter(pk=org.pk).exists()
         return _issue_locked(org, start, end, book)
 
@@ -421,13 +426,24 @@ def _issue_locked(
 ) -> Invoice | None:
     existing = Invoice.objects.filter(organisation=org, period_start=start, period_end=end).first()
     if existing is not None:
+        logger.debug("invoice %s for %s, %s..%s already issued", existing.pk, org, start, end)
         return existing
     clash = Invoice.objects.filter(
         organisation=org, period_start__lt=end, period_end__gt=start
     ).first()
     if clash is not None:
+        logger.warning(
+            "refused: %s's invoice for %s..%s would overlap invoice %s (%s..%s)",
+            org,
+            start,
+            end,
+            clash.pk,
+            clash.period_start,
+            clash.period_end,
+        )
         raise ValidationError(
-            f"{org}: period {start}..{end} overlaps invoice {clash.period_start}..{clash.period_end}"
+            f"{org}: period {start}..{end} overlaps invoice "
+            f"{clash.period_start}..{clash.period_end}"
         )
     try:
         with transaction.atomic():
@@ -462,9 +478,20 @@ def _issue_locked(
                 ]
             )
     except _NothingToCharge:
+        logger.debug("nothing to charge %s for %s..%s", org, start, end)
         return None
     except IntegrityError:  # issued concurrently by someone else: theirs stands
+        logger.info("invoice for %s, %s..%s was issued concurrently; keeping it", org, start, end)
         return Invoice.objects.get(organisation=org, period_start=start, period_end=end)
+    logger.info(
+        "issued invoice %s for %s, %s..%s: %d line(s), %s NOK",
+        invoice.pk,
+        org,
+        start,
+        end,
+        len(lines),
+        total,
+    )
     return invoice
 
 
@@ -505,12 +532,26 @@ def issue_invoices(
             ).values_list("organisation_id", flat=True)
         )
         organisations = Organisation.objects.filter(pk__in=ids).order_by("short_name")
+    organisations = list(organisations)
+    logger.info(
+        "invoice run %s..%s: %d organisation(s) to look at",
+        period_start,
+        period_end,
+        len(organisations),
+    )
     book = PriceBook()
     out = []
     for org in organisations:
         invoice = issue_invoice(org, period_start, period_end, book)
         if invoice is not None:
             out.append(invoice)
+    logger.info(
+        "invoice run %s..%s done: %d invoice(s), %s NOK in all",
+        period_start,
+        period_end,
+        len(out),
+        sum((invoice.total_nok for invoice in out), ZERO),
+    )
     return out
 
 
