@@ -7,11 +7,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 
-from regnekraft.audit.admin import ServiceWrites, adopt, form_fields, refusal_text
+from regnekraft.audit.admin import ServiceWrites, adopt, editable, form_fields, refusal_text
 
-from . import changes, colocation, external, orders, policy, services
+from . import applications, calls, changes, colocation, external, grants, knobs, orders, policy
 from .models import (
     Allocation,
     Application,
@@ -26,20 +25,13 @@ from .models import (
     SectorOrderLine,
 )
 
-
-def _proposal(obj: Allocation) -> policy.Proposal:
-    return policy.Proposal.grant(
-        obj.project,
-        obj.resource_class,
-        obj.amount,
-        obj.start,
-        obj.end,
-        order_line=obj.order_line,
-        replaces=obj if obj.pk else None,
-    )
+# What an action on several rows reports per row and goes on past.
+ACTION_REFUSALS = (ValidationError, PermissionDenied, policy.PolicyViolation)
 
 
 class AllocationForm(forms.ModelForm):
+    """Shows the rules' refusal on the form before anything is saved."""
+
     class Meta:
         model = Allocation
         fields = "__all__"
@@ -48,19 +40,23 @@ class AllocationForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        obj = self.instance
-        for name in ("project", "resource_class", "amount", "start", "end", "order_line"):
-            if name in data:
-                setattr(obj, name, data[name])
-        violations = policy.check([_proposal(obj)])
+        wanted = Allocation(
+            **{f: data.get(f, getattr(self.instance, f, None)) for f in grants.BY_HAND}
+        )
+        wanted.pk = self.instance.pk
+        violations = policy.check([grants.proposal_for(wanted)])
         if violations:
             raise ValidationError([str(v) for v in violations])
         return data
 
 
 @admin.register(Allocation)
-class AllocationAdmin(admin.ModelAdmin):
+class AllocationAdmin(ServiceWrites):
+    """Grants by hand and adjustments (amount, period, status) through ``allocation.grants`` and
+    the policy rules; a grant is revoked (status), never deleted, as use is billed against it."""
+
     form = AllocationForm
+    refusals = (*ServiceWrites.refusals, policy.PolicyViolation)
     list_display = (
         "project",
         "resource_class",
@@ -74,22 +70,42 @@ class AllocationAdmin(admin.ModelAdmin):
     list_filter = ("source", "status", "price_category", "resource_class__system")
     search_fields = ("project__code",)
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["decided_by"]
+        return [f for f in editable(Allocation) if f not in grants.ADJUSTABLE]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            policy.enforce([_proposal(obj)])  # again, under the lock
-            if obj.decided_by_id is None:
-                obj.decided_by = request.user
-            super().save_model(request, obj, form, change)
+        if change:
+            grants.adjust_allocation(
+                request.user, obj, **form_fields(form, grants.ADJUSTABLE, True)
+            )
+        else:
+            adopt(
+                obj, grants.grant_by_hand(request.user, **form_fields(form, grants.BY_HAND, False))
+            )
 
 
 @admin.register(PolicySettings)
-class PolicySettingsAdmin(admin.ModelAdmin):
+class PolicySettingsAdmin(ServiceWrites):
     list_display = (
         "overbooking_factor",
         "economic_cap_share",
         "research_protected_share",
         "min_grant_share",
     )
+
+    def has_add_permission(self, request) -> bool:
+        return not PolicySettings.objects.exists()  # one row
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        adopt(obj, knobs.set_policy(request.user, **form_fields(form, knobs.KNOBS, change)))
 
 
 class ApplicationRequestInline(admin.TabularInline):
@@ -103,37 +119,53 @@ class ReviewInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(ServiceWrites):
     list_display = ("name", "opens", "closes", "period_start", "period_end", "status")
+
+    def save_model(self, request, obj, form, change):
+        fields = form_fields(form, calls.CALL_FIELDS, change)
+        adopt(obj, calls.save_call(request.user, obj if change else None, **fields))
+
+    def delete_model(self, request, obj):
+        calls.delete_call(request.user, obj)
 
 
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
+    """Applications are written by their PIs (portal, API); operators read them here and
+    decide them with the actions, through the policy rules."""
+
     list_display = ("project", "call", "status", "score")
     list_filter = ("call", "status")
     inlines = [ApplicationRequestInline, ReviewInline]
     actions = ["grant_as_requested", "reject"]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _decide(self, request, queryset, grant: bool) -> None:
+        for app in queryset:
+            granted = {r.resource_class_id: r.amount for r in app.requests.all()} if grant else {}
+            try:
+                applications.decide_application(request.user, app, granted)
+            except ACTION_REFUSALS as exc:
+                self.message_user(request, f"{app}: refused: {refusal_text(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{app}: {'granted' if grant else 'rejected'}")
+
     @admin.action(description="Grant as requested (through the policy rules)")
     def grant_as_requested(self, request, queryset):
-        for app in queryset:
-            try:
-                services.decide_application(
-                    app,
-                    {r.resource_class_id: r.amount for r in app.requests.all()},
-                    decided_by=request.user,
-                )
-                self.message_user(request, f"{app}: granted")
-            except (policy.PolicyViolation, ValidationError) as exc:
-                self.message_user(request, f"{app}: refused: {exc}", level=messages.ERROR)
+        self._decide(request, queryset, True)
 
     @admin.action(description="Reject")
     def reject(self, request, queryset):
-        for app in queryset:
-            services.decide_application(app, {}, decided_by=request.user)
-
-
-ACTION_REFUSALS = (ValidationError, PermissionDenied, policy.PolicyViolation)
+        self._decide(request, queryset, False)
 
 
 class SectorOrderLineInline(admin.TabularInline):

@@ -118,6 +118,26 @@ def decide_application(
 
 
 @transaction.atomic
+def grant_by_hand(allocation: Allocation, *, decided_by=None) -> Allocation:
+    """Create ``allocation`` (unsaved, its fields set) as an operator's grant, through the rules."""
+    proposal = policy.Proposal.grant(
+        allocation.project,
+        allocation.resource_class,
+        allocation.amount,
+        allocation.start,
+        allocation.end,
+        order_line=allocation.order_line,
+    )
+    return _create(
+        [proposal],
+        source=allocation.source,
+        category=allocation.price_category,
+        charging_model=allocation.charging_model,
+        decided_by=decided_by,
+    )[0]
+
+
+@transaction.atomic
 def assign_reviewer(application: Application, reviewer) -> Review:
     """Assign a reviewer (idempotent). Nobody reviews a project they take part in."""
     from regnekraft.parties.models import RoleKind

@@ -53,6 +53,13 @@ def create_person(
 
 
 @transaction.atomic
+def save_person(actor: Any, person: Person | None = None, **fields: Any) -> Person:
+    """Create (for an existing ``user``) or change a person's own fields."""
+    _require_operator(actor)
+    return write_row(Person, person, fields)
+
+
+@transaction.atomic
 def update_person(
     actor: Any,
     person: Person,
