@@ -23,8 +23,8 @@ else
   echo "not root: skipping apt installs; Slurm and browser tests skip if their programs are missing"
 fi
 
-echo "== ruff"
-ruff check .
+echo "== lint: ruff, ruff format, import-linter (layers), mypy (framework-free cores)"
+bash scripts/lint.sh
 
 status=0
 echo "== pytest on SQLite (embedded default)"

@@ -4,6 +4,7 @@ reprice use that is already rated or invoiced (``rating.check_price_list_start``
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,8 @@ from regnekraft.parties.models import RoleKind
 from regnekraft.rows import write_row
 
 from .rating import check_price_list_start
+
+logger = logging.getLogger(__name__)
 
 LIST_FIELDS = ("category", "name", "valid_from", "tier_multipliers", "free_allowance_nok", "source")
 
@@ -78,6 +81,7 @@ def publish_price_list(
         fields["tier_multipliers"] = _multipliers(fields["tier_multipliers"])
     price_list = write_row(PriceList, None, fields)
     _write_prices(price_list, prices)
+    logger.info("price list %s published by %s", price_list, actor)
     return price_list
 
 

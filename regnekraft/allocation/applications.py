@@ -3,6 +3,7 @@ open; operators decide them (one by one, or the whole round at once)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,8 @@ from .models import (
     ApplicationStatus,
     Call,
 )
+
+logger = logging.getLogger(__name__)
 
 CHANGEABLE = (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED)
 
@@ -82,6 +85,7 @@ def submit_application(
     application.save()
     _write_requests(application, wanted)
     project.members.add(*members)
+    logger.info("application %s submitted by %s", application, actor)
     return application
 
 
@@ -131,6 +135,7 @@ def withdraw_application(actor: Any, application: Application) -> Application:
         raise ValidationError({"status": _("A decided application cannot be withdrawn.")})
     application.status = ApplicationStatus.WITHDRAWN
     application.save(update_fields=["status"])
+    logger.info("application %s withdrawn by %s", application, actor)
     return application
 
 

@@ -3,6 +3,7 @@ open and review. Only deciding the round (``applications.decide_round``) makes a
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,6 +14,8 @@ from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import RoleKind
 
 from .models import Call, CallStatus
+
+logger = logging.getLogger(__name__)
 
 CALL_FIELDS = ("name", "opens", "closes", "period_start", "period_end", "status")
 
@@ -45,6 +48,7 @@ def save_call(actor: Any, call: Call | None = None, **fields: Any) -> Call:
         setattr(call, name, value)
     call.full_clean()
     call.save()
+    logger.info("call %s saved (status %s) by %s", call, call.status, actor)
     return call
 
 

@@ -3,6 +3,7 @@ policy rules. Rows are created only by ``services`` (as for every decision)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -29,6 +30,8 @@ BY_HAND = (
     "price_category",
     "charging_model",
 )
+
+logger = logging.getLogger(__name__)
 
 
 def proposal_for(allocation: Allocation) -> policy.Proposal:
@@ -73,6 +76,7 @@ def adjust_allocation(actor: Any, allocation: Allocation, **fields: Any) -> Allo
         wanted.pk = current.pk
         policy.enforce([proposal_for(wanted)])
     adjusted = write_row(Allocation, current, fields)
+    logger.info("allocation %s adjusted (%s) by %s", adjusted, ", ".join(sorted(fields)), actor)
     if resized:
         allocation_resized.send(sender=Allocation, allocation=adjusted)
     return adjusted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,6 +22,8 @@ KNOBS = (
     "min_grant_share",
     "warning_thresholds",
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _normalised(name: str, value: Any) -> Any:
@@ -47,4 +50,5 @@ def set_policy(actor: Any, **changes: Any) -> PolicySettings:
     for name, value in changes.items():
         setattr(settings, name, _normalised(name, value))
     settings.save()  # validates (full_clean) first
+    logger.info("policy settings %s changed by %s", ", ".join(sorted(changes)), actor)
     return settings

@@ -4,6 +4,7 @@ policy rules first, and writes nothing if a rule is broken."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
@@ -31,6 +32,8 @@ from .models import (
     SectorOrderLine,
 )
 from .signals import allocation_resized
+
+logger = logging.getLogger(__name__)
 
 
 def _create(
@@ -77,7 +80,8 @@ def decide_application(
         return list(application.allocations.all())
     if application.status != ApplicationStatus.SUBMITTED:
         raise ValidationError(
-            f"application {application} is {application.status}; only submitted applications are decided"
+            f"application {application} is {application.status}; "
+            "only submitted applications are decided"
         )
     call = application.call
     requested = {
@@ -114,6 +118,7 @@ def decide_application(
     )
     application.status = ApplicationStatus.DECIDED
     application.save(update_fields=["status"])
+    logger.info("application %s decided: %d grant(s)", application, len(allocations))
     return allocations
 
 
@@ -157,7 +162,8 @@ def assign_reviewer(application: Application, reviewer) -> Review:
 def decide_round(
     call: Call, grants: Mapping[int, Mapping[int, Decimal]], *, decided_by=None
 ) -> dict[int, list[Allocation]]:
-    """Decide every application of a call at once: all grants pass the rules together or none is made."""
+    """Decide every application of a call at once: all grants pass the rules together, or
+    none is made."""
     call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status == CallStatus.DECIDED:
         return {a.pk: list(a.allocations.all()) for a in call.applications.all()}
@@ -166,6 +172,7 @@ def decide_round(
         out[app.pk] = decide_application(app, grants.get(app.pk, {}), decided_by=decided_by)
     call.status = CallStatus.DECIDED
     call.save(update_fields=["status"])
+    logger.info("round %s decided: %d application(s)", call, len(out))
     return out
 
 
@@ -342,7 +349,8 @@ def decide_change(
 
 @transaction.atomic
 def expire_allocations(today: dt.date) -> int:
-    """Mark allocations whose period has ended as expired (Slurm then blocks them); audited one by one."""
+    """Mark allocations whose period has ended as expired (Slurm then blocks them); audited
+    one by one."""
     ended = list(
         Allocation.objects.select_for_update().filter(
             end__lte=today, status=AllocationStatus.ACTIVE
