@@ -19,6 +19,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import logging
 import multiprocessing
 import re
 import time
@@ -42,12 +43,15 @@ from . import balances
 from .models import ImportBatch, UsageRecord
 from .rating import RECORD_QUANTUM, NoPrice, PriceBook
 
+logger = logging.getLogger(__name__)
+
 Progress = Callable[[int, int | None], None]
 """Called as ``progress(records_done, records_total_or_None)`` after every batch."""
 
 FORMATS = ("csv", "json", "jsonl", "swf")
 BATCH_SIZE = 20_000
 MAX_REPORTED_ERRORS = 20
+MAX_UNALLOCATED_EXAMPLES = 20
 MAX_QUANTITY = Decimal("999999999999")  # 12 integer digits: the column holds 16 digits, 4 decimals
 MAX_CHARGE = Decimal("10000000000")  # charge_nok holds 14 digits, 4 of them decimals
 COLUMNS = (
@@ -220,7 +224,8 @@ class _Resolver:
         end_text: str,
         user: str,
     ) -> tuple:
-        """Validate one record and return its row for the writer (SQLite: text; else Python values)."""
+        """Validate one record and return its row for the writer (SQLite: text; else Python
+        values). Runs once per record: the common case stays on plain comparisons."""
         if (
             not job_id
             or not cluster
@@ -234,98 +239,80 @@ class _Resolver:
         project_id = self.projects.get(account)
         if project_id is None:
             raise _RowError(f"unknown account (project code) '{account}'")
-        try:
-            quantity = Decimal(quantity_text)
-            valid = quantity.is_finite() and 0 <= quantity <= MAX_QUANTITY
-        except (InvalidOperation, TypeError):
-            raise _RowError(f"quantity '{quantity_text}' is not a number") from None
-        if not valid:
-            raise _RowError(f"quantity {quantity_text} must be a number from 0 to {MAX_QUANTITY}")
-        zone = self.zone
-        try:
-            start = dt.datetime.fromisoformat(start_text)
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=zone)
-        except (ValueError, TypeError):
-            raise _RowError(f"start '{start_text}' is not an ISO 8601 time") from None
-        try:
-            end = dt.datetime.fromisoformat(end_text)
-            if end.tzinfo is None:
-                end = end.replace(tzinfo=zone)
-        except (ValueError, TypeError):
-            raise _RowError(f"end '{end_text}' is not an ISO 8601 time") from None
-        if end < start:
-            raise _RowError(f"end {end_text} is before start {start_text}")
-        if start.year < 1970 or end.year > 2200:
-            raise _RowError(f"times {start_text}..{end_text} are outside 1970-2200")
-        day = end.astimezone(zone).date()
-        rc_id = rc.id
-        allocation_id = None
-        unit_price = charge = _ZERO4
-        for a_start, a_end, pk, category in self.allocations.get((project_id, rc_id), ()):
-            if a_start <= day < a_end:
-                allocation_id = pk
-                for p_from, p_until, unit_price in self._prices.get(pk, ()):  # noqa: B007 (used after break)
-                    if p_from <= day < p_until:
-                        break
-                else:
-                    unit_price = self._price_span(pk, category, rc, day)
-                charge = (quantity * unit_price).quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
-                if charge >= MAX_CHARGE:
-                    raise _RowError(
-                        f"charge {charge} NOK is larger than a record can hold ({MAX_CHARGE})"
-                    )
-                break
+        quantity = _quantity(quantity_text)
+        start, end = self._period(start_text, end_text)
+        day = end.astimezone(self.zone).date()
+        allocation_id, unit_price, charge = self._rate(project_id, rc, quantity, day)
         if allocation_id is None:
-            self.unallocated += 1
-            if len(self.unallocated_examples) < 20:
-                self.unallocated_examples.append(
-                    {
-                        "account": account,
-                        "resource_class": str(rc),
-                        "date": day.isoformat(),
-                        "job_id": job_id,
-                    }
-                )
+            self._note_unallocated(account, rc, day, job_id)
         else:
             self.touched.add(allocation_id)
         quantity = quantity.quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
         if self.text_rows:
             # SQLite keeps datetimes as UTC text, the way Django writes them.
-            return (
-                source,
-                cluster,
-                job_id,
-                step,
-                project_id,
-                rc_id,
-                allocation_id,
-                user,
-                start.astimezone(_UTC).isoformat(" ")[:-6],
-                end.astimezone(_UTC).isoformat(" ")[:-6],
-                day.isoformat(),
-                str(quantity),
-                str(unit_price),
-                str(charge),
-                self.batch_id,
-            )
+            when: tuple = (_utc_text(start), _utc_text(end), day.isoformat())
+            amounts: tuple = (str(quantity), str(unit_price), str(charge))
+        else:
+            when = (start, end, day)
+            amounts = (quantity, unit_price, charge)
         return (
             source,
             cluster,
             job_id,
             step,
             project_id,
-            rc_id,
+            rc.id,
             allocation_id,
             user,
-            start,
-            end,
-            day,
-            quantity,
-            unit_price,
-            charge,
+            *when,
+            *amounts,
             self.batch_id,
         )
+
+    def _period(self, start_text: str, end_text: str) -> tuple[dt.datetime, dt.datetime]:
+        start = _local_time(start_text, "start", self.zone)
+        end = _local_time(end_text, "end", self.zone)
+        if end < start:
+            raise _RowError(f"end {end_text} is before start {start_text}")
+        if start.year < 1970 or end.year > 2200:
+            raise _RowError(f"times {start_text}..{end_text} are outside 1970-2200")
+        return start, end
+
+    def _rate(
+        self, project_id: int, rc: ResourceClass, quantity: Decimal, day: dt.date
+    ) -> tuple[int | None, Decimal, Decimal]:
+        """(allocation, unit price, charge) of the project's allocation covering ``day``, or
+        (None, 0, 0) when none does."""
+        for a_start, a_end, pk, category in self.allocations.get((project_id, rc.id), ()):
+            if a_start <= day < a_end:
+                unit_price = self._unit_price(pk, category, rc, day)
+                charge = (quantity * unit_price).quantize(RECORD_QUANTUM, rounding=ROUND_HALF_UP)
+                if charge >= MAX_CHARGE:
+                    raise _RowError(
+                        f"charge {charge} NOK is larger than a record can hold ({MAX_CHARGE})"
+                    )
+                return pk, unit_price, charge
+        return None, _ZERO4, _ZERO4
+
+    def _unit_price(
+        self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date
+    ) -> Decimal:
+        for p_from, p_until, unit_price in self._prices.get(allocation_id, ()):
+            if p_from <= day < p_until:
+                return unit_price
+        return self._price_span(allocation_id, category, rc, day)
+
+    def _note_unallocated(self, account: str, rc: ResourceClass, day: dt.date, job_id: str) -> None:
+        self.unallocated += 1
+        if len(self.unallocated_examples) < MAX_UNALLOCATED_EXAMPLES:
+            self.unallocated_examples.append(
+                {
+                    "account": account,
+                    "resource_class": str(rc),
+                    "date": day.isoformat(),
+                    "job_id": job_id,
+                }
+            )
 
     def _price_span(
         self, allocation_id: int, category: str, rc: ResourceClass, day: dt.date
@@ -343,6 +330,30 @@ class _Resolver:
 
 _UTC = dt.UTC
 _ZERO4 = Decimal("0.0000")
+
+
+def _quantity(text: str) -> Decimal:
+    try:
+        quantity = Decimal(text)
+        valid = quantity.is_finite() and 0 <= quantity <= MAX_QUANTITY
+    except (InvalidOperation, TypeError):
+        raise _RowError(f"quantity '{text}' is not a number") from None
+    if not valid:
+        raise _RowError(f"quantity {text} must be a number from 0 to {MAX_QUANTITY}")
+    return quantity
+
+
+def _local_time(text: str, what: str, zone: ZoneInfo) -> dt.datetime:
+    """Like :func:`_parse_time`, with the error a bad line reports."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (ValueError, TypeError):
+        raise _RowError(f"{what} '{text}' is not an ISO 8601 time") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def _utc_text(value: dt.datetime) -> str:
+    return value.astimezone(_UTC).isoformat(" ")[:-6]
 
 
 def _check_text(**fields: str) -> None:
@@ -501,6 +512,7 @@ def _jsonl_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
 
 
 _UNIX_START = re.compile(r"UnixStartTime:\s*(-?\d+)")
+_NO_START = "the trace's start time is unknown: no UnixStartTime header; set SwfOptions.start"
 SKIP = ()  # what a builder returns for an SWF job that never ran
 
 
@@ -556,11 +568,7 @@ def _swf_records(path: Path, r: _Resolver, source: str, options: SwfOptions) -> 
             if len(fields) < 18:
                 yield line, _fail, f"{len(fields)} fields, SWF has 18"
             elif t0 is None:
-                yield (
-                    line,
-                    _fail,
-                    "the trace's start time is unknown: no UnixStartTime header; set SwfOptions.start",
-                )
+                yield line, _fail, _NO_START
                 return
             else:
                 yield line, build, fields
@@ -584,55 +592,44 @@ class _Writer:
         connection.ensure_connection()
         self.raw = connection.connection
         if self.vendor == "sqlite":
-            # A bigger page cache keeps index pages in memory for inserts with random keys.
-            with connection.cursor() as c:
-                c.execute("PRAGMA cache_size = -262144")
-            marks = ", ".join("?" * len(self.columns))
-            self.sql = f"INSERT OR IGNORE INTO {self.table} ({cols}) VALUES ({marks})"
+            self._prepare_sqlite(cols)
         elif self.vendor == "postgresql":
-            with connection.cursor() as c:
-                c.execute("DROP TABLE IF EXISTS pg_temp.usage_in")
-                c.execute(
-                    f"CREATE TEMP TABLE usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA"
-                )
-                c.execute("ALTER TABLE usage_in ADD COLUMN ordinal bigserial")
-            # Binary COPY: the server parses no text (numbers, times) for each row.
-            self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN (FORMAT BINARY)"
-            self.copy_types = [
-                "varchar",
-                "varchar",
-                "varchar",
-                "varchar",
-                "int8",
-                "int8",
-                "int8",
-                "varchar",
-                "timestamptz",
-                "timestamptz",
-                "date",
-                "numeric",
-                "numeric",
-                "numeric",
-                "int8",
-            ]
-            key = ", ".join(
-                connection.ops.quote_name(UsageRecord._meta.get_field(n).column)
-                for n in ("source", "cluster", "job_id", "step", "resource_class")
-            )
-            match = " AND ".join(f"u.{k} = i.{k}" for k in key.split(", "))
-            # A plain insert of the rows whose key is new costs half of ON CONFLICT's speculative
-            # insertion; within a batch the first row of a key wins, as it would with ON CONFLICT.
-            self.insert_sql = (
-                f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM usage_in i "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} u WHERE {match}) ORDER BY {key}, ordinal"
-            )
-            # A concurrent import may commit the same keys meanwhile: then this batch is redone
-            # with ON CONFLICT, which waits for and skips them.
-            self.conflict_sql = (
-                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
-                f"ORDER BY ordinal ON CONFLICT DO NOTHING"
-            )
+            self._prepare_postgresql(cols)
         self.inserted = 0
+
+    def _prepare_sqlite(self, cols: str) -> None:
+        # A bigger page cache keeps index pages in memory for inserts with random keys.
+        with connection.cursor() as c:
+            c.execute("PRAGMA cache_size = -262144")
+        marks = ", ".join("?" * len(self.columns))
+        self.sql = f"INSERT OR IGNORE INTO {self.table} ({cols}) VALUES ({marks})"
+
+    def _prepare_postgresql(self, cols: str) -> None:
+        with connection.cursor() as c:
+            c.execute("DROP TABLE IF EXISTS pg_temp.usage_in")
+            c.execute(f"CREATE TEMP TABLE usage_in AS SELECT {cols} FROM {self.table} WITH NO DATA")
+            c.execute("ALTER TABLE usage_in ADD COLUMN ordinal bigserial")
+        # Binary COPY: the server parses no text (numbers, times) for each row.
+        self.copy_sql = f"COPY usage_in ({cols}) FROM STDIN (FORMAT BINARY)"
+        self.copy_types = _PG_COPY_TYPES
+        key = ", ".join(
+            connection.ops.quote_name(UsageRecord._meta.get_field(n).column)
+            for n in ("source", "cluster", "job_id", "step", "resource_class")
+        )
+        match = " AND ".join(f"u.{k} = i.{k}" for k in key.split(", "))
+        # A plain insert of the rows whose key is new costs half of ON CONFLICT's speculative
+        # insertion; within a batch the first row of a key wins, as it would with ON CONFLICT.
+        self.insert_sql = (
+            f"INSERT INTO {self.table} ({cols}) SELECT DISTINCT ON ({key}) {cols} "
+            f"FROM usage_in i WHERE NOT EXISTS (SELECT 1 FROM {self.table} u WHERE {match}) "
+            f"ORDER BY {key}, ordinal"
+        )
+        # A concurrent import may commit the same keys meanwhile: then this batch is redone
+        # with ON CONFLICT, which waits for and skips them.
+        self.conflict_sql = (
+            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM usage_in "
+            f"ORDER BY ordinal ON CONFLICT DO NOTHING"
+        )
 
     def submit(self, rows: list[tuple]) -> None:
         self.inserted += self._write(rows)
@@ -642,46 +639,68 @@ class _Writer:
 
     def _write(self, rows: list[tuple]) -> int:
         if self.vendor == "sqlite":
-            cur = self.raw.cursor()
-            try:
-                cur.executemany(self.sql, rows)
-                return cur.rowcount
-            finally:
-                cur.close()
+            return self._write_sqlite(rows)
         if self.vendor == "postgresql":
-            import psycopg
+            return self._write_postgresql(rows)
+        return self._write_orm(rows)
 
-            with self.raw.cursor() as cur:
-                with cur.copy(self.copy_sql) as copy:
-                    copy.set_types(self.copy_types)
-                    for row in rows:
-                        copy.write_row(row)
-                cur.execute("SAVEPOINT usage_batch")
-                try:
-                    cur.execute(self.insert_sql)
-                except psycopg.errors.UniqueViolation:
-                    cur.execute("ROLLBACK TO SAVEPOINT usage_batch")
-                    cur.execute(self.conflict_sql)
-                inserted = cur.rowcount
-                cur.execute("RELEASE SAVEPOINT usage_batch")
-                cur.execute("TRUNCATE usage_in")
-                return inserted
+    def _write_sqlite(self, rows: list[tuple]) -> int:
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(self.sql, rows)
+            return cur.rowcount
+        finally:
+            cur.close()
+
+    def _write_postgresql(self, rows: list[tuple]) -> int:
+        import psycopg
+
+        with self.raw.cursor() as cur:
+            with cur.copy(self.copy_sql) as copy:
+                copy.set_types(self.copy_types)
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute("SAVEPOINT usage_batch")
+            try:
+                cur.execute(self.insert_sql)
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT usage_batch")
+                cur.execute(self.conflict_sql)
+            inserted = cur.rowcount
+            cur.execute("RELEASE SAVEPOINT usage_batch")
+            cur.execute("TRUNCATE usage_in")
+            return inserted
+
+    def _write_orm(self, rows: list[tuple]) -> int:
+        """Any other database: through the ORM, counting what was new."""
+        foreign_keys = ("project", "resource_class", "allocation", "batch")
+        names = [f"{n}_id" if n in foreign_keys else n for n in _DB_COLUMNS]
         before = UsageRecord.objects.count()
         UsageRecord.objects.bulk_create(
-            [
-                UsageRecord(
-                    **{
-                        f"{n}_id"
-                        if n in ("project", "resource_class", "allocation", "batch")
-                        else n: v
-                        for n, v in zip(_DB_COLUMNS, row, strict=True)
-                    }
-                )
-                for row in rows
-            ],
+            [UsageRecord(**dict(zip(names, row, strict=True))) for row in rows],
             ignore_conflicts=True,
         )
         return UsageRecord.objects.count() - before
+
+
+# The COPY types of the _DB_COLUMNS, in order.
+_PG_COPY_TYPES = [
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "int8",
+    "int8",
+    "int8",
+    "varchar",
+    "timestamptz",
+    "timestamptz",
+    "date",
+    "numeric",
+    "numeric",
+    "numeric",
+    "int8",
+]
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -733,9 +752,9 @@ def import_usage(
             swf = SwfOptions.from_json(swf_mapping, system=cluster)
         if swf is None:
             raise ValidationError(
-                "an SWF trace needs a mapping of SWF users/groups to projects and the resource class: "
-                "SwfOptions, or a JSON mapping file (keys: system, kind, gpu_type, users, groups, "
-                "default_project, start; see docs/accounting.md)"
+                "an SWF trace needs a mapping of SWF users/groups to projects and the resource "
+                "class: SwfOptions, or a JSON mapping file (keys: system, kind, gpu_type, users, "
+                "groups, default_project, start; see docs/accounting.md)"
             )
         if cluster:
             swf = dataclasses.replace(swf, system=cluster)
@@ -872,41 +891,23 @@ def _run(
     progress: Progress | None,
 ) -> ImportResult:
     began = time.perf_counter()
+    expected = f"{total} record(s)" if total is not None else "size unknown"
+    logger.info("usage import of %s (source %s, %s): started", filename or source, source, expected)
     with transaction.atomic():
         batch = ImportBatch.objects.create(source=source[:50], filename=filename[-500:])
         resolver = _Resolver(batch.pk)
-        writer = _Writer()
-        scan = _Scan()
-        parallel = (
-            total or 0
-        ) >= PARALLEL_MIN_LINES and "fork" in multiprocessing.get_all_start_methods()
-        batches = (
-            _scan_in_parallel(rows(resolver), resolver)
-            if parallel
-            else _scan(rows(resolver), resolver, scan)
-        )
-        writing = True
-        try:
-            for pending, read in batches:
-                if pending is None:
-                    writing = False
-                elif writing:
-                    writer.submit(pending)
-                    if progress:
-                        progress(read, total)
-        finally:
-            new = writer.close()
-        if parallel:
-            scan = resolver.scan_result
+        scan, new = _validate_and_write(rows(resolver), resolver, total, progress)
         if scan.n_errors:
-            raise ImportRefused(filename or source, scan.errors, scan.n_errors)
+            refused = ImportRefused(filename or source, scan.errors, scan.n_errors)
+            logger.warning("usage import refused, nothing imported: %s", refused.message)
+            raise refused
         if progress:
             progress(scan.read, total)
         read = scan.read
         batch.records_read, batch.records_new, batch.records_duplicate = read, new, read - new
         batch.save(update_fields=["records_read", "records_new", "records_duplicate"])
         events = balances.update_balances(sorted(scan.touched)) if new else []
-    return ImportResult(
+    result = ImportResult(
         batch_id=batch.pk,
         source=batch.source,
         filename=batch.filename,
@@ -918,4 +919,47 @@ def _run(
         unallocated_examples=scan.unallocated_examples,
         balance_events=events,
         seconds=time.perf_counter() - began,
+    )
+    _log_imported(result)
+    return result
+
+
+def _validate_and_write(
+    rows: Iterator[Row], resolver: _Resolver, total: int | None, progress: Progress | None
+) -> tuple[_Scan, int]:
+    """Validate every row, writing batches until the first bad line; return what validation
+    found and how many rows were inserted (the caller rolls back if any line was bad)."""
+    writer = _Writer()
+    scan = _Scan()
+    parallel = (
+        total or 0
+    ) >= PARALLEL_MIN_LINES and "fork" in multiprocessing.get_all_start_methods()
+    batches = _scan_in_parallel(rows, resolver) if parallel else _scan(rows, resolver, scan)
+    writing = True
+    try:
+        for pending, read in batches:
+            if pending is None:
+                writing = False
+            elif writing:
+                writer.submit(pending)
+                if progress:
+                    progress(read, total)
+    finally:
+        new = writer.close()
+    return (resolver.scan_result if parallel else scan), new
+
+
+def _log_imported(result: ImportResult) -> None:
+    logger.info(
+        "usage import of %s (batch %s): %d read, %d new, %d duplicate, %d skipped, "
+        "%d not covered by an allocation (stored uncharged), %d balance event(s), in %.1f s",
+        result.filename or result.source,
+        result.batch_id,
+        result.read,
+        result.new,
+        result.duplicate,
+        result.skipped,
+        result.unallocated,
+        len(result.balance_events),
+        result.seconds,
     )
