@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages for a single-node Slurm cluster with accounting
-# (used by the real-Slurm tests in tests/slurm and by developers).
+# (used by the Slurm test harness testing/slurm/, i.e. the real-Slurm tests in tests/slurm,
+# and by developers).
 #
 #   sudo bash scripts/slurm/install.sh            # or as root in CI
 #
