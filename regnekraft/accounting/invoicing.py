@@ -38,7 +38,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
 from regnekraft.allocation import policy
-from regnekraft.allocation.models import Allocation, AllocationStatus, OrderStatus, SectorOrder
+from regnekraft.allocation.models import Allocation, OrderStatus, SectorOrder
 from regnekraft.catalog.capacity import overlap_days
 from regnekraft.catalog.models import ChargingModel, PriceCategory
 from regnekraft.parties.models import Organisation
@@ -206,7 +206,7 @@ def allocation_lines(
         ).values_list("allocation_id", flat=True)
     )
     for a in allocs:
-        if a.status == AllocationStatus.REVOKED:
+        if not a.is_live:
             continue
         days = overlap_days(start, end, a.start, a.end)
         if days <= 0:
@@ -505,7 +505,7 @@ def issue_invoices(
     """Issue the period's invoice of every organisation with something to charge (idempotent)."""
     if organisations is None:
         ids = set(
-            Allocation.objects.filter(start__lt=period_end, end__gt=period_start).values_list(
+            Allocation.objects.overlapping(period_start, period_end).values_list(
                 "project__organisation_id", flat=True
             )
         )

@@ -386,6 +386,11 @@ class Allocation(models.Model):
     def is_economic(self) -> bool:
         return self.project.is_economic
 
+    @property
+    def is_live(self) -> bool:
+        """Whether it holds capacity (the row form of ``Allocation.objects.live()``)."""
+        return self.status != AllocationStatus.REVOKED
+
 
 @audited
 class ColocatedEquipment(models.Model):

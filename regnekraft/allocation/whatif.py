@@ -24,7 +24,7 @@ from regnekraft.simulation.readers import open_trace
 from regnekraft.simulation.scenarios import platform_from_dict, run_one, scenarios_from_dict
 
 from . import round as rounds
-from .models import AllocationStatus, Call, PolicySettings, SimulationRun
+from .models import Call, PolicySettings, SimulationRun
 
 HOUR_KINDS = ("cpu",)
 
@@ -49,7 +49,7 @@ def entitlements(call: Call, *, proposed: bool = False) -> dict[str, tuple[float
             (app, a.resource_class_id, a.amount)
             for app in apps.values()
             for a in app.allocations.all()
-            if a.status != AllocationStatus.REVOKED
+            if a.is_live
         ]
     kinds = {
         r.resource_class_id: r.resource_class.kind

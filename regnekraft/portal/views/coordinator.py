@@ -69,9 +69,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     for o in orders:
         for line in o.lines.all():
-            passed = sum(
-                (a.amount for a in line.sub_allocations.all() if a.status != "revoked"), Decimal(0)
-            )
+            passed = sum((a.amount for a in line.sub_allocations.all() if a.is_live), Decimal(0))
             label = (
                 Cell(
                     class_label(line.resource_class), reverse("portal:suballocate", args=[line.pk])

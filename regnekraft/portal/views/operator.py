@@ -19,7 +19,13 @@ from regnekraft.accounting.models import ImportBatch, UsageRecord
 from regnekraft.allocation.applications import decide_round
 from regnekraft.allocation.calls import save_call, set_call_status
 from regnekraft.allocation.changes import decide_change
-from regnekraft.allocation.models import Call, CallStatus, ChangeRequest, ChangeStatus
+from regnekraft.allocation.models import (
+    AllocationStatus,
+    Call,
+    CallStatus,
+    ChangeRequest,
+    ChangeStatus,
+)
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.allocation.reviews import assign_reviewer
 from regnekraft.audit.models import AuditEntry
@@ -324,7 +330,7 @@ def _slurm_runs() -> dict:
 def sync(request: HttpRequest) -> HttpResponse:
     allocations = access.visible_allocations(request.user)
     active = dict(
-        allocations.filter(status="active")
+        allocations.filter(status=AllocationStatus.ACTIVE)
         .values_list("resource_class__system__slug")
         .annotate(n=Count("id"))
         .values_list("resource_class__system__slug", "n")
