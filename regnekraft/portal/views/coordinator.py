@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
@@ -23,19 +22,7 @@ from regnekraft.catalog.models import PriceCategory, ResourceClass
 from .. import reports
 from ..forms import OrderForm, SubAllocateForm, class_label
 from ..tables import Cell, Column, Table
-from .base import not_visible, page, requires
-
-
-def add_refusal(form: forms.Form, exc: ValidationError | PermissionDenied) -> None:
-    """A service's refusal on the form: each message under its field where the form has that
-    field, the rest (and a refused permission) above the form."""
-    if isinstance(exc, PermissionDenied):
-        form.add_error(None, str(exc))
-    elif hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
+from .base import add_refusal, not_visible, page, requires
 
 
 def _sector_organisations(request: HttpRequest):

@@ -21,8 +21,7 @@ from regnekraft.catalog.prices import PriceBook
 from .. import reports
 from ..forms import PurchaseForm, class_label
 from ..tables import Column, Table
-from .base import page, requires
-from .coordinator import add_refusal
+from .base import add_refusal, page, requires
 from .pi import _allocation_table
 
 
