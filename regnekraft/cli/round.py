@@ -93,7 +93,7 @@ def grant_pair(text: str) -> tuple[int, Decimal]:
     try:
         rc, amount = text.split("=", 1)
         return int(rc), Decimal(amount)
-    except Exception as exc:
+    except (ValueError, ArithmeticError) as exc:  # no "=", not an int, not a decimal
         raise argparse.ArgumentTypeError(f"expected RESOURCE_CLASS_ID=UNITS, got {text!r}") from exc
 
 

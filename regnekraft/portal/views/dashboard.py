@@ -10,6 +10,7 @@ catalogue (all audited) shows at once.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -32,6 +33,8 @@ GROUP_NAMES = {
     "public": gettext_noop("Public sector"),
     "industry": gettext_noop("Industry"),
 }
+
+logger = logging.getLogger(__name__)
 
 
 def _pct(share: Decimal | None) -> float:
@@ -206,7 +209,8 @@ def _planning() -> Table | None:
         from regnekraft.planning import economics
 
         comparison = economics.compare(economics.load_study())
-    except Exception:  # noqa: BLE001 - the planning data may be absent or still changing
+    except Exception:  # a broken study file costs this section, not the decision makers' page
+        logger.exception("the dashboard's cost/benefit section is left out")
         return None
     table = Table(
         "planning_npv",
@@ -309,7 +313,8 @@ def _four_year_plan() -> list[Table]:
 
         inp = inputs.load_input()
         plan, _demand = rolling.make_plan(inp)
-    except Exception:  # noqa: BLE001 - the planning input may be absent or still changing
+    except Exception:  # a broken planning input costs this section, not the page
+        logger.exception("the dashboard's four-year plan is left out")
         return []
     crossings = Table(
         "thresholds",
