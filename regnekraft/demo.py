@@ -172,7 +172,10 @@ SYSTEMS = [
         dt.date(2025, 1, 1),
         None,
         150,
-        "invented demo: weather prediction equipment owned by MET and hosted by the national operator",
+        (
+            "invented demo: weather prediction equipment owned by MET and hosted by the national "
+            "operator"
+        ),
         [("cpu", "", 12_288, "0.995")],
     ),
     (
@@ -659,12 +662,19 @@ def build(*, fresh: bool = True, traces: str | Path | None = None, progress: boo
 
 def describe(summary: dict) -> str:
     lines = [
-        "Regnekraft demo (DEMO DATA: rounded public figures for systems, invented people and projects)",
-        f"  {summary['systems']} systems, {summary['organisations']} organisations, {summary['projects']} projects,",
+        (
+            "Regnekraft demo (DEMO DATA: rounded public figures for systems, invented people and "
+            "projects)"
+        ),
+        (
+            f"  {summary['systems']} systems, {summary['organisations']} organisations, "
+            f"{summary['projects']} projects,"
+        ),
         f"  {summary['applications']} applications; round {summary['round']['call']}: "
-        f"{summary['round']['funded']} funded by the optimiser and decided through the policy rules;",
-        f"  {summary['allocations']} allocations; {summary['usage_records']} usage records imported; "
-        f"{summary['invoices']} invoices for October 2026"
+        f"{summary['round']['funded']} funded by the optimiser and decided through the policy "
+        "rules;",
+        f"  {summary['allocations']} allocations; {summary['usage_records']} usage records "
+        f"imported; {summary['invoices']} invoices for October 2026"
         + (
             "; the round replayed in the policy simulator for the dashboard."
             if summary.get("simulation")

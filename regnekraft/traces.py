@@ -1,4 +1,5 @@
-"""Where the public workload traces are: ``$REGNEKRAFT_TRACES`` or ``../shared/traces`` beside the checkout."""
+"""Where the public workload traces are: ``$REGNEKRAFT_TRACES`` or ``../shared/traces`` beside the
+checkout."""
 
 from __future__ import annotations
 

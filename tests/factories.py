@@ -180,7 +180,8 @@ def granted(
     *,
     period: tuple[dt.date, dt.date] = H1,
 ):
-    """An allocation made the only legal way: a call, an application and a decision through the services."""
+    """An allocation made the only legal way: a call, an application and a decision through the
+    services."""
     from regnekraft.allocation import services
 
     c = call(period=period)

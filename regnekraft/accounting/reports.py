@@ -206,7 +206,8 @@ def report_economic_share(year: int) -> list[dict[str, Any]]:
 
 
 def report_research_share(year: int) -> list[dict[str, Any]]:
-    """Per resource class: research organisations' committed and used share against the protected floor.
+    """Per resource class: research organisations' committed and used share against the protected
+    floor.
 
     Committed figures are the policy module's own (``policy.year_use``): the floor is kept when
     non-research commitments leave at least ``research_protected_share`` of the year's capacity.

@@ -1,4 +1,5 @@
-"""The four allocation models (000:4193-4310): calls, sector orders, co-location, external capacity."""
+"""The four allocation models (000:4193-4310): calls, sector orders, co-location, external
+capacity."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ class PolicySettings(models.Model):
         decimal_places=3,
         default=Decimal("0.050"),
         validators=[MinValueValidator(0), MaxValueValidator(LEGAL_ECONOMIC_CAP)],
-        help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)",
+        help_text=(
+            "share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)"
+        ),
     )
     research_protected_share = models.DecimalField(
         max_digits=4,
@@ -66,7 +69,9 @@ class PolicySettings(models.Model):
         decimal_places=3,
         default=Decimal("0.300"),
         validators=[MinValueValidator(Decimal("0.001")), MaxValueValidator(1)],
-        help_text="the optimiser grants an application nothing or at least this share of its request",
+        help_text=(
+            "the optimiser grants an application nothing or at least this share of its request"
+        ),
     )
     warning_thresholds = models.JSONField(
         default=list,
@@ -380,7 +385,10 @@ class Allocation(models.Model):
         indexes = [models.Index(fields=["resource_class", "start", "end"])]
 
     def __str__(self) -> str:
-        return f"{self.project.code}: {self.amount} {self.resource_class.unit} on {self.resource_class} {self.start}..{self.end}"
+        return (
+            f"{self.project.code}: {self.amount} {self.resource_class.unit} on "
+            f"{self.resource_class} {self.start}..{self.end}"
+        )
 
     @property
     def is_economic(self) -> bool:

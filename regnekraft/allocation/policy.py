@@ -197,8 +197,9 @@ def _check_placement(p: Proposal, settings: PolicySettings) -> list[Violation]:
                 Violation(
                     "placement",
                     (
-                        f"{p.label()}: graded work ({Sensitivity(level).label}) runs only on graded systems "
-                        f"in Norway; {system} is zone '{system.security_zone}' in {system.country}"
+                        f"{p.label()}: graded work ({Sensitivity(level).label}) runs only on "
+                        f"graded systems in Norway; {system} is zone '{system.security_zone}' in "
+                        f"{system.country}"
                     ),
                     {
                         "sensitivity": int(level),
@@ -213,8 +214,9 @@ def _check_placement(p: Proposal, settings: PolicySettings) -> list[Violation]:
                 Violation(
                     "placement",
                     (
-                        f"{p.label()}: personal or shielded data runs only on systems approved for it in "
-                        f"Norway or the EEA; {system} is zone '{system.security_zone}' in {system.country}"
+                        f"{p.label()}: personal or shielded data runs only on systems approved for "
+                        f"it in Norway or the EEA; {system} is zone '{system.security_zone}' in "
+                        f"{system.country}"
                     ),
                     {
                         "sensitivity": int(level),
@@ -312,7 +314,10 @@ def _check_order_bounds(p: Proposal, earlier: Sequence[Proposal]) -> list[Violat
         return [
             Violation(
                 "order_bounds",
-                f"{p.label()}: period {p.start}..{p.end} is outside the order's year {line.order.year}",
+                (
+                    f"{p.label()}: period {p.start}..{p.end} is outside the order's year "
+                    f"{line.order.year}"
+                ),
             )
         ]
     return []
@@ -377,7 +382,8 @@ def _check_shared(
                 (
                     f"{p.label()}: {_fmt(p.amount)} {rc.unit} requested in {p.start}..{p.end}, but "
                     f"{_fmt(committed)} of {_fmt(limit)} (capacity {_fmt(capacity)} x overbooking "
-                    f"{settings.overbooking_factor}) are already committed; {_fmt(max(limit - committed, 0))} left"
+                    f"{settings.overbooking_factor}) are already committed; "
+                    f"{_fmt(max(limit - committed, 0))} left"
                 ),
                 {
                     "requested": str(p.amount),
@@ -402,8 +408,8 @@ def _check_shared(
                     "economic_cap",
                     (
                         f"{p.label()}: economic activity in {year.start.year} would reach "
-                        f"{_fmt(year.economic + share_now)} {rc.unit}, above the cap of {cap_share:.1%} of "
-                        f"{_fmt(year.capacity)} = {_fmt(allowed)}"
+                        f"{_fmt(year.economic + share_now)} {rc.unit}, above the cap of "
+                        f"{cap_share:.1%} of {_fmt(year.capacity)} = {_fmt(allowed)}"
                     ),
                     {
                         "year": year.start.year,
@@ -420,8 +426,8 @@ def _check_shared(
                     "research_share",
                     (
                         f"{p.label()}: non-research use in {year.start.year} would reach "
-                        f"{_fmt(year.non_research + share_now)} {rc.unit}, above the {1 - protected:.1%} "
-                        f"left after research's protected {protected:.1%} of "
+                        f"{_fmt(year.non_research + share_now)} {rc.unit}, above the "
+                        f"{1 - protected:.1%} left after research's protected {protected:.1%} of "
                         f"{_fmt(year.capacity)} = {_fmt(allowed)}"
                     ),
                     {
@@ -511,7 +517,8 @@ def price_category(
 def year_use(
     rc: ResourceClass, year: int, settings: PolicySettings | None = None
 ) -> dict[str, Decimal | bool]:
-    """What the shared rules count in one calendar year of a class, as the rules count it (for reports)."""
+    """What the shared rules count in one calendar year of a class, as the rules count it (for
+    reports)."""
     settings = settings or PolicySettings.current()
     start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
     commitments = _existing_commitments(rc, start, end, [])

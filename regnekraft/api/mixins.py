@@ -1,4 +1,5 @@
-"""Behaviour every API view shares: writes are one transaction, and the audit log names the API user."""
+"""Behaviour every API view shares: writes are one transaction, and the audit log names the API
+user."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from regnekraft.parties.models import RoleKind
 
 
 def among(visible, obj) -> bool:
-    """Is ``obj`` in the ``visible`` queryset (from access.py)? Asked of the database, not by loading it."""
+    """Is ``obj`` in the ``visible`` queryset (from access.py)? Asked of the database, not by
+    loading it."""
     return visible.filter(pk=obj.pk).exists()
 
 
@@ -32,7 +33,8 @@ class OperatorWritesOnly(BasePermission):
 
 
 class PricingWrites(BasePermission):
-    """Any signed-in user reads; operators and finance (who set cost-plus and market prices) write."""
+    """Any signed-in user reads; operators and finance (who set cost-plus and market prices)
+    write."""
 
     message = "only a platform operator or finance may change prices"
 

@@ -214,7 +214,9 @@ class Price(models.Model):
         max_digits=12,
         decimal_places=4,
         validators=[MinValueValidator(0)],
-        help_text="NOK per unit (core-hour, GPU-hour, TB-month, node-hour, person-hour), VAT excluded",
+        help_text=(
+            "NOK per unit (core-hour, GPU-hour, TB-month, node-hour, person-hour), VAT excluded"
+        ),
     )
 
     class Meta:
@@ -225,4 +227,7 @@ class Price(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.price_list.category} {self.kind}{' ' + self.gpu_type if self.gpu_type else ''}: {self.unit_price} NOK"
+        return (
+            f"{self.price_list.category} {self.kind}"
+            f"{' ' + self.gpu_type if self.gpu_type else ''}: {self.unit_price} NOK"
+        )

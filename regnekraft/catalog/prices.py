@@ -64,7 +64,8 @@ class PriceBook:
         self._cache: dict[tuple[str, int, dt.date], Decimal] = {}
 
     def price_list(self, category: str, day: dt.date) -> PriceList:
-        """The list of ``category`` valid on ``day``: the one with the latest ``valid_from <= day``."""
+        """The list of ``category`` valid on ``day``: the one with the latest
+        ``valid_from <= day``."""
         starts = self._starts.get(category, [])
         i = bisect.bisect_right(starts, day)
         if i == 0:
@@ -72,7 +73,8 @@ class PriceBook:
         return self._lists[category][i - 1]
 
     def valid_until(self, category: str, day: dt.date) -> dt.date | None:
-        """The day the next list of ``category`` takes over from the one valid on ``day`` (None: open)."""
+        """The day the next list of ``category`` takes over from the one valid on ``day`` (None:
+        open)."""
         starts = self._starts.get(category, [])
         i = bisect.bisect_right(starts, day)
         return starts[i] if i < len(starts) else None
@@ -99,7 +101,8 @@ class PriceBook:
         return price
 
     def free_allowance(self, category: str, day: dt.date) -> Decimal:
-        """The yearly free allowance of the list valid on ``day`` (category 0); 0 if none is valid."""
+        """The yearly free allowance of the list valid on ``day`` (category 0); 0 if none is
+        valid."""
         try:
             return self.price_list(category, day).free_allowance_nok
         except NoPrice:

@@ -84,7 +84,8 @@ def coordinated_sectors(user) -> list[str]:
     person = person_of(user)
     if person is None:
         return []
-    # A coordinator without a sector coordinates nothing (a blank would match every sector-less organisation).
+    # A coordinator without a sector coordinates nothing (a blank would match every sector-less
+    # organisation).
     return list(
         _cached(
             user,

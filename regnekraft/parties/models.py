@@ -152,7 +152,10 @@ class Role(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.person} as {self.get_kind_display()}{' (' + self.sector + ')' if self.sector else ''}"
+        return (
+            f"{self.person} as {self.get_kind_display()}"
+            f"{' (' + self.sector + ')' if self.sector else ''}"
+        )
 
     def clean(self) -> None:
         if self.kind == RoleKind.COORDINATOR and not self.sector.strip():

@@ -80,7 +80,8 @@ def build(call: Call, *, propose: bool = True) -> RoundView:
 
 
 def grants_from(view: RoundView, data) -> tuple[dict[int, dict[int, Decimal]], list[str]]:
-    """Read the round form: application id -> class id -> units, and the fields that were not numbers."""
+    """Read the round form: application id -> class id -> units, and the fields that were not
+    numbers."""
     grants: dict[int, dict[int, Decimal]] = {}
     bad: list[str] = []
     for line in view.lines:

@@ -32,7 +32,10 @@ class SyncRun(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.cluster} {self.mode} at {self.at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'error'}"
+        return (
+            f"{self.cluster} {self.mode} at {self.at:%Y-%m-%d %H:%M}: "
+            f"{'ok' if self.ok else 'error'}"
+        )
 
 
 def record(

@@ -180,7 +180,8 @@ def test_coordinator_orders_sees_price_and_commitment_confirms_and_passes_on(wor
     assert response.status_code == 302
     order = SectorOrder.objects.get(organisation=hdir, year=2028)
     review = client.get(response["Location"]).content.decode()
-    # 100 000 core-hours x 0.04 NOK x tier-2 multiplier 1.25 = 5 000 NOK; 80 % committed = 4 000 NOK.
+    # 100 000 core-hours x 0.04 NOK x tier-2 multiplier 1.25 = 5 000 NOK;
+    # 80 % committed = 4 000 NOK.
     assert "5000" in review.replace("\xa0", "").replace(" ", "") and "4000" in review.replace(
         "\xa0", ""
     ).replace(" ", "")

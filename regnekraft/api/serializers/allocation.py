@@ -1,4 +1,5 @@
-"""Serializers for calls, applications, reviews, allocations, orders, changes and the policy knobs."""
+"""Serializers for calls, applications, reviews, allocations, orders, changes and the policy
+knobs."""
 
 from __future__ import annotations
 
@@ -260,7 +261,9 @@ class PolicySettingsSerializer(serializers.ModelSerializer):
         min_value=Decimal(0),
         max_value=LEGAL_ECONOMIC_CAP,
         required=False,
-        help_text="share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)",
+        help_text=(
+            "share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)"
+        ),
     )
     security_partner_countries = serializers.ListField(
         child=country_field(),

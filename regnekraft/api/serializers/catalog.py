@@ -89,8 +89,10 @@ class CatalogueEntrySerializer(serializers.ModelSerializer):
     capacity_this_year = serializers.DecimalField(max_digits=None, decimal_places=2)
     prices_today = serializers.DictField(
         child=serializers.DecimalField(max_digits=None, decimal_places=4, allow_null=True),
-        help_text="NOK per unit today in each price category (A, B, C, D, 0), tier multiplier included; "
-        "null where no price list applies",
+        help_text=(
+            "NOK per unit today in each price category (A, B, C, D, 0), tier multiplier included; "
+            "null where no price list applies"
+        ),
     )
 
     class Meta:

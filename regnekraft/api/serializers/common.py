@@ -80,7 +80,8 @@ class DateRangeSerializer(serializers.Serializer):
 
 
 def reject_nul(value, *, field: str):
-    """Refuse NUL characters anywhere in JSON input: PostgreSQL cannot store them in text or JSONB."""
+    """Refuse NUL characters anywhere in JSON input: PostgreSQL cannot store them in text or
+    JSONB."""
     if isinstance(value, str):
         if "\x00" in value:
             raise serializers.ValidationError({field: "NUL characters are not allowed"})

@@ -116,7 +116,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     def validate_code(self, value: str) -> str:
         if not SLURM_ACCOUNT.match(value):
             raise serializers.ValidationError(
-                "the code is also the Slurm account name: 2-30 lower-case letters, digits or _, starting with a letter"
+                "the code is also the Slurm account name: 2-30 lower-case letters, digits or _, "
+                "starting with a letter"
             )
         return value
 

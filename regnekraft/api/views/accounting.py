@@ -1,4 +1,5 @@
-"""Usage, balances and invoices (read, filtered by access), usage import and the audit log (operators)."""
+"""Usage, balances and invoices (read, filtered by access), usage import and the audit log
+(operators)."""
 
 from __future__ import annotations
 
@@ -100,8 +101,9 @@ class UsageRecordViewSet(ReadOnlyViewSet):
     )
     @action(detail=False, methods=["post"], url_path="import", permission_classes=[OperatorOnly])
     def import_records(self, request):
-        """Import usage records (operators). All or nothing: a bad record refuses the whole batch with its
-        number; records already imported (same source, cluster, job id, step) are counted as duplicates."""
+        """Import usage records (operators). All or nothing: a bad record refuses the whole batch
+        with its number; records already imported (same source, cluster, job id, step) are counted
+        as duplicates."""
         form = UsageImportSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         result = runs.import_records(
@@ -152,9 +154,9 @@ class InvoiceViewSet(ReadOnlyViewSet):
     )
     @action(detail=False, methods=["post"])
     def issue(self, request):
-        """Issue the period's invoices (finance or operators): one organisation's, or every organisation's
-        with something to charge. Idempotent: an invoice already issued for the period is returned as it is;
-        a period overlapping an issued invoice is refused (400)."""
+        """Issue the period's invoices (finance or operators): one organisation's, or every
+        organisation's with something to charge. Idempotent: an invoice already issued for the
+        period is returned as it is; a period overlapping an issued invoice is refused (400)."""
         form = IssueInvoicesSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         issued = runs.issue_invoices(
@@ -224,7 +226,8 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["get"])
     def capacity(self, request):
-        """Per system and resource class: capacity, committed, allocated, ordered, used, available."""
+        """Per system and resource class: capacity, committed, allocated, ordered, used,
+        available."""
         start, end = _period(request)
         rows = reports.report_capacity(start, end, system=text_param(request, "system") or None)
         return Response(CapacityReportSerializer(rows, many=True).data)
@@ -247,7 +250,8 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
     @extend_schema(parameters=[YEAR_PARAM], responses={200: ResearchShareSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="research-share")
     def research_share(self, request):
-        """Research organisations' committed and used share per class, against the protected floor."""
+        """Research organisations' committed and used share per class, against the protected
+        floor."""
         return Response(
             ResearchShareSerializer(reports.report_research_share(_year(request)), many=True).data
         )

@@ -92,8 +92,8 @@ class CallViewSet(WritableViewSet):
     )
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
-        """Decide a whole round: every submitted application of the call at once. All grants pass the
-        policy rules together, or nothing is written (409 with the violations)."""
+        """Decide a whole round: every submitted application of the call at once. All grants pass
+        the policy rules together, or nothing is written (409 with the violations)."""
         call = self.get_object()
         form = DecideRoundSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -61,7 +61,8 @@ def _this_year() -> tuple[dt.date, dt.date]:
 
 
 class ResourceClassViewSet(WritableViewSet):
-    """Separately accounted pools (CPU core-hours, GPU-hours per type, storage TB-months, nodes, support)."""
+    """Separately accounted pools (CPU core-hours, GPU-hours per type, storage TB-months, nodes,
+    support)."""
 
     queryset = ResourceClass.objects.select_related("system")
     serializer_class = ResourceClassSerializer
@@ -146,7 +147,8 @@ class CatalogueViewSet(ReadOnlyViewSet):
 
 
 class PriceListViewSet(WritableViewSet):
-    """Price lists per user category (A, B, C, D, 0), valid from a date; prices per resource kind."""
+    """Price lists per user category (A, B, C, D, 0), valid from a date; prices per resource
+    kind."""
 
     queryset = PriceList.objects.prefetch_related("prices")
     serializer_class = PriceListSerializer

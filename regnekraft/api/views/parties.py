@@ -89,7 +89,8 @@ class PersonViewSet(WritableViewSet):
 
 
 class RoleViewSet(WritableViewSet):
-    """Platform roles (PI, reviewer, sector coordinator with sector, operator, ...): operators only."""
+    """Platform roles (PI, reviewer, sector coordinator with sector, operator, ...): operators
+    only."""
 
     queryset = Role.objects.select_related("person")
     serializer_class = RoleSerializer
@@ -115,8 +116,8 @@ class MeView(BaseAPIView):
 
 
 class ProjectViewSet(WritableViewSet):
-    """Projects (the code is the Slurm account). A PI creates their own projects and manages members;
-    operators may change everything."""
+    """Projects (the code is the Slurm account). A PI creates their own projects and manages
+    members; operators may change everything."""
 
     queryset = Project.objects.none()  # for the schema; requests use get_queryset
 

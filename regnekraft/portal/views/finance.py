@@ -164,8 +164,8 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
             return redirect("portal:finance")
     intro = (
         _(
-            "Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list takes effect "
-            "on %(next)s at the earliest."
+            "Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list "
+            "takes effect on %(next)s at the earliest."
         )
         % {"day": earliest - dt.timedelta(days=1), "next": earliest}
         if earliest

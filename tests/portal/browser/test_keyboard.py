@@ -14,9 +14,12 @@ MAX_TABS = 60
 
 
 def _focused(page) -> dict:
-    return page.evaluate("""() => { const e = document.activeElement;
+    return page.evaluate(
+        """() => { const e = document.activeElement;
         return {tag: e.tagName.toLowerCase(), id: e.id || '', href: e.getAttribute('href') || '',
-                text: (e.innerText || e.value || '').trim(), visible_outline: getComputedStyle(e).outlineStyle}; }""")
+                text: (e.innerText || e.value || '').trim(), """
+        """visible_outline: getComputedStyle(e).outlineStyle}; }"""
+    )
 
 
 def _tab_to(page, wanted) -> dict:

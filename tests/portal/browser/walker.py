@@ -51,7 +51,10 @@ class Walker:
         if not page.evaluate("() => typeof window.axe !== 'undefined'"):
             page.add_script_tag(content=self.axe_source)
         result = page.evaluate(
-            "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            (
+                "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, "
+                "resultTypes: ['violations']})"
+            ),
             AXE_TAGS,
         )
         blocking = [
