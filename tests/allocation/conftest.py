@@ -72,6 +72,16 @@ def cli(capsys) -> Callable[..., tuple[int, str]]:
     return run
 
 
+def in_bokmal(template: str, **values) -> str:
+    """A service's message as the API and the portal give it: in bokmål, the default."""
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override("nb"):
+        text = gettext(template)
+        return text % {k: str(v) for k, v in values.items()} if values else text
+
+
 def shown(text: str, response) -> bool:
     """Is ``text`` on the page (as the template escapes it)?"""
     return html.escape(str(text)) in response.content.decode()

@@ -9,8 +9,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.utils import translation
-from django.utils.translation import gettext
 
 from regnekraft.allocation import applications
 from regnekraft.allocation.models import (
@@ -26,15 +24,8 @@ from regnekraft.audit.models import AuditEntry
 from regnekraft.parties.actors import SYSTEM
 from tests import factories as f
 from tests.allocation.conftest import admin_messages, as_json, page_messages, shown
+from tests.allocation.conftest import in_bokmal as _in_bokmal
 from tests.api.conftest import YEAR
-
-
-def _in_bokmal(template: str, **values) -> str:
-    """A service's message as the API and the portal give it: in bokmål, the default."""
-    with translation.override("nb"):
-        text = gettext(template)
-        return text % {k: str(v) for k, v in values.items()} if values else text
-
 
 SCORES = {"excellence": 6, "impact": 5, "feasibility": 4}
 
