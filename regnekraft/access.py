@@ -11,15 +11,31 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from regnekraft.parties.actors import (  # noqa: F401  (re-exported: who is acting)
-    SEE_ALL,
+from regnekraft.parties.actors import (
     coordinated_sectors,
-    forget,
     has_role,
     person_of,
     roles,
     sees_all,
 )
+
+# Who is acting is parties.actors'; the interfaces read these names here with what they see.
+__all__ = [
+    "coordinated_sectors",
+    "has_role",
+    "may_see_score",
+    "person_of",
+    "roles",
+    "sees_all",
+    "visible_allocations",
+    "visible_applications",
+    "visible_invoices",
+    "visible_orders",
+    "visible_organisations",
+    "visible_people",
+    "visible_projects",
+    "visible_reviews",
+]
 from regnekraft.parties.models import Organisation, Person, Project, RoleKind
 
 
@@ -81,8 +97,20 @@ def visible_applications(user):
     if person is None:
         return Application.objects.none()
     return Application.objects.filter(
-        Q(reviews__reviewer=person) | Q(project__in=visible_projects(user))
+        # a reviewer who declared a conflict no longer sees the application
+        Q(reviews__reviewer=person, reviews__conflict_of_interest=False)
+        | Q(project__in=visible_projects(user))
     ).distinct()
+
+
+def may_see_score(user, application) -> bool:
+    """The running score is for operators and decision makers; applicants and reviewers see it
+    once the round is decided (a reviewer sees their own review's scores, never the others')."""
+    from regnekraft.allocation.models import CallStatus
+
+    if has_role(user, RoleKind.OPERATOR, RoleKind.DECISION_MAKER):
+        return True
+    return application.call.status == CallStatus.DECIDED
 
 
 def visible_allocations(user):

@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from regnekraft.audit import log as audit
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.actors import require_pi, require_role, user_of
 from regnekraft.parties.models import Person, Project, RoleKind
+from regnekraft.parties.projects import add_member
 
 from . import services
 from .calls import require_open
@@ -24,6 +26,7 @@ from .models import (
     ApplicationRequest,
     ApplicationStatus,
     Call,
+    CallStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,7 +87,9 @@ def submit_application(
     application.full_clean()
     application.save()
     _write_requests(application, wanted)
-    project.members.add(*members)
+    for person in members:
+        if person.pk != project.pi_id:
+            add_member(actor, project, person)
     logger.info("application %s submitted by %s", application, actor)
     return application
 
@@ -150,10 +155,34 @@ def decide_application(
 
 
 def decide_round(
-    actor: Any, call: Call, grants: Mapping[int, Mapping[int, Decimal]]
+    actor: Any,
+    call: Call,
+    grants: Mapping[int, Mapping[int, Decimal]],
+    *,
+    force_reason: str = "",
 ) -> dict[int, list[Allocation]]:
-    """Decide every submitted application of ``call`` at once; all pass the rules or none."""
+    """Decide every submitted application of ``call`` at once; all pass the rules or none.
+
+    Deciding rejects every application not granted, so it waits until the call is closed for
+    review; ``force_reason`` decides a call that is still open or a draft, recorded in the
+    audit log with the reason.
+    """
     require_role(actor, RoleKind.OPERATOR, action="decide a round")
+    if call.status in (CallStatus.DRAFT, CallStatus.OPEN):
+        if not force_reason.strip():
+            raise ValidationError(
+                {
+                    "status": _(
+                        "The call %(call)s is still %(status)s; close it for review before "
+                        "deciding its round (or force the decision, giving a reason)."
+                    )
+                    % {"call": call, "status": call.get_status_display().lower()}
+                }
+            )
+        audit.note("force-decide", call, {"status": call.status, "reason": force_reason})
+        logger.warning(
+            "round %s decided while %s, by %s: %s", call, call.status, actor, force_reason
+        )
     strangers = sorted(
         set(grants) - set(Application.objects.filter(call=call).values_list("pk", flat=True))
     )

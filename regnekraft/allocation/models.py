@@ -189,8 +189,14 @@ class Application(models.Model):
         return f"{self.project.code} in {self.call.name}"
 
     def score(self) -> Decimal | None:
-        """Mean over submitted reviews without a declared conflict of each review's mean score."""
-        reviews = [r for r in self.reviews.all() if r.submitted and not r.conflict_of_interest]
+        """Mean over submitted reviews without a conflict of each review's mean score. A reviewer
+        who takes part in the project (even one added after the assignment) does not count."""
+        involved = self.project.participant_ids()
+        reviews = [
+            r
+            for r in self.reviews.all()
+            if r.submitted and not r.conflict_of_interest and r.reviewer_id not in involved
+        ]
         means = [r.mean_score() for r in reviews if r.scores]
         if not means:
             return None

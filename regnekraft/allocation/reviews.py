@@ -47,6 +47,19 @@ def save_review(
         )
     if conflict is not None:
         review.conflict_of_interest = conflict
+    if (
+        not review.conflict_of_interest
+        and person.pk in review.application.project.participant_ids()
+    ):
+        raise ValidationError(
+            {
+                "conflict_of_interest": _(
+                    "You take part in %(code)s, so you cannot score its application; declare "
+                    "the conflict of interest."
+                )
+                % {"code": review.application.project.code}
+            }
+        )
     if scores is not None:
         review.scores = dict(scores)
     if comment is not None:

@@ -132,6 +132,7 @@ def decide_proposal(
     proposal: RoundProposal,
     *,
     adjustments: dict[int, dict[int, Decimal]] | None = None,
+    force_reason: str = "",
 ):
     """Decide the round as proposed, with the operators' adjustments on top."""
     from .applications import decide_round
@@ -139,4 +140,4 @@ def decide_proposal(
     grants = {a: dict(g) for a, g in proposal.grants.items()}
     for app_id, lines in (adjustments or {}).items():
         grants[app_id] = {rc: Decimal(v) for rc, v in lines.items()}
-    return decide_round(actor, proposal.call, grants)
+    return decide_round(actor, proposal.call, grants, force_reason=force_reason)

@@ -3,16 +3,9 @@ turns "may this user make this change?" into a clear 403."""
 
 from __future__ import annotations
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 
-from regnekraft import access
-from regnekraft.parties.actors import (  # noqa: F401  (the API's role checks are the services')
-    is_operator,
-    require_person,
-    require_role,
-    require_sector,
-)
-from regnekraft.parties.models import RoleKind
+from regnekraft.parties.actors import is_operator
 
 
 def among(visible, obj) -> bool:
@@ -21,29 +14,12 @@ def among(visible, obj) -> bool:
     return visible.filter(pk=obj.pk).exists()
 
 
-class OperatorWritesOnly(BasePermission):
-    """Any signed-in user reads (what access.py lets them see); only operators write."""
-
-    message = "only a platform operator may change this"
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in SAFE_METHODS or is_operator(request.user)
-
-
-class PricingWrites(BasePermission):
-    """Any signed-in user reads; operators and finance (who set cost-plus and market prices)
-    write."""
-
-    message = "only a platform operator or finance may change prices"
+class ServicesDecideWrites(BasePermission):
+    """Any signed-in user reads what access.py lets them see; whether they may write is the
+    domain service's to say, which refuses naming who may (the same text in every interface)."""
 
     def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in SAFE_METHODS or access.has_role(
-            request.user, RoleKind.OPERATOR, RoleKind.FINANCE
-        )
+        return bool(request.user and request.user.is_authenticated)
 
 
 class OperatorOnly(BasePermission):

@@ -72,3 +72,9 @@ def audited(model: type[models.Model]) -> type[models.Model]:
     post_save.connect(_post_save, sender=model, weak=False)
     post_delete.connect(_post_delete, sender=model, weak=False)
     return model
+
+
+def note(action: str, instance: models.Model, detail: dict[str, Any]) -> None:
+    """Record an act that is more than a field change (a forced decision, a membership change),
+    with what an auditor needs to know in ``detail``; in the caller's transaction."""
+    _write(action, instance, None, json.loads(json.dumps(detail, cls=DjangoJSONEncoder)))

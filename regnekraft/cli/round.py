@@ -83,7 +83,7 @@ def cmd_round(args: argparse.Namespace) -> int:
         if proposal.violations:
             emit(args, data, proposal_text)
             return 3
-        decided = rounds.decide_proposal(actor(args), proposal)
+        decided = rounds.decide_proposal(actor(args), proposal, force_reason=args.force or "")
         data["decided"] = {str(k): len(v) for k, v in decided.items()}
     emit(args, data, proposal_text)
     return 0
@@ -149,6 +149,11 @@ def _register_round(subparsers: Any) -> None:
         help="simulate: replay a workload trace under the round's entitlements",
     )
     p.add_argument("call", help="the call's name, e.g. 2026.2")
+    p.add_argument(
+        "--force",
+        metavar="REASON",
+        help="decide: a call still open or a draft, for this reason (recorded in the audit log)",
+    )
     p.add_argument(
         "--time-limit", type=float, default=30.0, help="seconds for the MILP solver (default 30)"
     )

@@ -237,6 +237,10 @@ class Project(models.Model):
             or self.organisation.kind == OrganisationKind.INDUSTRY
         )  # the row form of ECONOMIC
 
+    def participant_ids(self) -> set[int]:
+        """The people who take part: the PI and the members (who may not review it)."""
+        return {self.pi_id, *(m.pk for m in self.members.all())}
+
     @property
     def required_tier(self) -> int:
         return REQUIRED_TIER[Purpose(self.purpose)]

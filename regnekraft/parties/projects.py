@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from regnekraft.audit import log as audit
+
 from .actors import is_operator, require_person, require_pi, require_role
 from .models import Person, Project, RoleKind
 
@@ -64,19 +66,44 @@ def _require_not_pi(project: Project, person: Person) -> None:
         raise ValidationError({"person": _("The PI is always part of the project.")})
 
 
+def require_colleague(actor: Any, project: Project, person: Person) -> None:
+    """A PI adds only people of the project's own organisation (a member sees the project, and
+    the PI then sees the member's name and e-mail); an operator adds anyone."""
+    if is_operator(actor) or person.organisation_id == project.organisation_id:
+        return
+    raise ValidationError(
+        {
+            "person": _(
+                "%(name)s is not at %(org)s; ask an operator to add a member from another "
+                "organisation."
+            )
+            % {"name": person.name, "org": project.organisation}
+        }
+    )
+
+
+def _note(action: str, project: Project, person: Person) -> None:
+    audit.note(action, project, {"person": person.pk, "name": person.name})
+
+
 @transaction.atomic
 def add_member(actor: Any, project: Project, person: Person) -> Project:
-    """Add ``person`` to the project's members (idempotent)."""
+    """Add ``person`` to the project's members (idempotent; audited)."""
     require_pi(actor, project, action="change it")
     _require_not_pi(project, person)
-    project.members.add(person)
+    require_colleague(actor, project, person)
+    if not project.members.filter(pk=person.pk).exists():
+        project.members.add(person)
+        _note("member-added", project, person)
     return project
 
 
 @transaction.atomic
 def remove_member(actor: Any, project: Project, person: Person) -> Project:
-    """Take ``person`` off the project (idempotent)."""
+    """Take ``person`` off the project (idempotent; audited)."""
     require_pi(actor, project, action="change it")
     _require_not_pi(project, person)
-    project.members.remove(person)
+    if project.members.filter(pk=person.pk).exists():
+        project.members.remove(person)
+        _note("member-removed", project, person)
     return project

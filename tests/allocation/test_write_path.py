@@ -8,8 +8,6 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-import pytest
-
 from regnekraft.allocation import applications
 from regnekraft.allocation.models import (
     Allocation,
@@ -131,12 +129,6 @@ def _already_applied(project) -> str:
     return _in_bokmal("Project %(code)s has already applied in this call.", code=project.code)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ApplicationSerializer (a ModelSerializer) keeps DRF's UniqueTogetherValidator for "
-    "(call, project), so the API refuses a second application with 'Feltene call, project må "
-    "gjøre et unikt sett.' under non_field_errors before the service can give its own text",
-)
 def test_applying_twice_is_refused_alike(wp_world, api, web):
     w = wp_world
     for person, project in ((w.pi_a, w.proj_a), (w.pi_b, w.proj_b)):
@@ -178,12 +170,6 @@ def test_the_api_refuses_an_application_in_a_call_in_review(wp_world, api):
     assert not Application.objects.filter(call=w.review_call).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portal/views/pi.py apply() looks the call up with status=OPEN, so a call in review "
-    "is answered 403 'not among those your roles let you see' instead of calls.require_open's "
-    "refusal that the API gives",
-)
 def test_the_portal_refuses_an_application_in_a_call_in_review_in_the_apis_words(
     wp_world, api, web
 ):
@@ -535,14 +521,6 @@ def test_policy_knobs_through_api_cli_and_admin(wp_world, api, admin, cli):
     assert PolicySettings.current().economic_cap_share == Decimal("0.070")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PolicySettingsSerializer (a ModelSerializer) copies the model's MaxValueValidator "
-    "into a DRF max_value, so the API refuses 0.25 with DRF's 'Sikre denne verdien er mindre "
-    "enn eller lik 0.20.' and never the service's refusal ('Verdien må være mindre enn eller "
-    "lik 0.20.; kan ikke overstige den lovbestemte grensen på 20 %') that the CLI and the admin "
-    "give",
-)
 def test_the_legal_cap_is_refused_in_the_same_words_by_api_and_cli(wp_world, api, cli):
     w = wp_world
     code, out = cli("policy", "set", "economic_cap_share", "0.25")
@@ -554,14 +532,6 @@ def test_the_legal_cap_is_refused_in_the_same_words_by_api_and_cli(wp_world, api
     assert "; ".join(refused.json()["economic_cap_share"]) == out.strip().removeprefix("error: ")
 
 
-OPERATOR_GATE = (
-    "the API's OperatorWritesOnly permission answers 403 'only a platform operator may change "
-    "this' before the service can refuse in its own words ('only the role operator may ...'), "
-    "which the CLI prints"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=OPERATOR_GATE)
 def test_a_pi_is_refused_the_policy_knobs_in_the_same_words(wp_world, api, cli):
     w = wp_world
     forbidden = api(w.pi_a).patch(
@@ -572,7 +542,6 @@ def test_a_pi_is_refused_the_policy_knobs_in_the_same_words(wp_world, api, cli):
     assert (code, out.strip()) == (2, f"error: {forbidden.json()['detail']}")
 
 
-@pytest.mark.xfail(strict=True, reason=OPERATOR_GATE)
 def test_a_pi_is_refused_deciding_a_round_in_the_same_words(wp_world, api, cli):
     w = wp_world
     forbidden = api(w.pi_a).post(

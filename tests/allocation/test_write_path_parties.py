@@ -9,8 +9,6 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-import pytest
-
 from regnekraft.accounting.models import Invoice, UsageRecord
 from regnekraft.accounting.rating import earliest_new_list_day
 from regnekraft.catalog.models import PriceList, System
@@ -202,13 +200,6 @@ def test_price_lists_through_api_portal_and_admin(wp_world, api, web, admin):
     assert not PriceList.objects.filter(name="Too early").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriceListSerializer (a ModelSerializer) keeps DRF's UniqueTogetherValidator for the "
-    "(category, valid_from) constraint, so the API refuses a taken day with 'Feltene category, "
-    "valid_from må gjøre et unikt sett.' under non_field_errors, not the service's "
-    "'Category B already has a list taking effect on ...' that the portal shows",
-)
 def test_a_taken_day_is_refused_alike_by_api_and_portal(wp_world, api, web):
     w = wp_world
     day = earliest_new_list_day()

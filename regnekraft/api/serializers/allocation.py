@@ -8,8 +8,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from regnekraft import access
 from regnekraft.allocation.models import (
-    LEGAL_ECONOMIC_CAP,
     REVIEW_CRITERIA,
     SCORE_MAX,
     SCORE_MIN,
@@ -68,7 +68,8 @@ class ApplicationSerializer(serializers.ModelSerializer):
         many=True, help_text="what is asked for, one line per resource class"
     )
     score = serializers.SerializerMethodField(
-        help_text="mean of submitted reviews without a declared conflict"
+        help_text="mean of submitted reviews without a conflict; shown to applicants and "
+        "reviewers once the round is decided (null before)"
     )
 
     class Meta:
@@ -86,9 +87,13 @@ class ApplicationSerializer(serializers.ModelSerializer):
             "score",
         ]
         read_only_fields = ["status", "submitted_at"]
+        validators: list = []  # one application per call and project: the service's refusal
 
     @extend_schema_field(serializers.DecimalField(max_digits=6, decimal_places=3, allow_null=True))
     def get_score(self, application: Application) -> str | None:
+        request = self.context.get("request")
+        if request is None or not access.may_see_score(request.user, application):
+            return None
         score = application.score()
         return None if score is None else str(score)
 
@@ -196,6 +201,13 @@ class RoundGrantSerializer(GrantLineSerializer):
 
 class DecideRoundSerializer(serializers.Serializer):
     grants = RoundGrantSerializer(many=True, help_text="applications not named are rejected")
+    force_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="decide a call that is still open or a draft: why (recorded in the audit log)",
+    )
 
     def validate_grants(self, value):
         keys = [(line["application"].pk, line["resource_class"].pk) for line in value]
@@ -259,7 +271,6 @@ class PolicySettingsSerializer(serializers.ModelSerializer):
         max_digits=4,
         decimal_places=3,
         min_value=Decimal(0),
-        max_value=LEGAL_ECONOMIC_CAP,
         required=False,
         help_text=(
             "share of yearly capacity economic activity may use (board: 0.05; law: at most 0.20)"

@@ -142,6 +142,7 @@ class PriceListSerializer(serializers.ModelSerializer):
             "source",
             "prices",
         ]
+        validators: list = []  # one list per category and day: the service's refusal
 
     def validate_tier_multipliers(self, value: dict) -> dict:
         tiers = {str(t.value) for t in AvailabilityTier}

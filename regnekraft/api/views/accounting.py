@@ -20,7 +20,7 @@ from regnekraft.accounting import invoicing, reports, runs
 from regnekraft.accounting.models import UsageRecord
 from regnekraft.api.mixins import AtomicWrites
 from regnekraft.api.pagination import BoundedLimitOffsetPagination
-from regnekraft.api.permissions import OperatorOnly, require_role
+from regnekraft.api.permissions import OperatorOnly
 from regnekraft.api.schema import WRITE_ERRORS, RegnekraftAutoSchema
 from regnekraft.api.serializers.accounting import (
     AuditEntrySerializer,
@@ -45,6 +45,7 @@ from regnekraft.api.serializers.common import (
     text_param,
 )
 from regnekraft.audit.models import AuditEntry
+from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import Organisation, RoleKind
 
 from .base import ReadOnlyViewSet

@@ -16,11 +16,7 @@ from regnekraft import access
 from regnekraft.allocation import applications, calls, reviews
 from regnekraft.allocation import round as rounds
 from regnekraft.allocation.models import Call
-from regnekraft.api.permissions import (
-    OperatorWritesOnly,
-    among,
-    require_role,
-)
+from regnekraft.api.permissions import ServicesDecideWrites, among
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     AllocationSerializer,
@@ -34,6 +30,7 @@ from regnekraft.api.serializers.allocation import (
     RoundProposalSerializer,
 )
 from regnekraft.api.serializers.common import id_param
+from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import RoleKind
 
 from .base import ReadOnlyViewSet, WritableViewSet
@@ -59,7 +56,7 @@ class CallViewSet(WritableViewSet):
 
     queryset = Call.objects.all()
     serializer_class = CallSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def perform_create(self, serializer):
         serializer.instance = calls.save_call(self.request.user, **serializer.validated_data)
@@ -93,11 +90,17 @@ class CallViewSet(WritableViewSet):
     @action(detail=True, methods=["post"])
     def decide(self, request, pk=None):
         """Decide a whole round: every submitted application of the call at once. All grants pass
-        the policy rules together, or nothing is written (409 with the violations)."""
+        the policy rules together, or nothing is written (409 with the violations). The call
+        must be closed for review; `force_reason` decides an open call (audited)."""
         call = self.get_object()
         form = DecideRoundSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        applications.decide_round(request.user, call, form.as_mapping())
+        applications.decide_round(
+            request.user,
+            call,
+            form.as_mapping(),
+            force_reason=form.validated_data["force_reason"],
+        )
         return Response([_decision(app) for app in call.applications.order_by("pk")])
 
 

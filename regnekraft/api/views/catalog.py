@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from regnekraft.accounting import pricelists, rating
 from regnekraft.allocation import policy
-from regnekraft.api.permissions import OperatorWritesOnly, PricingWrites
+from regnekraft.api.permissions import ServicesDecideWrites
 from regnekraft.api.serializers.catalog import (
     CapacitySerializer,
     CatalogueEntrySerializer,
@@ -31,7 +31,7 @@ class SystemViewSet(WritableViewSet):
 
     queryset = System.objects.all()
     serializer_class = SystemSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def perform_create(self, serializer):
         serializer.instance = editing.save_system(self.request.user, **serializer.validated_data)
@@ -66,7 +66,7 @@ class ResourceClassViewSet(WritableViewSet):
 
     queryset = ResourceClass.objects.select_related("system")
     serializer_class = ResourceClassSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def perform_create(self, serializer):
         serializer.instance = editing.save_resource_class(
@@ -152,7 +152,7 @@ class PriceListViewSet(WritableViewSet):
 
     queryset = PriceList.objects.prefetch_related("prices")
     serializer_class = PriceListSerializer
-    permission_classes = [PricingWrites]
+    permission_classes = [ServicesDecideWrites]
 
     def perform_create(self, serializer):
         serializer.instance = pricelists.publish_price_list(

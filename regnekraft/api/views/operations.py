@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from regnekraft import access
 from regnekraft.allocation import whatif
 from regnekraft.allocation.models import Call
-from regnekraft.api.permissions import OperatorOnly, require_role
+from regnekraft.api.permissions import OperatorOnly
+from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import RoleKind
 from regnekraft.slurm.models import SyncRun
 from regnekraft.textout import jsonable

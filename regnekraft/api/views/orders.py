@@ -17,7 +17,7 @@ from regnekraft.allocation.models import (
     ExternalCapacity,
     SectorOrder,
 )
-from regnekraft.api.permissions import OperatorWritesOnly, among
+from regnekraft.api.permissions import ServicesDecideWrites, among
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import AllocationSerializer
 from regnekraft.api.serializers.orders import (
@@ -165,7 +165,7 @@ class ColocatedEquipmentViewSet(WritableViewSet):
     register it (allocation.colocation); the owner's organisation sees it."""
 
     serializer_class = ColocatedEquipmentSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def get_queryset(self):
         return ColocatedEquipment.objects.filter(

@@ -10,11 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from regnekraft import access
-from regnekraft.api.permissions import (
-    OperatorOnly,
-    OperatorWritesOnly,
-    require_person,
-)
+from regnekraft.api.permissions import OperatorOnly, ServicesDecideWrites
 from regnekraft.api.serializers.parties import (
     MemberSerializer,
     OrganisationSerializer,
@@ -23,6 +19,7 @@ from regnekraft.api.serializers.parties import (
     RoleSerializer,
 )
 from regnekraft.parties import people, projects
+from regnekraft.parties.actors import require_person
 from regnekraft.parties.models import Organisation, Person, Project, Role
 
 from .base import BaseAPIView, WritableViewSet
@@ -34,7 +31,7 @@ class OrganisationViewSet(WritableViewSet):
     queryset = Organisation.objects.none()  # for the schema; requests use get_queryset
 
     serializer_class = OrganisationSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def get_queryset(self):
         return access.visible_organisations(self.request.user)
@@ -59,7 +56,7 @@ class PersonViewSet(WritableViewSet):
     queryset = Person.objects.none()  # for the schema; requests use get_queryset
 
     serializer_class = PersonSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
 
     def get_queryset(self):
         return (

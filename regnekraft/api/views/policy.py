@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from regnekraft import access
 from regnekraft.allocation import knobs, policy
 from regnekraft.allocation.models import PolicySettings
-from regnekraft.api.permissions import OperatorWritesOnly, among
+from regnekraft.api.permissions import ServicesDecideWrites, among
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     PolicyCheckResultSerializer,
@@ -27,7 +27,7 @@ class PolicySettingsView(BaseAPIView):
     Everyone signed in reads them; operators change them (every change is audited)."""
 
     serializer_class = PolicySettingsSerializer
-    permission_classes = [OperatorWritesOnly]
+    permission_classes = [ServicesDecideWrites]
     queryset = PolicySettings.objects.all()
 
     def get_object(self) -> PolicySettings:

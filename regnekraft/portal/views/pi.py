@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.allocation.applications import submit_application
+from regnekraft.allocation.calls import require_open
 from regnekraft.allocation.changes import request_change
 from regnekraft.allocation.models import Allocation, Application, Call, CallStatus
 from regnekraft.catalog.models import ResourceClass
@@ -206,7 +207,7 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
                 try:
                     add_member(request.user, proj, found)
                 except ValidationError as exc:
-                    form.add_error("email", exc)
+                    form.add_error("email", exc.messages)
                 else:
                     messages.success(request, _("%(name)s is now a member.") % {"name": found.name})
                     return redirect("portal:project", code=proj.code)
@@ -292,7 +293,7 @@ def apply_start(request: HttpRequest) -> HttpResponse:
 @requires("portal:pi_apply")
 def apply(request: HttpRequest, call_id: int, code: str) -> HttpResponse:
     person = access.person_of(request.user)
-    call = Call.objects.filter(pk=call_id, status=CallStatus.OPEN).first()
+    call = Call.objects.filter(pk=call_id).first()
     proj = access.visible_projects(request.user).filter(code=code, pi=person).first()
     if call is None or proj is None:
         return not_visible(request)
@@ -304,6 +305,11 @@ def apply(request: HttpRequest, call_id: int, code: str) -> HttpResponse:
         colleagues=colleagues,
         initial={"members": list(proj.members.all())},
     )
+    if request.method == "GET":
+        try:  # a call that has closed says so, in the words the service refuses with
+            require_open(call)
+        except ValidationError as exc:
+            add_refusal(form, exc)
     if request.method == "POST" and form.is_valid():
         try:
             submit_application(
