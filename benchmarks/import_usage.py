@@ -167,7 +167,8 @@ def write_usage(
 
 
 def server_cpu_seconds() -> float | None:
-    """CPU seconds of this connection's PostgreSQL backend, if it runs on this machine (else None)."""
+    """CPU seconds of this connection's PostgreSQL backend, if it runs on this machine
+    (else None)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -243,7 +244,8 @@ def main() -> None:
             first = import_usage(path)
             cpu_first = cpu_used(cpu)
             print(
-                f"first import: {first.read:,} read, {first.new:,} new, {first.unallocated:,} unallocated, "
+                f"first import: {first.read:,} read, {first.new:,} new, "
+                f"{first.unallocated:,} unallocated, "
                 f"{len(first.balance_events):,} balance events in {first.seconds:.1f} s "
                 f"= {first.read / first.seconds:,.0f} records/s"
             )
@@ -252,7 +254,8 @@ def main() -> None:
             again = import_usage(path)
             cpu_again = cpu_used(cpu)
             print(
-                f"re-import:    {again.read:,} read, {again.new:,} new, {again.duplicate:,} duplicates "
+                f"re-import:    {again.read:,} read, {again.new:,} new, "
+                f"{again.duplicate:,} duplicates "
                 f"in {again.seconds:.1f} s = {again.read / again.seconds:,.0f} records/s"
             )
             print(f"    {describe_cpu(again.read, cpu_again)}")

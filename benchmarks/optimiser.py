@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from regnekraft.allocation.optimiser import (  # noqa: E402
+from regnekraft.allocation.optimiser import (
     Application,
     ResourceClass,
     greedy,
@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(
-            f"round optimiser benchmark: {len(apps):,} applications x {len(classes)} resource classes"
-            f" ({n_lines:,} request lines, {n_lines - len(eligible):,} ineligible), seed {args.seed},"
+            f"round optimiser benchmark: {len(apps):,} applications x {len(classes)} "
+            f"resource classes ({n_lines:,} request lines, "
+            f"{n_lines - len(eligible):,} ineligible), seed {args.seed},"
             f" min_share {args.min_share}; generated in {t_gen:.2f} s"
         )
         ok_time = "within" if p.total_seconds < 10 else "OVER"

@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         str(args.workers),
     ]
-    # A session of its own, so the whole group of server processes (and only it) is stopped at the end.
+    # A session of its own, so the whole group of server processes (and only it) is stopped at
+    # the end.
     server = subprocess.Popen(
         command + (["--threads"] if args.threads else []), cwd=ROOT, env=env, start_new_session=True
     )
@@ -288,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             username, path = PAGES[name]
             r = load(port, username, password, path, args.clients, args.requests)
             print(
-                f"{name:<12} {r['requests']:>5} {r['errors']:>4} {r['rps']:>7.1f} {r['server_p50']:>9.1f}ms "
+                f"{name:<12} {r['requests']:>5} {r['errors']:>4} {r['rps']:>7.1f} "
+                f"{r['server_p50']:>9.1f}ms "
                 f"{r['server_p95']:>9.1f}ms {r['server_max']:>9.1f}ms {r['client_p50']:>9.1f}ms "
                 f"{r['client_p95']:>9.1f}ms",
                 flush=True,

@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from regnekraft.simulation import GroupSpec, Platform, PolicyConfig, PriorityWeights  # noqa: E402
-from regnekraft.simulation.engine import Simulator  # noqa: E402
-from regnekraft.simulation.synthetic import saturated  # noqa: E402
+from regnekraft.simulation import GroupSpec, Platform, PolicyConfig, PriorityWeights
+from regnekraft.simulation.engine import Simulator
+from regnekraft.simulation.synthetic import saturated
 
 GROUPS = [
     GroupSpec("research", 0.55, borrowing_limit=0.3),

@@ -164,7 +164,8 @@ def main():
             }
             rows.append(row)
             print(
-                f"{name:<34} {n:>7,} jobs  Regnekraft {row['regnekraft_jobs_per_s']:>9,.0f} jobs/s  "
+                f"{name:<34} {n:>7,} jobs  "
+                f"Regnekraft {row['regnekraft_jobs_per_s']:>9,.0f} jobs/s  "
                 f"AccaSim {row['accasim_jobs_per_s']:>7,.0f} jobs/s  ratio {row['ratio']:6.1f}x "
                 f"(by CPU time {row['ratio_cpu']:.1f}x; goal >= 100x)",
                 flush=True,
