@@ -1,0 +1,104 @@
+"""Issue 10's integrity rules that live in the services: who may become a member, conflicts of
+interest after assignment, scores before the decision, and deciding a round too early."""
+
+from __future__ import annotations
+
+from regnekraft.allocation import applications
+from regnekraft.allocation.models import ApplicationStatus, CallStatus
+from regnekraft.audit.models import AuditEntry
+from regnekraft.parties.actors import SYSTEM
+from tests import factories as f
+
+SCORES = {"excellence": 6, "impact": 5, "feasibility": 4}
+
+
+def test_a_pi_adds_only_people_of_the_projects_organisation(world, as_user):
+    stranger = world.coordinator_climate  # at MET, not at UiO
+    refused = as_user(world.pi_a).post(
+        f"/api/projects/{world.proj_a.pk}/members/", {"person": stranger.pk}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "UiO" in str(refused.json()["person"])
+    assert not world.proj_a.members.filter(pk=stranger.pk).exists()
+    # people a PI could list are still only their projects' people
+    listed = as_user(world.pi_a).get("/api/people/", {"limit": 500}).json()["results"]
+    assert stranger.pk not in {p["id"] for p in listed}
+    added = as_user(world.operator).post(
+        f"/api/projects/{world.proj_a.pk}/members/", {"person": stranger.pk}, format="json"
+    )
+    assert added.status_code == 201 and stranger.pk in added.json()["members"]
+
+
+def test_membership_changes_are_audited(world, as_user):
+    client = as_user(world.pi_a)
+    client.post(
+        f"/api/projects/{world.proj_a.pk}/members/", {"person": world.pi_b.pk}, format="json"
+    )
+    client.delete(f"/api/projects/{world.proj_a.pk}/members/{world.pi_b.pk}/")
+    entries = AuditEntry.objects.filter(
+        object_type="parties.Project",
+        object_id=str(world.proj_a.pk),
+        action__startswith="member-",
+    )
+    notes = [(e.action, e.after["person"], e.actor_label) for e in entries.order_by("pk")]
+    assert notes == [
+        ("member-added", world.pi_b.pk, "pi_a"),
+        ("member-removed", world.pi_b.pk, "pi_a"),
+    ]
+
+
+def _submit_review(as_user, world):
+    return as_user(world.reviewer_a).patch(
+        f"/api/reviews/{world.review_a.pk}/", {"scores": SCORES, "submitted": True}, format="json"
+    )
+
+
+def test_a_reviewer_who_joins_the_project_later_no_longer_counts(world, as_user):
+    assert _submit_review(as_user, world).status_code == 200
+    world.app_a.refresh_from_db()
+    assert world.app_a.score() is not None
+    # the PI cannot add a reviewer of another organisation; an operator can, after assignment
+    as_user(world.operator).post(
+        f"/api/projects/{world.proj_a.pk}/members/", {"person": world.reviewer_a.pk}, format="json"
+    )
+    assert world.app_a.score() is None  # the conflict is checked when the score is counted
+    again = _submit_review(as_user, world)  # and when the review is saved
+    assert again.status_code == 400
+    assert world.proj_a.code in str(again.json()["conflict_of_interest"])
+
+
+def test_a_reviewer_who_declares_a_conflict_loses_the_application(world, as_user):
+    client = as_user(world.reviewer_a)
+    assert client.get(f"/api/applications/{world.app_a.pk}/").status_code == 200
+    declared = client.patch(
+        f"/api/reviews/{world.review_a.pk}/", {"conflict_of_interest": True}, format="json"
+    )
+    assert declared.status_code == 200
+    assert client.get(f"/api/applications/{world.app_a.pk}/").status_code == 404
+
+
+def test_scores_are_hidden_from_applicants_until_the_round_is_decided(world, as_user):
+    _submit_review(as_user, world)
+    url = f"/api/applications/{world.app_a.pk}/"
+    assert as_user(world.pi_a).get(url).json()["score"] is None
+    assert as_user(world.operator).get(url).json()["score"] == "5.000"
+    applications.decide_round(SYSTEM, world.review_call, {})
+    assert as_user(world.pi_a).get(url).json()["score"] == "5.000"
+
+
+def test_an_open_call_is_decided_only_with_a_reason(world, as_user):
+    call = world.open_call
+    app = f.application(call, world.proj_b, {world.cpu: 1000})
+    url = f"/api/calls/{call.pk}/decide/"
+    refused = as_user(world.operator).post(url, {"grants": []}, format="json")
+    assert refused.status_code == 400 and "review" in str(refused.json()["status"])
+    app.refresh_from_db()
+    assert app.status == ApplicationStatus.SUBMITTED
+    forced = as_user(world.operator).post(
+        url, {"grants": [], "force_reason": "board decision 12/2026"}, format="json"
+    )
+    assert forced.status_code == 200
+    call.refresh_from_db()
+    assert call.status == CallStatus.DECIDED
+    note = AuditEntry.objects.get(action="force-decide", object_id=str(call.pk))
+    assert (note.after["reason"], note.actor_label) == ("board decision 12/2026", "operator")
