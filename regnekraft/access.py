@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import Q, QuerySet
 
 from regnekraft.parties.actors import (
@@ -29,7 +31,10 @@ __all__ = [
     "sees_all",
     "visible_allocations",
     "visible_applications",
+    "visible_invoice_lines",
+    "visible_invoice_total",
     "visible_invoices",
+    "sees_whole_invoice",
     "visible_orders",
     "visible_organisations",
     "visible_people",
@@ -127,6 +132,36 @@ def visible_orders(user):
     if sees_all(user):
         return SectorOrder.objects.all()
     return SectorOrder.objects.filter(sector__in=coordinated_sectors(user))
+
+
+def sees_whole_invoice(user, invoice) -> bool:
+    """Finance and operators, the sector's coordinator and the organisation's industry customer
+    are the invoice's contacts; anyone else who sees it (a PI) sees only their projects' lines."""
+    if has_role(user, RoleKind.OPERATOR, RoleKind.FINANCE):
+        return True
+    if invoice.organisation.sector and invoice.organisation.sector in coordinated_sectors(user):
+        return True
+    person = person_of(user)
+    return (
+        person is not None
+        and has_role(user, RoleKind.INDUSTRY)
+        and person.organisation_id == invoice.organisation_id
+    )
+
+
+def visible_invoice_lines(user, invoice):
+    """The lines of ``invoice`` the user may see (all of them for its contacts)."""
+    lines = invoice.lines.all()
+    if sees_whole_invoice(user, invoice):
+        return lines
+    return lines.filter(project__in=visible_projects(user))
+
+
+def visible_invoice_total(user, invoice):
+    """The invoice's total, or for someone who sees only some lines, the total of those."""
+    if sees_whole_invoice(user, invoice):
+        return invoice.total_nok
+    return sum((line.amount_nok for line in visible_invoice_lines(user, invoice)), Decimal(0))
 
 
 def visible_invoices(user):

@@ -102,3 +102,31 @@ def test_an_open_call_is_decided_only_with_a_reason(world, as_user):
     assert call.status == CallStatus.DECIDED
     note = AuditEntry.objects.get(action="force-decide", object_id=str(call.pk))
     assert (note.after["reason"], note.actor_label) == ("board decision 12/2026", "operator")
+
+
+def test_a_pi_sees_only_their_projects_lines_on_the_organisations_invoice(world, as_user):
+    url = f"/api/invoices/{world.invoice_uio.pk}/"
+    mine = as_user(world.pi_a).get(url).json()
+    assert (mine["whole"], mine["total_nok"]) == (False, "40.00")
+    assert {line["project"] for line in mine["lines"]} == {world.proj_a.pk}
+    other = as_user(world.pi_b).get(url).json()  # same organisation, another project
+    assert (other["whole"], other["total_nok"], other["lines"]) == (False, "0.00", [])
+    whole = as_user(world.finance).get(url).json()
+    assert (whole["whole"], whole["total_nok"]) == (True, "40.00")
+
+
+def test_the_dry_run_answers_only_for_order_lines_one_may_see(world, as_user):
+    line = world.order_fhi.lines.get()  # health's order; the coordinator is climate's
+    body = {
+        "project": world.proj_met.pk,
+        "resource_class": world.cpu.pk,
+        "amount": "10",
+        "start": f"{f.YEAR}-01-01",
+        "end": f"{f.YEAR + 1}-01-01",
+        "order_line": line.pk,
+    }
+    refused = as_user(world.coordinator_climate).post("/api/policy/check/", body, format="json")
+    assert refused.status_code == 400 and "order_line" in refused.json()
+    body["project"] = world.proj_fhi.pk
+    allowed = as_user(world.coordinator_health).post("/api/policy/check/", body, format="json")
+    assert allowed.status_code == 200 and "allowed" in allowed.json()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from regnekraft import access
 from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
 from regnekraft.audit.models import AuditEntry
 from regnekraft.parties.models import Organisation
@@ -101,7 +103,37 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
-    lines = InvoiceLineSerializer(many=True, read_only=True)
+    lines = serializers.SerializerMethodField(
+        help_text="the invoice's lines; a PI sees only the lines of their own projects"
+    )
+    total_nok = serializers.SerializerMethodField(
+        help_text="the invoice's total; for a PI the total of the lines they see"
+    )
+    whole = serializers.SerializerMethodField(
+        help_text="false when only your projects' lines are shown (you are not an invoice contact)"
+    )
+
+    def _user(self):
+        request = self.context.get("request")
+        return request.user if request is not None else None
+
+    def _lines(self, invoice: Invoice):
+        user = self._user()
+        return invoice.lines.all() if user is None else access.visible_invoice_lines(user, invoice)
+
+    @extend_schema_field(InvoiceLineSerializer(many=True))
+    def get_lines(self, invoice: Invoice) -> list:
+        return InvoiceLineSerializer(self._lines(invoice), many=True).data
+
+    @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
+    def get_total_nok(self, invoice: Invoice) -> str:
+        user = self._user()
+        total = invoice.total_nok if user is None else access.visible_invoice_total(user, invoice)
+        return f"{total:.2f}"
+
+    def get_whole(self, invoice: Invoice) -> bool:
+        user = self._user()
+        return user is None or access.sees_whole_invoice(user, invoice)
 
     class Meta:
         model = Invoice
@@ -112,6 +144,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "period_end",
             "issued",
             "total_nok",
+            "whole",
             "lines",
         ]
         read_only_fields = fields

@@ -166,7 +166,7 @@ class InvoiceViewSet(ReadOnlyViewSet):
             form.validated_data["period_end"],
             form.validated_data.get("organisation"),
         )
-        return Response(InvoiceSerializer(issued, many=True).data)
+        return Response(InvoiceSerializer(issued, many=True, context={"request": request}).data)
 
     @extend_schema(
         parameters=[

@@ -68,6 +68,9 @@ class PolicyCheckView(BaseAPIView):
         data = form.validated_data
         if not among(access.visible_projects(request.user), data["project"]):
             raise ValidationError({"project": "no such project among those you may see"})
+        line = data.get("order_line")
+        if line is not None and not among(access.visible_orders(request.user), line.order):
+            raise ValidationError({"order_line": "no such order line among those you may see"})
         proposal = policy.Proposal.grant(
             data["project"],
             data["resource_class"],

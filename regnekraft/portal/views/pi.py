@@ -158,7 +158,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         empty_text=_("No invoices."),
     )
     for inv in access.visible_invoices(user).select_related("organisation"):
-        invoice_table.add(inv.organisation, f"{inv.period_start} – {inv.period_end}", inv.total_nok)
+        invoice_table.add(
+            inv.organisation,
+            f"{inv.period_start} – {inv.period_end}",
+            access.visible_invoice_total(user, inv),
+        )
     tables = [
         project_table,
         _allocation_table(allocations),
