@@ -891,6 +891,57 @@ class _Solution:
     fixed: int  # binaries fixed by reduced-cost fixing before the MILP
 
 
+def _incumbents(
+    model: _Model,
+    lp: _LP | None,
+    min_share: float,
+    time_limit: float | None,
+    mip_rel_gap: float,
+) -> list[np.ndarray]:
+    """Feasible fractions to start from: greedy by density; LP rounding (drop the
+    fractional ones) then fill; and on large rounds a "core" sub-MILP."""
+    k = len(model.cand)
+    incumbents = [_greedy_fractions(model, min_share)]
+    if lp is not None:
+        start = np.where(lp.x >= min_share, np.minimum(lp.x, 1.0), 0.0)
+        start = _repair(model, start, min_share)
+        incumbents.append(_polish(model, start, min_share))
+        incumbents.append(_polish(model, start, min_share, _order(lp.reduced)))
+    if lp is not None and k > _CORE_SIZE:
+        # "Core" sub-MILP: applications far from the LP's margin (large |reduced
+        # cost|) keep their LP decision; the few hundred near it are decided exactly.
+        # Cheap, and its answer is usually within 1e-6 of the optimum, which makes the
+        # reduced-cost fixing remove nearly every binary.
+        core = np.zeros(k, dtype=bool)
+        core[np.argsort(np.abs(lp.reduced), kind="stable")[:_CORE_SIZE]] = True
+        core |= (lp.x > 1e-9) & (lp.x < 1.0 - 1e-9)
+        limit = None if time_limit is None else max(0.2 * time_limit, 0.05)
+        res, _ = _solve_milp(
+            model, min_share, limit, mip_rel_gap, ~core & (lp.x <= 0.5), ~core & (lp.x > 0.5)
+        )
+        if res.x is not None:
+            sub = _clean(res.x[:k], res.x[k:] > 0.5, min_share)
+            incumbents.append(_polish(model, _repair(model, sub, min_share), min_share))
+    return incumbents
+
+
+def _reduced_cost_fixing(
+    lp: _LP | None, k: int, z_inc: float, min_share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates proven out of (and into) every solution better than the
+    incumbent's objective ``z_inc``."""
+    fix_out = np.zeros(k, dtype=bool)
+    fix_in = np.zeros(k, dtype=bool)
+    if lp is not None:
+        # Any solution better than z_inc stays within `room` of the LP bound. Funding
+        # an application at LP value 0 costs at least min_share * |reduced cost|;
+        # dropping one at LP value 1 costs at least its reduced cost.
+        room = max(lp.bound - z_inc, 0.0) + 1e-7 * max(abs(lp.bound), 1.0)
+        fix_out = (lp.x <= 1e-9) & (min_share * -lp.reduced > room)
+        fix_in = (lp.x >= 1.0 - 1e-9) & (lp.reduced > room)
+    return fix_out, fix_in
+
+
 def _nothing_to_solve() -> _Solution:
     return _Solution(
         frac=np.zeros(0),
@@ -921,41 +972,10 @@ def _solve(
     k = len(model.cand)
     w = model.weight
     lp = _lp_relaxation(model)
-
-    # incumbents: greedy by density; LP rounding (drop the fractional ones) then fill
-    incumbents = [_greedy_fractions(model, min_share)]
-    if lp is not None:
-        start = np.where(lp.x >= min_share, np.minimum(lp.x, 1.0), 0.0)
-        start = _repair(model, start, min_share)
-        incumbents.append(_polish(model, start, min_share))
-        incumbents.append(_polish(model, start, min_share, _order(lp.reduced)))
-    if lp is not None and k > _CORE_SIZE:
-        # "Core" sub-MILP: applications far from the LP's margin (large |reduced
-        # cost|) keep their LP decision; the few hundred near it are decided exactly.
-        # Cheap, and its answer is usually within 1e-6 of the optimum, which makes the
-        # reduced-cost fixing below remove nearly every binary.
-        core = np.zeros(k, dtype=bool)
-        core[np.argsort(np.abs(lp.reduced), kind="stable")[:_CORE_SIZE]] = True
-        core |= (lp.x > 1e-9) & (lp.x < 1.0 - 1e-9)
-        limit = None if time_limit is None else max(0.2 * time_limit, 0.05)
-        res, _ = _solve_milp(
-            model, min_share, limit, mip_rel_gap, ~core & (lp.x <= 0.5), ~core & (lp.x > 0.5)
-        )
-        if res.x is not None:
-            sub = _clean(res.x[:k], res.x[k:] > 0.5, min_share)
-            incumbents.append(_polish(model, _repair(model, sub, min_share), min_share))
+    incumbents = _incumbents(model, lp, min_share, time_limit, mip_rel_gap)
     best = max(incumbents, key=lambda f: float(w @ f))
     z_inc = float(w @ best)
-
-    fix_out = np.zeros(k, dtype=bool)
-    fix_in = np.zeros(k, dtype=bool)
-    if lp is not None:
-        # Any solution better than z_inc stays within `room` of the LP bound. Funding
-        # an application at LP value 0 costs at least min_share * |reduced cost|;
-        # dropping one at LP value 1 costs at least its reduced cost.
-        room = max(lp.bound - z_inc, 0.0) + 1e-7 * max(abs(lp.bound), 1.0)
-        fix_out = (lp.x <= 1e-9) & (min_share * -lp.reduced > room)
-        fix_in = (lp.x >= 1.0 - 1e-9) & (lp.reduced > room)
+    fix_out, fix_in = _reduced_cost_fixing(lp, k, z_inc, min_share)
 
     remaining = None
     if time_limit is not None:

@@ -48,12 +48,6 @@ def timeline(
     return Timeline(resource, tuple(periods), total, by_system)
 
 
-def timelines(
-    systems: Sequence[System], resources: Iterable[ResourceClass], periods: Sequence[Quarter]
-) -> dict[str, Timeline]:
-    return {r.key: timeline(systems, r, periods) for r in resources}
-
-
 @dataclass(frozen=True)
 class GapRow:
     period: Quarter

@@ -17,7 +17,7 @@ energy from renewable sources, the carbon footprint, and energy efficiency (PUE)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .model import Quarter, ResourceClass, System
@@ -193,9 +193,9 @@ def energy_report(
                 if utilisation and (s.name, res) in utilisation:
                     util = utilisation[(s.name, res)]
                 else:
-                    rc = resources.get(res, ResourceClass(res, "unit", True))
-                    cap = s.capacity(rc, q)
-                    util = total_used / cap if cap > 0 else 0.0
+                    util = _utilisation(
+                        s, resources.get(res, ResourceClass(res, "unit", True)), q, total_used
+                    )
                 p = partition_energy(s, res, q, util, grid)
                 parts.append(p)
                 agg = by_system.setdefault(
@@ -214,6 +214,18 @@ def energy_report(
                     pr["facility_kwh"] += w * p.facility_kwh
                     pr["co2_kg"] += w * p.co2_kg
 
+    return EnergyReport(tuple(parts), projects, by_system, _indicators(parts), unattributed)
+
+
+def _utilisation(s: System, rc: ResourceClass, q: Quarter, used: float) -> float:
+    """A partition's recorded usage over its capacity in the quarter."""
+    cap = s.capacity(rc, q)
+    return used / cap if cap > 0 else 0.0
+
+
+def _indicators(parts: Sequence[PartitionEnergy]) -> dict[str, float | None]:
+    """The goal-4 indicators over all partitions: energy, CO2, its intensity, the
+    renewable share (of the partitions whose grid mix is known) and the energy-weighted PUE."""
     total_kwh = sum(p.facility_kwh for p in parts)
     total_it = sum(p.it_kwh for p in parts)
     known = [(p.facility_kwh, p.renewable_share) for p in parts if p.renewable_share is not None]
@@ -221,7 +233,7 @@ def energy_report(
     renewable = (
         sum(kwh * share for kwh, share in known) / known_kwh if known and known_kwh > 0 else None
     )
-    indicators = {
+    return {
         "facility_kwh": total_kwh,
         "co2_tonnes": sum(p.co2_kg for p in parts) / 1000.0,
         "grams_co2_per_kwh": (sum(p.co2_kg for p in parts) * 1000.0 / total_kwh)
@@ -230,4 +242,3 @@ def energy_report(
         "renewable_share": renewable,
         "energy_weighted_pue": (total_kwh / total_it) if total_it else None,
     }
-    return EnergyReport(tuple(parts), projects, by_system, indicators, unattributed)

@@ -111,6 +111,26 @@ def _rule(d: Mapping) -> DemandRule | WaitRule:
     raise ValueError(f"unknown rule kind {kind!r}")
 
 
+def _system(x: Mapping[str, Any]) -> System:
+    return System(
+        name=x["name"],
+        country=x.get("country", "NO"),
+        location=x.get("location", ""),
+        commissioned=_required_date(x["commissioned"], f"system {x['name']}: commissioned"),
+        decommissioned=_date(x.get("decommissioned")),
+        units={k: float(v) for k, v in x.get("units", {}).items()},
+        availability=float(x.get("availability", 0.95)),
+        share=float(x.get("share", 1.0)),
+        power_kw={k: float(v) for k, v in x.get("power_kw", {}).items()},
+        pue=float(x.get("pue", 1.2)),
+        idle_power_fraction=float(x.get("idle_power_fraction", 0.3)),
+        grid_intensity_g_per_kwh=x.get("grid_intensity_g_per_kwh"),
+        renewable_share=x.get("renewable_share"),
+        planned=bool(x.get("planned", False)),
+        source=x.get("source", ""),
+    )
+
+
 def input_from_dict(data: Mapping) -> PlanningInput:
     s = data.get("settings", {})
     resources = tuple(
@@ -119,26 +139,7 @@ def input_from_dict(data: Mapping) -> PlanningInput:
         )
         for r in data["resources"]
     )
-    systems = tuple(
-        System(
-            name=x["name"],
-            country=x.get("country", "NO"),
-            location=x.get("location", ""),
-            commissioned=_required_date(x["commissioned"], f"system {x['name']}: commissioned"),
-            decommissioned=_date(x.get("decommissioned")),
-            units={k: float(v) for k, v in x.get("units", {}).items()},
-            availability=float(x.get("availability", 0.95)),
-            share=float(x.get("share", 1.0)),
-            power_kw={k: float(v) for k, v in x.get("power_kw", {}).items()},
-            pue=float(x.get("pue", 1.2)),
-            idle_power_fraction=float(x.get("idle_power_fraction", 0.3)),
-            grid_intensity_g_per_kwh=x.get("grid_intensity_g_per_kwh"),
-            renewable_share=x.get("renewable_share"),
-            planned=bool(x.get("planned", False)),
-            source=x.get("source", ""),
-        )
-        for x in data.get("systems", [])
-    )
+    systems = tuple(_system(x) for x in data.get("systems", []))
     survey = tuple(
         fc.SurveyNeed(
             group=n["group"],

@@ -24,8 +24,7 @@ import heapq
 import math
 import time as _time
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -246,6 +245,7 @@ class Simulator:
         self.passes = 0
         self.next_recalc = INF
         self.last_recalc = 0.0
+        self.last_submit = -INF
         self.queued_total = 0
         self._setup_systems(p)
         self._setup_quotas()
@@ -591,12 +591,6 @@ class Simulator:
             S.free_nodes += n
         S.needs_full_pass = True
 
-    def _end(self, job: Job, now: float) -> None:
-        S = self.systems[job.system]
-        job.state = DONE
-        job.end = now
-        self._release(S, job, now)
-
     # ------------------------------------------------------------------ preemption
     def _stop(self, job: Job, now: float) -> None:
         """Grace time over: the victim stops; requeued or cancelled per its preemptor."""
@@ -743,6 +737,9 @@ class Simulator:
             S.arrivals.append(job)
 
     def _submit(self, job: Job) -> None:
+        if job.submit < self.last_submit:
+            raise ValueError(f"trace not sorted by submission time at job {job.id!r}")
+        self.last_submit = job.submit
         self.jobs.append(job)
         job.idx = len(self.jobs) - 1
         # _group_of without the group creation, for the common case of a known group
@@ -928,7 +925,14 @@ class Simulator:
         shadow, rmask, extra = INF, 0, 0
         head = self._easy_start_in_order(S, queued, now, blocked, reclaim)
         if head is not None:
-            shadow, rmask, extra = self._reserve_for_head(S, head, now)
+            # the head's reservation: its shadow time, and the nodes reserved for it (node
+            # mode) or the nodes left over at the shadow time (count mode)
+            if self.node_mode:
+                shadow, rmask = self._reserve_nodes(S, head.need, now)
+            else:
+                shadow, extra = self._reserve_count(S, head.need, now)
+            if self.record and shadow < head.first_reservation:
+                head.first_reservation = shadow
             extra = self._easy_backfill(S, queued, now, blocked, shadow, rmask, extra)
         S.head = head
         S.shadow_time = shadow
@@ -969,18 +973,6 @@ class Simulator:
                 continue
             return job
         return None
-
-    def _reserve_for_head(self, S: _Sys, head: Job, now: float) -> tuple[float, int, int]:
-        """The head job's shadow time, and its reserved nodes (node mode) or the nodes
-        left over at the shadow time (count mode)."""
-        rmask = extra = 0
-        if self.node_mode:
-            shadow, rmask = self._reserve_nodes(S, head.need, now)
-        else:
-            shadow, extra = self._reserve_count(S, head.need, now)
-        if self.record and shadow < head.first_reservation:
-            head.first_reservation = shadow
-        return shadow, rmask, extra
 
     def _easy_backfill(
         self,
@@ -1194,36 +1186,52 @@ class Simulator:
                 gc.enable()
 
     def _run(self, jobs: Iterable[Job], t0: float) -> RunResult:
-        arrivals = _Arrivals(jobs, self.progress)
-        self._start_clocks(arrivals.next_job)
+        it = iter(jobs)
+        nxt = next(it, None)
+        self._start_clocks(nxt)
+        progress = self.progress
+        count = 0
+        # locals: this loop runs once per event instant
         ends = self.ends
         timers = self.timers
         systems = self.systems
+        needs_recalc = self.needs_recalc
         heappop = heapq.heappop
         release = self._release
         submit = self._submit
         run_pass = self._pass
         while True:
-            t = self._next_instant(arrivals)
+            t = nxt.submit if nxt is not None else INF
+            if ends and ends[0][0] < t:
+                t = ends[0][0]
+            if timers and timers[0][0] < t:
+                t = timers[0][0]
+            if needs_recalc and self.next_recalc <= t and self.queued_total > 0:
+                t = self.next_recalc
             if t == INF:
                 break
             self.now = t
-            if self.needs_recalc and self.next_recalc <= t:
+            if needs_recalc and self.next_recalc <= t:
                 self._recalc_due(t)
             while ends and ends[0][0] <= t:
                 _, _, job, rid = heappop(ends)
-                if job.run_id == rid and job.state == RUNNING:
-                    # _end, inlined
+                if job.run_id == rid and job.state == RUNNING:  # not a stale event
                     job.state = DONE
                     job.end = t
                     release(systems[job.system], job, t)
             if timers and timers[0][0] <= t:
                 self._stop_due(t)
-            arrivals.submit_until(t, submit)
+            while nxt is not None and nxt.submit <= t:
+                submit(nxt)
+                count += 1
+                nxt = next(it, None)
+                if progress is not None and count % 4096 == 0:
+                    progress.update(4096)
             for S in systems:
                 if S.needs_full_pass or S.arrivals:
                     run_pass(S, t)
-        arrivals.report_rest()
+        if progress is not None:
+            progress.update(count % 4096)
         wall = _time.perf_counter() - t0
         return RunResult.from_simulator(self, wall)
 
@@ -1235,21 +1243,6 @@ class Simulator:
                 self.next_recalc = first.submit + self.policy.calc_period
         for g in self.groups:
             g.usage_counted_until = first.submit if first is not None else 0.0
-
-    def _next_instant(self, arrivals: _Arrivals) -> float:
-        """The next event's time: a submission, an end, a timer, or a recalculation
-        while jobs wait (INF when nothing is left)."""
-        nxt = arrivals.next_job
-        t = nxt.submit if nxt is not None else INF
-        ends = self.ends
-        if ends and ends[0][0] < t:
-            t = ends[0][0]
-        timers = self.timers
-        if timers and timers[0][0] < t:
-            t = timers[0][0]
-        if self.needs_recalc and self.next_recalc <= t and self.queued_total > 0:
-            t = self.next_recalc
-        return t
 
     def _recalc_due(self, t: float) -> None:
         """Recalculate priorities if a recalculation falls due at ``t``, and schedule the
@@ -1267,35 +1260,3 @@ class Simulator:
             _, _, job, rid = heapq.heappop(timers)
             if job.run_id == rid and job.state == RUNNING:
                 self._stop(job, t)
-
-
-class _Arrivals:
-    """The workload's jobs, read lazily in submission order, one instant at a time."""
-
-    __slots__ = ("jobs", "next_job", "count", "last_submit", "progress")
-
-    def __init__(self, jobs: Iterable[Job], progress: Any) -> None:
-        self.jobs = iter(jobs)
-        self.next_job: Job | None = next(self.jobs, None)
-        self.count = 0
-        self.last_submit = -INF
-        self.progress = progress
-
-    def submit_until(self, t: float, submit: Callable[[Job], None]) -> None:
-        """Submit every job submitted at or before ``t``."""
-        nxt = self.next_job
-        progress = self.progress
-        while nxt is not None and nxt.submit <= t:
-            if nxt.submit < self.last_submit:
-                raise ValueError(f"trace not sorted by submission time at job {nxt.id!r}")
-            self.last_submit = nxt.submit
-            submit(nxt)
-            self.count += 1
-            nxt = next(self.jobs, None)
-            if progress is not None and self.count % 4096 == 0:
-                progress.update(4096)
-        self.next_job = nxt
-
-    def report_rest(self) -> None:
-        if self.progress is not None:
-            self.progress.update(self.count % 4096)

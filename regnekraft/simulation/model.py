@@ -31,6 +31,8 @@ class JobState(IntEnum):
 
 #: Each state's name in the results, indexed by its code.
 STATE_NAMES = tuple(state.name.lower() for state in JobState)
+# a global is quicker to look up than a member on its Enum class, and every Job starts so
+_PENDING = JobState.PENDING
 
 
 class Job:
@@ -79,8 +81,6 @@ class Job:
         "victim_of",
         "rentry",
         "need",
-        "static",
-        "first_submit_order",
     )
 
     def __init__(
@@ -119,7 +119,7 @@ class Job:
         self.min_tier = int(min_tier)
         self.line = line
         self.idx = -1
-        self.state = JobState.PENDING
+        self.state = _PENDING
         self.start = -1.0
         self.end = -1.0
         self.system = -1
@@ -137,8 +137,6 @@ class Job:
         self.victim_of = None
         self.rentry: tuple[float, int, Job] | None = None  # its entry in the running list
         self.need = 0
-        self.static = 0.0
-        self.first_submit_order = 0
 
     def __repr__(self):
         return (

@@ -90,15 +90,6 @@ def mask_to_ranges(mask: int) -> str:
     return " ".join(out)
 
 
-def mask_to_list(mask: int) -> list[int]:
-    out = []
-    while mask:
-        b = mask & -mask
-        out.append(b.bit_length() - 1)
-        mask ^= b
-    return out
-
-
 class _Profile:
     """What node and count profiles share: breakpoints ``ts[i]`` and, for each segment
     ``[ts[i], ts[i+1])``, a value ``vs[i]`` (a node set, or a count of free nodes); the

@@ -259,36 +259,51 @@ def managed_accounts(desired: ClusterSpec, current: ClusterSpec) -> set[str]:
 
 def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
     """Operations that take ``current`` to ``desired`` (empty when they agree)."""
-    cluster = desired.cluster
     ops: list[Operation] = []
     # QOS: those that preempt others after the ones they name.
     for qos in sorted(desired.qos.values(), key=lambda q: (bool(q.preempt), q.name)):
         op = diff_qos(qos, current.qos.get(qos.name))
         if op:
             ops.append(op)
-    # Accounts, parents before children.
+    ops.extend(_account_ops(desired, current))
+    ops.extend(_user_ops(desired, current))
+    ops.extend(_removals(desired, current))
+    return ops
+
+
+def _account_ops(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
+    """Accounts to add or modify, parents before children."""
+    cluster = desired.cluster
+    ops: list[Operation] = []
     for acc in sorted(desired.accounts.values(), key=lambda a: (desired.depth(a.name), a.name)):
         have = current.accounts.get(acc.name)
-        if have is None:
-            settings = {
-                "cluster": cluster,
-                "parent": acc.parent,
-                "description": acc.effective_description,
-                "organization": acc.effective_organization,
-                **_account_assoc_settings(acc),
-            }
-            ops.append(
-                Operation(
-                    "add",
-                    "account",
-                    acc.name,
-                    settings=tuple(settings.items()),
-                    changes=tuple(Change(k, "", v) for k, v in settings.items() if k != "cluster"),
-                )
-            )
-        else:
+        if have is not None:
             ops.extend(diff_account(acc, have, cluster))
-    # User associations; a new user gets its default account on creation.
+            continue
+        settings = {
+            "cluster": cluster,
+            "parent": acc.parent,
+            "description": acc.effective_description,
+            "organization": acc.effective_organization,
+            **_account_assoc_settings(acc),
+        }
+        ops.append(
+            Operation(
+                "add",
+                "account",
+                acc.name,
+                settings=tuple(settings.items()),
+                changes=tuple(Change(k, "", v) for k, v in settings.items() if k != "cluster"),
+            )
+        )
+    return ops
+
+
+def _user_ops(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
+    """User associations to add or modify (a new user gets its default account on
+    creation), then changed default accounts."""
+    cluster = desired.cluster
+    ops: list[Operation] = []
     existing_users = {user for user, _ in current.users} | set(current.default_accounts)
     for key, assoc in sorted(desired.users.items()):
         default = None
@@ -311,7 +326,14 @@ def diff(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
                     changes=(Change("defaultaccount", have_default, account),),
                 )
             )
-    # Removals inside the managed subtrees only.
+    return ops
+
+
+def _removals(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
+    """Associations and accounts to delete, inside the managed subtrees only; children
+    before parents."""
+    cluster = desired.cluster
+    ops: list[Operation] = []
     managed = managed_accounts(desired, current)
     for (user, account), _assoc in sorted(current.users.items()):
         if account in managed and (user, account) not in desired.users:
