@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Max
@@ -86,5 +87,27 @@ def check_price_list_start(valid_from: dt.date, *, existing: dt.date | None = No
             {
                 "valid_from": f"use up to {earliest - dt.timedelta(days=1)} is already rated or "
                 f"invoiced; a new list may take effect on {earliest} at the earliest"
+            }
+        )
+
+
+def refuse_repricing(sender: Any, instance: Any, fields: list[str], **_: Any) -> None:
+    """Receiver of ``catalog.signals.pricing_fields_changing``: rated and invoiced use keeps
+    the kind, GPU type, system and tier it was rated with, so such a change is refused while
+    any use is rated with the class (or the system's classes)."""
+    rated = UsageRecord.objects.filter(
+        **(
+            {"resource_class": instance}
+            if isinstance(instance, ResourceClass)
+            else {"resource_class__system": instance}
+        )
+    )
+    count = rated.count()
+    if count:
+        raise ValidationError(
+            {
+                name: f"{count:,} usage records are rated with {instance}'s {name}; changing it "
+                "would reprice them. Add a new resource class (or system) instead."
+                for name in fields
             }
         )

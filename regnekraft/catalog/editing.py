@@ -11,6 +11,26 @@ from regnekraft.parties.models import RoleKind
 from regnekraft.rows import write_row
 
 from .models import ResourceClass, System
+from .signals import pricing_fields_changing
+
+# The fields a unit price is looked up or multiplied by (catalog.prices.PriceBook).
+PRICING_FIELDS = {
+    System: ("availability_tier",),
+    ResourceClass: ("kind", "gpu_type", "system"),
+}
+
+
+def _check_pricing(instance: Any, fields: dict[str, Any]) -> None:
+    """Ask whether changing the fields that price use may go ahead (accounting answers)."""
+    if instance is None:
+        return
+    changing = [
+        name
+        for name in PRICING_FIELDS[type(instance)]
+        if name in fields and fields[name] != getattr(instance, name)
+    ]
+    if changing:
+        pricing_fields_changing.send(sender=type(instance), instance=instance, fields=changing)
 
 
 def _require_operator(actor: Any) -> None:
@@ -20,6 +40,7 @@ def _require_operator(actor: Any) -> None:
 @transaction.atomic
 def save_system(actor: Any, system: System | None = None, **fields: Any) -> System:
     _require_operator(actor)
+    _check_pricing(system, fields)
     return write_row(System, system, fields)
 
 
@@ -34,6 +55,7 @@ def save_resource_class(
     actor: Any, resource_class: ResourceClass | None = None, **fields: Any
 ) -> ResourceClass:
     _require_operator(actor)
+    _check_pricing(resource_class, fields)
     return write_row(ResourceClass, resource_class, fields)
 
 

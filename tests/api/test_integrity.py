@@ -130,3 +130,27 @@ def test_the_dry_run_answers_only_for_order_lines_one_may_see(world, as_user):
     body["project"] = world.proj_fhi.pk
     allowed = as_user(world.coordinator_health).post("/api/policy/check/", body, format="json")
     assert allowed.status_code == 200 and "allowed" in allowed.json()
+
+
+def test_a_catalogue_edit_never_reprices_rated_use(world, as_user):
+    """The probe: PATCH kind=storage turned a 375,000 NOK preview into 82.6 MNOK."""
+    operator = as_user(world.operator)
+    refused = operator.patch(
+        f"/api/resource-classes/{world.cpu.pk}/", {"kind": "storage"}, format="json"
+    )
+    assert refused.status_code == 400 and "reprice" in str(refused.json()["kind"])
+    world.cpu.refresh_from_db()
+    assert world.cpu.kind == "cpu"
+    tier = operator.patch(
+        f"/api/systems/{world.betzy.pk}/", {"availability_tier": 3}, format="json"
+    )
+    assert tier.status_code == 400 and "availability_tier" in tier.json()
+    # a field that prices nothing, and a class with no rated use, may change
+    renamed = operator.patch(
+        f"/api/resource-classes/{world.cpu.pk}/", {"installed_units": 2000}, format="json"
+    )
+    assert renamed.status_code == 200
+    unused = operator.patch(
+        f"/api/resource-classes/{world.graded_cpu.pk}/", {"kind": "gpu"}, format="json"
+    )
+    assert unused.status_code == 200 and unused.json()["kind"] == "gpu"
