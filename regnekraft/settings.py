@@ -7,16 +7,80 @@ SQLite is the embedded default (``var/regnekraft.sqlite3``); set ``DATABASE_URL`
 from __future__ import annotations
 
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("REGNEKRAFT_VAR", Path.cwd() / "var"))
 
-SECRET_KEY = os.environ.get("REGNEKRAFT_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = os.environ.get("REGNEKRAFT_DEBUG", "0") == "1"
+
+def _flag(name: str, default: bool) -> bool:
+    """A yes/no variable: 1/true/yes/on or 0/false/no/off; unset or empty means ``default``."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: use 1 or 0")
+
+
+DEBUG = _flag("REGNEKRAFT_DEBUG", False)
+
+# REGNEKRAFT_MODE (docs/security.md): "production" (the default) insists on a secret key and
+# turns on secure cookies, HTTPS redirect, HSTS and an enforced Content-Security-Policy;
+# "development", "demo" and "test" run with a development key over plain HTTP. Unset, the
+# mode is development with REGNEKRAFT_DEBUG=1, test under pytest, demo for `regnekraft demo`.
+MODES = ("production", "development", "demo", "test")
+_UNDER_PYTEST = "pytest" in sys.modules
+_CLI_MAIN = ("regnekraft", "cli", "__main__.py")
+
+
+def _demo_command(argv: list[str]) -> bool:
+    """``regnekraft demo ...`` or ``python -m regnekraft.cli demo ...``."""
+    program = Path(argv[0]) if argv else Path()
+    ours = program.name == "regnekraft" or program.parts[-3:] == _CLI_MAIN
+    return ours and argv[1:2] == ["demo"]
+
+
+def _mode() -> str:
+    given = os.environ.get("REGNEKRAFT_MODE", "").strip().lower()
+    if given:
+        if given not in MODES:
+            raise ImproperlyConfigured(
+                f"REGNEKRAFT_MODE={given!r} is not one of {', '.join(MODES)}"
+            )
+        return given
+    if DEBUG:
+        return "development"
+    if _UNDER_PYTEST:
+        return "test"
+    if _demo_command(sys.argv):
+        return "demo"
+    return "production"
+
+
+MODE = _mode()
+PRODUCTION = MODE == "production"
+if _UNDER_PYTEST:
+    os.environ.setdefault("REGNEKRAFT_MODE", MODE)  # commands the tests start run in it too
+
+SECRET_KEY = os.environ.get("REGNEKRAFT_SECRET_KEY", "")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "REGNEKRAFT_SECRET_KEY is not set. In production it must be a long random secret "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'). For a "
+            "development machine set REGNEKRAFT_MODE=development instead (docs/security.md)."
+        )
+    SECRET_KEY = "dev-only-insecure-key-change-me"
 ALLOWED_HOSTS = os.environ.get("REGNEKRAFT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
     ","
 )
@@ -32,6 +96,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc files served from here, not a CDN
+    "axes",  # failed sign-ins and lockouts (AXES_* below)
+    "csp",  # the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "regnekraft.audit",
     "regnekraft.catalog",
     "regnekraft.parties",
@@ -44,6 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -53,6 +120,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "regnekraft.audit.middleware.CurrentUserMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout answer
 ]
 
 ROOT_URLCONF = "regnekraft.urls"
@@ -90,7 +158,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Axes' backend first: it refuses a locked-out user name and address before the password is
+# checked (regnekraft/portal/lockout.py); ModelBackend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "regnekraft.portal.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LANGUAGE_CODE = "nb"
@@ -111,9 +188,87 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Brute-force protection (django-axes, docs/security.md): after AXES_FAILURE_LIMIT failed
+# sign-ins for one user name from one address, that pair is locked for the cool-off time, on
+# /accounts/login/, /admin/login/ and /api/token/ alike (HTTP 429 with the reason).
+AXES_ENABLED = _flag("REGNEKRAFT_LOCKOUT", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("REGNEKRAFT_LOCKOUT_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("REGNEKRAFT_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "regnekraft.portal.lockout.lockout_response"
+AXES_VERBOSE = False  # our own log lines (regnekraft.portal.lockout), not axes' per attempt
+# The client address is REMOTE_ADDR; behind a reverse proxy give the header it sets,
+# e.g. REGNEKRAFT_CLIENT_IP_HEADER=HTTP_X_FORWARDED_FOR (only if the proxy overwrites it).
+if _ip_header := os.environ.get("REGNEKRAFT_CLIENT_IP_HEADER", "").strip():
+    AXES_CLIENT_IP_CALLABLE = "regnekraft.portal.lockout.client_ip"
+    REGNEKRAFT_CLIENT_IP_HEADER = _ip_header
+
+# API tokens (regnekraft/parties/tokens.py): valid this many days from issue, then refused.
+REGNEKRAFT_TOKEN_DAYS = int(os.environ.get("REGNEKRAFT_TOKEN_DAYS", "30"))
+
+# E-mail (password reset links): the console in development, demo and tests; SMTP in
+# production unless REGNEKRAFT_EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = os.environ.get(
+    "REGNEKRAFT_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("REGNEKRAFT_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("REGNEKRAFT_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("REGNEKRAFT_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("REGNEKRAFT_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _flag("REGNEKRAFT_EMAIL_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = _flag("REGNEKRAFT_EMAIL_SSL", False)  # TLS from the start, usually port 465
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = os.environ.get("REGNEKRAFT_EMAIL_FROM", "regnekraft@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = 3 * 3600  # a reset link works for three hours
+
+# Deployment (docs/security.md): on by default in production mode, each one can be turned off.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _flag("REGNEKRAFT_SECURE_COOKIES", PRODUCTION)
+SECURE_SSL_REDIRECT = _flag("REGNEKRAFT_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("REGNEKRAFT_HSTS_SECONDS", str(365 * 24 * 3600 if PRODUCTION else 0))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("REGNEKRAFT_HSTS_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = _flag("REGNEKRAFT_HSTS_PRELOAD", PRODUCTION)
+if _proxy_https := os.environ.get("REGNEKRAFT_PROXY_SSL_HEADER", "").strip():
+    # e.g. "HTTP_X_FORWARDED_PROTO=https": the TLS-terminating proxy says the request was HTTPS
+    _header, _, _value = _proxy_https.partition("=")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("REGNEKRAFT_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+# Content-Security-Policy (django-csp): no inline or third-party scripts anywhere; inline
+# styles are allowed because matplotlib's inline SVG charts carry style attributes and a
+# <style> element. Enforced in production, report-only (the browser only logs) otherwise;
+# REGNEKRAFT_CSP=enforce|report-only|off decides explicitly.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+CSP_MODE = os.environ.get("REGNEKRAFT_CSP", "enforce" if PRODUCTION else "report-only")
+if CSP_MODE not in {"enforce", "report-only", "off"}:
+    raise ImproperlyConfigured(f"REGNEKRAFT_CSP={CSP_MODE!r}: use enforce, report-only or off")
+CONTENT_SECURITY_POLICY = _CSP if CSP_MODE == "enforce" else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP if CSP_MODE == "report-only" else None
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "regnekraft.api.authentication.ExpiringTokenAuthentication",  # parties/tokens.py
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,5 +1,7 @@
 """The REST API: /api/... (see docs/api.md)."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -26,6 +28,12 @@ from .views.orders import (
 )
 from .views.parties import MeView, OrganisationViewSet, PersonViewSet, ProjectViewSet, RoleViewSet
 from .views.policy import PolicyCheckView, PolicySettingsView
+
+
+def _docs_csp(view):
+    allow = {"script-src": [UNSAFE_INLINE], "worker-src": ["'self'", "blob:"]}
+    return csp_update(allow)(csp_update(allow, REPORT_ONLY=True)(view))
+
 
 router = DefaultRouter()
 router.register("systems", SystemViewSet, basename="system")
@@ -56,8 +64,10 @@ router.register("slurm/runs", SyncRunViewSet, basename="syncrun")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The two documentation pages each have one inline set-up script (and Redoc a blob:
+    # worker): the Content-Security-Policy allows that on these two pages only.
+    path("docs/", _docs_csp(SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
+    path("redoc/", _docs_csp(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
     path("token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
     path("policy/settings/", PolicySettingsView.as_view(), name="policy-settings"),

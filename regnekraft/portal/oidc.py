@@ -3,9 +3,14 @@ mozilla-django-oidc.
 
 Configuration comes from Django settings when they define it, otherwise from environment
 variables with the prefix ``REGNEKRAFT_`` (e.g. ``REGNEKRAFT_OIDC_RP_CLIENT_ID``), so the
-portal needs no settings edit to enable it. A person signs in through OIDC only if a
-Regnekraft person with the same e-mail address exists: the platform never creates people
-without an organisation and roles.
+portal needs no settings edit to enable it. The platform never creates people without an
+organisation and roles, so a sign-in must match an existing account:
+
+* by the provider's subject (``iss`` + ``sub``) once it is linked (``models.OidcIdentity``);
+* otherwise by e-mail address, and only when the provider says it has verified the address
+  (``email_verified`` true; ``OIDC_REQUIRE_EMAIL_VERIFIED`` off trusts every address). Such a
+  first sign-in links the subject, and an account already linked to another subject at the
+  same provider is refused, so a reassigned address cannot take over the account.
 
 The session is recorded against Django's ``ModelBackend`` (which only loads the user by
 id), so ``AUTHENTICATION_BACKENDS`` does not have to list the OIDC backend.
@@ -23,6 +28,7 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -31,6 +37,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from regnekraft.parties.models import Person
+
+from .models import OidcIdentity
 
 log = logging.getLogger(__name__)
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -43,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_TIMEOUT": 10,
     "OIDC_PROVIDER_LABEL": "Feide / ID-porten",
     "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc_authentication_callback",
+    "OIDC_REQUIRE_EMAIL_VERIFIED": True,
 }
 
 
@@ -135,10 +144,59 @@ def provider_label() -> str:
     return str(setting("OIDC_PROVIDER_LABEL"))
 
 
+def _verified(claims: dict) -> bool:
+    if not setting("OIDC_REQUIRE_EMAIL_VERIFIED"):
+        return True
+    return claims.get("email_verified") in (True, "true", "True")  # some providers send text
+
+
+@transaction.atomic
+def link_identity(actor: Any, user: Any, issuer: str, subject: str) -> OidcIdentity:
+    """Link ``subject`` at ``issuer`` to ``user`` (``actor``: the person signing in, whose
+    verified address matched ``user``). Refused if either side is linked already."""
+    if getattr(actor, "pk", None) != user.pk:
+        raise SuspiciousOperation("an OIDC identity is linked only by its own sign-in")
+    try:
+        with transaction.atomic():
+            identity = OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+    except IntegrityError:
+        raise SuspiciousOperation(f"{user.get_username()} is linked to another subject") from None
+    log.info("OIDC subject %s at %s linked to %s", subject, issuer, user.get_username())
+    return identity
+
+
 class Backend(OIDCAuthenticationBackend):
+    """Matches a sign-in to an account (see the module's text); ``refusal`` says why none was."""
+
+    refusal: str | None = None
+
     @staticmethod
     def get_settings(attr: str, *args: Any) -> Any:
         return setting(attr, *args)
+
+    def get_or_create_user(self, access_token: str, id_token: str, payload: dict):
+        claims = dict(self.get_userinfo(access_token, id_token, payload))
+        subject = str(payload.get("sub") or "")
+        if not subject or claims.setdefault("sub", subject) != subject:
+            raise SuspiciousOperation("userinfo is about another subject than the id_token")
+        issuer = str(payload.get("iss") or setting("OIDC_OP_TOKEN_ENDPOINT"))
+        linked = OidcIdentity.objects.filter(issuer=issuer, subject=subject).first()
+        if linked is not None:
+            return self.update_user(linked.user, claims)
+        if not _verified(claims):
+            self.refusal = "unverified"
+            return None
+        users = list(self.filter_users_by_claims(claims))
+        if len(users) != 1:
+            self.refusal = "unknown" if not users else "ambiguous"
+            return None
+        user = users[0]
+        if OidcIdentity.objects.filter(issuer=issuer, user=user).exists():
+            log.warning("OIDC: %s is linked to another subject than %s", user, subject)
+            self.refusal = "other_subject"
+            return None
+        link_identity(user, user, issuer, subject)
+        return self.update_user(user, claims)
 
     def filter_users_by_claims(self, claims: dict):
         email = (claims.get("email") or "").strip()
@@ -213,27 +271,42 @@ class CallbackView(View):
         entry = states.pop(state)
         request.session["oidc_states"] = states
         request.session.save()
+        backend = Backend()
         try:
-            user = Backend().authenticate(
+            user = backend.authenticate(
                 request, nonce=entry.get("nonce"), code_verifier=entry.get("code_verifier")
             )
         except (SuspiciousOperation, ValueError, OSError) as exc:
             log.warning("OIDC sign-in failed: %s", exc)
             user = None
-        except Exception as exc:  # noqa: BLE001 - a provider error must not become a 500 page
+        except Exception as exc:  # a provider error must not become a 500 page
             log.warning("OIDC sign-in failed: %s", exc)
             user = None
         if user is None or not user.is_active:
             return self.failure(
                 request,
-                _(
-                    "Your identity was confirmed, but no Regnekraft account has that "
-                    "e-mail address. Ask your organisation's coordinator for access."
-                )
-                if user is None
-                else _("This account is not active."),
+                _refusal(backend.refusal) if user is None else _("This account is not active."),
             )
         user.backend = SESSION_BACKEND
         auth.login(request, user)
         next_url = request.session.pop("oidc_login_next", None)
         return HttpResponseRedirect(next_url or reverse("portal:home"))
+
+
+def _refusal(reason: str | None) -> str:
+    provider = provider_label()
+    if reason == "unverified":
+        return _(
+            "Your identity was confirmed, but %(provider)s does not say that your e-mail "
+            "address is verified, so it cannot be matched to a Regnekraft account. Ask the "
+            "operators for access."
+        ) % {"provider": provider}
+    if reason == "other_subject":
+        return _(
+            "The Regnekraft account with that e-mail address is linked to another identity at "
+            "%(provider)s. Ask the operators."
+        ) % {"provider": provider}
+    return _(
+        "Your identity was confirmed, but no Regnekraft account has that "
+        "e-mail address. Ask your organisation's coordinator for access."
+    )

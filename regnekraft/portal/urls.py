@@ -1,12 +1,42 @@
 from django.urls import path
 
-from .views import common, coordinator, dashboard, finance, industry, operator, pi, reviewer
+from .views import (
+    account,
+    common,
+    coordinator,
+    dashboard,
+    finance,
+    industry,
+    operator,
+    pi,
+    reviewer,
+)
 
 app_name = "portal"
 urlpatterns = [
     path("", common.home, name="home"),
     path("accounts/login/", common.LoginView.as_view(), name="login"),
     path("accounts/logout/", common.logout, name="logout"),
+    path("accounts/password/", account.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/password/changed/",
+        account.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("accounts/reset/", account.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/sent/", account.PasswordResetDoneView.as_view(), name="password_reset_done"
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        account.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        account.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("pi/", pi.overview, name="pi"),
     path("pi/apply/", pi.apply_start, name="pi_apply"),
     path("pi/apply/<int:call_id>/<str:code>/", pi.apply, name="pi_apply_form"),

@@ -41,6 +41,9 @@ class Provider:
         default_factory=lambda: {"sub": "feide-1", "email": "pia@example.no", "name": "Pia"}
     )
     audience: str | None = None  # override to issue tokens for another client (an attack)
+    # the provider vouches for the e-mail address unless told otherwise (None: no such claim);
+    # an ``email_verified`` in ``identity`` wins
+    email_verified: bool | None = True
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
@@ -92,7 +95,7 @@ class Provider:
                     q["redirect_uri"],
                     q.get("nonce", ""),
                     q.get("code_challenge", ""),
-                    dict(provider.identity),
+                    provider.claims(),
                 )
                 self.send_response(302)
                 self.send_header(
@@ -122,6 +125,12 @@ class Provider:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def claims(self) -> dict:
+        claims = dict(self.identity)
+        if self.email_verified is not None:
+            claims.setdefault("email_verified", self.email_verified)
+        return claims
 
     def jwk(self) -> dict:
         key = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))

@@ -115,3 +115,63 @@ def test_unreachable_discovery_is_a_clear_refusal_not_an_error(
         "/oidc/authenticate/"
     )  # a second try within a minute does not wait for the provider again
     assert len(calls) == 1
+
+
+# --- matching a person: a verified e-mail address, or the subject once linked (issue 10, 9) ---
+
+
+@pytest.mark.parametrize("verified", [False, None], ids=["email_verified-false", "no-claim"])
+def test_an_unverified_address_matches_nobody(world, client, provider, verified):
+    provider.email_verified = verified
+    provider.identity = {"sub": "evil-1", "email": "pia@example.no", "name": "Not Pia"}
+    done = _through_provider(client, provider)
+    assert done["Location"] == "/accounts/login/"
+    page = client.get("/accounts/login/").content.decode()  # the callback is in bokmål
+    assert "oppgir ikke at e-postadressen din er verifisert" in page
+    assert client.get("/pi/").status_code == 302  # still anonymous
+
+
+def test_a_verified_address_links_the_subject_and_the_subject_matches_later(
+    world, client, provider
+):
+    from django.test import Client
+
+    from regnekraft.portal.models import OidcIdentity
+
+    provider.identity = {"sub": "feide-pia", "email": "pia@example.no", "email_verified": "true"}
+    assert _through_provider(client, provider)["Location"] == "/pi/"
+    linked = OidcIdentity.objects.get()
+    assert (linked.subject, linked.issuer, linked.user.username) == (
+        "feide-pia",
+        provider.url,
+        "pia",
+    )
+    # later: the provider gives another (even unverified) address; the subject still matches
+    provider.email_verified = False
+    provider.identity = {"sub": "feide-pia", "email": "pia.new@example.org"}
+    again = Client()
+    assert _through_provider(again, provider)["Location"] == "/pi/"
+    assert "nn1001k" in again.get("/pi/").content.decode()
+
+
+def test_an_account_linked_to_one_subject_is_not_taken_by_another(world, client, provider):
+    from django.test import Client
+
+    provider.identity = {"sub": "feide-pia", "email": "pia@example.no"}
+    assert _through_provider(client, provider)["Location"] == "/pi/"
+    # the address is reassigned at the provider to someone else, verified there
+    provider.identity = {"sub": "feide-someone-else", "email": "pia@example.no"}
+    other = Client()
+    assert _through_provider(other, provider)["Location"] == "/accounts/login/"
+    assert "knyttet til en annen identitet" in other.get("/accounts/login/").content.decode()
+    assert other.get("/pi/").status_code == 302
+
+
+def test_trusting_every_address_is_a_setting(world, client, provider, settings):
+    settings.OIDC_REQUIRE_EMAIL_VERIFIED = False
+    provider.email_verified = None  # a provider that never sends the claim
+    provider.identity = {"sub": "feide-pia", "email": "pia@example.no"}
+    assert _through_provider(client, provider)["Location"] == "/pi/"
+    from regnekraft.portal.models import OidcIdentity
+
+    assert OidcIdentity.objects.get().subject == "feide-pia"  # linked all the same
