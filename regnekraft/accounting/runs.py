@@ -6,6 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from regnekraft import clock
 from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import Organisation, RoleKind
 
@@ -33,6 +37,17 @@ def issue_invoices(
     """Issue the period's invoices: one organisation's, or every organisation's with something
     to charge. Idempotent: an invoice already issued for the period is returned as it is."""
     require_role(actor, *INVOICERS, action="issue invoices")
+    today = clock.today()
+    if end > today:  # ``end`` is the day after the period
+        raise ValidationError(
+            {
+                "period_end": _(
+                    "The period runs until %(end)s, after today (%(today)s): invoices are issued "
+                    "for periods that have ended, so a later monthly run is not blocked."
+                )
+                % {"end": end - dt.timedelta(days=1), "today": today}
+            }
+        )
     if organisation is None:
         return invoicing.issue_invoices(start, end)
     issued = invoicing.issue_invoice(organisation, start, end)

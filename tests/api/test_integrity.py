@@ -154,3 +154,14 @@ def test_a_catalogue_edit_never_reprices_rated_use(world, as_user):
         f"/api/resource-classes/{world.graded_cpu.pk}/", {"kind": "gpu"}, format="json"
     )
     assert unused.status_code == 200 and unused.json()["kind"] == "gpu"
+
+
+def test_invoices_are_issued_only_for_periods_that_have_ended(world, as_user, settings):
+    settings.REGNEKRAFT_TODAY = f"{f.YEAR}-05-15"
+    body = {"period_start": f"{f.YEAR}-05-01", "period_end": f"{f.YEAR}-06-01"}
+    refused = as_user(world.finance).post("/api/invoices/issue/", body, format="json")
+    assert refused.status_code == 400 and f"{f.YEAR}-05-31" in str(refused.json()["period_end"])
+    ended = {"period_start": f"{f.YEAR}-04-01", "period_end": f"{f.YEAR}-05-01"}
+    assert (
+        as_user(world.finance).post("/api/invoices/issue/", ended, format="json").status_code == 200
+    )
