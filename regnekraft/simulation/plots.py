@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .metrics import RunResult
 
 
-def plot_runs(results, outdir) -> list[str]:
+def plot_runs(results: Sequence[RunResult], outdir: str | os.PathLike[str]) -> list[str]:
     """Write utilisation.png, waits.png and shares.png for the runs; return the paths."""
     os.makedirs(outdir, exist_ok=True)
-    paths = []
+    return [
+        _save(_utilisation(results), os.path.join(outdir, "utilisation.png")),
+        _save(_waits(results), os.path.join(outdir, "waits.png")),
+        _save(_shares(results), os.path.join(outdir, "shares.png")),
+    ]
 
+
+def _save(fig: Figure, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _finish(ax: Axes, title: str) -> None:
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def _utilisation(results: Sequence[RunResult]) -> Figure:
     fig, ax = plt.subplots(figsize=(9, 4))
     for r in results:
         t = np.asarray(r.series["t"])
@@ -31,14 +54,11 @@ def plot_runs(results, outdir) -> list[str]:
     ax.set_xlabel("days since first submission")
     ax.set_ylabel("share of capacity held")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Utilisation over time")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = os.path.join(outdir, "utilisation.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    _finish(ax, "Utilisation over time")
+    return fig
 
+
+def _waits(results: Sequence[RunResult]) -> Figure:
     fig, ax = plt.subplots(figsize=(9, 4))
     for r in results:
         w = np.asarray(r.jobs["wait_time"], float)
@@ -48,15 +68,12 @@ def plot_runs(results, outdir) -> list[str]:
     ax.set_xscale("log")
     ax.set_xlabel("wait time (s, waits under 1 s shown at 1 s)")
     ax.set_ylabel("share of jobs waiting at most this long")
-    ax.set_title("Wait distribution")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = os.path.join(outdir, "waits.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    _finish(ax, "Wait distribution")
+    return fig
 
-    names = []
+
+def _shares(results: Sequence[RunResult]) -> Figure:
+    names: list[str] = []
     for r in results:
         for g in r.groups:
             if g["group"] not in names:
@@ -80,11 +97,5 @@ def plot_runs(results, outdir) -> list[str]:
     ax.set_xticks(x + width * (len(results) - 1) / 2)
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("share of delivered core-hours")
-    ax.set_title("Delivered share vs entitlement")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = os.path.join(outdir, "shares.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
-    return paths
+    _finish(ax, "Delivered share vs entitlement")
+    return fig
