@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from regnekraft.allocation import orders
+from regnekraft.allocation.external import EXTERNAL_FIELDS
 from regnekraft.allocation.models import (
     ChangeRequest,
     ColocatedEquipment,
@@ -193,15 +194,4 @@ class ExternalCapacitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExternalCapacity
-        fields = [
-            "id",
-            "organisation",
-            "provider",
-            "country",
-            "kind",
-            "amount",
-            "cost_nok",
-            "start",
-            "end",
-            "reference",
-        ]
+        fields = ["id", *EXTERNAL_FIELDS]
