@@ -3,9 +3,20 @@ turns "may this user make this change?" into a clear 403."""
 
 from __future__ import annotations
 
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
+from rest_framework.relations import PrimaryKeyRelatedField
 
 from regnekraft.parties.actors import is_operator
+
+
+def require_visible(visible, obj, field: str, given=None) -> None:
+    """Refuse a reference to ``obj`` the user may not see exactly as DRF refuses an id that
+    does not exist (``given``: the object the request named, when ``obj`` is its parent), so
+    the answer tells nothing about what exists."""
+    if not among(visible, obj):
+        message = PrimaryKeyRelatedField.default_error_messages["does_not_exist"]
+        raise ValidationError({field: [message.format(pk_value=(given or obj).pk)]})
 
 
 def among(visible, obj) -> bool:

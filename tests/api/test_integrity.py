@@ -165,3 +165,18 @@ def test_invoices_are_issued_only_for_periods_that_have_ended(world, as_user, se
     assert (
         as_user(world.finance).post("/api/invoices/issue/", ended, format="json").status_code == 200
     )
+
+
+def test_an_invisible_reference_answers_as_a_missing_one(world, as_user):
+    def refusal(project_id: int) -> str:
+        body = {
+            "call": world.open_call.pk,
+            "project": project_id,
+            "justification": "x",
+            "requests": [{"resource_class": world.cpu.pk, "amount": "10"}],
+        }
+        answer = as_user(world.pi_a).post("/api/applications/", body, format="json")
+        assert answer.status_code == 400
+        return str(answer.json()["project"]).replace(str(project_id), "ID")
+
+    assert refusal(world.proj_met.pk) == refusal(999_999)  # someone else's project, none at all

@@ -9,14 +9,13 @@ from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from regnekraft import access
 from regnekraft.allocation import applications, calls, reviews
 from regnekraft.allocation import round as rounds
 from regnekraft.allocation.models import Call
-from regnekraft.api.permissions import ServicesDecideWrites, among
+from regnekraft.api.permissions import ServicesDecideWrites, require_visible
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     AllocationSerializer,
@@ -120,8 +119,7 @@ class ApplicationViewSet(WritableViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if not among(access.visible_projects(self.request.user), data["project"]):
-            raise ValidationError({"project": "no such project among yours"})
+        require_visible(access.visible_projects(self.request.user), data["project"], "project")
         serializer.instance = applications.submit_application(
             self.request.user,
             data["call"],

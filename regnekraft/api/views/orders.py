@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from regnekraft import access
@@ -17,7 +16,7 @@ from regnekraft.allocation.models import (
     ExternalCapacity,
     SectorOrder,
 )
-from regnekraft.api.permissions import ServicesDecideWrites, among
+from regnekraft.api.permissions import ServicesDecideWrites, require_visible
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import AllocationSerializer
 from regnekraft.api.serializers.orders import (
@@ -113,10 +112,8 @@ class SubAllocationViewSet(CreateReadViewSet):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         line = data["order_line"]
-        if not among(access.visible_orders(request.user), line.order):
-            raise ValidationError({"order_line": "no such order line among your sector's orders"})
-        if not among(access.visible_projects(request.user), data["project"]):
-            raise ValidationError({"project": "no such project in your sector"})
+        require_visible(access.visible_orders(request.user), line.order, "order_line", line)
+        require_visible(access.visible_projects(request.user), data["project"], "project")
         allocation = orders.sub_allocate(
             request.user,
             line,
@@ -147,8 +144,7 @@ class PurchaseViewSet(CreateReadViewSet):
         form = PurchaseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        if not among(access.visible_projects(request.user), data["project"]):
-            raise ValidationError({"project": "no such project among yours"})
+        require_visible(access.visible_projects(request.user), data["project"], "project")
         allocation = purchases.purchase(
             request.user,
             data["project"],
@@ -231,8 +227,9 @@ class ChangeRequestViewSet(CreateReadViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        if not among(access.visible_allocations(self.request.user), data["allocation"]):
-            raise ValidationError({"allocation": "no such allocation among yours"})
+        require_visible(
+            access.visible_allocations(self.request.user), data["allocation"], "allocation"
+        )
         serializer.instance = changes.request_change(
             self.request.user,
             data["allocation"],

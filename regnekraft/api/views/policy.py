@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from regnekraft import access
 from regnekraft.allocation import knobs, policy
 from regnekraft.allocation.models import PolicySettings
-from regnekraft.api.permissions import ServicesDecideWrites, among
+from regnekraft.api.permissions import ServicesDecideWrites, require_visible
 from regnekraft.api.schema import DECISION_ERRORS
 from regnekraft.api.serializers.allocation import (
     PolicyCheckResultSerializer,
@@ -66,11 +65,10 @@ class PolicyCheckView(BaseAPIView):
         form = PolicyCheckSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        if not among(access.visible_projects(request.user), data["project"]):
-            raise ValidationError({"project": "no such project among those you may see"})
+        require_visible(access.visible_projects(request.user), data["project"], "project")
         line = data.get("order_line")
-        if line is not None and not among(access.visible_orders(request.user), line.order):
-            raise ValidationError({"order_line": "no such order line among those you may see"})
+        if line is not None:
+            require_visible(access.visible_orders(request.user), line.order, "order_line", line)
         proposal = policy.Proposal.grant(
             data["project"],
             data["resource_class"],
