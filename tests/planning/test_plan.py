@@ -180,7 +180,7 @@ def test_changing_an_input_changes_the_plan():
             a.units
             for a in plan.actions
             if a.kind == "buy" and a.resource == "gpu" and a.year <= 2029
-        )  # noqa: E731
+        )
 
     assert gpu(demo_plan(high)) > gpu(base)
     # A lower target utilisation (more slack) crosses the CPU threshold no later.
