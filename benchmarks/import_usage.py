@@ -36,6 +36,7 @@ def setup_django(tmp: Path) -> None:
     if "DATABASE_URL" not in os.environ:
         os.environ["REGNEKRAFT_VAR"] = str(tmp)  # a fresh SQLite file for this run
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "regnekraft.settings")
+    os.environ.setdefault("REGNEKRAFT_MODE", "development")  # a scratch database, no secrets
     import django
 
     django.setup()

@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "regnekraft.settings")
+    env.setdefault("REGNEKRAFT_MODE", "demo")  # the demo's data over plain HTTP on loopback
     if "DATABASE_URL" not in env and "REGNEKRAFT_VAR" not in env:
         env["REGNEKRAFT_VAR"] = tempfile.mkdtemp(prefix="regnekraft-load-")
     database = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
