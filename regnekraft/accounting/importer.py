@@ -13,7 +13,9 @@ Usage no allocation covers is stored without allocation and without charge, and 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import ctypes
 import dataclasses
 import datetime as dt
 import gzip
@@ -21,19 +23,24 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 import re
+import signal
+import sys
 import time
+import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from regnekraft.allocation.models import Allocation
 from regnekraft.catalog.models import ResourceClass
@@ -93,9 +100,11 @@ _MAX_LEN = {"source": 50, "cluster": 50, "job_id": 64, "step": 32, "user": 64}
 class LineError:
     line: int
     message: str
+    column: int | None = None  # JSON records and undecodable bytes: where on the line
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        column = "" if self.column is None else f", column {self.column}"
+        return f"line {self.line}{column}: {self.message}"
 
 
 class ImportRefused(ValidationError):
@@ -365,27 +374,68 @@ def _check_text(**fields: str) -> None:
             raise _RowError(f"{name} is longer than {_MAX_LEN[name]} characters")
 
 
-# --- readers: each yields (line number, build, argument); build(argument) -> row or SKIP ---------
+# --- readers: each yields (where, build, argument); build(argument) -> row or SKIP -----------
+# ``where`` is the line number, or (line, column) where a line holds more than one record.
 
-Row = tuple[int, Callable[[Any], tuple], Any]
+Where = int | tuple[int, int]
+Row = tuple[Where, Callable[[Any], tuple], Any]
 
 
 def _fail(message: str) -> tuple:
     raise _RowError(message)
 
 
+def _open_binary(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
 def _open_text(path: Path) -> TextIO:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+    """The file as UTF-8 text (strict: a byte that is not UTF-8 raises UnicodeDecodeError, which
+    each reader turns into :func:`_bad_utf8`)."""
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", newline="")
 
 
-def _count_lines(path: Path) -> int:
-    opener = gzip.open if path.suffix == ".gz" else open
+# What reading a file can raise besides a bad line: bytes that are not UTF-8, a damaged gzip
+# file. Each reader catches these and yields one error row for them (see _unreadable).
+_UNREADABLE = (UnicodeDecodeError, OSError, EOFError, zlib.error)
+
+
+def _unreadable(path: Path, error: BaseException) -> Row:
+    """The error row for a file that cannot be read on: where its first byte that is not UTF-8
+    is (line, column and the bytes), or what is wrong with the file."""
+    if isinstance(error, UnicodeDecodeError):
+        return _bad_utf8(path)
+    return 0, _fail, f"cannot read {path.name}: {error}"
+
+
+def _bad_utf8(path: Path) -> Row:
+    with _open_binary(path) as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                column = len(raw[: e.start].decode("utf-8")) + 1
+                message = (
+                    f"not UTF-8 text: byte(s) {raw[e.start : e.end].hex(' ')} cannot be "
+                    f"decoded ({e.reason}); nothing after them was read. Save the file as UTF-8"
+                )
+                return (n, column), _fail, message
+    return 0, _fail, "not UTF-8 text"  # the file changed while it was read
+
+
+def _nul_message(name: str) -> str:
+    return f"{name} contains a NUL character (\\x00), which no field may hold"
+
+
+def _count_lines(path: Path) -> int | None:
+    """The file's lines; None if it cannot be read to the end (its reader says why)."""
     n = 0
-    with opener(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            n += chunk.count(b"\n")
+    try:
+        with _open_binary(path) as f:
+            while chunk := f.read(1 << 20):
+                n += chunk.count(b"\n")
+    except _UNREADABLE:
+        return None
     return n
 
 
@@ -393,6 +443,9 @@ def _dict_builder(r: _Resolver, default_source: str) -> Callable[[Any], tuple]:
     def build(fields: Any) -> tuple:
         if not isinstance(fields, dict):
             raise _RowError("a record must be a JSON object")
+        for name, value in fields.items():
+            if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+                raise _RowError(_nul_message(f"field {name!r}"))
         unknown = sorted(set(fields) - set(COLUMNS))
         if unknown:
             raise _RowError(f"unknown field(s) {', '.join(unknown)}")
@@ -423,7 +476,11 @@ def _dict_builder(r: _Resolver, default_source: str) -> Callable[[Any], tuple]:
 def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
     with _open_text(path) as f:
         reader = csv.reader(f)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except _UNREADABLE as e:
+            yield _unreadable(path, e)
+            return
         if header is None:
             return
         names = [h.strip().lower() for h in header]
@@ -454,6 +511,9 @@ def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
         def build(row: list[str]) -> tuple:
             if len(row) != width:
                 raise _RowError(f"{len(row)} fields, the header has {width}")
+            if "\x00" in "".join(row):
+                bad = next(name for name, value in zip(names, row, strict=True) if "\x00" in value)
+                raise _RowError(_nul_message(f"field {bad}"))
             cluster = row[i_cl]
             key = (
                 row[i_sys] if i_sys is not None and row[i_sys] else cluster,
@@ -476,39 +536,194 @@ def _csv_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
                 row[i_user] if i_user is not None else "",
             )
 
-        for row in reader:
-            if row:
-                yield reader.line_num, build, row
+        try:
+            for row in reader:
+                if row:
+                    yield reader.line_num, build, row
+        except _UNREADABLE as e:
+            yield _unreadable(path, e)
 
 
 def _json_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
-    with _open_text(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            yield e.lineno, _fail, f"not valid JSON: {e.msg}"
-            return
-    items = data.get("records") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        yield 1, _fail, 'expected a list of records or {"records": [...]}'
-        return
+    """A JSON list of records, or ``{"records": [...]}``, streamed: one record in memory at a
+    time. Records are named by their number ("line 3" = the third record, as the API names
+    them); JSON that is not valid by the line and column of the damage."""
     build = _dict_builder(r, source)
-    for n, item in enumerate(items, start=1):
-        yield n, build, item
+    with _open_binary(path) as raw:
+        stream = _JsonStream(raw)
+        try:
+            for where, item in stream.records():
+                yield where, build, item
+        except _JsonSyntax as e:
+            yield stream.where(e.pos), _fail, f"not valid JSON: {e.message}"
+        except _UNREADABLE as e:
+            yield _unreadable(path, e)
+
+
+class _JsonSyntax(Exception):
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.message = message
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_JSON_CHUNK = 1 << 20  # bytes read at a time
+MAX_JSON_VALUE = 16 << 20  # characters one record (or any other value) may take
+
+
+class _JsonStream:
+    """A JSON document read a chunk at a time. The structure around the records (the list, the
+    object holding it) is walked here; each record is decoded by the standard library's decoder
+    (``raw_decode``, in C), so memory stays at about a chunk and a record whatever the file's
+    size, and every position is known as a line and column."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode
+        self.decoder = json.JSONDecoder()
+        self.buf = ""
+        self.pos = 0  # the next character to read, in buf
+        self.eof = False
+        self.base = 0  # characters of the file before buf[0]
+        self.counted = 0  # newlines are counted in buf up to here
+        self.line = 1  # the line at ``counted``
+        self.line_start = 0  # where (in the file) that line starts
+
+    def _more(self) -> None:
+        """Read the next chunk, dropping what has been read."""
+        chunk = self.raw.read(_JSON_CHUNK)
+        text = self.decode(chunk, final=not chunk)
+        self.eof = not chunk
+        self._count(self.pos)
+        self.base += self.pos
+        self.counted -= self.pos
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+
+    def _count(self, upto: int) -> None:
+        if upto > self.counted:
+            n = self.buf.count("\n", self.counted, upto)
+            if n:
+                self.line += n
+                self.line_start = self.base + self.buf.rfind("\n", self.counted, upto) + 1
+            self.counted = upto
+
+    def where(self, pos: int) -> tuple[int, int]:
+        """(line, column) of ``pos`` in buf, both from 1."""
+        self._count(pos)
+        return self.line, self.base + pos - self.line_start + 1
+
+    def _error(self, message: str) -> _JsonSyntax:
+        return _JsonSyntax(self.pos, message)
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end of the file)."""
+        while True:
+            match = _JSON_SPACE.match(self.buf, self.pos)
+            self.pos = match.end() if match else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if self.eof:
+                return ""
+            self._more()
+
+    def value(self) -> Any:
+        while True:
+            try:
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as e:
+                if self.eof or len(self.buf) - self.pos >= MAX_JSON_VALUE:
+                    raise _JsonSyntax(e.pos, e.msg) from None
+                self._more()  # the value may go on in the next chunk
+                continue
+            if end == len(self.buf) and not self.eof:
+                self._more()  # a number at the end of the chunk may go on in the next
+                continue
+            self.pos = end
+            return obj
+
+    def records(self) -> Iterator[tuple[int, Any]]:
+        """(number, record) of each record: records are named by their number, as in the API
+        (docs/accounting.md); a damaged file by the line and column of the damage."""
+        first = self.peek()
+        if first == "[":
+            yield from self._array()
+        elif first == "{":
+            yield from self._object()
+        else:
+            raise self._error('expected a list of records or {"records": [...]}')
+        if self.peek():
+            raise self._error("more data after the records")
+
+    def _object(self) -> Iterator[tuple[int, Any]]:
+        self.pos += 1
+        found = False
+        c = self.peek()
+        while c != "}":
+            if c != '"':
+                raise self._error("expecting a property name in double quotes")
+            key = self.value()
+            if self.peek() != ":":
+                raise self._error("expecting ':' after a property name")
+            self.pos += 1
+            if key != "records":
+                self.peek()
+                self.value()  # another property: read and left out
+            elif self.peek() != "[" or found:
+                raise self._error('"records" must be given once, as a list of records')
+            else:
+                found = True
+                yield from self._array()
+            c = self.peek()
+            if c == "}":
+                break
+            if c != ",":
+                raise self._error("expecting ',' or '}' after a property")
+            self.pos += 1
+            c = self.peek() or "end of file"
+            if c == "}":
+                raise self._error("expecting a property name after ','")
+        self.pos += 1
+        if not found:
+            raise self._error('expected a list of records or {"records": [...]}')
+
+    def _array(self) -> Iterator[tuple[int, Any]]:
+        self.pos += 1
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        n = 0
+        while True:
+            self.peek()
+            n += 1
+            yield n, self.value()
+            c = self.peek()
+            if c == "]":
+                self.pos += 1
+                return
+            if c != ",":
+                raise self._error(
+                    "expecting ',' or ']' after a record" if c else "the file ends in the records"
+                )
+            self.pos += 1
 
 
 def _jsonl_records(path: Path, r: _Resolver, source: str) -> Iterator[Row]:
     build = _dict_builder(r, source)
     with _open_text(path) as f:
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                item = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield line, _fail, f"not valid JSON: {e.msg}"
-                continue
-            yield line, build, item
+        try:
+            for line, text in enumerate(f, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    item = json.loads(text)
+                except json.JSONDecodeError as e:
+                    yield (line, e.colno), _fail, f"not valid JSON: {e.msg}"
+                    continue
+                yield line, build, item
+        except _UNREADABLE as e:
+            yield _unreadable(path, e)
 
 
 _UNIX_START = re.compile(r"UnixStartTime:\s*(-?\d+)")
@@ -555,23 +770,28 @@ def _swf_records(path: Path, r: _Resolver, source: str, options: SwfOptions) -> 
         )
 
     with _open_text(path) as fh:
-        for line, text in enumerate(fh, start=1):
-            text = text.strip()
-            if not text:
-                continue
-            if text.startswith(";"):
-                m = _UNIX_START.search(text)
-                if m and t0 is None:
-                    t0 = dt.datetime.fromtimestamp(int(m.group(1)), tz=dt.UTC)
-                continue
-            fields = text.split()
-            if len(fields) < 18:
-                yield line, _fail, f"{len(fields)} fields, SWF has 18"
-            elif t0 is None:
-                yield line, _fail, _NO_START
-                return
-            else:
-                yield line, build, fields
+        try:
+            for line, text in enumerate(fh, start=1):
+                text = text.strip()
+                if not text:
+                    continue
+                if text.startswith(";"):
+                    m = _UNIX_START.search(text)
+                    if m and t0 is None:
+                        t0 = dt.datetime.fromtimestamp(int(m.group(1)), tz=dt.UTC)
+                    continue
+                fields = text.split()
+                if "\x00" in text:
+                    yield line, _fail, _nul_message("the line")
+                elif len(fields) < 18:
+                    yield line, _fail, f"{len(fields)} fields, SWF has 18"
+                elif t0 is None:
+                    yield line, _fail, _NO_START
+                    return
+                else:
+                    yield line, build, fields
+        except _UNREADABLE as e:
+            yield _unreadable(path, e)
 
 
 # --- writers ---------------------------------------------------------------------------------
@@ -759,7 +979,8 @@ def import_usage(
         if cluster:
             swf = dataclasses.replace(swf, system=cluster)
     default_source = source or (f"swf:{_trace_name(path)}"[:50] if fmt == "swf" else fmt)
-    total = _count_lines(path) - (1 if fmt == "csv" else 0) if fmt != "json" else None
+    lines = _count_lines(path) if fmt != "json" else None
+    total = lines - (1 if fmt == "csv" else 0) if lines is not None else None
 
     def rows(r: _Resolver) -> Iterator[Row]:
         if fmt == "csv":
@@ -805,19 +1026,86 @@ class _Scan:
     touched: set[int] = field(default_factory=set)
 
 
+def _line_error(where: Where, message: str) -> LineError:
+    if isinstance(where, tuple):
+        return LineError(where[0], message, where[1])
+    return LineError(where, message)
+
+
+class _SeenKeys:
+    """The idempotency keys of one file, to find a key given twice with two quantities: the file
+    contradicts itself, and is refused naming both places. A key twice with the same quantity
+    is a duplicate, as a key already stored is (the writers keep the first).
+
+    Kept compactly, 24 bytes per record in three arrays (the hash of the key, the hash of the
+    quantity, where it is), and compared once at the end by sorting, so a file of millions of
+    records stays small in memory. A Decimal's hash is exact for the quantities a record holds;
+    two different keys with the same 64-bit string hash and different quantities (odds of about
+    one in 30 million for a file of a million records, and new on every run, as string hashes
+    are seeded per process) would refuse the file naming two lines that differ."""
+
+    def __init__(self) -> None:
+        self.keys = array("q")
+        self.quantities = array("q")
+        self.places = array("q")  # line << 32 | column
+
+    def add(self, where: Where, rec: tuple) -> None:
+        # rec: the writer's row, _DB_COLUMNS order (key: 0-3 and 5; quantity: 11); NUL, which no
+        # field may hold, separates the key's parts
+        self.keys.append(hash(f"{rec[0]}\x00{rec[1]}\x00{rec[2]}\x00{rec[3]}\x00{rec[5]}"))
+        self.quantities.append(hash(rec[11]))
+        line, column = where if isinstance(where, tuple) else (where, 0)
+        self.places.append(line << 32 | column)
+
+    def conflicts(self) -> list[tuple[Where, str]]:
+        """(where, message) of each record whose key came before with another quantity."""
+        import numpy as np
+
+        if len(self.keys) < 2:
+            return []
+        keys = np.frombuffer(self.keys, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")  # stable: file order within a key
+        keys = keys[order]
+        repeated = keys[1:] == keys[:-1]
+        if not repeated.any():
+            return []
+        starts = np.flatnonzero(np.concatenate(([True], ~repeated)))
+        first = np.repeat(starts, np.diff(np.append(starts, len(keys))))
+        quantities = np.frombuffer(self.quantities, dtype=np.int64)[order]
+        places = np.frombuffer(self.places, dtype=np.int64)[order]
+        found = []
+        for i in np.flatnonzero(quantities != quantities[first]):
+            place, earlier = int(places[i]), int(places[first[i]])
+            at = f"line {earlier >> 32}" + (
+                f", column {earlier & 0xFFFFFFFF}" if earlier & 0xFFFFFFFF else ""
+            )
+            message = (
+                f"the same source, cluster, job id, step and resource class as on {at}, with "
+                "another quantity: the file contradicts itself; keep one of the two"
+            )
+            column = place & 0xFFFFFFFF
+            found.append(((place >> 32, column) if column else place >> 32, message))
+        return sorted(found, key=lambda c: c[0] if isinstance(c[0], tuple) else (c[0], 0))
+
+
+def _note_error(scan: _Scan, where: Where, message: str) -> None:
+    scan.n_errors += 1
+    if len(scan.errors) < MAX_REPORTED_ERRORS:
+        scan.errors.append(_line_error(where, message))
+
+
 def _scan(
     rows: Iterator[Row], resolver: _Resolver, scan: _Scan
 ) -> Iterator[tuple[list[tuple] | None, int]]:
     """Validate every row; yield (batch, records read so far) to write, and (None, n) once at the
     first bad line, after which nothing more is yielded for writing but validation goes on."""
     pending: list[tuple] = []
-    for line, build, arg in rows:
+    seen = _SeenKeys()
+    for where, build, arg in rows:
         try:
             rec = build(arg)
         except _RowError as e:
-            scan.n_errors += 1
-            if len(scan.errors) < MAX_REPORTED_ERRORS:
-                scan.errors.append(LineError(line, str(e)))
+            _note_error(scan, where, str(e))
             if scan.n_errors == 1:
                 pending = []
                 yield None, scan.read
@@ -826,12 +1114,15 @@ def _scan(
             scan.skipped += 1
             continue
         scan.read += 1
+        seen.add(where, rec)
         if scan.n_errors:
             continue  # keep validating to report more errors, but write nothing
         pending.append(rec)
         if len(pending) >= BATCH_SIZE:
             yield pending, scan.read
             pending = []
+    for where, message in seen.conflicts():
+        _note_error(scan, where, message)
     if pending and not scan.n_errors:
         yield pending, scan.read
     scan.unallocated = resolver.unallocated
@@ -839,15 +1130,76 @@ def _scan(
     scan.touched = resolver.touched
 
 
-def _scan_in_child(rows: Iterator[Row], resolver: _Resolver, out: Any) -> None:
-    """The forked validator: sends batches through the pipe; never touches the database."""
+# --- the forked validator --------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_INHERITED: list[Any] = []  # the parent's database connections, kept unclosed in the child
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process (SIGKILL) when the parent dies, even by ``kill -9``
+    (Linux; elsewhere the child ends at its next send, on the broken pipe). The signal comes
+    when the thread that forked ends: the import waits for the child in that thread."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            logger.warning("usage validator: prctl(PR_SET_PDEATHSIG) is not available")
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _no_database(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError(
+        "the forked usage validator must not use the database: everything it needs is loaded "
+        "before the fork (accounting/importer.py: _Resolver)"
+    )
+
+
+def _detach_from_database() -> None:
+    """In the forked child: let go of the parent's database connections without closing them.
+
+    Closing would act on the parent's session: psycopg's close sends the server a Terminate
+    message on the socket both processes share, and SQLite would roll back the parent's open
+    transaction. So the child's copy of a PostgreSQL socket is replaced by /dev/null (the
+    parent's stays open, and when the parent dies the server sees the connection end and rolls
+    the import back), the connection objects are kept alive until the child leaves through
+    ``os._exit`` (so no finaliser runs), and using the database in the child raises."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for conn in connections.all(initialized_only=True):
+            raw = conn.connection
+            if raw is not None:
+                _INHERITED.append(raw)
+                if conn.vendor == "postgresql":
+                    os.dup2(devnull, raw.fileno())
+            conn.connection = None
+            conn.connect = _no_database  # type: ignore[method-assign]
+    finally:
+        os.close(devnull)
+
+
+def _scan_in_child(
+    rows: Iterator[Row], resolver: _Resolver, out: Any, unused: Any, parent_pid: int
+) -> None:
+    """The forked validator: sends batches through the pipe; never touches the database; ends
+    with its parent."""
+    _die_with_parent(parent_pid)
+    unused.close()  # the pipe's read end: with it closed here, a dead parent breaks the pipe
+    _detach_from_database()
     try:
         scan = _Scan()
         for batch, read in _scan(rows, resolver, scan):
             out.send(("rows", batch, read))
         out.send(("done", scan))
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(1)  # the parent is gone: nobody to tell
     except BaseException as e:  # reported to the parent, which raises it
-        out.send(("crash", f"{type(e).__name__}: {e}"))
+        try:
+            out.send(("crash", f"{type(e).__name__}: {e}"))
+        except OSError:
+            os._exit(1)
     finally:
         out.close()
 
@@ -858,12 +1210,21 @@ def _scan_in_parallel(
     """Validate in a forked process while this one writes: uses the second core on big files."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_scan_in_child, args=(rows, resolver, send), daemon=True)
+    child = ctx.Process(
+        target=_scan_in_child, args=(rows, resolver, send, receive, os.getpid()), daemon=True
+    )
     child.start()
     send.close()
     try:
         while True:
-            message = receive.recv()
+            try:
+                message = receive.recv()
+            except EOFError:
+                child.join(timeout=10)
+                raise RuntimeError(
+                    f"the usage validator (process {child.pid}) ended without an answer "
+                    f"(exit code {child.exitcode})"
+                ) from None
             if message[0] == "rows":
                 yield message[1], message[2]
             elif message[0] == "done":
@@ -891,6 +1252,9 @@ def _run(
     progress: Progress | None,
 ) -> ImportResult:
     began = time.perf_counter()
+    for name, text in (("source", source), ("filename", filename)):
+        if "\x00" in text:
+            raise ValidationError({name: _nul_message(name)})
     expected = f"{total} record(s)" if total is not None else "size unknown"
     logger.info("usage import of %s (source %s, %s): started", filename or source, source, expected)
     with transaction.atomic():
