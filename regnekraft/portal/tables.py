@@ -67,22 +67,26 @@ def _display(value: Any, col: Column) -> str:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_value(value: Any) -> Any:
+def _csv_value(value: Any) -> str:
+    """The cell as CSV text. Text a spreadsheet would run as a formula (CSV injection) is kept
+    as text by a leading apostrophe, whatever the value is: a string, a lazy translation, a
+    model object or anything else whose text starts with = + - @, a tab or a carriage return.
+    Numbers are written as they are (a negative number is a number, not a formula)."""
     if isinstance(value, Cell):
         value = value.value
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        # Text that a spreadsheet would run as a formula (CSV injection) is kept as text.
-        return "'" + value
-    return str(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_response(table: Table) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{table.id}.csv"'
     writer = csv.writer(response)
-    writer.writerow([str(c.label) for c in table.columns])
+    writer.writerow([_csv_value(c.label) for c in table.columns])
     for row in table.rows:
         writer.writerow([_csv_value(v) for v in row])
     return response

@@ -7,10 +7,11 @@ from rest_framework import serializers
 
 from regnekraft import access
 from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
+from regnekraft.api.limits import USAGE_IMPORT_MAX_RECORDS
 from regnekraft.audit.models import AuditEntry
 from regnekraft.parties.models import Organisation
 
-from .common import MAX_YEAR, MIN_YEAR, reject_nul
+from .common import MAX_YEAR, MIN_YEAR
 
 
 class UsageRecordSerializer(serializers.ModelSerializer):
@@ -45,12 +46,11 @@ class UsageImportSerializer(serializers.Serializer):
     records = serializers.ListField(
         child=serializers.DictField(),
         min_length=1,
-        max_length=100_000,
-        help_text="usage records with the JSON fields of the usage format (docs/accounting.md)",
+        max_length=USAGE_IMPORT_MAX_RECORDS,
+        help_text="usage records with the JSON fields of the usage format (docs/accounting.md), "
+        "up to 100,000 in a body of up to 64 MiB (413 beyond). The importer checks their "
+        "contents (a NUL character is refused naming the record and field)",
     )
-
-    def validate_records(self, value):
-        return reject_nul(value, field="records")
 
 
 class UsageImportResultSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from regnekraft import access
 from regnekraft.accounting import balances as balance_book
 from regnekraft.accounting import invoicing, reports, runs
 from regnekraft.accounting.models import UsageRecord
+from regnekraft.api.limits import usage_import_body
 from regnekraft.api.mixins import AtomicWrites
 from regnekraft.api.pagination import BoundedLimitOffsetPagination
 from regnekraft.api.permissions import OperatorOnly
@@ -105,7 +106,7 @@ class UsageRecordViewSet(ReadOnlyViewSet):
         """Import usage records (operators). All or nothing: a bad record refuses the whole batch
         with its number; records already imported (same source, cluster, job id, step) are counted
         as duplicates."""
-        form = UsageImportSerializer(data=request.data)
+        form = UsageImportSerializer(data=usage_import_body(request))
         form.is_valid(raise_exception=True)
         result = runs.import_records(
             request.user,

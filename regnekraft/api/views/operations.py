@@ -58,6 +58,11 @@ SIMULATION_PARAMETERS = [
 ]
 
 
+class NoBody(serializers.Serializer):
+    """A POST that takes no body (its parameters are in the query string). As the view's
+    serializer it lets OPTIONS describe the view instead of failing for want of one."""
+
+
 class RoundSimulationView(BaseAPIView):
     """A call's round (as decided, or as the optimiser proposes) replayed on a public workload trace
     in the simulator, against first-come-first-served: utilisation, waits, and each project's and
@@ -65,6 +70,7 @@ class RoundSimulationView(BaseAPIView):
     GET runs it and answers; POST also keeps it for the dashboard (201, with its ``id``)."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = NoBody
 
     def _inputs(self, request, pk: str):
         require_role(
