@@ -77,6 +77,16 @@ def grant_colocated(
 ) -> Allocation:
     """Grant an owner's project use of its own co-located equipment (operators only)."""
     require_role(actor, RoleKind.OPERATOR, action="grant use of co-located equipment")
+    if not ColocatedEquipment.objects.filter(system=resource_class.system).exists():
+        raise ValidationError(
+            {
+                "resource_class": _(
+                    "%(system)s is not registered co-located equipment; use of shared capacity "
+                    "is granted by a call, an order or a purchase."
+                )
+                % {"system": resource_class.system}
+            }
+        )
     return services.grant_colocated(
         project, resource_class, amount, start, end, decided_by=user_of(actor)
     )

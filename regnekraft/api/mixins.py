@@ -4,9 +4,21 @@ user."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import translation
 from rest_framework.permissions import SAFE_METHODS
 
 from regnekraft.audit.context import acting_as
+
+API_DEFAULT_LANGUAGE = "en"
+
+
+def api_language(request) -> str:
+    """The API answers in the language its client asks for (``Accept-Language``: bokmål or
+    English), and in English when it asks for none: its clients are programs and scripts,
+    whereas the portal's default is bokmål."""
+    if request.META.get("HTTP_ACCEPT_LANGUAGE"):
+        return translation.get_language_from_request(request)
+    return API_DEFAULT_LANGUAGE
 
 
 class AtomicWrites:
@@ -18,6 +30,13 @@ class AtomicWrites:
     """
 
     def dispatch(self, request, *args, **kwargs):
+        language = api_language(request)
+        with translation.override(language):
+            response = self._dispatch_atomic(request, *args, **kwargs)
+        response.headers["Content-Language"] = language
+        return response
+
+    def _dispatch_atomic(self, request, *args, **kwargs):
         if request.method in SAFE_METHODS:
             return super().dispatch(request, *args, **kwargs)
         with transaction.atomic():

@@ -25,10 +25,11 @@ def wp_world(db, settings) -> World:
 
 @pytest.fixture
 def api() -> Callable[[Person], APIClient]:
-    """``api(person)``: an API client signed in as ``person``."""
+    """``api(person)``: an API client signed in as ``person``, asking for bokmål like the
+    portal's unprefixed pages, so both give their texts in one language."""
 
     def make(person: Person) -> APIClient:
-        client = APIClient()
+        client = APIClient(HTTP_ACCEPT_LANGUAGE="nb")
         client.force_authenticate(person.user)
         return client
 

@@ -40,8 +40,13 @@ def world(db) -> World:
     return build_world()
 
 
+def nb(message: str) -> str:
+    with translation.override("nb"):
+        return translation.gettext(message)
+
+
 def api(person: Person) -> APIClient:
-    client = APIClient()
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="nb")  # the portal's pages below are in bokmål
     client.force_authenticate(person.user)
     return client
 
@@ -156,7 +161,7 @@ def test_a_draft_is_replaced_but_a_confirmed_order_is_refused_alike(world):
     )
     assert changed.status_code == 400
     (text,) = changed.json()["status"]
-    assert text.startswith("only a draft order can be changed")
+    assert text.startswith(nb("only a draft order can be changed; this one is %(status)s")[:20])
     edited = admin(world).post(
         f"/admin/allocation/sectororder/{world.order_met.pk}/change/",
         {
@@ -271,7 +276,7 @@ def test_cancelling_only_drafts_through_api_and_admin(world):
     refused = api(world.coordinator_health).post(f"/api/sector-orders/{world.order_fhi.pk}/cancel/")
     assert refused.status_code == 400
     (text,) = refused.json()["status"]
-    assert text.startswith("only a draft order can be cancelled")
+    assert text.startswith(nb("only a draft order can be cancelled; this one is %(status)s")[:20])
     action = admin(world).post(
         "/admin/allocation/sectororder/",
         {"action": "cancel", "_selected_action": [world.order_fhi.pk]},
@@ -320,7 +325,7 @@ def test_sub_allocations_through_api_and_portal(world):
 def test_a_sub_allocation_goes_only_to_the_orders_sector(world):
     orders.confirm_order(SYSTEM, world.order_met)
     line = world.order_met.lines.get()
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ValidationError) as refused, translation.override("en"):
         orders.sub_allocate(SYSTEM, line, world.proj_fhi, Decimal(10))
     assert refused.value.message_dict["project"] == [
         f"{world.proj_fhi.code} is not a project of the sector climate"
