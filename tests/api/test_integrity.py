@@ -180,3 +180,16 @@ def test_an_invisible_reference_answers_as_a_missing_one(world, as_user):
         return str(answer.json()["project"]).replace(str(project_id), "ID")
 
     assert refusal(world.proj_met.pk) == refusal(999_999)  # someone else's project, none at all
+
+
+def test_a_colocation_grant_needs_registered_colocated_equipment(world, as_user):
+    body = {
+        "project": world.proj_a.pk,
+        "resource_class": world.cpu.pk,  # Betzy: shared national capacity, no equipment
+        "amount": "100",
+        "start": f"{f.YEAR}-01-01",
+        "end": f"{f.YEAR + 1}-01-01",
+    }
+    refused = as_user(world.operator).post("/api/colocation-grants/", body, format="json")
+    assert refused.status_code == 400 and "Betzy" in str(refused.json()["resource_class"])
+    assert not world.proj_a.allocations.filter(source="colocation").exists()
