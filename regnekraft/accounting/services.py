@@ -1,4 +1,6 @@
-"""The accounting service API that the CLI, the API and the portal call (docs/accounting.md)."""
+"""Accounting's functions in one import (docs/accounting.md). The runs an interface starts
+for a user (import, invoices) are ``accounting.runs``, which checks who may; the importer's
+and the invoice run's own functions here take no actor and are for code that already has."""
 
 from __future__ import annotations
 

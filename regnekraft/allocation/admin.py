@@ -176,7 +176,11 @@ class SectorOrderLineInline(admin.TabularInline):
 @admin.register(SectorOrder)
 class SectorOrderAdmin(ServiceWrites):
     """Orders are saved with their lines by orders.save_order (drafts only); confirming and
-    cancelling are actions."""
+    cancelling are actions. An order is cancelled, never deleted: a confirmed one is a
+    take-or-pay commitment."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     list_display = ("sector", "organisation", "year", "commitment_share", "status", "committed")
     readonly_fields = ("sector", "status", "ordered_by", "price_estimate")
@@ -250,7 +254,10 @@ CHANGE_FIELDS = ("allocation", "kind", "amount", "new_end", "reason")
 @admin.register(ChangeRequest)
 class ChangeRequestAdmin(ServiceWrites):
     """Requests are made by changes.request_change and decided by the actions; a request made
-    stays as it was asked."""
+    stays as it was asked (and is not deleted)."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     list_display = ("allocation", "kind", "amount", "new_end", "status")
     actions = ["approve", "reject"]

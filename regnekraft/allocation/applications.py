@@ -144,16 +144,47 @@ def withdraw_application(actor: Any, application: Application) -> Application:
     return application
 
 
+def _require_closed(actor: Any, call: Call, force_reason: str) -> None:
+    """Deciding rejects what is not granted, so it waits until the call is closed for review;
+    ``force_reason`` decides earlier, recorded in the audit log with the reason."""
+    if call.status not in (CallStatus.DRAFT, CallStatus.OPEN):
+        return
+    if not force_reason.strip():
+        raise ValidationError(
+            {
+                "status": _(
+                    "The call %(call)s is still %(status)s; close it for review before "
+                    "deciding its round (or force the decision, giving a reason)."
+                )
+                % {"call": call, "status": call.get_status_display().lower()}
+            }
+        )
+    audit.note("force-decide", call, {"status": call.status, "reason": force_reason})
+    logger.warning("call %s decided while %s, by %s: %s", call, call.status, actor, force_reason)
+
+
+@transaction.atomic
 def decide_application(
-    actor: Any, application: Application, granted: Mapping[int, Decimal]
+    actor: Any,
+    application: Application,
+    granted: Mapping[int, Decimal],
+    *,
+    force_reason: str = "",
 ) -> list[Allocation]:
-    """Grant units per requested resource class (empty: rejected), through the policy rules."""
+    """Grant units per requested resource class (empty: rejected), through the policy rules,
+    once the call is closed for review (or forced, with a reason)."""
     require_role(actor, RoleKind.OPERATOR, action="decide applications")
+    application = Application.objects.select_for_update().get(pk=application.pk)
     if application.status == ApplicationStatus.WITHDRAWN:
         raise ValidationError({"status": _("The application was withdrawn.")})
+    if application.status != ApplicationStatus.DECIDED:
+        _require_closed(
+            actor, Call.objects.select_for_update().get(pk=application.call_id), force_reason
+        )
     return services.decide_application(application, granted, decided_by=user_of(actor))
 
 
+@transaction.atomic
 def decide_round(
     actor: Any,
     call: Call,
@@ -162,27 +193,10 @@ def decide_round(
     force_reason: str = "",
 ) -> dict[int, list[Allocation]]:
     """Decide every submitted application of ``call`` at once; all pass the rules or none.
-
-    Deciding rejects every application not granted, so it waits until the call is closed for
-    review; ``force_reason`` decides a call that is still open or a draft, recorded in the
-    audit log with the reason.
-    """
+    The call must be closed for review (or the decision forced, with a reason)."""
     require_role(actor, RoleKind.OPERATOR, action="decide a round")
-    if call.status in (CallStatus.DRAFT, CallStatus.OPEN):
-        if not force_reason.strip():
-            raise ValidationError(
-                {
-                    "status": _(
-                        "The call %(call)s is still %(status)s; close it for review before "
-                        "deciding its round (or force the decision, giving a reason)."
-                    )
-                    % {"call": call, "status": call.get_status_display().lower()}
-                }
-            )
-        audit.note("force-decide", call, {"status": call.status, "reason": force_reason})
-        logger.warning(
-            "round %s decided while %s, by %s: %s", call, call.status, actor, force_reason
-        )
+    call = Call.objects.select_for_update().get(pk=call.pk)
+    _require_closed(actor, call, force_reason)
     strangers = sorted(
         set(grants) - set(Application.objects.filter(call=call).values_list("pk", flat=True))
     )

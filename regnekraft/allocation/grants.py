@@ -15,7 +15,7 @@ from regnekraft.parties.models import RoleKind
 from regnekraft.rows import write_row
 
 from . import policy, services
-from .models import Allocation
+from .models import Allocation, AllocationStatus
 from .signals import allocation_resized
 
 ADJUSTABLE = ("amount", "start", "end", "status", "status_reason")
@@ -67,7 +67,11 @@ def adjust_allocation(actor: Any, allocation: Allocation, **fields: Any) -> Allo
             % {"allowed": ", ".join(ADJUSTABLE), "names": ", ".join(unknown)}
         )
     current = Allocation.objects.select_for_update().get(pk=allocation.pk)
-    resized = any(
+    revived = (
+        current.status == AllocationStatus.REVOKED
+        and fields.get("status", current.status) != AllocationStatus.REVOKED
+    )
+    resized = revived or any(
         fields.get(name, getattr(current, name)) != getattr(current, name)
         for name in ("amount", "start", "end")
     )

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from regnekraft import clock
 from regnekraft.catalog.models import ChargingModel, ResourceClass
 from regnekraft.parties.models import Project
 
@@ -125,6 +126,7 @@ def decide_application(
 @transaction.atomic
 def grant_by_hand(allocation: Allocation, *, decided_by=None) -> Allocation:
     """Create ``allocation`` (unsaved, its fields set) as an operator's grant, through the rules."""
+    allocation.full_clean(exclude=["decided_by"])
     proposal = policy.Proposal.grant(
         allocation.project,
         allocation.resource_class,
@@ -336,7 +338,7 @@ def decide_change(
             )
             policy.enforce([proposal])
             old.amount, old.end = amount, end
-            if old.status == AllocationStatus.EXPIRED and end > dt.date.today():
+            if old.status == AllocationStatus.EXPIRED and end > clock.today():
                 old.status, old.status_reason = AllocationStatus.ACTIVE, "extended"
             old.save(update_fields=["amount", "end", "status", "status_reason"])
             # Thresholds and the block at 100 % are accounting's: it looks at the new size.

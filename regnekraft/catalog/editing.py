@@ -22,12 +22,14 @@ PRICING_FIELDS = {
 
 def _check_pricing(instance: Any, fields: dict[str, Any]) -> None:
     """Ask whether changing the fields that price use may go ahead (accounting answers)."""
-    if instance is None:
+    if instance is None or instance.pk is None:
         return
+    # the stored row, not the object given: an admin form has already set its new values on it
+    stored = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
     changing = [
         name
         for name in PRICING_FIELDS[type(instance)]
-        if name in fields and fields[name] != getattr(instance, name)
+        if name in fields and fields[name] != getattr(stored, name)
     ]
     if changing:
         pricing_fields_changing.send(sender=type(instance), instance=instance, fields=changing)

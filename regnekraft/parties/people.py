@@ -13,6 +13,7 @@ from regnekraft.rows import write_row
 
 from .actors import forget, require_role
 from .models import Organisation, Person, Role, RoleKind
+from .passwords import set_password
 
 
 def _require_operator(actor: Any) -> None:
@@ -46,9 +47,9 @@ def create_person(
     """A person with a sign-in; without ``password`` they sign in through SSO only."""
     _require_operator(actor)
     _require_free_username(username, None)
-    user = get_user_model().objects.create_user(
-        username=username, email=fields.get("email", ""), password=password
-    )
+    user = get_user_model().objects.create_user(username=username, email=fields.get("email", ""))
+    if password:
+        set_password(actor, user, password)  # the password rules, as for the owner's own change
     return write_row(Person, None, {"user": user, **fields})
 
 
@@ -74,9 +75,9 @@ def update_person(
         if username:
             _require_free_username(username, person)
             user.username = username
-        if password:
-            user.set_password(password)
         user.save()
+        if password:
+            set_password(actor, user, password)  # checked, and the old API token revoked
     return write_row(Person, person, fields)
 
 

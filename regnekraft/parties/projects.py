@@ -66,20 +66,42 @@ def _require_not_pi(project: Project, person: Person) -> None:
         raise ValidationError({"person": _("The PI is always part of the project.")})
 
 
+def _no_such_person(project: Project, who: Any) -> ValidationError:
+    return ValidationError(
+        {
+            "person": _(
+                "No person %(who)s at %(org)s; ask an operator to add a member from another "
+                "organisation."
+            )
+            % {"who": who, "org": project.organisation}
+        }
+    )
+
+
+def candidate(
+    actor: Any, project: Project, *, person_id: int | None = None, username: str | None = None
+) -> Person:
+    """The person a PI names to add (by id or user name) among those they may add: one that
+    does not exist and one of another organisation are refused alike, naming no one."""
+    require_pi(actor, project, action="change it")
+    people = Person.objects.all()
+    if not is_operator(actor):
+        people = people.filter(organisation=project.organisation)
+    if person_id is not None:
+        found = people.filter(pk=person_id).first()
+    else:
+        found = people.filter(user__username=username).first()
+    if found is None:
+        raise _no_such_person(project, person_id if person_id is not None else username)
+    return found
+
+
 def require_colleague(actor: Any, project: Project, person: Person) -> None:
     """A PI adds only people of the project's own organisation (a member sees the project, and
     the PI then sees the member's name and e-mail); an operator adds anyone."""
     if is_operator(actor) or person.organisation_id == project.organisation_id:
         return
-    raise ValidationError(
-        {
-            "person": _(
-                "%(name)s is not at %(org)s; ask an operator to add a member from another "
-                "organisation."
-            )
-            % {"name": person.name, "org": project.organisation}
-        }
-    )
+    raise _no_such_person(project, person.pk)
 
 
 def _note(action: str, project: Project, person: Person) -> None:

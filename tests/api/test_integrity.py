@@ -18,7 +18,13 @@ def test_a_pi_adds_only_people_of_the_projects_organisation(world, as_user):
         f"/api/projects/{world.proj_a.pk}/members/", {"person": stranger.pk}, format="json"
     )
     assert refused.status_code == 400
-    assert "UiO" in str(refused.json()["person"])
+    assert "UiO" in str(refused.json()["person"]) and stranger.name not in str(refused.json())
+    missing = as_user(world.pi_a).post(
+        f"/api/projects/{world.proj_a.pk}/members/", {"person": 999_999}, format="json"
+    )  # an outsider and nobody at all are refused alike: trying ids reveals no one
+    assert str(missing.json()["person"]).replace("999999", "ID") == str(
+        refused.json()["person"]
+    ).replace(str(stranger.pk), "ID")
     assert not world.proj_a.members.filter(pk=stranger.pk).exists()
     # people a PI could list are still only their projects' people
     listed = as_user(world.pi_a).get("/api/people/", {"limit": 500}).json()["results"]
@@ -193,3 +199,24 @@ def test_a_colocation_grant_needs_registered_colocated_equipment(world, as_user)
     refused = as_user(world.operator).post("/api/colocation-grants/", body, format="json")
     assert refused.status_code == 400 and "Betzy" in str(refused.json()["resource_class"])
     assert not world.proj_a.allocations.filter(source="colocation").exists()
+
+
+def test_the_admin_cannot_reprice_rated_use_either(world, client):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", "root@example.no", "pw")
+    client.force_login(root)
+    url = f"/admin/catalog/resourceclass/{world.cpu.pk}/change/"
+    form = {
+        "system": world.betzy.pk,
+        "kind": "storage",
+        "gpu_type": "",
+        "installed_units": str(world.cpu.installed_units),
+        "expected_availability": str(world.cpu.expected_availability),
+        "orderable": "on",
+        "public_description": "",
+    }
+    answer = client.post(url, form, follow=True)
+    assert "reprice" in answer.content.decode()  # refused by the rule, not by a bad form
+    world.cpu.refresh_from_db()
+    assert world.cpu.kind == "cpu"

@@ -18,7 +18,13 @@ KEY = "k7Qx-2vR9pL0sWm4Zt8bY1nC6dF3hJ5gA0eU_iO7yT2rE9wQ4uI8oP6aS1dF3gH5j"
 
 
 def _run(code: str | None, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGNEKRAFT_")}
+    # A production process's environment: none of ours, and not what the browser tests set
+    # for themselves in this process (DJANGO_ALLOW_ASYNC_UNSAFE for Playwright's event loop).
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("REGNEKRAFT_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     clean.pop("DJANGO_SETTINGS_MODULE", None)
     clean.update(REGNEKRAFT_VAR=str(tmp_path), DJANGO_SETTINGS_MODULE="regnekraft.settings")
     clean.update(env)

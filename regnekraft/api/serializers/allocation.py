@@ -186,6 +186,13 @@ class GrantLineSerializer(serializers.Serializer):
 
 class DecideApplicationSerializer(serializers.Serializer):
     grants = GrantLineSerializer(many=True, help_text="empty: the application is rejected")
+    force_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="decide in a call that is still open or a draft: why (recorded in the audit log)",
+    )
 
     def validate_grants(self, value):
         _unique_classes(value, "grants")

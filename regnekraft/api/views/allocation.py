@@ -159,7 +159,12 @@ class ApplicationViewSet(WritableViewSet):
         application = self.get_object()
         form = DecideApplicationSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        applications.decide_application(request.user, application, form.as_mapping())
+        applications.decide_application(
+            request.user,
+            application,
+            form.as_mapping(),
+            force_reason=form.validated_data["force_reason"],
+        )
         return Response(_decision(application))
 
 

@@ -146,9 +146,14 @@ class ProjectViewSet(WritableViewSet):
         """Add a member (by person id or user name). The project's PI or an operator."""
         form = MemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        project = projects.add_member(
-            request.user, self.get_object(), form.validated_data["person"]
+        project = self.get_object()
+        person = projects.candidate(
+            request.user,
+            project,
+            person_id=form.validated_data.get("person"),
+            username=form.validated_data.get("username"),
         )
+        project = projects.add_member(request.user, project, person)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
