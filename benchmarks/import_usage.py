@@ -124,25 +124,12 @@ def build_world(n_projects: int, rng: random.Random) -> list[tuple[str, str, str
 def write_usage(
     path: Path, n: int, keys: list[tuple[str, str, str, str]], rng: random.Random
 ) -> None:
+    from regnekraft.accounting.importer import COLUMNS  # the format the importer reads
+
     t0 = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            [
-                "source",
-                "cluster",
-                "job_id",
-                "step",
-                "account",
-                "system",
-                "kind",
-                "gpu_type",
-                "quantity",
-                "start",
-                "end",
-                "user",
-            ]
-        )
+        w.writerow(COLUMNS)
         for job in range(n):
             account, system, kind, gpu = keys[rng.randrange(len(keys))]
             start = t0 + dt.timedelta(seconds=rng.randrange(360 * 86400))
