@@ -46,7 +46,7 @@ from regnekraft.allocation.models import Allocation
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Project
 
-from . import balances
+from . import aggregates, balances
 from .models import ImportBatch, UsageRecord
 from .rating import RECORD_QUANTUM, NoPrice, PriceBook
 
@@ -1260,6 +1260,7 @@ def _run(
     with transaction.atomic():
         batch = ImportBatch.objects.create(source=source[:50], filename=filename[-500:])
         resolver = _Resolver(batch.pk)
+        after = aggregates.last_record_id()
         scan, new = _validate_and_write(rows(resolver), resolver, total, progress)
         if scan.n_errors:
             refused = ImportRefused(filename or source, scan.errors, scan.n_errors)
@@ -1270,6 +1271,8 @@ def _run(
         read = scan.read
         batch.records_read, batch.records_new, batch.records_duplicate = read, new, read - new
         batch.save(update_fields=["records_read", "records_new", "records_duplicate"])
+        if new:
+            aggregates.add_imported(batch.pk, after)
         events = balances.update_balances(sorted(scan.touched)) if new else []
     result = ImportResult(
         batch_id=batch.pk,
