@@ -305,7 +305,15 @@ def _user_ops(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
     cluster = desired.cluster
     ops: list[Operation] = []
     existing_users = {user for user, _ in current.users} | set(current.default_accounts)
-    for key, assoc in sorted(desired.users.items()):
+
+    def order(item: tuple[tuple[str, str], UserAssoc]) -> tuple[str, bool, str]:
+        # A new user is created with the association of its default account: `sacctmgr
+        # add user u account=a defaultaccount=b` would also add (u, b) with default settings,
+        # and the later `add user u account=b` would then stop with "Nothing new added".
+        (user, account), _assoc = item
+        return (user, account != desired.default_accounts.get(user, account), account)
+
+    for key, assoc in sorted(desired.users.items(), key=order):
         default = None
         if assoc.user not in existing_users:
             default = desired.default_accounts.get(assoc.user, assoc.account)

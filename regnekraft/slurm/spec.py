@@ -199,10 +199,19 @@ class ClusterSpec:
 
     # ---- tree helpers -------------------------------------------------------------
     def children(self, parent: str) -> list[str]:
-        return sorted(name for name, acc in self.accounts.items() if acc.parent == parent)
+        return sorted(self.children_index().get(parent, ()))
+
+    def children_index(self) -> dict[str, list[str]]:
+        """parent -> child names, in one pass over the accounts. Walks build it once (a
+        scan of all accounts per node made the subtree walk quadratic)."""
+        index: dict[str, list[str]] = {}
+        for name, acc in self.accounts.items():
+            index.setdefault(acc.parent, []).append(name)
+        return index
 
     def subtree(self, roots: Iterable[str]) -> set[str]:
         """Names of the given accounts and every descendant (present in this spec)."""
+        index = self.children_index()
         found: set[str] = set()
         todo = [name for name in roots if name in self.accounts]
         while todo:
@@ -210,7 +219,7 @@ class ClusterSpec:
             if name in found:
                 continue
             found.add(name)
-            todo.extend(self.children(name))
+            todo.extend(index.get(name, ()))
         return found
 
     def depth(self, name: str) -> int:

@@ -335,3 +335,17 @@ def test_a_failed_apply_records_the_resets_that_ran_and_retries_the_rest():
     with pytest.raises(ApplyError) as failed:
         apply(desired, FailsOnNn(), known)
     assert failed.value.periods == {"met001": "2026-10-01", "nn1001k": "2026-04-01"}
+
+
+def test_a_new_user_is_created_with_its_default_accounts_association_first():
+    data = description("c1")
+    data["projects"][1]["users"] = ["alice", *data["projects"][1].get("users", [])]
+    first, second = sorted([data["projects"][0]["account"], data["projects"][1]["account"]])
+    data["users"] = {"alice": {"default_account": second}}
+    desired = ClusterSpec.from_description(data)
+    ops = [op for op in diff(desired, ClusterSpec("c1")) if op.entity == "user"]
+    alice = [op for op in ops if op.name == "alice"]
+    assert [dict(op.where)["account"] for op in alice][0] == second
+    assert dict(alice[0].settings)["defaultaccount"] == second
+    assert all("defaultaccount" not in dict(op.settings) for op in alice[1:])
+    assert first in [dict(op.where)["account"] for op in alice]
