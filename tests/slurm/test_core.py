@@ -339,7 +339,8 @@ def test_a_failed_apply_records_the_resets_that_ran_and_retries_the_rest():
 
 def test_a_new_user_is_created_with_its_default_accounts_association_first():
     data = description("c1")
-    data["projects"][1]["users"] = ["alice", *data["projects"][1].get("users", [])]
+    for project in data["projects"][:2]:
+        project["users"] = ["alice", *project.get("users", [])]
     first, second = sorted([data["projects"][0]["account"], data["projects"][1]["account"]])
     data["users"] = {"alice": {"default_account": second}}
     desired = ClusterSpec.from_description(data)
