@@ -1,4 +1,7 @@
-"""``regnekraft demo``: a fresh database with Norway's demo picture, then serve it."""
+"""``regnekraft demo``: a fresh database with Norway's demo picture, then serve it.
+
+``--scale national`` builds the national data set instead (regnekraft/national, docs/demo.md).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,37 @@ from .output import add_command, emit
 from .serve import add_address, serve
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from regnekraft import demo
+def _fraction(value: str) -> float:
+    from regnekraft.national.world import MIN_FRACTION
 
-    summary = demo.build(fresh=not args.keep, traces=args.traces, progress=not args.json)
+    try:
+        fraction = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+    if not MIN_FRACTION <= fraction <= 1:
+        raise argparse.ArgumentTypeError(f"between {MIN_FRACTION} and 1, not {value}")
+    return fraction
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.scale == "national":
+        from regnekraft import national
+
+        summary = national.build(
+            args.fraction,
+            args.seed,
+            progress=not args.json,
+            rebuild=args.rebuild,
+            usage_dir=args.usage_dir,
+        )
+        describe = national.describe
+    else:
+        from regnekraft import demo
+
+        summary = demo.build(fresh=not args.keep, traces=args.traces, progress=not args.json)
+        describe = demo.describe
     summary["url"] = f"http://{args.host}:{args.port}/"
-    emit(args, summary, demo.describe)
+    emit(args, summary, describe)
     if args.no_serve:
         return 0
     return serve(args.host, args.port)
@@ -33,3 +61,31 @@ def register(subparsers: Any) -> None:
         "--keep", action="store_true", help="keep the existing database instead of starting afresh"
     )
     p.add_argument("--traces", help="folder with the workload traces (default: ../shared/traces)")
+    national = p.add_argument_group(
+        "national scale", "--scale national: the national data set (docs/demo.md)"
+    )
+    national.add_argument(
+        "--scale",
+        choices=("demo", "national"),
+        default="demo",
+        help="demo (default): the plain demo; national: 3,000 projects, 20,000 users, "
+        "four clusters, two decided rounds, 10,000,000 usage records",
+    )
+    national.add_argument(
+        "--fraction",
+        type=_fraction,
+        default=1.0,
+        help="build this fraction of the national size (0.1: 300 projects, 2,000 users, "
+        "1,000,000 records; default 1)",
+    )
+    national.add_argument(
+        "--seed", type=int, default=2026, help="random seed: the same seed, the same data"
+    )
+    national.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="empty the database and build again even if it holds a national data set",
+    )
+    national.add_argument(
+        "--usage-dir", help="keep the monthly usage CSV files in this folder (default: removed)"
+    )

@@ -226,30 +226,54 @@ def plan(fraction: float, seed: int) -> World:
     scale = Scale.of(fraction)
     rng = np.random.default_rng(seed)
     orgs = organisations()
-    by_kind = {k: [o for o in orgs if o.kind == k] for k in ("research", "public", "industry")}
+    people = _sign_ins(orgs)
+    generated = scale.users - len(people)
+    if generated < scale.projects:
+        raise ValueError(f"fraction {fraction} is too small for a PI per project")
+    projects = _projects(orgs, scale.projects, rng)
+    names = _names(rng, generated)
+    new: list[PersonPlan] = []
+
+    def person(org: str) -> PersonPlan:
+        k = len(new)
+        p = PersonPlan(f"nu{k + 1:05d}", names[k], org)
+        new.append(p)
+        return p
+
+    coordinator_of = {p.sector: p.username for p in people if "coordinator" in p.roles}
+    _leaders(projects, orgs, coordinator_of, person, rng)
+    _members(projects, generated - len(new), person, rng)
+    # Reviewers: about one in fifty projects' worth, from the generated people.
+    n_reviewers = max(2, round(scale.projects / 50))
+    for k in rng.choice(len(new), size=min(n_reviewers, len(new)), replace=False):
+        new[int(k)].roles.append("reviewer")
+    return World(scale, seed, orgs, people + new, projects)
+
+
+def _sign_ins(orgs: list[OrgPlan]) -> list[PersonPlan]:
+    """The demo's sign-ins, and a coordinator for each sector the demo has none for."""
     people = [
         PersonPlan(u, name, org, list(roles), sector, password=True)
         for u, name, org, roles, sector in demo.PEOPLE
     ]
     coordinated = {p.sector for p in people if "coordinator" in p.roles}
-    by_sector = {o.sector: o for o in by_kind["public"]}
+    by_sector = {o.sector: o for o in orgs if o.kind == "public"}
     for sector in sorted(set(by_sector) - coordinated):
-        org = by_sector[sector]
         people.append(
             PersonPlan(
                 f"coordinator-{_slug(sector)}",
                 f"Coordinator {sector}",
-                org.short_name,
+                by_sector[sector].short_name,
                 ["coordinator"],
                 sector,
             )
         )
-    coordinator_of = {p.sector: p.username for p in people if "coordinator" in p.roles}
-    generated = scale.users - len(people)
-    if generated < scale.projects:
-        raise ValueError(f"fraction {fraction} is too small for a PI per project")
+    return people
 
-    n_research, n_public, n_industry = _split(scale.projects)
+
+def _projects(orgs: list[OrgPlan], n: int, rng: np.random.Generator) -> list[ProjectPlan]:
+    by_kind = {k: [o for o in orgs if o.kind == k] for k in ("research", "public", "industry")}
+    n_research, n_public, n_industry = _split(n)
     projects: list[ProjectPlan] = []
     # Research projects: the big universities have most (Zipf-like weights).
     research_orgs = by_kind["research"]
@@ -269,7 +293,9 @@ def plan(fraction: float, seed: int) -> World:
                 "research",
             )
         )
-    # Public projects: one per sector first (as far as they go), then by chance.
+    # Public projects: one per sector first (as far as they go), then by chance. Their
+    # purposes need availability tier 2 (Olivia, NIRD); all of them work on open data.
+    by_sector = {o.sector: o for o in by_kind["public"]}
     sectors = sorted(by_sector)
     public_orgs = by_kind["public"]
     for i in range(n_public):
@@ -277,16 +303,14 @@ def plan(fraction: float, seed: int) -> World:
             org = by_sector[sectors[i]]
         else:
             org = public_orgs[int(rng.integers(len(public_orgs)))]
-        purpose = ["admin_rd", "critical_service", "national_ai"][i % 3]
         projects.append(
             ProjectPlan(
                 f"ns{1000 + i}k",
                 f"{_SECTOR_TOPICS[i % len(_SECTOR_TOPICS)]} ({org.sector})",
                 org.short_name,
                 "",
-                purpose,
+                ["admin_rd", "national_ai"][i % 2],
                 "public",
-                sensitivity=1 if org.sector == "Helse og omsorg" else 0,
             )
         )
     industry_orgs = by_kind["industry"]
@@ -305,20 +329,14 @@ def plan(fraction: float, seed: int) -> World:
     quality = rng.normal(0, 1.1, size=len(projects))
     for p, q in zip(projects, quality, strict=True):
         p.quality = float(q)
+    return projects
 
-    # PIs: the demo's PI leads the first three research projects, each sector's coordinator its
-    # sector's first project, the industry sign-in Fjordvind's; the rest get generated PIs, some
-    # of whom lead two projects of their organisation.
-    names = _names(rng, generated)
+
+def _leaders(projects, orgs, coordinator_of, person, rng: np.random.Generator) -> None:
+    """PIs: the demo's PI leads the first three research projects, each sector's coordinator
+    its sector's first project, the industry sign-in Fjordvind's first; the rest get generated
+    PIs, some of whom lead two projects of their organisation."""
     led: dict[str, int] = {}
-    new: list[PersonPlan] = []
-
-    def person(org: str) -> PersonPlan:
-        k = len(new)
-        p = PersonPlan(f"nu{k + 1:05d}", names[k], org)
-        new.append(p)
-        return p
-
     first_of_sector: set[str] = set()
     pis_of_org: dict[str, list[str]] = {}
     org_by_short = {o.short_name: o for o in orgs}
@@ -341,12 +359,14 @@ def plan(fraction: float, seed: int) -> World:
                 p.pi = pi.username
                 pis_of_org.setdefault(p.organisation, []).append(pi.username)
         led[p.pi] = led.get(p.pi, 0) + 1
-    # Everyone else: members of 1-3 projects, mostly of their own organisation.
+
+
+def _members(projects, n_members: int, person, rng: np.random.Generator) -> None:
+    """Everyone else: members of 1-3 projects, mostly of their own organisation."""
     projects_of_org: dict[str, list[int]] = {}
     for i, p in enumerate(projects):
         projects_of_org.setdefault(p.organisation, []).append(i)
     size = rng.pareto(1.5, size=len(projects)) + 1  # a few projects have many members
-    n_members = generated - len(new)
     firsts = rng.choice(len(projects), size=n_members, p=size / size.sum())
     extras = rng.choice(3, size=n_members, p=[0.6, 0.3, 0.1])
     draws = rng.random(size=(n_members, 2, 2))
@@ -364,12 +384,6 @@ def plan(fraction: float, seed: int) -> World:
             if k not in joined:
                 joined.add(k)
                 projects[k].members.append(member.username)
-    # Reviewers: about one in fifty projects' worth, from the generated people.
-    n_reviewers = max(2, round(scale.projects / 50))
-    for k in rng.choice(len(new), size=min(n_reviewers, len(new)), replace=False):
-        new[int(k)].roles.append("reviewer")
-    people += new
-    return World(scale, seed, orgs, people, projects)
 
 
 def _names(rng: np.random.Generator, n: int) -> list[str]:
