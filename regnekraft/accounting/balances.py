@@ -1,10 +1,11 @@
 """Balances per allocation, and the actions at the warning thresholds.
 
 Used = the sum of the quantities of the usage records attached to the allocation, in the
-class's unit. At every threshold of ``PolicySettings.warning_thresholds`` (default 0.5, 0.8,
-1.0) that the used share reaches, one :class:`BalanceEvent` is recorded, once. A threshold
-of 1.0 or more records the action "block" and sets the allocation's status to blocked with a
-reason; the Slurm bridge enforces blocked allocations on the cluster.
+class's unit (read from the maintained day sums, :mod:`.aggregates`). At every threshold of
+``PolicySettings.warning_thresholds`` (default 0.5, 0.8, 1.0) that the used share reaches,
+one :class:`BalanceEvent` is recorded, once. A threshold of 1.0 or more records the action
+"block" and sets the allocation's status to blocked with a reason; the Slurm bridge enforces
+blocked allocations on the cluster.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 
 from regnekraft.allocation.models import Allocation, AllocationStatus, PolicySettings
 
-from .models import BalanceEvent, UsageRecord
+from .aggregates import use_and_charges
+from .models import BalanceEvent
 
 BLOCK_AT = Decimal(1)
 SHARE_QUANTUM = Decimal("0.0001")
@@ -58,17 +59,6 @@ class Balance:
             "used_share": self.used_share,
             "status": self.status,
         }
-
-
-def use_and_charges(
-    allocation_ids: Iterable[int] | None = None,
-) -> dict[int, tuple[Decimal, Decimal]]:
-    """allocation id -> (units used, NOK charged), for the given allocations (all by default)."""
-    qs = UsageRecord.objects.filter(allocation__isnull=False)
-    if allocation_ids is not None:
-        qs = qs.filter(allocation_id__in=list(allocation_ids))
-    rows = qs.values("allocation_id").annotate(q=Sum("quantity"), c=Sum("charge_nok"))
-    return {r["allocation_id"]: (r["q"] or Decimal(0), r["c"] or Decimal(0)) for r in rows}
 
 
 def used_by_allocation(allocation_ids: Iterable[int] | None = None) -> dict[int, Decimal]:

@@ -9,8 +9,9 @@ consumption
     (one line per allocation and unit price, so a price list change splits the line),
     and, on their own lines, records of earlier periods that arrived after those periods
     were invoiced (late use: a job that ended just before the period's end is often
-    imported after the invoice run). Each record remembers the invoice that billed it, so
-    none is billed twice or never;
+    imported after the invoice run). The invoice takes the open day rows it bills
+    (:class:`~.models.UsageDay`; use imported later opens new rows), so no use is billed
+    twice or never;
 unit
     allocated units x unit price, pro rata by the days the allocation overlaps the period,
     at the price valid on the first overlapping day;
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -34,8 +34,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import Allocation, OrderStatus, SectorOrder
@@ -43,7 +43,8 @@ from regnekraft.catalog.capacity import overlap_days
 from regnekraft.catalog.models import ChargingModel, PriceCategory
 from regnekraft.parties.models import Organisation
 
-from .models import Invoice, InvoiceLine, UsageRecord
+from . import aggregates
+from .models import Invoice, InvoiceLine, UsageDay
 from .rating import NoPrice, PriceBook, to_ore, to_record
 
 ZERO = Decimal(0)
@@ -73,25 +74,6 @@ def assemble(drafts: Sequence[LineDraft]) -> tuple[list[LineDraft], Decimal]:
     """Round every line to øre (half up) and total the rounded lines: total = sum of lines."""
     lines = [replace(d, amount=to_ore(d.amount)) for d in drafts]
     return lines, sum((d.amount for d in lines), ZERO)
-
-
-def _usage_sums(qs: QuerySet, keys: Sequence[str]) -> dict[tuple, tuple[Decimal, Decimal]]:
-    """Exact sums of quantity and charge grouped by ``keys``.
-
-    PostgreSQL sums NUMERIC exactly; SQLite stores decimals as REAL and would sum in floating
-    point, so there the rows are summed as Decimal in Python.
-    """
-    out: dict[tuple, tuple[Decimal, Decimal]] = {}
-    if connection.vendor == "postgresql":
-        for row in qs.values(*keys).annotate(q=Sum("quantity"), c=Sum("charge_nok")).order_by():
-            out[tuple(row[k] for k in keys)] = (row["q"], row["c"])
-        return out
-    acc: dict[tuple, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for *key, q, c in qs.values_list(*keys, "quantity", "charge_nok").iterator(chunk_size=10_000):
-        pair = acc[tuple(key)]
-        pair[0] += q
-        pair[1] += c
-    return {k: (v[0], v[1]) for k, v in acc.items()}
 
 
 def _label(a: Allocation) -> str:
@@ -134,7 +116,7 @@ def unbilled_usage(
 ) -> QuerySet:
     """Usage of these allocations on the days an invoice for [start, end) bills that no
     invoice has billed yet."""
-    return UsageRecord.objects.filter(
+    return UsageDay.objects.filter(
         _billable_days(org, start, end),
         allocation_id__in=list(allocation_ids),
         invoice__isnull=True,
@@ -142,8 +124,8 @@ def unbilled_usage(
 
 
 def _billed_by(invoice: Invoice, allocation_ids: Iterable[int] | None = None) -> QuerySet:
-    """The records ``invoice`` took (bounded by date, so the usage-date index serves it)."""
-    usage = UsageRecord.objects.filter(
+    """The day rows ``invoice`` took."""
+    usage = UsageDay.objects.filter(
         invoice=invoice,
         usage_date__gte=late_use_since(invoice.period_start),
         usage_date__lt=invoice.period_end,
@@ -170,7 +152,7 @@ def allocation_lines(
     consumption = [a.pk for a in allocs if a.charging_model == ChargingModel.CONSUMPTION]
     if consumption:
         if period_use:
-            usage = UsageRecord.objects.filter(
+            usage = UsageDay.objects.filter(
                 allocation_id__in=consumption, usage_date__gte=start, usage_date__lt=end
             )
         elif invoice is not None:
@@ -183,7 +165,7 @@ def allocation_lines(
         ):
             what = f"use before {start}, reported late" if late else "use"
             for (a_id, price), (q, c) in sorted(
-                _usage_sums(part, ["allocation_id", "unit_price_nok"]).items()
+                aggregates.sums(part, ["allocation_id", "unit_price_nok"]).items()
             ):
                 a = by_id[a_id]
                 out.append(
@@ -510,14 +492,14 @@ def issue_invoices(
             )
         )
         ids |= set(
-            UsageRecord.objects.filter(
+            UsageDay.objects.filter(
                 usage_date__gte=period_start, usage_date__lt=period_end, allocation__isnull=False
             )
             .values_list("project__organisation_id", flat=True)
             .distinct()
         )
         ids |= set(
-            UsageRecord.objects.filter(
+            UsageDay.objects.filter(
                 invoice__isnull=True,
                 usage_date__gte=late_use_since(period_start),
                 usage_date__lt=period_end,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from regnekraft.allocation.models import Allocation, SectorOrder
@@ -74,16 +75,6 @@ class UsageRecord(models.Model):
         default=Decimal(0),
         help_text="rated at import; rounded to øre only on invoices",
     )
-    invoice = models.ForeignKey(
-        "Invoice",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="usage",
-        db_index=False,
-        db_constraint=False,
-        help_text="the invoice that billed this record (consumption charging)",
-    )
     batch = models.ForeignKey(
         ImportBatch,
         null=True,
@@ -107,6 +98,73 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.job_id}.{self.step} {self.project_id}: {self.quantity}"
+
+
+class UsageDay(models.Model):
+    """The use of one day, summed: what every page, report, balance and invoice reads.
+
+    One open row per (project, allocation, resource class, cluster, usage date, unit price),
+    kept by the importer in the import's own transaction (:mod:`.aggregates`), so reads cost
+    the same whatever the number of records. An invoice takes the open rows it bills
+    (``invoice`` set); use of the same day imported later goes to a new open row, which the
+    next invoice bills as late use. Invariant: for every key, the records' sums equal the sums
+    of its rows, billed and open (``regnekraft accounting rebuild-aggregates`` restores it).
+    """
+
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        related_name="usage_days",
+        db_index=False,  # served by the (project, usage_date) index
+        db_constraint=False,
+    )
+    allocation = models.ForeignKey(
+        Allocation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage_days",
+        db_constraint=False,
+    )
+    resource_class = models.ForeignKey(
+        ResourceClass, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
+    cluster = models.CharField(max_length=50)
+    usage_date = models.DateField()
+    unit_price_nok = models.DecimalField(max_digits=12, decimal_places=4)
+    records = models.PositiveBigIntegerField()
+    quantity = models.DecimalField(max_digits=20, decimal_places=4)
+    charge_nok = models.DecimalField(max_digits=18, decimal_places=4)
+    invoice = models.ForeignKey(
+        "Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage_days",
+        db_constraint=False,
+        help_text="the invoice that billed this use (consumption charging); empty: open",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Coalesce("allocation", 0),
+                "resource_class",
+                "cluster",
+                "usage_date",
+                "unit_price_nok",
+                condition=models.Q(invoice__isnull=True),
+                name="usage_day_one_open_row",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["usage_date"], name="usage_day_date_idx"),
+            models.Index(fields=["project", "usage_date"], name="usage_day_project_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.usage_date} {self.project_id}/{self.resource_class_id}: {self.quantity}"
 
 
 class BalanceEvent(models.Model):

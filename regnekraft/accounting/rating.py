@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Max
+from django.db.models import Max, Sum
 
 from regnekraft.catalog.models import ResourceClass
 from regnekraft.catalog.prices import (
@@ -25,7 +25,7 @@ from regnekraft.catalog.prices import (
     to_record,
 )
 
-from .models import Invoice, UsageRecord
+from .models import Invoice, UsageDay
 
 
 def rate_usage(
@@ -57,7 +57,7 @@ def earliest_new_list_day() -> dt.date | None:
     rated use, and not inside an invoiced period. Rated use keeps the price it was rated
     with and invoices keep theirs, so a list starting earlier would make the records, the
     invoices and the price book disagree. None: nothing is rated or invoiced yet."""
-    last_use = UsageRecord.objects.aggregate(d=Max("usage_date"))["d"]
+    last_use = UsageDay.objects.aggregate(d=Max("usage_date"))["d"]
     last_invoiced = Invoice.objects.aggregate(d=Max("period_end"))["d"]
     days = [d for d in (last_use + dt.timedelta(days=1) if last_use else None, last_invoiced) if d]
     return max(days) if days else None
@@ -95,14 +95,14 @@ def refuse_repricing(sender: Any, instance: Any, fields: list[str], **_: Any) ->
     """Receiver of ``catalog.signals.pricing_fields_changing``: rated and invoiced use keeps
     the kind, GPU type, system and tier it was rated with, so such a change is refused while
     any use is rated with the class (or the system's classes)."""
-    rated = UsageRecord.objects.filter(
+    rated = UsageDay.objects.filter(
         **(
             {"resource_class": instance}
             if isinstance(instance, ResourceClass)
             else {"resource_class__system": instance}
         )
     )
-    count = rated.count()
+    count = rated.aggregate(n=Sum("records"))["n"] or 0
     if count:
         raise ValidationError(
             {

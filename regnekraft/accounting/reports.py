@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Sum
 
 from regnekraft.allocation import policy
 from regnekraft.allocation.models import (
@@ -27,7 +27,7 @@ from regnekraft.catalog.models import ResourceClass
 from regnekraft.parties.models import Organisation, Project, economic_q, research_q
 
 from .balances import balances
-from .models import ImportBatch, UsageRecord
+from .models import ImportBatch, UsageDay, UsageRecord
 
 ZERO = Decimal(0)
 Q4 = Decimal("0.0001")
@@ -55,7 +55,8 @@ def _live_allocations(start: dt.date, end: dt.date):
 
 
 def _usage(start: dt.date, end: dt.date):
-    return UsageRecord.objects.filter(usage_date__gte=start, usage_date__lt=end)
+    """The day rows of the period (maintained sums: the cost does not grow with records)."""
+    return UsageDay.objects.filter(usage_date__gte=start, usage_date__lt=end)
 
 
 def _q(value: Decimal | None) -> Decimal:
@@ -218,7 +219,7 @@ def report_research_share(year: int) -> list[dict[str, Any]]:
     usage = (
         _usage(start, end)
         .values("resource_class_id")
-        .annotate(research=Sum("quantity", filter=RESEARCH), total=Sum("quantity"), n=Count("id"))
+        .annotate(research=Sum("quantity", filter=RESEARCH), total=Sum("quantity"))
     )
     used = {row["resource_class_id"]: row for row in usage}
     out = []
@@ -269,7 +270,7 @@ def report_unallocated(start: dt.date, end: dt.date) -> list[dict[str, Any]]:
             "resource_class__kind",
             "resource_class__gpu_type",
         )
-        .annotate(quantity=Sum("quantity"), records=Count("id"))
+        .annotate(quantity=Sum("quantity"), records=Sum("records"))
         .order_by("project__code", "resource_class__system__slug", "resource_class__kind")
     )
     return [

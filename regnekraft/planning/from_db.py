@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Sum
 from django.db.models.functions import TruncQuarter
 
-from regnekraft.accounting.models import UsageRecord
+from regnekraft.accounting.models import UsageDay
 from regnekraft.catalog.models import System
 
 from .inputs import load_raw
@@ -63,8 +63,8 @@ def _systems() -> list[dict[str, Any]]:
 
 def _usage() -> tuple[list[dict[str, Any]], dict[tuple[str, str], float]]:
     rows = (
-        UsageRecord.objects.filter(resource_class__kind__in=PLANNED_KINDS)
-        .annotate(q=TruncQuarter("end"))
+        UsageDay.objects.filter(resource_class__kind__in=PLANNED_KINDS)
+        .annotate(q=TruncQuarter("usage_date"))
         .values("project__code", "resource_class__system__name", "resource_class__kind", "q")
         .annotate(total=Sum("quantity"))
         .order_by("q")

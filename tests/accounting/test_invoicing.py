@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from regnekraft.accounting.importer import import_records
 from regnekraft.accounting.invoicing import LineDraft, assemble, issue_invoices, preview_invoice
-from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
+from regnekraft.accounting.models import Invoice, InvoiceLine, UsageDay
 from regnekraft.accounting.rating import to_ore
 from regnekraft.allocation import services
 from regnekraft.allocation.models import SectorOrder, SectorOrderLine
@@ -48,6 +48,12 @@ def use(
         ],
         source="t",
     )
+
+
+def billed() -> list[tuple[str, Decimal, int | None]]:
+    """(usage date, quantity, invoice) of every day row, sorted."""
+    rows = UsageDay.objects.values_list("usage_date", "quantity", "invoice")
+    return sorted(((str(d), q, i) for d, q, i in rows), key=lambda r: (r[0], r[2] or 0))
 
 
 def assert_total_is_sum_of_lines(invoice: Invoice) -> None:
@@ -107,12 +113,13 @@ def test_late_usage_is_billed_once_on_the_next_invoice(world):
     }
     assert preview["total_nok"] == q2.total_nok == Decimal("727.20")
     assert_total_is_sum_of_lines(q2)
-    # every record is on exactly one invoice; issuing again changes nothing
-    assert set(UsageRecord.objects.values_list("job_id", "invoice")) == {
-        ("1", q1.pk),
-        ("late", q2.pk),
-        ("2", q2.pk),
-    }
+    # all use is on exactly one invoice (the late use on a day row of its own); issuing
+    # again changes nothing
+    assert billed() == [
+        ("2027-02-01", Decimal("10.0000"), q1.pk),
+        ("2027-02-01", Decimal("100.0000"), q2.pk),
+        ("2027-05-01", Decimal("1.0000"), q2.pk),
+    ]
     assert [i.total_nok for i in issue_invoices(*Q1) + issue_invoices(*Q2)] == [
         Decimal("72.00"),
         Decimal("727.20"),
@@ -139,10 +146,10 @@ def test_use_of_a_period_not_invoiced_yet_waits_for_its_own_invoice(world):
     assert [ln.quantity for ln in q2.lines.all()] == [Decimal("1.0000")]
     [q1] = issue_invoices(*Q1)
     assert [ln.quantity for ln in q1.lines.all()] == [Decimal("10.0000")]
-    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {
-        "feb": q1.pk,
-        "may": q2.pk,
-    }
+    assert billed() == [
+        ("2027-02-01", Decimal("10.0000"), q1.pk),
+        ("2027-05-01", Decimal("1.0000"), q2.pk),
+    ]
 
 
 def test_late_use_is_looked_for_within_the_window(world, settings):
@@ -155,7 +162,7 @@ def test_late_use_is_looked_for_within_the_window(world, settings):
     settings.REGNEKRAFT_LATE_USE_DAYS = 10  # Q2 looks back to 22 March only
     [q2] = issue_invoices(*Q2)
     assert [ln.quantity for ln in q2.lines.all()] == [Decimal("2.0000")]
-    assert UsageRecord.objects.get(job_id="early").invoice is None
+    assert ("2027-02-01", Decimal("1.0000"), None) in billed()
 
 
 def test_lines_round_half_up_to_ore(world):
@@ -297,30 +304,3 @@ def test_preview_matches_the_issued_invoice(world):
     [invoice] = issue_invoices(*Q1)
     assert preview["total_nok"] == invoice.total_nok == Decimal("24.00")
     assert InvoiceLine.objects.count() == len(preview["lines"])
-
-
-def test_the_migration_marks_what_invoices_billed_and_leaves_later_imports_open(world):
-    """accounting/migrations/0006: records imported before an invoice was issued are its;
-    records imported after it were never billed."""
-    import importlib
-
-    from django.apps import apps
-
-    from regnekraft.accounting.models import ImportBatch
-
-    proj = f.project(code="nn1004k")
-    f.granted(proj, world.gpu, 1000)
-    use("nn1004k", "before", "10")
-    [q1] = issue_invoices(*Q1)
-    use("nn1004k", "after", "100")
-    ImportBatch.objects.filter(usagerecord__job_id="after").update(
-        started=q1.issued + dt.timedelta(hours=1)
-    )
-    UsageRecord.objects.update(invoice=None)  # as before the migration
-    importlib.import_module(
-        "regnekraft.accounting.migrations.0006_usage_invoice"
-    ).mark_billed_usage(apps, None)
-    assert dict(UsageRecord.objects.values_list("job_id", "invoice")) == {
-        "before": q1.pk,
-        "after": None,
-    }

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from regnekraft.accounting import aggregates
 from regnekraft.accounting.models import BalanceEvent, Invoice, InvoiceLine, UsageRecord
 from regnekraft.allocation import services
 from regnekraft.allocation.models import (
@@ -146,6 +147,7 @@ def _build() -> World:
             quantity=Decimal(qty),
             charge_nok=Decimal(qty) * Decimal("0.04"),
         )
+    aggregates.rebuild()  # records written directly: sum them as the importer would
     BalanceEvent.objects.create(
         allocation=allocation_a, threshold=Decimal("0.5"), action="warn", used_share=Decimal("0.6")
     )

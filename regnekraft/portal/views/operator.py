@@ -7,7 +7,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from regnekraft import access
-from regnekraft.accounting.models import ImportBatch, UsageRecord
+from regnekraft.accounting.models import ImportBatch, UsageDay
 from regnekraft.allocation.applications import decide_round
 from regnekraft.allocation.calls import save_call, set_call_status
 from regnekraft.allocation.changes import decide_change
@@ -343,9 +343,9 @@ def sync(request: HttpRequest) -> HttpResponse:
     )
     usage = {
         r["cluster"]: r
-        for r in UsageRecord.objects.values("cluster").annotate(
-            n=Count("id"),
-            last=Max("end"),
+        for r in UsageDay.objects.values("cluster").annotate(
+            n=Sum("records"),
+            last=Max("usage_date"),
             projects=Count("project", distinct=True, filter=Q(allocation__isnull=True)),
         )
     }
