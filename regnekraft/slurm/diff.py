@@ -14,7 +14,7 @@ the cluster to the desired state; diffing again then gives no operation.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .spec import AccountSpec, ClusterSpec, QosSpec, UserAssoc, clear_tres, format_tres
 
@@ -366,3 +366,201 @@ def _removals(desired: ClusterSpec, current: ClusterSpec) -> list[Operation]:
             )
         )
     return ops
+
+
+# ---- running many operations per sacctmgr call ---------------------------------------------
+#
+# Each sacctmgr change is one commit in slurmdbd (0.3-2 s at national size), whether it
+# comes from its own process or from a line on sacctmgr's standard input. So ``apply``
+# (1) runs the commands it must run many to a process (``sacctmgr -i`` reads them from
+# stdin, one per line) and merges those that differ only in the name (user associations
+# to delete from one account, default accounts to set to one account, usage resets), and
+# (2) hands adds and simple changes of accounts and user associations to one
+# ``sacctmgr -i load file=...`` (no ``clean``), which adds what is missing and changes what
+# differs in one go. QOS changes, parent moves, default-account changes, usage resets and
+# deletions cannot go through a load file and stay commands (a load file's QOS list on an
+# existing association is merged, not replaced, so QOS changes stay commands as well).
+
+LOAD_KEYS = {
+    "description": "Description",
+    "organization": "Organization",
+    "fairshare": "Fairshare",
+    "grptresmins": "GrpTRESMins",
+    "grptres": "GrpTRES",
+    "qos": "QOS",
+    "defaultqos": "DefaultQOS",
+    "grpsubmitjobs": "GrpSubmitJobs",
+    "grpjobs": "GrpJobs",
+    "maxsubmitjobs": "MaxSubmitJobs",
+    "defaultaccount": "DefaultAccount",
+}
+_QUOTED = {"Description", "Organization", "QOS", "DefaultQOS", "DefaultAccount"}
+_MODIFY_LOAD_KEYS = frozenset(LOAD_KEYS) - {"qos", "defaultqos", "defaultaccount"}
+_PLAIN_VALUE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,=/+-")
+# the fewest load-file operations worth a load (one load costs about two commands)
+LOAD_MIN_OPERATIONS = 3
+COMMANDS_PER_CALL = 200
+NAMES_PER_COMMAND = 100
+
+
+def _word(key: str, value: str) -> str:
+    """``key=value`` for sacctmgr's own line parser (double quotes around spaces)."""
+    if value and set(value) <= _PLAIN_VALUE:
+        return f"{key}={value}"
+    return f'{key}="{value}"'
+
+
+def command_line(op: Operation) -> str:
+    """The operation as one line of ``sacctmgr -i`` standard input."""
+    settings = [_word(k, v) for k, v in op.settings]
+    where = [_word(k, v) for k, v in op.where]
+    if op.action == "add":
+        return " ".join(["add", op.entity, op.name, *where, *settings])
+    if op.action == "modify":
+        return " ".join(["modify", op.entity, "where", f"name={op.name}", *where, "set", *settings])
+    return " ".join(["delete", op.entity, "where", f"name={op.name}", *where])
+
+
+def loadable(op: Operation) -> bool:
+    """Whether a ``sacctmgr load`` file can carry this operation (see above)."""
+    keys = {k for k, _ in op.settings} - {"cluster", "parent"}
+    values = [v for _, v in op.settings] + [op.name]
+    if any("'" in v or ":" in v or '"' in v for v in values):
+        return False
+    where = dict(op.where)
+    if op.entity == "account" and op.action == "add":
+        return keys <= set(LOAD_KEYS) - {"maxsubmitjobs", "defaultaccount"} and not where
+    if op.entity == "user" and op.action == "add":
+        return "account" in where and keys <= {"fairshare", "maxsubmitjobs", "defaultaccount"}
+    if op.action != "modify" or any(k == "parent" for k, _ in op.settings):
+        return False
+    if op.entity == "account" and not where:
+        return keys <= {"description", "organization"}
+    if op.entity == "account" and set(where) == {"cluster"}:
+        return keys <= _MODIFY_LOAD_KEYS - {"maxsubmitjobs"}
+    if op.entity == "user" and "account" in where:
+        return keys <= {"fairshare", "maxsubmitjobs"}
+    return False
+
+
+def _load_options(settings: dict[str, str]) -> str:
+    parts = []
+    for key, name in LOAD_KEYS.items():
+        if key in settings:
+            value = settings[key]
+            parts.append(f"{name}='{value}'" if name in _QUOTED else f"{name}={value}")
+    return "".join(f":{p}" for p in parts)
+
+
+def load_file(cluster: str, ops: list[Operation], parents: dict[str, str]) -> str:
+    """A ``sacctmgr load`` file that adds or changes what ``ops`` add or change (all
+    ``loadable``). ``parents``: account -> its parent as the cluster will have it (accounts
+    that are not added are written with their current parent). Accounts come in the order
+    of ``ops`` (parents first), then users under their accounts; a user that is new gets
+    its default account on every line, so whichever line creates it sets it."""
+    accounts: dict[str, dict[str, str]] = {}
+    users: dict[str, dict[str, dict[str, str]]] = {}
+    new_default: dict[str, str] = {}
+    for op in ops:
+        settings = dict(op.settings)
+        if op.entity == "account":
+            accounts.setdefault(op.name, {}).update(settings)
+        else:
+            account = dict(op.where)["account"]
+            users.setdefault(account, {}).setdefault(op.name, {}).update(settings)
+            if "defaultaccount" in settings:
+                new_default[op.name] = settings["defaultaccount"]
+    lines = [f"Cluster - '{cluster}'"]
+    parent = None
+    for name, settings in accounts.items():
+        here = settings.get("parent") or parents[name]
+        if here != parent:
+            lines.append(f"Parent - '{here}'")
+            parent = here
+        lines.append(f"Account - '{name}'{_load_options(settings)}")
+    for account, members in users.items():
+        lines.append(f"Parent - '{account}'")
+        for user, settings in members.items():
+            if user in new_default:
+                settings = {**settings, "defaultaccount": new_default[user]}
+            lines.append(f"User - '{user}'{_load_options(settings)}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One sacctmgr call: ``kind`` "commands" (``lines`` on stdin, ``line_ops[i]`` the
+    operations line ``i`` carries) or "load" (``text`` is the file); ``ops`` in order."""
+
+    kind: str
+    ops: tuple[Operation, ...]
+    lines: tuple[str, ...] = ()
+    line_ops: tuple[tuple[Operation, ...], ...] = ()
+    text: str = ""
+
+
+def _merge_key(op: Operation) -> tuple[object, ...] | None:
+    """Operations that one command can do for several names at once."""
+    settings = dict(op.settings)
+    if op.action == "delete" and op.entity == "user":
+        return ("delete-user", op.where)
+    if op.action == "modify" and op.entity == "user" and set(settings) == {"defaultaccount"}:
+        return ("default", op.where, op.settings)
+    if op.action == "modify" and op.entity == "account" and set(settings) == {"RawUsage"}:
+        return ("usage", op.where, op.settings)
+    return None
+
+
+def _command_batches(ops: list[Operation], per_call: int) -> list[Batch]:
+    groups: dict[tuple[object, ...], list[Operation]] = {}
+    units: list[list[Operation]] = []
+    for op in ops:
+        key = _merge_key(op)
+        if key is None:
+            units.append([op])
+        elif key in groups and len(groups[key]) < NAMES_PER_COMMAND:
+            groups[key].append(op)
+        else:
+            groups[key] = [op]
+            units.append(groups[key])
+    lines = []
+    for unit in units:
+        head = unit[0]
+        names = ",".join(op.name for op in unit)
+        lines.append((command_line(replace(head, name=names)), tuple(unit)))
+    batches = []
+    for start in range(0, len(lines), per_call):
+        chunk = lines[start : start + per_call]
+        batches.append(
+            Batch(
+                "commands",
+                tuple(op for _, unit_ops in chunk for op in unit_ops),
+                lines=tuple(line for line, _ in chunk),
+                line_ops=tuple(unit_ops for _, unit_ops in chunk),
+            )
+        )
+    return batches
+
+
+def batches(
+    ops: list[Operation],
+    cluster: str,
+    parents: dict[str, str],
+    *,
+    use_load: bool = True,
+    per_call: int = COMMANDS_PER_CALL,
+) -> list[Batch]:
+    """The sacctmgr calls that run ``ops`` (in ``diff`` order): QOS commands first, then one
+    load file with the loadable operations (when there are at least
+    ``LOAD_MIN_OPERATIONS``), then the other commands, many per call."""
+    qos = [op for op in ops if op.entity == "qos"]
+    rest = [op for op in ops if op.entity != "qos"]
+    to_load = [op for op in rest if loadable(op)] if use_load else []
+    if len(to_load) < LOAD_MIN_OPERATIONS:
+        to_load = []
+    loaded = {id(op) for op in to_load}
+    out = _command_batches(qos, per_call)
+    if to_load:
+        out.append(Batch("load", tuple(to_load), text=load_file(cluster, to_load, parents)))
+    out.extend(_command_batches([op for op in rest if id(op) not in loaded], per_call))
+    return out

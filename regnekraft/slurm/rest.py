@@ -32,9 +32,10 @@ from typing import Any
 
 from .diff import Operation
 from .ingest import IngestResult, parse_json
-from .runner import looks_like_dbd_down
+from .runner import SlurmCommandError, looks_like_dbd_down
 from .sacctmgr import LEVELS
 from .spec import GROUP_KINDS, AccountSpec, ClusterSpec, QosSpec, UserAssoc
+from .sync import BatchFailed
 
 API = "v0.0.38"
 
@@ -241,6 +242,19 @@ class RestBackend:
                 "(sacctmgr) or run `regnekraft slurm apply` without --rest-url"
             )
         self.writer.execute(op)
+
+    def execute_many(self, cluster: str, ops: Any, parents: Any) -> list[Operation]:
+        """Many operations at once, through the writer (one by one if it cannot batch)."""
+        if self.writer is None or not hasattr(self.writer, "execute_many"):
+            done: list[Operation] = []
+            for op in ops:
+                try:
+                    self.execute(op)
+                except SlurmCommandError as exc:
+                    raise BatchFailed(op, done, exc) from exc
+                done.append(op)
+            return done
+        return list(self.writer.execute_many(cluster, ops, parents))
 
 
 def _slurm_time(epoch: int) -> str:

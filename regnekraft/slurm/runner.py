@@ -69,8 +69,42 @@ class CommandRunner:
         env.update(self.extra_env)
         return env
 
+    calls: int = 0  # Slurm client processes started (the benchmarks count them)
+
+    def feed(
+        self, argv: Sequence[str], stdin: str, timeout: float | None = None
+    ) -> tuple[int, str]:
+        """Run ``argv`` with ``stdin`` as its input; (exit status, stdout and stderr merged in
+        the order written). Only an unreachable slurmdbd raises (``SlurmdbdUnavailable``): a
+        non-zero status is the caller's to read, since ``sacctmgr`` reading commands exits 1
+        when any one of them changed nothing."""
+        full = [*self.prefix, *argv]
+        self.calls += 1
+        limit = self.timeout if timeout is None else timeout
+        logger.debug("running %s with %d line(s) on stdin", shlex.join(full), stdin.count("\n"))
+        try:
+            result = subprocess.run(
+                full,
+                input=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=self.env(),
+                timeout=limit,
+            )
+        except FileNotFoundError as exc:
+            raise SlurmCommandError(full, 127, "", f"{argv[0]} not found: {exc}") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise SlurmdbdUnavailable(
+                full, -1, "", f"no answer within {limit:.0f} s (slurmdbd down or hanging?)"
+            ) from exc
+        if result.returncode != 0 and looks_like_dbd_down(result.stdout[-3000:]):
+            raise SlurmdbdUnavailable(full, result.returncode, result.stdout, "")
+        return result.returncode, result.stdout
+
     def __call__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
         full = [*self.prefix, *argv]
+        self.calls += 1
         run_env = self.env()
         if env:
             run_env.update(env)
