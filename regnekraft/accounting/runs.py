@@ -13,7 +13,7 @@ from regnekraft import clock
 from regnekraft.parties.actors import require_role
 from regnekraft.parties.models import Organisation, RoleKind
 
-from . import importer, invoicing
+from . import aggregates, importer, invoicing
 from .models import Invoice
 
 INVOICERS = (RoleKind.FINANCE, RoleKind.OPERATOR)
@@ -29,6 +29,13 @@ def import_records(actor: Any, records: list[dict], **options: Any) -> importer.
     """Import usage records given as dicts (the API's body): all or nothing, idempotent."""
     require_role(actor, RoleKind.OPERATOR, action="import usage")
     return importer.import_records(records, **options)
+
+
+def rebuild_usage_days(actor: Any) -> dict[str, int]:
+    """Recompute the open day sums from the usage records (operators): the repair for day rows
+    lost or doubted; billed rows stay. Idempotent."""
+    require_role(actor, RoleKind.OPERATOR, action="rebuild the usage day sums")
+    return aggregates.rebuild()
 
 
 def issue_invoices(

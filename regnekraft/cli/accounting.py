@@ -117,6 +117,21 @@ def _report_text(args: argparse.Namespace, d: dict) -> str:
     )
 
 
+def cmd_rebuild_usage_days(args: argparse.Namespace) -> int:
+    from regnekraft.accounting import runs
+
+    result = runs.rebuild_usage_days(actor(args))
+    emit(
+        args,
+        result,
+        lambda r: (
+            f"usage day sums rebuilt from the records: {r['open_rows_before']} open "
+            f"row(s) replaced by {r['open_rows_after']}; billed rows kept"
+        ),
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from regnekraft.accounting import reports
 
@@ -158,6 +173,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--start", type=iso_date, required=True)
     p.add_argument(
         "--end", type=iso_date, required=True, help="the day after the period's last day"
+    )
+
+    add_command(
+        subparsers,
+        "rebuild-usage-days",
+        cmd_rebuild_usage_days,
+        "recompute the day sums that pages and invoices read from the usage records",
     )
 
     p = add_command(

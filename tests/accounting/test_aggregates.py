@@ -155,3 +155,22 @@ def test_day_sums_equal_record_sums_whatever_happens(world: World, steps):
         if invoice:
             issue_invoices(*Q1)
         assert_days_match_records()
+
+
+def test_the_rebuild_command_is_for_operators(world: World, capsys):
+    import json
+
+    from regnekraft.cli import main
+    from regnekraft.parties.models import RoleKind
+
+    f.granted(f.project(code="nn1000k"), world.gpu, 1000)
+    import_records([record("nn1000k", "1", "10")], source="t")
+    UsageDay.objects.all().delete()
+    f.person(None, RoleKind.PI, username="pi-only")
+    assert main(["rebuild-usage-days", "--as", "pi-only", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "forbidden"
+    assert not UsageDay.objects.exists()
+    f.person(None, RoleKind.OPERATOR, username="op")
+    assert main(["rebuild-usage-days", "--as", "op", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"open_rows_before": 0, "open_rows_after": 1}
+    assert_days_match_records()
