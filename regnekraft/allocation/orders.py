@@ -52,12 +52,19 @@ class OrderEstimate:
         return all(line.value is not None for line in self.lines)
 
 
+def _lines(order: SectorOrder) -> list:
+    """The order's lines by id: the ones a list prefetched (no query per order), else read."""
+    if "lines" in getattr(order, "_prefetched_objects_cache", {}):
+        return sorted(order.lines.all(), key=lambda line: line.pk)
+    return list(order.lines.select_related("resource_class__system").order_by("pk"))
+
+
 def estimate(order: SectorOrder, book: PriceBook | None = None) -> OrderEstimate:
     """The order's price and commitment: the one figure the API, the portal and the admin show."""
     book = book or PriceBook()
     category = policy.order_category(order.organisation)
     lines = []
-    for line in order.lines.select_related("resource_class__system").order_by("pk"):
+    for line in _lines(order):
         try:
             unit_price = book.unit_price(category, line.resource_class, order.start)
         except NoPrice as exc:

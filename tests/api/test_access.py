@@ -204,7 +204,7 @@ def test_only_operators_read_the_audit_log_and_roles(world, as_user, role):
 def test_operator_reads_the_audit_log(world, as_user):
     response = as_user(world.operator).get("/api/audit/", {"object_type": "allocation.Allocation"})
     assert response.status_code == 200
-    assert response.json()["count"] >= 2
+    assert len(response.json()["results"]) >= 2  # paged by cursor: no count
 
 
 def test_anonymous_requests_are_refused(world):

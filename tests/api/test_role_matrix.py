@@ -26,6 +26,7 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
+from regnekraft.accounting.models import UsageRecord
 from regnekraft.allocation import changes, colocation, services
 from regnekraft.allocation.models import ExternalCapacity, SectorOrder, SectorOrderLine
 from regnekraft.catalog.models import System
@@ -260,6 +261,7 @@ def _objects(w: World) -> dict[str, object]:
         "applications": w.app_a,
         "reviews": w.review_a,
         "allocations": w.alloc_a,
+        "usage": UsageRecord.objects.get(project=w.proj_a),  # pi_a's, whatever the list's order
         "sector-orders": w.order_met,
         "sub-allocations": sub,
         "purchases": bought,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -102,6 +104,11 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The attribute a list prefetches the invoice lines a partial viewer may see into
+# (``access.visible_invoice_lines`` for the whole page at once).
+VISIBLE_LINES = "lines_of_visible_projects"
+
+
 class InvoiceSerializer(serializers.ModelSerializer):
     lines = serializers.SerializerMethodField(
         help_text="the invoice's lines; a PI sees only the lines of their own projects"
@@ -119,7 +126,11 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     def _lines(self, invoice: Invoice):
         user = self._user()
-        return invoice.lines.all() if user is None else access.visible_invoice_lines(user, invoice)
+        if user is None or access.sees_whole_invoice(user, invoice):
+            return invoice.lines.all()
+        if hasattr(invoice, VISIBLE_LINES):  # the list prefetched the lines this user may see
+            return getattr(invoice, VISIBLE_LINES)
+        return access.visible_invoice_lines(user, invoice)
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, invoice: Invoice) -> list:
@@ -128,7 +139,12 @@ class InvoiceSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
     def get_total_nok(self, invoice: Invoice) -> str:
         user = self._user()
-        total = invoice.total_nok if user is None else access.visible_invoice_total(user, invoice)
+        if user is None or access.sees_whole_invoice(user, invoice):
+            total = invoice.total_nok
+        elif hasattr(invoice, VISIBLE_LINES):
+            total = sum((line.amount_nok for line in getattr(invoice, VISIBLE_LINES)), Decimal(0))
+        else:
+            total = access.visible_invoice_total(user, invoice)
         return f"{total:.2f}"
 
     def get_whole(self, invoice: Invoice) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -17,13 +18,18 @@ from rest_framework.response import Response
 from regnekraft import access
 from regnekraft.accounting import balances as balance_book
 from regnekraft.accounting import invoicing, reports, runs
-from regnekraft.accounting.models import UsageRecord
+from regnekraft.accounting.models import InvoiceLine, UsageRecord
 from regnekraft.api.limits import usage_import_body
 from regnekraft.api.mixins import AtomicWrites
-from regnekraft.api.pagination import BoundedLimitOffsetPagination
+from regnekraft.api.pagination import (
+    AuditCursorPagination,
+    BoundedLimitOffsetPagination,
+    UsageCursorPagination,
+)
 from regnekraft.api.permissions import OperatorOnly
 from regnekraft.api.schema import WRITE_ERRORS, RegnekraftAutoSchema
 from regnekraft.api.serializers.accounting import (
+    VISIBLE_LINES,
     AuditEntrySerializer,
     BalanceSerializer,
     CapacityReportSerializer,
@@ -78,16 +84,18 @@ def _period(request) -> tuple[dt.date, dt.date]:
     )
 )
 class UsageRecordViewSet(ReadOnlyViewSet):
-    """Metered usage records of the projects you may see, rated at import."""
+    """Metered usage records of the projects you may see, rated at import; newest usage date
+    first, paged by cursor (follow `next`)."""
 
     serializer_class = UsageRecordSerializer
+    pagination_class = UsageCursorPagination
 
     def get_queryset(self):
-        records = (
-            UsageRecord.objects.filter(project__in=access.visible_projects(self.request.user))
-            .select_related("project")
-            .order_by("-end", "pk")
+        records = UsageRecord.objects.select_related("project").order_by(
+            *UsageCursorPagination.ordering
         )
+        if not access.sees_all(self.request.user):
+            records = records.filter(project__in=access.visible_projects(self.request.user))
         project, allocation = (
             id_param(self.request, "project"),
             id_param(self.request, "allocation"),
@@ -148,7 +156,21 @@ class InvoiceViewSet(ReadOnlyViewSet):
     serializer_class = InvoiceSerializer
 
     def get_queryset(self):
-        return access.visible_invoices(self.request.user).prefetch_related("lines")
+        user = self.request.user
+        invoices = (
+            access.visible_invoices(user).select_related("organisation").prefetch_related("lines")
+        )
+        if access.has_role(user, RoleKind.OPERATOR, RoleKind.FINANCE):
+            return invoices  # they see every invoice whole
+        # Someone who sees only some of an invoice's lines (a PI): those lines, for the whole
+        # page at once (serializers.accounting.InvoiceSerializer reads them).
+        return invoices.prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=InvoiceLine.objects.filter(project__in=access.visible_projects(user)),
+                to_attr=VISIBLE_LINES,
+            )
+        )
 
     @extend_schema(
         request=IssueInvoicesSerializer,
@@ -259,13 +281,18 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
         )
 
     @extend_schema(parameters=PERIOD_PARAMS, responses={200: UnallocatedSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(
+        detail=False,
+        methods=["get"],
+        pagination_class=BoundedLimitOffsetPagination,
+        serializer_class=UnallocatedSerializer,
+    )
     def unallocated(self, request):
-        """Usage no allocation covered, per project and resource class."""
+        """Usage no allocation covered, per project and resource class (paged: one row per
+        project and class can be thousands)."""
         start, end = _period(request)
-        return Response(
-            UnallocatedSerializer(reports.report_unallocated(start, end), many=True).data
-        )
+        page = self.paginate_queryset(reports.report_unallocated(start, end))
+        return self.get_paginated_response(UnallocatedSerializer(page, many=True).data)
 
 
 @extend_schema_view(
@@ -277,13 +304,15 @@ class ReportViewSet(AtomicWrites, viewsets.GenericViewSet):
     )
 )
 class AuditEntryViewSet(ReadOnlyViewSet):
-    """The audit log (operators): who changed what, when, before and after."""
+    """The audit log (operators): who changed what, when, before and after; newest first, paged
+    by cursor (follow `next`)."""
 
     serializer_class = AuditEntrySerializer
     permission_classes = [OperatorOnly]
+    pagination_class = AuditCursorPagination
 
     def get_queryset(self):
-        entries = AuditEntry.objects.all()
+        entries = AuditEntry.objects.order_by(*AuditCursorPagination.ordering)
         for name in ("object_type", "object_id"):
             value = text_param(self.request, name)
             if value:

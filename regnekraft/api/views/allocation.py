@@ -114,7 +114,7 @@ class ApplicationViewSet(WritableViewSet):
         return (
             access.visible_applications(self.request.user)
             .select_related("call", "project")
-            .prefetch_related("requests", "reviews")
+            .prefetch_related("requests", "reviews", "project__members")
         )
 
     def perform_create(self, serializer):

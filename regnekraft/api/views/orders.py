@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -15,6 +16,7 @@ from regnekraft.allocation.models import (
     ColocatedEquipment,
     ExternalCapacity,
     SectorOrder,
+    SectorOrderLine,
 )
 from regnekraft.api.permissions import ServicesDecideWrites, require_visible
 from regnekraft.api.schema import DECISION_ERRORS
@@ -50,7 +52,12 @@ class SectorOrderViewSet(WritableViewSet):
         return (
             access.visible_orders(self.request.user)
             .select_related("organisation")
-            .prefetch_related("lines")
+            .prefetch_related(
+                Prefetch(
+                    "lines",
+                    queryset=SectorOrderLine.objects.select_related("resource_class__system"),
+                )
+            )
         )
 
     def perform_create(self, serializer):
