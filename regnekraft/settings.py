@@ -112,6 +112,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "regnekraft.dbbusy.DatabaseBusyMiddleware",  # a locked database: 503 + Retry-After, no 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -150,10 +151,20 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Writers wait for the lock instead of failing at once under concurrent decisions.
-    # IMMEDIATE transactions take the write lock at BEGIN, so two decisions that read the
-    # same remaining capacity are serialised instead of both reading and then both writing.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
+    # Writers queue for the lock (the busy timeout, REGNEKRAFT_SQLITE_TIMEOUT seconds) instead
+    # of failing at once; one still waiting after it gets a 503 with Retry-After
+    # (regnekraft/dbbusy.py), never a 500. IMMEDIATE transactions take the write lock at BEGIN,
+    # so two decisions that read the same remaining capacity are serialised instead of both
+    # reading and then both writing, and a reader never fails upgrading its lock to write.
+    # WAL: readers do not wait for the writer nor it for them; synchronous=NORMAL is safe in
+    # WAL (a power cut may lose the last commits, never corrupt the file).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=float(os.environ.get("REGNEKRAFT_SQLITE_TIMEOUT", "20")),
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
+# Seconds a client is told to wait (Retry-After) when the database was too busy (dbbusy.py).
+DB_BUSY_RETRY_AFTER = int(os.environ.get("REGNEKRAFT_DB_BUSY_RETRY_AFTER", "5"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
