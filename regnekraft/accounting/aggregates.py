@@ -27,7 +27,14 @@ from .models import UsageDay, UsageRecord
 ZERO = Decimal(0)
 
 #: The columns that make a day row (with the billing state: one open row per key).
-KEY = ("project_id", "allocation_id", "resource_class_id", "cluster", "usage_date", "unit_price_nok")
+KEY = (
+    "project_id",
+    "allocation_id",
+    "resource_class_id",
+    "cluster",
+    "usage_date",
+    "unit_price_nok",
+)
 SUMS = ("records", "quantity", "charge_nok")
 
 logger = logging.getLogger(__name__)
