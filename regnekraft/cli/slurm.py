@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from regnekraft.slurm.ingest import DEFAULT_OVERLAP_S
+from regnekraft.slurm.ingest import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 from regnekraft.slurm.service import (
+    CONNECTIONS_FILE,
     EXIT_DBD_DOWN,
     EXIT_DRIFT,
     EXIT_ERROR,
@@ -28,6 +29,7 @@ from regnekraft.slurm.service import (
     UsageRequest,
     default_state_dir,
     describe_cluster,
+    load_connections,
     run_sync,
 )
 
@@ -58,6 +60,12 @@ def sync_command(mode: str) -> Command:
 
             setup_django()
         try:
+            connections = None
+            if getattr(args, "all", False):
+                if getattr(args, "cluster", None):
+                    raise RunFailed("give either --all or --cluster, not both", EXIT_USAGE)
+                path = args.connections or str(Path(args.state_dir) / CONNECTIONS_FILE)
+                connections = load_connections(path, _access(args))
             outcome = run_sync(
                 mode,
                 access=_access(args),
@@ -65,9 +73,12 @@ def sync_command(mode: str) -> Command:
                 desired=desired,
                 cluster=getattr(args, "cluster", None),
                 repair=getattr(args, "repair", False),
+                connections=connections,
             )
         except RunFailed as exc:
             return _failed(exc)
+        for cluster in outcome.skipped:
+            print(f"skipped [{cluster}]: no Slurm connection configured", file=sys.stderr)
         for cluster, error in outcome.errors.items():
             print(f"error [{cluster}]: {error}", file=sys.stderr)
         results = outcome.results
@@ -106,6 +117,7 @@ def _usage_request(args: argparse.Namespace) -> UsageRequest:
         state_file=args.state,
         overlap_s=int(args.overlap_hours * 3600),
         sacct_json=args.sacct_json,
+        window_s=int(args.window_hours * 3600),
         account_map_file=args.account_map,
         desired=args.desired,
         output=args.output,
@@ -176,6 +188,15 @@ def _register_sync(sub: Any) -> None:
             "(default: the platform's database, one cluster per catalogue system)",
         )
         p.add_argument("--cluster", help="only this cluster (a catalogue system's slug)")
+        p.add_argument(
+            "--all",
+            action="store_true",
+            help="every cluster that has a Slurm connection configured (--connections)",
+        )
+        p.add_argument(
+            "--connections",
+            help=f"JSON cluster -> connection for --all (default <state-dir>/{CONNECTIONS_FILE})",
+        )
         if mode == "reconcile":
             p.add_argument("--repair", action="store_true", help="apply the repairs")
         p.set_defaults(func=sync_command(mode))
@@ -210,6 +231,12 @@ def _register_ingest(sub: Any) -> None:
     p.add_argument("--end", type=int, help="explicit window end (epoch s, default now)")
     p.add_argument(
         "--sacct-json", action="store_true", help="read sacct --json instead of --parsable2"
+    )
+    p.add_argument(
+        "--window-hours",
+        type=float,
+        default=DEFAULT_WINDOW_S / 3600,
+        help="read sacct this many hours at a time, streamed (default 6)",
     )
     p.add_argument(
         "--account-map", help="JSON {slurm account: project} (default: the projects of --desired)"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -194,61 +194,72 @@ def parse_parsable(
     text: str, account_map: Mapping[str, str] | None = None, fields: Sequence[str] = SACCT_FIELDS
 ) -> list[dict[str, Any]]:
     """Records from ``sacct --parsable2 --noheader --format=<fields>`` output."""
-    records = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        parts = line.split("|")
-        if len(parts) != len(fields):
-            raise ValueError(
-                f"sacct line has {len(parts)} fields, expected {len(fields)}: {line!r}"
-            )
-        row = dict(zip(fields, parts, strict=True))
-        job_id, step = _split_job_id(row["JobIDRaw"])
-        energy = row["ConsumedEnergyRaw"].strip()
-        records.append(
-            make_record(
-                cluster=row["Cluster"],
-                job_id=job_id,
-                step=step,
-                display_id=row["JobID"],
-                account=row["Account"],
-                user=row["User"],
-                qos=row["QOS"],
-                partition=row["Partition"],
-                state=row["State"],
-                reason=row["Reason"],
-                submit=_epoch(row["Submit"]),
-                eligible=_epoch(row["Eligible"]),
-                start=_epoch(row["Start"]),
-                end=_epoch(row["End"]),
-                elapsed_s=_int(row["ElapsedRaw"]),
-                timelimit_min=_int(row["TimelimitRaw"]) if row["TimelimitRaw"].isdigit() else None,
-                ncpus=_int(row["NCPUS"]),
-                nnodes=_int(row["NNodes"]),
-                nodes=row["NodeList"],
-                alloc_tres=parse_tres(row["AllocTRES"]),
-                req_tres=parse_tres(row["ReqTRES"]),
-                energy_j=int(energy) if energy.isdigit() else None,
-                exit_code=row["ExitCode"],
-                name=row["JobName"],
-                project=(account_map or {}).get(row["Account"]),
-            )
-        )
+    return list(iter_parsable(text.splitlines(), account_map, fields))
+
+
+def iter_parsable(
+    lines: Iterable[str],
+    account_map: Mapping[str, str] | None = None,
+    fields: Sequence[str] = SACCT_FIELDS,
+) -> Iterator[dict[str, Any]]:
+    """Records one by one from the lines of ``sacct --parsable2 --noheader`` (as they come
+    from the process, so memory does not grow with the window)."""
     # sacct prints each run's job line and then that run's steps. A step row carries no
     # user/QOS and its own submit time: take both from the run it follows.
     current: dict[str, dict[str, Any]] = {}
-    for r in records:
-        if r["step"] == "":
-            current[r["job_id"]] = r
+    for line in lines:
+        line = line.rstrip("\n")
+        if not line.strip():
             continue
-        parent = current.get(r["job_id"])
-        if parent:
-            for key in ("user", "qos", "partition"):
-                r[key] = r[key] or parent[key]
-            r["attempt"] = parent["attempt"]
-            r["key"] = f"slurm:{r['cluster']}:{r['job_id']}:{r['step']}:{r['attempt']}"
-    return records
+        r = _parsable_record(line, account_map, fields)
+        if r["step"] == "":
+            current = {r["job_id"]: r}  # the steps follow their job line
+        else:
+            parent = current.get(r["job_id"])
+            if parent:
+                for key in ("user", "qos", "partition"):
+                    r[key] = r[key] or parent[key]
+                r["attempt"] = parent["attempt"]
+                r["key"] = f"slurm:{r['cluster']}:{r['job_id']}:{r['step']}:{r['attempt']}"
+        yield r
+
+
+def _parsable_record(
+    line: str, account_map: Mapping[str, str] | None, fields: Sequence[str]
+) -> dict[str, Any]:
+    parts = line.split("|")
+    if len(parts) != len(fields):
+        raise ValueError(f"sacct line has {len(parts)} fields, expected {len(fields)}: {line!r}")
+    row = dict(zip(fields, parts, strict=True))
+    job_id, step = _split_job_id(row["JobIDRaw"])
+    energy = row["ConsumedEnergyRaw"].strip()
+    return make_record(
+        cluster=row["Cluster"],
+        job_id=job_id,
+        step=step,
+        display_id=row["JobID"],
+        account=row["Account"],
+        user=row["User"],
+        qos=row["QOS"],
+        partition=row["Partition"],
+        state=row["State"],
+        reason=row["Reason"],
+        submit=_epoch(row["Submit"]),
+        eligible=_epoch(row["Eligible"]),
+        start=_epoch(row["Start"]),
+        end=_epoch(row["End"]),
+        elapsed_s=_int(row["ElapsedRaw"]),
+        timelimit_min=_int(row["TimelimitRaw"]) if row["TimelimitRaw"].isdigit() else None,
+        ncpus=_int(row["NCPUS"]),
+        nnodes=_int(row["NNodes"]),
+        nodes=row["NodeList"],
+        alloc_tres=parse_tres(row["AllocTRES"]),
+        req_tres=parse_tres(row["ReqTRES"]),
+        energy_j=int(energy) if energy.isdigit() else None,
+        exit_code=row["ExitCode"],
+        name=row["JobName"],
+        project=(account_map or {}).get(row["Account"]),
+    )
 
 
 def _tres_list(items: Iterable[Mapping[str, Any]] | None) -> dict[str, int]:
@@ -425,6 +436,38 @@ def sacct_argv(cluster: str, start: int, end: int, use_json: bool = False) -> li
     return [*argv, "--parsable2", "--noheader", "--format=" + ",".join(SACCT_FIELDS)]
 
 
+# sacct is read in windows of at most this long, one process each, its output parsed as it
+# comes: a national centre's 100,000 jobs a window would be ~11 GB as one ``sacct --json``.
+DEFAULT_WINDOW_S = 6 * 3600
+
+
+def iter_window_records(
+    run: Runner,
+    cluster: str,
+    start: int,
+    end: int,
+    account_map: Mapping[str, str] | None = None,
+    use_json: bool = False,
+    window_s: int = DEFAULT_WINDOW_S,
+) -> Iterator[dict[str, Any]]:
+    """Records for jobs active in ``[start, end]``, read window by window (``window_s``) and
+    streamed. A job active in two windows comes once per window under the same key (the
+    caller keeps the last). Raises ``SlurmdbdUnavailable`` (from the runner)."""
+    # JSON carries epochs already (and sacct --json mis-reads -S/-E under SLURM_TIME_FORMAT).
+    env = {} if use_json else {"SLURM_TIME_FORMAT": "%s"}
+    stream = getattr(run, "stream", None)
+    step = max(1, int(window_s))
+    for lo in range(int(start), int(end), step) if end > start else [int(start)]:
+        hi = min(int(end), lo + step)
+        argv = sacct_argv(cluster, lo, hi, use_json)
+        if use_json:
+            yield from parse_json(run(argv, env=env), account_map)
+        elif stream is not None:
+            yield from iter_parsable(stream(argv, env=env), account_map)
+        else:
+            yield from iter_parsable(run(argv, env=env).splitlines(), account_map)
+
+
 def ingest_window(
     run: Runner,
     cluster: str,
@@ -432,16 +475,21 @@ def ingest_window(
     end: int,
     account_map: Mapping[str, str] | None = None,
     use_json: bool = False,
+    window_s: int = DEFAULT_WINDOW_S,
 ) -> IngestResult:
-    """Usage records for jobs active in ``[start, end]`` (epoch seconds).
+    """Usage records for jobs active in ``[start, end]`` (epoch seconds), one per key.
 
     Raises ``SlurmdbdUnavailable`` (from the runner) when accounting cannot be read."""
-    # JSON carries epochs already (and sacct --json mis-reads -S/-E under SLURM_TIME_FORMAT).
-    env = {} if use_json else {"SLURM_TIME_FORMAT": "%s"}
-    text = run(sacct_argv(cluster, start, end, use_json), env=env)
-    records = parse_json(text, account_map) if use_json else parse_parsable(text, account_map)
-    pending = [r for r in records if r["state"] == "PENDING"]
-    records = [r for r in records if r["state"] != "PENDING"]
+    by_key: dict[str, dict[str, Any]] = {}
+    pending: set[str] = set()
+    for r in iter_window_records(run, cluster, start, end, account_map, use_json, window_s):
+        if r["state"] == "PENDING":
+            pending.add(r["key"])
+            continue
+        pending.discard(r["key"])
+        by_key.pop(r["key"], None)  # the later window's row, in the later window's place
+        by_key[r["key"]] = r
+    records = list(by_key.values())
     unknown: dict[str, int] = {}
     if account_map is not None:
         for r in records:
@@ -474,6 +522,7 @@ def ingest(
     first_lookback_s: int = DEFAULT_FIRST_LOOKBACK_S,
     use_json: bool = False,
     reader: Callable[[int, int], IngestResult] | None = None,
+    window_s: int = DEFAULT_WINDOW_S,
 ) -> IngestResult:
     """Ingest from the watermark (less ``overlap_s``) up to now, then move the watermark.
 
@@ -488,7 +537,7 @@ def ingest(
         if reader is not None:
             result = reader(start, now)
         else:
-            result = ingest_window(run, cluster, start, now, account_map, use_json)
+            result = ingest_window(run, cluster, start, now, account_map, use_json, window_s)
     except Exception as exc:
         # whatever went wrong (Slurm, REST, parsing) is recorded for the operator, then raised
         logger.warning("ingest on %s failed, watermark left where it was: %s", cluster, exc)

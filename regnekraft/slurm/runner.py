@@ -6,7 +6,8 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,46 @@ class CommandRunner:
         if result.returncode != 0 and looks_like_dbd_down(result.stdout[-3000:]):
             raise SlurmdbdUnavailable(full, result.returncode, result.stdout, "")
         return result.returncode, result.stdout
+
+    def stream(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
+        """The output of ``argv`` line by line as it is written (memory does not grow with
+        it); errors as for ``__call__``, raised once the output has ended."""
+        full = [*self.prefix, *argv]
+        self.calls += 1
+        run_env = self.env()
+        if env:
+            run_env.update(env)
+        logger.debug("streaming %s", shlex.join(full))
+        try:
+            process = subprocess.Popen(
+                full,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=run_env,
+            )
+        except FileNotFoundError as exc:
+            raise SlurmCommandError(full, 127, "", f"{argv[0]} not found: {exc}") from exc
+        timer = threading.Timer(self.timeout, process.kill)
+        timer.start()
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            yield from process.stdout
+            stderr = process.stderr.read()
+            process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if process.returncode == -9 and not stderr:
+            raise SlurmdbdUnavailable(
+                full, -1, "", f"no answer within {self.timeout:.0f} s (slurmdbd down or hanging?)"
+            )
+        if looks_like_dbd_down(stderr):
+            raise SlurmdbdUnavailable(full, process.returncode, "", stderr)
+        if process.returncode != 0:
+            raise SlurmCommandError(full, process.returncode, "", stderr)
 
     def __call__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
         full = [*self.prefix, *argv]

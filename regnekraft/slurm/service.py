@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ingest import DEFAULT_OVERLAP_S, IngestResult, IngestState, ingest, ingest_window
+from .ingest import (
+    DEFAULT_OVERLAP_S,
+    DEFAULT_WINDOW_S,
+    IngestResult,
+    IngestState,
+    ingest,
+    ingest_window,
+)
 from .rest import RestBackend, RestClient, RestError, RestUnavailable, rest_ingest_window
 from .runner import CommandRunner, SlurmCommandError, SlurmdbdUnavailable
 from .sacctmgr import parse_dump, read_qos
@@ -70,8 +77,11 @@ class SlurmAccess:
     rest_user: str = "slurm"
     token: str = field(default_factory=lambda: os.environ.get("SLURM_JWT", ""), repr=False)
 
+    ssh: str | None = None  # run the Slurm clients on this host (``ssh <host> sacctmgr ...``)
+
     def runner(self) -> CommandRunner:
-        return CommandRunner(slurm_conf=self.slurm_conf, timeout=float(self.timeout))
+        prefix = ["ssh", "-o", "BatchMode=yes", self.ssh] if self.ssh else []
+        return CommandRunner(slurm_conf=self.slurm_conf, timeout=float(self.timeout), prefix=prefix)
 
     def rest_client(self) -> RestClient:
         assert self.rest_url
@@ -94,6 +104,42 @@ def require_operator(actor: Any, action: str) -> None:
     from regnekraft.parties.models import RoleKind
 
     require_role(actor, RoleKind.OPERATOR, action=action)
+
+
+CONNECTIONS_FILE = "connections.json"
+
+
+def load_connections(path: str | Path, defaults: SlurmAccess) -> dict[str, SlurmAccess]:
+    """Cluster -> how to reach its Slurm, from a JSON file ``{"<cluster>": {"slurm_conf":
+    ..., "ssh": "admin@host", "rest_url": ..., "rest_user": ..., "timeout": ...}}`` (keys
+    left out take ``defaults``). Raises :class:`RunFailed` (status 2) when it cannot be read."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("the file must hold one object: cluster -> connection")
+        out = {}
+        for cluster, item in raw.items():
+            item = dict(item or {})
+            unknown = set(item) - {"slurm_conf", "ssh", "rest_url", "rest_user", "timeout"}
+            if unknown:
+                raise ValueError(f"{cluster}: unknown key(s) {', '.join(sorted(unknown))}")
+            out[str(cluster)] = SlurmAccess(
+                slurm_conf=item.get("slurm_conf", defaults.slurm_conf),
+                timeout=float(item.get("timeout", defaults.timeout)),
+                rest_url=item.get("rest_url", defaults.rest_url),
+                rest_user=item.get("rest_user", defaults.rest_user),
+                ssh=item.get("ssh", defaults.ssh),
+            )
+        return out
+    except FileNotFoundError as exc:
+        raise RunFailed(
+            f"no Slurm connections configured: {path} does not exist (it maps each catalogue "
+            'system to its Slurm, e.g. {"saga": {"ssh": "slurm-admin@saga-login"}}; see '
+            "docs/slurm.md)",
+            EXIT_USAGE,
+        ) from exc
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise RunFailed(f"{path}: {exc}", EXIT_USAGE) from exc
 
 
 # --- the desired state --------------------------------------------------------------------
@@ -197,6 +243,7 @@ class SyncOutcome:
     results: list[SyncResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     status: int = EXIT_OK
+    skipped: list[str] = field(default_factory=list)  # --all: clusters with no connection
 
 
 def _sync_one(mode: str, spec: ClusterSpec, backend: Backend, known, repair: bool) -> SyncResult:
@@ -216,10 +263,13 @@ def run_sync(
     cluster: str | None = None,
     repair: bool = False,
     actor: Any = None,
+    connections: Mapping[str, SlurmAccess] | None = None,
 ) -> SyncOutcome:
     """Plan, apply or reconcile (``repair``: undo changes made by hand) every cluster of the
-    desired state: the database's (``desired`` None) or a JSON description's. Raises
-    :class:`RunFailed` (status 2) when the desired state cannot be read."""
+    desired state: the database's (``desired`` None) or a JSON description's. With
+    ``connections`` (``--all``) each cluster is reached its own way, and those without a
+    connection are skipped (``outcome.skipped``). Raises :class:`RunFailed` (status 2) when
+    the desired state cannot be read."""
     if mode not in SYNC_MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(SYNC_MODES)}")
     require_operator(actor, f"run the Slurm bridge ({mode})")
@@ -233,6 +283,11 @@ def run_sync(
     usage_periods = UsagePeriods(state / "usage-periods.json")
     outcome = SyncOutcome()
     for spec in specs:
+        if connections is not None:
+            if spec.cluster not in connections:
+                outcome.skipped.append(spec.cluster)
+                continue
+            backend = connections[spec.cluster].backend()
         known = usage_periods.known(spec.cluster)
         try:
             result = _sync_one(mode, spec, backend, known, repair)
@@ -297,6 +352,7 @@ class UsageRequest:
     state_file: str | Path | None = None
     overlap_s: int = DEFAULT_OVERLAP_S
     sacct_json: bool = False
+    window_s: int = DEFAULT_WINDOW_S  # sacct is read this much at a time, streamed
     account_map_file: str | Path | None = None
     desired: str | Path | None = None
     output: str | Path | None = None
@@ -357,7 +413,13 @@ def _read(
         if reader is not None:
             return UsageRead(reader(request.start, end))
         window = ingest_window(
-            runner, request.cluster, request.start, end, mapping, use_json=request.sacct_json
+            runner,
+            request.cluster,
+            request.start,
+            end,
+            mapping,
+            use_json=request.sacct_json,
+            window_s=request.window_s,
         )
         return UsageRead(window)
     state = IngestState(
@@ -372,6 +434,7 @@ def _read(
         overlap_s=request.overlap_s,
         use_json=request.sacct_json,
         reader=reader,
+        window_s=request.window_s,
     )
     return UsageRead(result, state, previous)
 

@@ -134,19 +134,13 @@ class TestCluster:
                 self.run(["scancel", "--quiet", *ids], check=False, timeout=10)
 
     def _kill_job_leftovers(self) -> None:
-        """slurmstepd detaches from slurmd (setsid); find ours by the SLURM_CONF in its
-        environment, which only processes started under this cluster carry."""
-        marker = f"SLURM_CONF={self.slurm_conf}".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if marker in environ.split(b"\0"):
-                with contextlib.suppress(OSError):
-                    os.kill(int(entry.name), signal.SIGKILL)
+        """Kill what our slurmd left running: ``slurmstepd`` detaches from slurmd (setsid),
+        so each one that carries this cluster's SLURM_CONF is killed with every process
+        below it (the job's own). Nothing else is touched: not the caller, its shell or
+        any other process that merely has SLURM_CONF in its environment."""
+        for pid in step_leftovers(self.slurm_conf):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     # ---- commands --------------------------------------------------------------
     def run(
@@ -394,3 +388,52 @@ class TestCluster:
             return "idle" in self.run(["sinfo", "-h", "-N", "-o", "%T"], check=False).stdout
 
         self.daemons["slurmd"].wait_until(idle, 60, "the node to be idle")
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(command name, parent pid) of a process, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    return name, int(text[text.rindex(")") + 2 :].split()[1])
+
+
+def step_leftovers(slurm_conf: Path | str) -> list[int]:
+    """Pids of the ``slurmstepd`` processes started under ``slurm_conf`` and of everything
+    below them; never this process or one of its ancestors."""
+    marker = f"SLURM_CONF={slurm_conf}".encode()
+    parents: dict[int, int] = {}
+    steps: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        parents[pid] = stat[1]
+        if stat[0] != "slurmstepd":
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            steps.add(pid)
+    protected = set()
+    pid = os.getpid()
+    while pid > 1 and pid not in protected:
+        protected.add(pid)
+        pid = parents.get(pid, 1)
+    found = []
+    for pid in parents:
+        walk, seen = pid, set()
+        while walk > 1 and walk not in seen:
+            if walk in steps:
+                found.append(pid)
+                break
+            seen.add(walk)
+            walk = parents.get(walk, 1)
+    return [pid for pid in found if pid not in protected]

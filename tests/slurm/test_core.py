@@ -350,3 +350,34 @@ def test_a_new_user_is_created_with_its_default_accounts_association_first():
     assert dict(alice[0].settings)["defaultaccount"] == second
     assert all("defaultaccount" not in dict(op.settings) for op in alice[1:])
     assert first in [dict(op.where)["account"] for op in alice]
+
+
+def test_ingest_reads_sacct_window_by_window_and_keeps_one_record_per_key():
+    from regnekraft.slurm.ingest import ingest_window
+
+    windows = []
+
+    def run(argv, env=None):
+        start = next(a for a in argv if a.startswith("--starttime="))
+        windows.append(start)
+        return SACCT  # every window sees the same jobs (active across the boundaries)
+
+    one = ingest_window(run, "c1", 0, 3600, {"nn1001k": "p1"}, window_s=3600)
+    three = ingest_window(run, "c1", 0, 3 * 3600, {"nn1001k": "p1"}, window_s=3600)
+    assert len(windows) == 4
+    assert [r["key"] for r in three.records] == [r["key"] for r in one.records]
+    assert three.unknown_accounts == one.unknown_accounts
+
+
+def test_refused_lines_of_a_batch_are_found_by_their_echo():
+    from regnekraft.slurm.sync import refused_lines
+
+    lines = ["add account a cluster=c", "add account a cluster=c", "modify qos where name=q"]
+    output = (
+        "sacctmgr: add account a cluster=c\n Adding Account(s)\n  a\n"
+        "sacctmgr: add account a cluster=c\n Nothing new added.\n"
+    )
+    refused = refused_lines(lines, output)
+    assert sorted(refused) == [1, 2]
+    assert "Nothing new added" in refused[1]
+    assert "not run" in refused[2]

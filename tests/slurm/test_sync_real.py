@@ -383,3 +383,73 @@ def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, cap
     assert "no change" in capsys.readouterr().out
     status = json.loads((tmp_path / "sync-status.json").read_text())[desired.cluster]
     assert status["reconcile"]["applied"] == 1 and status["apply"]["changes"] == 0
+
+
+@pytest.mark.parametrize("use_load", [True, False], ids=["load-file", "commands"])
+def test_first_apply_when_default_accounts_are_not_the_first_project(slurm_cluster, use_load):
+    """A user whose default account is not their alphabetically first project: the first
+    apply used to stop with "Nothing new added" (7,852 of 20,000 users nationally)."""
+    runner = CommandRunner(slurm_conf=str(slurm_cluster.slurm_conf))
+    backend = SacctmgrBackend(runner, use_load=use_load)
+    p = "t9" if use_load else "t8"
+    data = description(slurm_cluster.config.cluster_name, prefix=p)
+    for project in data["projects"]:
+        project["users"] = [*project["users"], f"{p}dfa", f"{p}dfb"]
+    # t?acme01 < t?met001 < t?nn1001k: the defaults are the second and the last
+    data["users"] = {f"{p}dfa": {"default_account": f"{p}met001"}}
+    data["users"][f"{p}dfb"] = {"default_account": f"{p}nn1001k"}
+    data["projects"][2]["users"][-1] = {"name": f"{p}dfb", "fairshare": 3}
+    spec = ClusterSpec.from_description(data)
+    first = apply(spec, backend)
+    assert first.error is None and len(first.applied) == len(first.operations)
+    current = backend.read(spec.cluster)
+    assert current.default_accounts[f"{p}dfa"] == f"{p}met001"
+    assert current.default_accounts[f"{p}dfb"] == f"{p}nn1001k"
+    for account in (f"{p}acme01", f"{p}met001", f"{p}nn1001k"):
+        assert (f"{p}dfa", account) in current.users
+    assert current.users[(f"{p}dfb", f"{p}acme01")].fairshare == 3
+    assert apply(spec, backend).in_sync
+
+
+def test_a_refused_line_in_a_batch_stops_apply_naming_it(slurm_cluster):
+    from regnekraft.slurm.diff import Operation
+    from regnekraft.slurm.sync import ApplyError
+
+    runner = CommandRunner(slurm_conf=str(slurm_cluster.slurm_conf))
+    spec = ClusterSpec.from_description(description(slurm_cluster.config.cluster_name, prefix="t7"))
+
+    class Refusing(SacctmgrBackend):
+        def execute_many(self, cluster_name, ops, parents):
+            bad = Operation("add", "user", "t7ghost", where=(("account", "t7nosuch"),))
+            return super().execute_many(cluster_name, [*ops, bad], parents)
+
+    with pytest.raises(ApplyError) as failed:
+        apply(spec, Refusing(runner, use_load=False))
+    assert failed.value.op.name == "t7ghost"
+    assert "doesn't exist" in str(failed.value.cause)
+    # everything before the refused line was done: the tree is there
+    assert plan(spec, SacctmgrBackend(runner)).in_sync
+
+
+def test_apply_all_syncs_every_cluster_with_a_connection(slurm_cluster, tmp_path, capsys):
+    from regnekraft.cli.slurm import EXIT_OK, EXIT_USAGE, main
+
+    name = slurm_cluster.config.cluster_name
+    path = tmp_path / "desired.json"
+    path.write_text(
+        json.dumps({"clusters": [description(name, prefix="t6"), description("elsewhere")]})
+    )
+    common = ["--desired", str(path), "--state-dir", str(tmp_path)]
+    # no connections file: a clear refusal
+    assert main(["apply", "--all", *common]) == EXIT_USAGE
+    assert "no Slurm connections configured" in capsys.readouterr().err
+    connections = tmp_path / "connections.json"
+    connections.write_text(json.dumps({name: {"slurm_conf": str(slurm_cluster.slurm_conf)}}))
+    assert main(["apply", "--all", "--json", *common]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "skipped [elsewhere]: no Slurm connection configured" in captured.err
+    results = json.loads(captured.out)
+    assert [r["cluster"] for r in results] == [name]
+    assert results[0]["applied"] > 0
+    assert main(["plan", "--all", "--json", *common]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)[0]["in_sync"]
