@@ -54,6 +54,7 @@ class UsageRecord(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="usage",
+        db_index=False,
         db_constraint=False,
     )
     username = models.CharField(max_length=64, blank=True)
@@ -91,9 +92,12 @@ class UsageRecord(models.Model):
                 name="usage_idempotency_key",
             )
         ]
+        # Pages, reports and invoices read the day sums (UsageDay), so the records keep only
+        # what the idempotency key and the listings (a project's or an allocation's records,
+        # newest first, paged by id) need: each index costs every insert of an import.
         indexes = [
-            models.Index(fields=["usage_date"], name="usage_date_idx"),
-            models.Index(fields=["project", "usage_date"], name="usage_project_date_idx"),
+            models.Index(fields=["project", "id"], name="usage_project_id_idx"),
+            models.Index(fields=["allocation", "id"], name="usage_allocation_id_idx"),
         ]
 
     def __str__(self) -> str:
