@@ -117,7 +117,7 @@ def read_cluster(run: Runner, cluster: str) -> ClusterSpec:
         qos_read = pool.submit(read_qos, run)
         account_read = pool.submit(_show, run, "account", ACCOUNT_FIELDS)
         assoc_read = pool.submit(_show, run, "assoc", ASSOC_FIELDS, [f"cluster={cluster}"])
-        user_read = pool.submit(_show, run, "user", USER_FIELDS)
+        user_read = pool.submit(_show, run, "user", USER_FIELDS, [f"cluster={cluster}"])
         spec.qos = qos_read.result()
         accounts = {row["Account"]: row for row in account_read.result()}
         assoc_rows = assoc_read.result()
