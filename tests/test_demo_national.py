@@ -101,3 +101,16 @@ def test_a_tiny_national_set_builds_through_the_services_and_again_the_same():
     before = _fingerprint()
     national.build(FRACTION, SEED, progress=False, rebuild=True)
     assert _fingerprint() == before
+
+
+def test_the_demo_command_takes_the_national_flags():
+    from regnekraft.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["demo", "--scale", "national", "--fraction", "0.1", "--seed", "3", "--no-serve"]
+    )
+    assert (args.scale, args.fraction, args.seed, args.rebuild) == ("national", 0.1, 3, False)
+    assert parser.parse_args(["demo"]).scale == "demo"  # the plain demo stays the default
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--scale", "national", "--fraction", "2"])

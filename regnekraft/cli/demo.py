@@ -11,10 +11,10 @@ from typing import Any
 from .output import add_command, emit
 from .serve import add_address, serve
 
+MIN_FRACTION = 0.002  # regnekraft.national.world.MIN_FRACTION (which needs Django set up)
+
 
 def _fraction(value: str) -> float:
-    from regnekraft.national.world import MIN_FRACTION
-
     try:
         fraction = float(value)
     except ValueError as exc:

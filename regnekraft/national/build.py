@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -168,6 +169,9 @@ def build(
         )
     bar = _Progress(bool(progress))
     began = time.perf_counter()
+    quiet = logging.getLogger("regnekraft")  # the services log each write; thousands here
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     try:
         with bar.stage("database"):
             if fresh or rebuild:
@@ -179,6 +183,7 @@ def build(
             built = _build(plan, rng, bar, usage_dir)
     finally:
         bar.close()
+        quiet.setLevel(level)
     summary = {
         "scale": "national",
         "fraction": fraction,
@@ -583,7 +588,8 @@ def describe(summary: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items())
         + f"; total {summary['total_seconds']}.",
         "",
-        f"Sign in with password '{summary['password']}' as: "
+        f"Sign in at {summary.get('url', 'http://127.0.0.1:8000/')} "
+        f"with password '{summary['password']}' as: "
         + ", ".join(f"{u} ({r})" for u, r in summary["sign_ins"].items()),
     ]
     return "\n".join(lines)
