@@ -13,6 +13,7 @@ from regnekraft.slurm.sacctmgr import parse_dump
 from regnekraft.slurm.spec import (
     ClusterSpec,
     SpecError,
+    UserAssoc,
     clear_tres,
     economic_cap_tres,
     fairshares,
@@ -381,3 +382,38 @@ def test_refused_lines_of_a_batch_are_found_by_their_echo():
     assert sorted(refused) == [1, 2]
     assert "Nothing new added" in refused[1]
     assert "not run" in refused[2]
+
+
+def test_a_first_apply_is_qos_commands_then_one_load_file():
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    ops = diff(desired, ClusterSpec("c1"))
+    parents = {name: acc.parent for name, acc in desired.accounts.items()}
+    calls = batches(ops, "c1", parents)
+    assert [b.kind for b in calls] == ["commands", "load"]
+    assert all(op.entity == "qos" for op in calls[0].ops)
+    assert sum(len(b.ops) for b in calls) == len(ops)
+    text = calls[1].text
+    assert text.startswith("Cluster - 'c1'\nParent - 'root'\nAccount - 'industry':")
+    assert "Parent - 'uio'\nAccount - 'nn1001k':Description='nn1001k'" in text
+    assert "QOS='emergency,tier_high':DefaultQOS='tier_high'" in text
+    # a new user's default account on each of its lines, whichever creates it
+    assert "Parent - 'nn1001k'\nUser - 'nobody':Fairshare=1:DefaultAccount='acme01'" in text
+    # without the load file: the same operations as commands, many to a call
+    plain = batches(ops, "c1", parents, use_load=False)
+    assert {b.kind for b in plain} == {"commands"}
+    assert sum(len(b.lines) for b in plain) == len(ops)
+
+
+def test_commands_that_differ_only_in_the_name_are_merged():
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    current = ClusterSpec.from_description(description("c1"))
+    for user in ("u1", "u2", "u3"):
+        current.users[(user, "nn1001k")] = UserAssoc(user, "nn1001k")
+    ops = diff(desired, current)
+    assert len(ops) == 3
+    (call,) = batches(ops, "c1", {})
+    assert call.lines == ("delete user where name=u1,u2,u3 account=nn1001k cluster=c1",)
