@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -146,7 +146,7 @@ class _Progress:
 def build(
     fraction: float = 1.0,
     seed: int = 2026,
-    progress: bool | Callable = True,
+    progress: bool = True,
     *,
     rebuild: bool = False,
     fresh: bool = True,
