@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.allocation import orders, policy
-from regnekraft.allocation.models import OrderStatus, SectorOrderLine
+from regnekraft.allocation.models import Allocation, OrderStatus, SectorOrderLine
 from regnekraft.allocation.policy import PolicyViolation
 from regnekraft.catalog.models import PriceCategory, ResourceClass
 
@@ -23,6 +23,7 @@ from .. import reports
 from ..forms import OrderForm, SubAllocateForm, class_label
 from ..tables import Cell, Column, Table
 from .base import add_refusal, not_visible, page, requires
+from .paging import paged
 
 
 def _sector_organisations(request: HttpRequest):
@@ -54,7 +55,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No orders yet."),
     )
-    for o in orders:
+    # one row per order line: the orders are paged (a page never splits an order)
+    for o in paged(request, order_table, orders.order_by("-year", "organisation__name", "pk")):
         for line in o.lines.all():
             passed = sum((a.amount for a in line.sub_allocations.all() if a.is_live), Decimal(0))
             label = (
@@ -81,7 +83,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         organisation__sector__in=access.coordinated_sectors(request.user)
     )
     allocations = access.visible_allocations(request.user).filter(project__in=projects)
-    used = reports.used_by_allocation(allocations)
     use_table = Table(
         "sector_use",
         _("Use and cost per project"),
@@ -95,7 +96,15 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No allocations in your sector yet."),
     )
-    for a in allocations.select_related("project__organisation", "resource_class__system"):
+    shown = paged(
+        request,
+        use_table,
+        allocations.select_related("project__organisation", "resource_class__system").order_by(
+            "project__code", "-start", "pk"
+        ),
+    )
+    used = reports.used_by_allocation(Allocation.objects.filter(pk__in=[a.pk for a in shown]))
+    for a in shown:
         q, c = used.get(a.pk, (reports.ZERO, reports.ZERO))
         use_table.add(
             a.project.code, a.project.organisation, class_label(a.resource_class), a.amount, q, c
@@ -239,7 +248,7 @@ def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
         ],
         empty_text=_("Nothing passed on yet."),
     )
-    for a in line.sub_allocations.select_related("project"):
+    for a in paged(request, table, line.sub_allocations.select_related("project").order_by("pk")):
         table.add(a.project.code, a.amount, a.get_status_display())
     return page(
         request,

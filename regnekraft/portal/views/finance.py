@@ -20,6 +20,7 @@ from regnekraft.catalog.models import Price
 from ..forms import PriceListForm
 from ..tables import Cell, Column, Table
 from .base import add_refusal, not_visible, page, requires
+from .paging import paged
 
 
 @requires("portal:finance")
@@ -39,8 +40,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No price lists."),
     )
-    for p in Price.objects.select_related("price_list").order_by(
-        "price_list__category", "-price_list__valid_from", "kind"
+    for p in paged(
+        request,
+        prices,
+        Price.objects.select_related("price_list").order_by(
+            "price_list__category", "-price_list__valid_from", "kind", "pk"
+        ),
     ):
         pl = p.price_list
         multipliers = ", ".join(f"{k}: {v}" for k, v in sorted(pl.tier_multipliers.items()))
@@ -67,7 +72,13 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No invoices."),
     )
-    for inv in access.visible_invoices(request.user).select_related("organisation"):
+    for inv in paged(
+        request,
+        invoices,
+        access.visible_invoices(request.user)
+        .select_related("organisation")
+        .order_by("-period_start", "organisation__short_name", "-pk"),
+    ):
         invoices.add(
             Cell(inv.organisation.short_name, reverse("portal:invoice", args=[inv.pk])),
             inv.organisation.get_kind_display(),
@@ -110,7 +121,8 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
             Column(_("Amount (NOK)"), numeric=True, decimals=2),
         ],
     )
-    for line in InvoiceLine.objects.filter(invoice=inv).select_related("project"):
+    invoice_lines = InvoiceLine.objects.filter(invoice=inv).select_related("project")
+    for line in paged(request, lines, invoice_lines.order_by("pk")):
         lines.add(
             line.description,
             line.project.code if line.project else "",

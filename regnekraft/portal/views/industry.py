@@ -22,6 +22,7 @@ from .. import reports
 from ..forms import PurchaseForm, class_label
 from ..tables import Column, Table
 from .base import add_refusal, page, requires
+from .paging import paged
 from .pi import _allocation_table
 
 
@@ -112,7 +113,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No invoices."),
     )
-    for inv in access.visible_invoices(request.user):
+    for inv in paged(
+        request, invoices, access.visible_invoices(request.user).order_by("-period_start", "-pk")
+    ):
         invoices.add(f"{inv.period_start} – {inv.period_end}", inv.total_nok)
     return page(
         request,
@@ -126,5 +129,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "cap_share": settings.economic_cap_share * 100,
             "legal_cap": LEGAL_ECONOMIC_CAP * 100,
         },
-        tables=[_offer_table(today), _allocation_table(allocations, "purchases"), invoices],
+        tables=[
+            _offer_table(today),
+            _allocation_table(request, allocations, "purchases"),
+            invoices,
+        ],
     )

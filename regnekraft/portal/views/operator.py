@@ -36,6 +36,7 @@ from .. import reports, round_plan
 from ..forms import CallForm, ReviewerForm, class_label
 from ..tables import Cell, Column, Table
 from .base import int_param, not_visible, page, requires, year_param
+from .paging import PER_PAGE, paged
 
 
 @requires("portal:catalogue")
@@ -54,7 +55,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
             Column(_("Until")),
         ],
     )
-    for s in System.objects.all():
+    for s in paged(request, systems, System.objects.order_by("name", "pk")):
         systems.add(
             s.name,
             s.get_kind_display(),
@@ -118,11 +119,6 @@ def calls(request: HttpRequest) -> HttpResponse:
             save_call(request.user, **form.cleaned_data)
             messages.success(request, _("Call created as a draft."))
             return redirect("portal:calls")
-    counts = {
-        c["call"]: c["n"]
-        for c in access.visible_applications(request.user).values("call").annotate(n=Count("id"))
-    }
-    call_list = [{"call": c, "applications": counts.get(c.pk, 0)} for c in Call.objects.all()]
     table = Table(
         "calls",
         _("Calls"),
@@ -136,6 +132,16 @@ def calls(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No calls yet."),
     )
+    shown = paged(request, table, Call.objects.order_by("-period_start", "-pk"))
+    counts = {
+        c["call"]: c["n"]
+        for c in access.visible_applications(request.user)
+        .filter(call__in=[c.pk for c in shown])
+        .values("call")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    call_list = [{"call": c, "applications": counts.get(c.pk, 0)} for c in shown]
     for item in call_list:
         c = item["call"]
         table.add(
@@ -214,10 +220,13 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
         ],
         empty_text=_("Nothing decided yet."),
     )
-    for a in (
+    for a in paged(
+        request,
+        decided,
         access.visible_allocations(request.user)
         .filter(application__call=call)
         .select_related("project", "resource_class__system")
+        .order_by("project__code", "pk"),
     ):
         decided.add(
             a.project.code,
@@ -226,11 +235,16 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             a.resource_class.unit,
             a.price_category,
         )
-    apps = (
+    # the applications with their reviewers, a page at a time (the pager is shown above them)
+    app_pages = Table("round_applications", _("Applications and reviewers"), [])
+    apps = paged(
+        request,
+        app_pages,
         access.visible_applications(request.user)
         .filter(call=call)
         .select_related("project")
         .prefetch_related("reviews__reviewer")
+        .order_by("project__code", "pk"),
     )
     return page(
         request,
@@ -243,6 +257,7 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             "checked": checked,
             "editable": call.status != CallStatus.DECIDED,
             "applications": apps,
+            "application_pages": app_pages,
             "reviewer_form": ReviewerForm(reviewers=reviewers),
             "optimiser_available": round_plan.optimiser is not None,
         },
@@ -270,10 +285,11 @@ def changes(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Change request decided."))
         return redirect("portal:changes")
+    # the oldest pending first, a bounded number: deciding them brings up the next
     pending = list(
-        visible.filter(status=ChangeStatus.PENDING).select_related(
-            "allocation__project", "allocation__resource_class__system", "requested_by"
-        )
+        visible.filter(status=ChangeStatus.PENDING)
+        .select_related("allocation__project", "allocation__resource_class__system", "requested_by")
+        .order_by("created", "pk")[:PER_PAGE]
     )
     table = Table(
         "change_requests",
@@ -290,9 +306,13 @@ def changes(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No change requests."),
     )
-    for c in visible.select_related(
-        "allocation__project", "allocation__resource_class__system"
-    ).order_by("-created"):
+    for c in paged(
+        request,
+        table,
+        visible.select_related(
+            "allocation__project", "allocation__resource_class__system"
+        ).order_by("-created", "-pk"),
+    ):
         table.add(
             c.created.date(),
             c.allocation.project.code,
@@ -443,7 +463,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No changes recorded."),
     )
-    for e in entries[:300]:
+    for e in paged(request, table, entries.order_by("-at", "-id")):
         table.add(e.at, e.actor_label, e.action, e.object_type, e.object_repr)
     types = list(
         AuditEntry.objects.values_list("object_type", flat=True).distinct().order_by("object_type")

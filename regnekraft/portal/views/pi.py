@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft import access
+from regnekraft.accounting.models import InvoiceLine
 from regnekraft.allocation.applications import submit_application
 from regnekraft.allocation.calls import require_open
 from regnekraft.allocation.changes import request_change
@@ -21,12 +23,18 @@ from regnekraft.parties.projects import add_member, remove_member
 
 from .. import reports
 from ..forms import ApplicationForm, ChangeRequestForm, MemberForm, class_label
+from ..reports import ZERO
 from ..tables import Cell, Column, Table
 from .base import add_refusal, int_param, not_visible, page, requires
+from .paging import paged
 
 
-def _allocation_table(allocations, table_id: str = "allocations") -> Table:
-    used = reports.used_by_allocation(allocations)
+def _allocation_table(request, allocations, table_id: str = "allocations") -> Table:
+    return _allocations(request, allocations, table_id)[0]
+
+
+def _allocations(request, allocations, table_id: str = "allocations") -> tuple[Table, list]:
+    """The page of ``allocations`` as a table, and the allocations on it."""
     table = Table(
         table_id,
         _("Allocations"),
@@ -45,7 +53,13 @@ def _allocation_table(allocations, table_id: str = "allocations") -> Table:
         ],
         empty_text=_("No allocations yet."),
     )
-    for a in allocations.select_related("project", "resource_class__system"):
+    shown = paged(
+        request,
+        table,
+        allocations.select_related("project", "resource_class__system").order_by("-start", "-pk"),
+    )
+    used = reports.used_by_allocation(Allocation.objects.filter(pk__in=[a.pk for a in shown]))
+    for a in shown:
         q, c = used.get(a.pk, (reports.ZERO, reports.ZERO))
         table.add(
             Cell(a.project.code, reverse("portal:project", args=[a.project.code])),
@@ -60,7 +74,7 @@ def _allocation_table(allocations, table_id: str = "allocations") -> Table:
             a.get_status_display(),
             c,
         )
-    return table
+    return table, shown
 
 
 @requires("portal:pi")
@@ -80,7 +94,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("You are not part of any project yet."),
     )
-    for p in projects:
+    for p in paged(request, project_table, projects.order_by("code", "pk")):
         mine = (
             _("Principal investigator") if p.pi_id == getattr(person, "pk", None) else _("Member")
         )
@@ -94,7 +108,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     # The page shows what hangs on the visible projects: their allocations and applications are
     # exactly what access.visible_allocations/visible_applications allow for them, so the project
     # list is evaluated once instead of rebuilding the access sub-queries for every table.
-    project_ids = [p.pk for p in projects]
+    project_ids = list(projects.values_list("pk", flat=True))
     allocations = Allocation.objects.filter(project_id__in=project_ids)
     applications = Application.objects.filter(project_id__in=project_ids).select_related(
         "call", "project"
@@ -110,7 +124,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No applications yet."),
     )
-    for a in applications:
+    for a in paged(request, app_table, applications.order_by("-submitted_at", "-pk")):
         app_table.add(a.call.name, a.project.code, a.get_status_display(), a.submitted_at.date())
     warn_table = Table(
         "warnings",
@@ -125,7 +139,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No warnings."),
     )
-    for e in reports.warnings_for(allocations)[:50]:
+    for e in paged(request, warn_table, reports.warnings_for(allocations).order_by("-at", "-pk")):
         warn_table.add(
             e.at.date(),
             e.allocation.project.code,
@@ -145,7 +159,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No usage recorded yet."),
     )
-    for r in reports.monthly_charges(project_ids):
+    for r in paged(request, charge_table, reports.monthly_charges(project_ids)):
         charge_table.add(f"{r['month']:%Y-%m}", r["project__code"], r["q"], r["c"])
     invoice_table = Table(
         "invoices",
@@ -157,15 +171,26 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No invoices."),
     )
-    for inv in access.visible_invoices(user).select_related("organisation"):
-        invoice_table.add(
-            inv.organisation,
-            f"{inv.period_start} – {inv.period_end}",
-            access.visible_invoice_total(user, inv),
+    invoices = (
+        access.visible_invoices(user)
+        .select_related("organisation")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=InvoiceLine.objects.filter(project__in=access.visible_projects(user)),
+                to_attr="visible_lines",
+            )
         )
+        .order_by("-period_start", "-pk")
+    )
+    for inv in paged(request, invoice_table, invoices):
+        # a PI who is not the invoice's contact sees the total of their projects' lines
+        whole = access.sees_whole_invoice(user, inv)
+        total = inv.total_nok if whole else sum((x.amount_nok for x in inv.visible_lines), ZERO)
+        invoice_table.add(inv.organisation, f"{inv.period_start} – {inv.period_end}", total)
     tables = [
         project_table,
-        _allocation_table(allocations),
+        _allocation_table(request, allocations),
         app_table,
         warn_table,
         charge_table,
@@ -221,25 +246,24 @@ def project(request: HttpRequest, code: str) -> HttpResponse:
         [Column(_("Name")), Column(_("E-mail")), Column(_("Slurm user"))],
         empty_text=_("No members besides the PI."),
     )
-    for m in proj.members.all():
+    member_list = paged(request, members, proj.members.order_by("name", "pk"))
+    for m in member_list:
         members.add(m.name, m.email, m.slurm_username)
     allocations = access.visible_allocations(request.user).filter(project=proj)
+    allocation_table, allocation_list = _allocations(request, allocations)
     ctx = {
         "title": f"{proj.code}: {proj.title}",
         "project": proj,
         "is_pi": is_pi,
         "form": form,
-        "member_list": list(proj.members.all()),
-        "allocation_list": list(allocations.select_related("resource_class__system")),
+        "member_list": member_list,  # the members and allocations on this page of the tables
+        "allocation_list": allocation_list,
     }
     return page(
         request,
         "portal/pi_project.html",
         ctx,
-        tables=[
-            members,
-            _allocation_table(allocations),
-        ],
+        tables=[members, allocation_table],
     )
 
 

@@ -16,6 +16,7 @@ from regnekraft.allocation.reviews import save_review
 from ..forms import ReviewForm, class_label
 from ..tables import Cell, Column, Table
 from .base import add_refusal, not_visible, page, requires
+from .paging import paged
 
 
 def _my_reviews(request: HttpRequest):
@@ -40,7 +41,8 @@ def assigned(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No applications are assigned to you."),
     )
-    for r in _my_reviews(request).order_by("submitted", "application__call__name"):
+    mine = _my_reviews(request).order_by("submitted", "application__call__name", "pk")
+    for r in paged(request, table, mine):
         status = _("Submitted") if r.submitted else _("To do")
         table.add(
             r.application.call.name,
