@@ -91,7 +91,9 @@ class UsageRecordViewSet(ReadOnlyViewSet):
     pagination_class = UsageCursorPagination
 
     def get_queryset(self):
-        records = UsageRecord.objects.select_related("project").order_by(
+        # The projects' codes in a second query for the page: a join lets SQLite's planner walk
+        # the projects and sort every record instead of reading the usage-date index backwards.
+        records = UsageRecord.objects.prefetch_related("project").order_by(
             *UsageCursorPagination.ordering
         )
         if not access.sees_all(self.request.user):
