@@ -188,6 +188,25 @@ TIME_ZONE = "Europe/Oslo"
 USE_I18N = True
 USE_TZ = True
 
+# One cache for every web worker on the host (the dashboard's rendered parts, keyed by a
+# fingerprint of the data): a file cache under REGNEKRAFT_VAR, so a change is rebuilt once,
+# not once per worker. REGNEKRAFT_CACHE_URL names a shared server cache instead for several
+# hosts (redis://... with Django's Redis backend, which needs the redis package).
+_CACHE_URL = os.environ.get("REGNEKRAFT_CACHE_URL", "")
+if _CACHE_URL.startswith("redis"):
+    _REDIS = "django.core.cache.backends.redis.RedisCache"
+    CACHES = {"default": {"BACKEND": _REDIS, "LOCATION": _CACHE_URL}}
+elif MODE == "test":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        }
+    }
+
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # also creates VAR_DIR for the embedded database
