@@ -24,6 +24,10 @@ from tests import factories as f
 
 WRITERS = 20
 PASSWORD = "pw-busy-123"
+sqlite_only = pytest.mark.skipif(
+    not connections.settings["default"]["ENGINE"].endswith("sqlite3"),
+    reason="SQLite's locking (the settings and the file database copy are SQLite's)",
+)
 
 
 # -- the answer --------------------------------------------------------------------------------
@@ -79,6 +83,7 @@ def test_a_lock_found_by_a_later_middleware_is_a_503_too(rf):
     assert plain(rf.get("/pi/")).status_code == 500
 
 
+@sqlite_only
 def test_settings_queue_writers_in_wal():
     options = connections.settings["default"]["OPTIONS"]
     assert options["transaction_mode"] == "IMMEDIATE"
@@ -186,6 +191,7 @@ def _organisations(path: Path, prefix: str = "Busy ") -> int:
         db.close()
 
 
+@sqlite_only
 def test_writers_queue_behind_a_long_write_and_all_get_through(file_db):
     token, _ = _world_on(file_db)
     results = _run(file_db, token, hold=1.0, timeout=20, stagger=0.02)
@@ -194,6 +200,7 @@ def test_writers_queue_behind_a_long_write_and_all_get_through(file_db):
     assert _organisations(file_db) == sum(1 for kind, *_ in results if kind == "api")
 
 
+@sqlite_only
 def test_writers_that_wait_too_long_get_503_with_retry_after_never_500(file_db):
     token, _ = _world_on(file_db)
     results = _run(file_db, token, hold=2.5, timeout=0.5, stagger=0.15)
