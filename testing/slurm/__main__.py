@@ -17,7 +17,14 @@ def main() -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
     print(f"export SLURM_CONF={cluster.slurm_conf}")
-    print(f"# state in {cluster.base}; Ctrl-C stops every daemon", flush=True)
+    print(f"# state in {cluster.base}; Ctrl-C or SIGTERM stops every daemon", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # started in the background (`&`), SIGINT is ignored; SIGTERM would skip the clean-up
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         signal.pause()
     except KeyboardInterrupt:
