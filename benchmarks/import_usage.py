@@ -288,9 +288,11 @@ def copy_baselines(path: Path, tmp: Path, n: int) -> tuple[float, float]:
         raw.commit()
         # (b): the records into the usage table, with its indexes and history
         cur.execute("CHECKPOINT")
+        cpu = server_cpu_seconds()
         t = time.perf_counter()
         _copy_in(cur, f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)", rows_path)
         copied = time.perf_counter() - t
+        copied_cpu = server_cpu_seconds()
         raw.rollback()
     raw.autocommit = True
     with raw.cursor() as cur:
@@ -304,6 +306,11 @@ def copy_baselines(path: Path, tmp: Path, n: int) -> tuple[float, float]:
     print(
         f"(b) COPY of the same records into the usage table with its indexes: {copied:.1f} s = "
         f"{n / copied:,.0f} records/s"
+        + (
+            f" (database server CPU {copied_cpu - cpu:.1f} s)"
+            if cpu is not None and copied_cpu is not None
+            else ""
+        )
     )
     return plain, copied
 
@@ -351,6 +358,33 @@ def describe_cpu(read: int, parts: tuple[float, float, float]) -> str:
     )
 
 
+TIMINGS: dict[str, tuple[float, float]] = {}
+
+
+def time_steps() -> None:
+    """Time the steps of an import that run after the records are written (wall and server CPU
+    seconds, in TIMINGS): the day sums and the balance thresholds."""
+    from regnekraft.accounting import aggregates, balances
+
+    for module, name in ((aggregates, "add_imported"), (balances, "update_balances")):
+        original = getattr(module, name)
+
+        def timed(*args, _original=original, _name=name, **kwargs):
+            t, cpu = time.perf_counter(), server_cpu_seconds() or 0.0
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                TIMINGS[_name] = (time.perf_counter() - t, (server_cpu_seconds() or 0.0) - cpu)
+
+        setattr(module, name, timed)
+
+
+def describe_steps() -> str:
+    return ", ".join(
+        f"{name} {wall:.1f} s (server CPU {cpu:.1f} s)" for name, (wall, cpu) in TIMINGS.items()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -372,6 +406,7 @@ def main() -> None:
         from regnekraft.accounting.services import import_usage
 
         db_name = fresh_database()
+        time_steps()
         postgres = connection.vendor == "postgresql"
         try:
             logging.getLogger("regnekraft.allocation").setLevel(logging.WARNING)  # per decision
@@ -400,6 +435,7 @@ def main() -> None:
                     f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
                     "(other work on the machine slows the wall-clock figures)"
                 )
+                TIMINGS.clear()
                 cpu = cpu_now()
                 first = import_usage(path)
                 cpu_first = cpu_used(cpu)
@@ -411,6 +447,7 @@ def main() -> None:
                     f"= {rate:,.0f} records/s"
                 )
                 print(f"    {describe_cpu(first.read, cpu_first)}")
+                print(f"    of which after writing: {describe_steps()}")
                 if plain and copied:
                     print(
                         f"    import / COPY into the usage table (b): {first.seconds / copied:.2f} "

@@ -1006,6 +1006,7 @@ class _Writer:
                         copy.write(payload)
                 except psycopg.errors.UniqueViolation:
                     cur.execute("ROLLBACK TO SAVEPOINT usage_batch")
+                    cur.execute("RELEASE SAVEPOINT usage_batch")
                     self.direct = False
                     self.careful = self.backoff
                     self.backoff *= 2
