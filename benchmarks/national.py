@@ -43,8 +43,10 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,19 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "regnekraft.settings")
     env.setdefault("REGNEKRAFT_MODE", "demo")  # the demo's data over plain HTTP on loopback
+    # A cache of its own (settings: a file cache under REGNEKRAFT_VAR), so the first dashboard
+    # request of a run fills it as after a change, and no other checkout's cache is touched.
+    env.setdefault("REGNEKRAFT_VAR", _private_var())
     return env
+
+
+_VAR: list[str] = []
+
+
+def _private_var() -> str:
+    if not _VAR:
+        _VAR.append(tempfile.mkdtemp(prefix="regnekraft-national-var-"))
+    return _VAR[0]
 
 
 def _setup_django() -> None:
@@ -561,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["commands"] = commands(WINDOW, env, outdir)
     figures["total_seconds"] = time.perf_counter() - began
     figures["parent_peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if _VAR:  # the private cache folder this run made
+        shutil.rmtree(_VAR[0], ignore_errors=True)
     print(summary(figures, compare))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(figures, indent=1, default=str))
