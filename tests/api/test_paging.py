@@ -164,6 +164,20 @@ def test_usage_page_query_count_does_not_grow_with_records(world, as_user):
     assert queries() == few
 
 
+def test_audit_log_pages_by_cursor_through_every_entry_once(world, as_user):
+    from regnekraft.audit.models import AuditEntry
+
+    client = as_user(world.operator)
+    rows = _walk(client, "/api/audit/", {"limit": 5})
+    ids = [r["id"] for r in rows]
+    expected = list(AuditEntry.objects.order_by("-at", "-id").values_list("id", flat=True))
+    assert ids == expected and len(ids) > 10
+    kind = "allocation.Allocation"
+    rows = _walk(client, "/api/audit/", {"limit": 1, "object_type": kind})
+    assert {r["object_type"] for r in rows} == {kind}
+    assert len(rows) == AuditEntry.objects.filter(object_type=kind).count()
+
+
 # -- every list ------------------------------------------------------------------------------
 
 
