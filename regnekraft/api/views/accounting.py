@@ -191,6 +191,10 @@ class InvoiceViewSet(ReadOnlyViewSet):
             form.validated_data["period_end"],
             form.validated_data.get("organisation"),
         )
+        # read back with their lines and organisations (a monthly run issues thousands), in the
+        # order the run gave them
+        order = {invoice.pk: i for i, invoice in enumerate(issued)}
+        issued = sorted(self.get_queryset().filter(pk__in=order), key=lambda inv: order[inv.pk])
         return Response(InvoiceSerializer(issued, many=True, context={"request": request}).data)
 
     @extend_schema(
