@@ -400,6 +400,10 @@ _PLAIN_VALUE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 # the fewest load-file operations worth a load (one load costs about two commands)
 LOAD_MIN_OPERATIONS = 3
 COMMANDS_PER_CALL = 200
+# operations per load file: one load of the whole national tree (43,000 operations) ran
+# 20 minutes and then failed with "Getting response to message type: DBD_ADD_ASSOCS"
+# (sacctmgr gave up waiting for slurmdbd); chunks keep each request bounded
+LOAD_CHUNK = 4000
 NAMES_PER_COMMAND = 100
 
 
@@ -549,10 +553,12 @@ def batches(
     *,
     use_load: bool = True,
     per_call: int = COMMANDS_PER_CALL,
+    load_chunk: int = LOAD_CHUNK,
 ) -> list[Batch]:
     """The sacctmgr calls that run ``ops`` (in ``diff`` order): QOS commands first, then one
     load file with the loadable operations (when there are at least
-    ``LOAD_MIN_OPERATIONS``), then the other commands, many per call."""
+    ``LOAD_MIN_OPERATIONS``; at most ``load_chunk`` operations per file), then the other
+    commands, many per call."""
     qos = [op for op in ops if op.entity == "qos"]
     rest = [op for op in ops if op.entity != "qos"]
     to_load = [op for op in rest if loadable(op)] if use_load else []
@@ -560,7 +566,9 @@ def batches(
         to_load = []
     loaded = {id(op) for op in to_load}
     out = _command_batches(qos, per_call)
-    if to_load:
-        out.append(Batch("load", tuple(to_load), text=load_file(cluster, to_load, parents)))
+    # in diff order, so a chunk's parents and new users' default accounts come first
+    for start in range(0, len(to_load), load_chunk):
+        chunk = to_load[start : start + load_chunk]
+        out.append(Batch("load", tuple(chunk), text=load_file(cluster, chunk, parents)))
     out.extend(_command_batches([op for op in rest if id(op) not in loaded], per_call))
     return out

@@ -417,3 +417,22 @@ def test_commands_that_differ_only_in_the_name_are_merged():
     assert len(ops) == 3
     (call,) = batches(ops, "c1", {})
     assert call.lines == ("delete user where name=u1,u2,u3 account=nn1001k cluster=c1",)
+
+
+def test_a_big_load_is_split_in_chunks_parents_and_defaults_first():
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    ops = diff(desired, ClusterSpec("c1"))
+    parents = {name: acc.parent for name, acc in desired.accounts.items()}
+    loads = [b for b in batches(ops, "c1", parents, load_chunk=4) if b.kind == "load"]
+    assert len(loads) > 2 and all(len(b.ops) <= 4 for b in loads)
+    seen: set[str] = {"root"}
+    for call in loads:
+        for op in call.ops:
+            settings = dict(op.settings)
+            if op.entity == "account":
+                assert settings["parent"] in seen
+                seen.add(op.name)
+            else:
+                assert dict(op.where)["account"] in seen
