@@ -107,8 +107,12 @@ def _quarters(start: dt.date, end: dt.date) -> list[str]:
 
 
 def ensure_data(fraction: float, seed: int, rebuild: bool) -> dict:
+    from django.core.management import call_command
+
     from regnekraft import national
 
+    # A set built by an older checkout gets this one's schema (indexes) before it is measured.
+    call_command("migrate", verbosity=0)
     was = national.recorded()
     if was is not None and not rebuild:
         if abs(float(was.get("fraction", 0)) - fraction) > 1e-9:
