@@ -134,8 +134,8 @@ def main() -> None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator.user)}")
         n = UsageRecord.objects.count()
         deep = int(n * 0.8)
-        row = UsageRecord.objects.order_by("-usage_date", "-id").values("usage_date", "id")[deep]
-        cursor = _cursor([row["usage_date"].isoformat(), row["id"]])
+        row = UsageRecord.objects.order_by("-id").values("id")[deep]
+        cursor = _cursor([row["id"]])  # the cursor of UsageCursorPagination's ordering
         project = UsageRecord.objects.values_list("project_id", flat=True).first()
 
         def get(params):

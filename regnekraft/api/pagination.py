@@ -200,10 +200,11 @@ class KeysetPagination(BasePagination):
 
 
 class UsageCursorPagination(KeysetPagination):
-    """Usage records, newest usage date first: the usage-date indexes (alone and after the
-    project) serve the order and the seek; ``id`` breaks ties."""
+    """Usage records, newest first (the last imported): the primary key serves the order and the
+    seek, and the indexes the records keep, (project, id) and (allocation, id), serve them for
+    the ``?project=`` and ``?allocation=`` filters."""
 
-    ordering = ("-usage_date", "-id")
+    ordering = ("-id",)
 
 
 class AuditCursorPagination(KeysetPagination):

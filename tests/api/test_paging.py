@@ -75,8 +75,8 @@ def _walk(client, url: str, params: dict) -> list[dict]:
 
 
 def _usage_order(rows: list[dict]) -> list[int]:
-    by_id = {r.pk: r for r in UsageRecord.objects.filter(pk__in=[row["id"] for row in rows])}
-    return sorted(by_id, key=lambda pk: (by_id[pk].usage_date, pk), reverse=True)
+    """Newest first: the order of the pagination's keyset (the records' indexes serve it)."""
+    return sorted((row["id"] for row in rows), reverse=True)
 
 
 # -- usage: keyset pages ---------------------------------------------------------------------

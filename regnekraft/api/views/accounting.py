@@ -84,8 +84,8 @@ def _period(request) -> tuple[dt.date, dt.date]:
     )
 )
 class UsageRecordViewSet(ReadOnlyViewSet):
-    """Metered usage records of the projects you may see, rated at import; newest usage date
-    first, paged by cursor (follow `next`)."""
+    """Metered usage records of the projects you may see, rated at import; newest (last
+    imported) first, paged by cursor (follow `next`)."""
 
     serializer_class = UsageRecordSerializer
     pagination_class = UsageCursorPagination
