@@ -437,13 +437,14 @@ def _ratio(now: float | None, then: float | None) -> str:
 
 
 def summary(figures: dict, compare: dict | None) -> str:
+    base = f"{float((compare or {}).get('fraction', 0.1)) * 100:g} %"
     lines = [
         f"\nSummary (fraction {figures['fraction']}; goal p95 < {P95_GOAL_MS:.0f} ms at "
         f"{figures['clients']} clients; commands < {COMMAND_GOAL_S:.0f} s and < 1 GiB"
-        + (f"; ratio to the 10 % run <= {RATIO_GOAL:.0f}" if compare else "")
+        + (f"; ratio to the {base} run <= {RATIO_GOAL:.0f}" if compare else "")
         + ")",
         f"{'figure':<28} {'value':>12} {'goal':>12} {'':>5} {'queries':>8}"
-        + (f" {'10 %':>12} {'ratio':>10} {'queries 10 %':>12}" if compare else ""),
+        + (f" {base:>12} {'ratio':>10} {'queries ' + base:>12}" if compare else ""),
     ]
     then_load = (compare or {}).get("load", {})
     then_q = (compare or {}).get("queries", {})
