@@ -48,9 +48,8 @@ def serve(port: int, workers: int, threads: bool) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "regnekraft.settings")
     django.setup()
     from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
-    from django.core.wsgi import get_wsgi_application
 
-    app = get_wsgi_application()
+    from regnekraft.wsgi import application as app  # as servers load it (warmed up)
 
     def timed(environ, start_response):
         began = time.perf_counter()
