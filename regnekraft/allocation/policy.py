@@ -352,29 +352,85 @@ def _year_uses(
             y_start,
             y_end,
             rc.capacity(y_start, y_end),
-            sum((c.within(y_start, y_end) for c in commitments if c.economic), Decimal(0)),
-            sum((c.within(y_start, y_end) for c in commitments if not c.research), Decimal(0)),
+            _within(commitments, y_start, y_end, ECONOMIC),
+            _within(commitments, y_start, y_end, NON_RESEARCH),
         )
         for y_start, y_end in _years(start, end)
     ]
 
 
+ALL, ECONOMIC, NON_RESEARCH = "all", "economic", "non_research"
+
+
+def _counts(c: _Commitment, which: str) -> bool:
+    return which == ALL or (c.economic if which == ECONOMIC else not c.research)
+
+
+def _within(
+    commitments: Iterable[_Commitment], start: dt.date, end: dt.date, which: str
+) -> Decimal:
+    """The units of ``commitments`` (all, the economic ones or the non-research ones) that fall
+    within [start, end)."""
+    return sum((c.within(start, end) for c in commitments if _counts(c, which)), Decimal(0))
+
+
+class _Committed:
+    """What is committed to each class, for one :func:`check` of many proposals (a round):
+    the existing commitments are read once per class, span and exclusion, and each sum is
+    carried forward as the proposals before are added, instead of being summed afresh for
+    every proposal (which made a round's check quadratic in its applications). The sums are
+    the same ones, added in another order."""
+
+    def __init__(self) -> None:
+        self._existing: dict[tuple, list[_Commitment]] = {}
+        self._earlier: dict[int, list[_Commitment]] = {}
+        self._sums: dict[tuple, list] = {}  # key -> [earlier commitments added, running sum]
+
+    def add(self, p: Proposal) -> None:
+        if p.order_line is None:
+            self._earlier.setdefault(p.resource_class.pk, []).append(_as_commitment(p))
+
+    def within(self, p: Proposal, start: dt.date, end: dt.date, which: str) -> Decimal:
+        rc = p.resource_class
+        span = _year_span(p.start, p.end)
+        exclude = (p.replaces.pk,) if p.replaces is not None else ()
+        key = (rc.pk, span, exclude, start, end, which)
+        entry = self._sums.get(key)
+        if entry is None:
+            found = self._existing.get(key[:3])
+            if found is None:
+                found = self._existing[key[:3]] = _existing_commitments(rc, *span, exclude)
+            entry = self._sums[key] = [0, _within(found, start, end, which)]
+        earlier = self._earlier.get(rc.pk, [])
+        entry[1] += _within(earlier[entry[0] :], start, end, which)
+        entry[0] = len(earlier)
+        return entry[1]
+
+    def years(self, p: Proposal) -> list[_YearUse]:
+        rc = p.resource_class
+        return [
+            _YearUse(
+                y_start,
+                y_end,
+                rc.capacity(y_start, y_end),
+                self.within(p, y_start, y_end, ECONOMIC),
+                self.within(p, y_start, y_end, NON_RESEARCH),
+            )
+            for y_start, y_end in _years(p.start, p.end)
+        ]
+
+
 def _check_shared(
-    p: Proposal, settings: PolicySettings, earlier: Sequence[Proposal]
+    p: Proposal, settings: PolicySettings, committed_to: _Committed
 ) -> list[Violation]:
-    """Capacity, economic cap and research share against everything already committed."""
+    """Capacity, economic cap and research share against everything already committed (and
+    the proposals before ``p`` that ``committed_to`` has been given)."""
     rc = p.resource_class
-    span_start, span_end = _year_span(p.start, p.end)
-    exclude = [p.replaces.pk] if p.replaces is not None else []
-    commitments = _existing_commitments(rc, span_start, span_end, exclude)
-    commitments += [
-        _as_commitment(q) for q in earlier if q.resource_class.pk == rc.pk and q.order_line is None
-    ]
     out: list[Violation] = []
 
     capacity = rc.capacity(p.start, p.end)
     limit = capacity * settings.overbooking_factor
-    committed = sum((c.within(p.start, p.end) for c in commitments), Decimal(0))
+    committed = committed_to.within(p, p.start, p.end, ALL)
     if committed + p.amount > limit:
         out.append(
             Violation(
@@ -399,7 +455,7 @@ def _check_shared(
     mine = _as_commitment(p)
     cap_share = settings.economic_cap
     protected = settings.research_protected_share
-    for year in _year_uses(rc, commitments, p.start, p.end):
+    for year in committed_to.years(p):
         share_now = mine.within(year.start, year.end)
         if p.economic and year.economic + share_now > year.economic_allowed(settings):
             allowed = year.economic_allowed(settings)
@@ -445,13 +501,14 @@ def check(proposals: Sequence[Proposal], settings: PolicySettings | None = None)
     """Every rule broken by committing ``proposals`` together (in order) on top of what exists."""
     settings = settings or PolicySettings.current()
     out: list[Violation] = []
+    committed_to = _Committed()
     for i, p in enumerate(proposals):
-        earlier = proposals[:i]
         out += static_violations(p, settings)
         if p.order_line is not None:
-            out += _check_order_bounds(p, earlier)
+            out += _check_order_bounds(p, proposals[:i])
         else:
-            out += _check_shared(p, settings, earlier)
+            out += _check_shared(p, settings, committed_to)
+        committed_to.add(p)
     return out
 
 

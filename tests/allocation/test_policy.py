@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from regnekraft.allocation import policy, services
 from regnekraft.allocation.models import Allocation, SectorOrder, SectorOrderLine
@@ -281,3 +283,45 @@ def test_remaining_economic_room_follows_the_tightest_calendar_year():
         ]
         > 0
     )
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    items=st.lists(
+        st.tuples(st.sampled_from(["H1", "YEAR", "Q1"]), st.integers(1, 30_000)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_batch_counts_what_each_proposal_finds_committed_before_it(items):
+    """A round's check carries its sums from one proposal to the next: each proposal must see
+    the existing commitment plus every earlier one, pro rata, as if summed afresh."""
+    periods = {
+        "H1": H1,
+        "YEAR": YEAR,
+        "Q1": (dt.date(f.YEAR, 1, 1), dt.date(f.YEAR, 4, 1)),
+    }
+    f.policy(research_protected_share=Decimal("0"))
+    rc = f.resource_class(units=10)
+    existing = (YEAR, Decimal(20_000))
+    _research_grant(f.project(), rc, existing[1], existing[0])
+    batch = [
+        policy.Proposal.grant(f.project(), rc, Decimal(amount), *periods[name])
+        for name, amount in items
+    ]
+
+    def within(period, amount, start, end):
+        days = (period[1] - period[0]).days
+        overlap = max(0, (min(end, period[1]) - max(start, period[0])).days)
+        return amount * Decimal(overlap) / Decimal(days)
+
+    expected = []
+    for i, p in enumerate(batch):
+        before = [existing] + [((q.start, q.end), q.amount) for q in batch[:i]]
+        committed = sum((within(per, a, p.start, p.end) for per, a in before), Decimal(0))
+        if committed + p.amount > rc.capacity(p.start, p.end):
+            expected.append(committed)
+    found = [v for v in policy.check(batch) if v.rule == "capacity"]
+    assert [Decimal(v.numbers["committed"]) for v in found] == pytest.approx(expected)
