@@ -341,6 +341,12 @@ def apply(
                 op, result.applied, exc, periods=periods_after(desired, periods or {}, done)
             ) from exc
         result.applied.append(op)
+    return _finished(desired, result, periods)
+
+
+def _finished(
+    desired: ClusterSpec, result: SyncResult, periods: Mapping[str, str] | None
+) -> SyncResult:
     result.finished = time.time()
     result.periods = periods_after(desired, periods or {})
     resets = sum(1 for op in result.applied if ("RawUsage", "0") in op.settings)
@@ -381,16 +387,7 @@ def _apply_batched(
         raise ApplyError(
             exc.op, exc.done, exc.cause, periods=periods_after(desired, periods or {}, done)
         ) from exc.cause
-    result.finished = time.time()
-    result.periods = periods_after(desired, periods or {})
-    resets = sum(1 for op in result.applied if ("RawUsage", "0") in op.settings)
-    logger.info(
-        "apply on %s: %d operation(s) applied (%d usage reset(s))",
-        desired.cluster,
-        len(result.applied),
-        resets,
-    )
-    return result
+    return _finished(desired, result, periods)
 
 
 def reconcile(
