@@ -176,6 +176,7 @@ def build(
         with bar.stage("database"):
             if fresh or rebuild:
                 call_command("migrate", verbosity=0)
+                _check_pending_constraints()
                 call_command("flush", interactive=False, verbosity=0)
         plan = world.plan(fraction, seed)
         rng = np.random.default_rng(seed + 1)
@@ -199,6 +200,15 @@ def build(
     with acting_as("demo"), transaction.atomic():
         audit.note(NOTE, PolicySettings.current(), summary)
     return summary
+
+
+def _check_pending_constraints() -> None:
+    """Inside a transaction (a test), PostgreSQL refuses to TRUNCATE tables whose deferred
+    foreign-key checks are still pending; run them now, so the flush can go ahead."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cur:
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 @contextmanager
