@@ -8,6 +8,7 @@ whatever the size of the system.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
@@ -90,7 +91,7 @@ def mask_to_ranges(mask: int) -> str:
     return " ".join(out)
 
 
-class _Profile:
+class _Profile(ABC):
     """What node and count profiles share: breakpoints ``ts[i]`` and, for each segment
     ``[ts[i], ts[i+1])``, a value ``vs[i]`` (a node set, or a count of free nodes); the
     last segment lasts for ever. Subclasses say how a reservation is given back
@@ -101,9 +102,9 @@ class _Profile:
     ts: list[float]
     vs: list[int]
 
+    @abstractmethod
     def _give(self, i: int, k: int, x: int) -> None:
         """Add ``x`` back to the segments ``i`` to ``k - 1``."""
-        raise NotImplementedError
 
     def _split(self, t: float) -> int:
         ts = self.ts

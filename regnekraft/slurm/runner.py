@@ -72,6 +72,18 @@ class CommandRunner:
 
     calls: int = 0  # Slurm client processes started (the benchmarks count them)
 
+    def _start(
+        self, argv: Sequence[str], env: Mapping[str, str] | None, what: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """The full command line and environment of one client process (counted)."""
+        full = [*self.prefix, *argv]
+        self.calls += 1
+        run_env = self.env()
+        if env:
+            run_env.update(env)
+        logger.debug("%s %s", what, shlex.join(full))
+        return full, run_env
+
     def feed(
         self, argv: Sequence[str], stdin: str, timeout: float | None = None
     ) -> tuple[int, str]:
@@ -106,12 +118,7 @@ class CommandRunner:
     def stream(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
         """The output of ``argv`` line by line as it is written (memory does not grow with
         it); errors as for ``__call__``, raised once the output has ended."""
-        full = [*self.prefix, *argv]
-        self.calls += 1
-        run_env = self.env()
-        if env:
-            run_env.update(env)
-        logger.debug("streaming %s", shlex.join(full))
+        full, run_env = self._start(argv, env, "streaming")
         try:
             process = subprocess.Popen(
                 full,
@@ -144,12 +151,7 @@ class CommandRunner:
             raise SlurmCommandError(full, process.returncode, "", stderr)
 
     def __call__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-        full = [*self.prefix, *argv]
-        self.calls += 1
-        run_env = self.env()
-        if env:
-            run_env.update(env)
-        logger.debug("running %s", shlex.join(full))
+        full, run_env = self._start(argv, env, "running")
         try:
             result = subprocess.run(
                 full, capture_output=True, text=True, env=run_env, timeout=self.timeout
