@@ -187,3 +187,30 @@ def granted(
     c = call(period=period)
     app = application(c, proj, {rc: Decimal(amount)})
     return services.decide_application(app, {rc.pk: Decimal(amount)})[0]
+
+
+def invoice(
+    org: Organisation,
+    project: Project | None,
+    period: tuple[dt.date, dt.date],
+    *,
+    total: str | int,
+    lines: int = 1,
+):
+    """An issued invoice with ``lines`` CPU lines of 1 NOK each (rows for the lists; no run)."""
+    from regnekraft.accounting.models import Invoice, InvoiceLine
+
+    inv = Invoice.objects.create(
+        organisation=org, period_start=period[0], period_end=period[1], total_nok=Decimal(total)
+    )
+    for _ in range(lines):
+        InvoiceLine.objects.create(
+            invoice=inv,
+            project=project,
+            description="CPU",
+            quantity=Decimal(1),
+            unit="core-hours",
+            unit_price_nok=Decimal(1),
+            amount_nok=Decimal(1),
+        )
+    return inv

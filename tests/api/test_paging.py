@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from regnekraft.accounting import importer
-from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
+from regnekraft.accounting.models import UsageRecord
 from regnekraft.allocation.models import Review, SectorOrder, SectorOrderLine
 from regnekraft.api import pagination
 from tests import factories as f
@@ -199,22 +199,7 @@ def _grow(world, n: int) -> None:
             organisation=org, sector="climate", year=YEAR, ordered_by=world.coordinator_climate
         )
         SectorOrderLine.objects.create(order=order, resource_class=world.cpu, amount=Decimal(10))
-        invoice = Invoice.objects.create(
-            organisation=org,
-            period_start=dt.date(YEAR, 1, 1),
-            period_end=dt.date(YEAR, 4, 1),
-            total_nok=Decimal(1),
-        )
-        for _ in range(2):
-            InvoiceLine.objects.create(
-                invoice=invoice,
-                project=project,
-                description="CPU",
-                quantity=Decimal(1),
-                unit="core-hours",
-                unit_price_nok=Decimal(1),
-                amount_nok=Decimal(1),
-            )
+        f.invoice(org, project, (dt.date(YEAR, 1, 1), dt.date(YEAR, 4, 1)), total=1, lines=2)
         f.price_list("B", valid_from=dt.date(2021, 1, 1) + dt.timedelta(days=next(_days)))
         f.resource_class(f.system())
         _import(world, 2, first=10_000 + 10 * next(_days), project=project)

@@ -14,7 +14,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from regnekraft.accounting.models import Invoice, InvoiceLine
 from regnekraft.allocation import changes
 from regnekraft.allocation.models import Review, SectorOrder, SectorOrderLine
 from regnekraft.parties.actors import SYSTEM
@@ -56,22 +55,8 @@ def _grow(world, n: int) -> None:
             health = f.project(org, pi=f.person(org, "pi"), code=f"gh{i:04d}k")
             f.granted(health, world.cpu, 10)
         for organisation in (uio, people["industry"].organisation):
-            invoice = Invoice.objects.create(
-                organisation=organisation,
-                period_start=dt.date(1900 + i, 1, 1),
-                period_end=dt.date(1900 + i, 4, 1),
-                total_nok=Decimal(2),
-            )
-            for _line in range(2):
-                InvoiceLine.objects.create(
-                    invoice=invoice,
-                    project=project,
-                    description="CPU",
-                    quantity=Decimal(1),
-                    unit="core-hours",
-                    unit_price_nok=Decimal(1),
-                    amount_nok=Decimal(1),
-                )
+            period = (dt.date(1900 + i, 1, 1), dt.date(1900 + i, 4, 1))
+            f.invoice(organisation, project, period, total=2, lines=2)
         world.invoice_a.lines.create(
             project=world.projects["a"],
             description="CPU",
