@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +107,10 @@ INSTALLED_APPS = [
     "regnekraft.slurm",
     "regnekraft.api",
     "regnekraft.portal",
+    "regnekraft.notify",
+    "regnekraft.ops",
+    "django_tasks",  # the backport of Django 6's tasks framework (Django 5.2 has none)
+    "django_tasks_db",  # its queue kept in the project's own database (docs/operations.md)
 ]
 
 MIDDLEWARE = [
@@ -237,20 +242,35 @@ if _ip_header := os.environ.get("REGNEKRAFT_CLIENT_IP_HEADER", "").strip():
 # API tokens (regnekraft/parties/tokens.py): valid this many days from issue, then refused.
 REGNEKRAFT_TOKEN_DAYS = int(os.environ.get("REGNEKRAFT_TOKEN_DAYS", "30"))
 
-# E-mail (password reset links): the console in development, demo and tests; SMTP in
-# production unless REGNEKRAFT_EMAIL_BACKEND says otherwise.
-EMAIL_BACKEND = os.environ.get(
-    "REGNEKRAFT_EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
-    if PRODUCTION
-    else "django.core.mail.backends.console.EmailBackend",
-)
-EMAIL_HOST = os.environ.get("REGNEKRAFT_EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("REGNEKRAFT_EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("REGNEKRAFT_EMAIL_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("REGNEKRAFT_EMAIL_PASSWORD", "")
-EMAIL_USE_TLS = _flag("REGNEKRAFT_EMAIL_TLS", False)  # STARTTLS, usually port 587
-EMAIL_USE_SSL = _flag("REGNEKRAFT_EMAIL_SSL", False)  # TLS from the start, usually port 465
+# E-mail (docs/operations.md): REGNEKRAFT_EMAIL_URL names where mail goes:
+#   smtp://[user:password@]host[:port][?tls=1]  SMTP (STARTTLS with tls=1; smtps:// for TLS
+#                                               from the start)
+#   file:///path/to/folder                      one .log file per message, in the folder
+#   console:                                    printed on standard output
+# Unset, mail is written to $REGNEKRAFT_VAR/mail/ so that the demo works offline.
+# REGNEKRAFT_EMAIL_BACKEND (a Django backend path) still overrides the URL's backend.
+_EMAIL_URL = urllib.parse.urlsplit(os.environ.get("REGNEKRAFT_EMAIL_URL", "").strip())
+_EMAIL_QUERY = urllib.parse.parse_qs(_EMAIL_URL.query)
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+if _EMAIL_URL.scheme in {"smtp", "smtps"}:
+    _email_backend = "django.core.mail.backends.smtp.EmailBackend"
+elif _EMAIL_URL.scheme == "console":
+    _email_backend = "django.core.mail.backends.console.EmailBackend"
+elif _EMAIL_URL.scheme in {"file", ""}:
+    _email_backend = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = _EMAIL_URL.path or EMAIL_FILE_PATH
+else:
+    raise ImproperlyConfigured(
+        f"REGNEKRAFT_EMAIL_URL: unknown scheme {_EMAIL_URL.scheme!r}; "
+        "use smtp://, smtps://, file:// or console:"
+    )
+EMAIL_BACKEND = os.environ.get("REGNEKRAFT_EMAIL_BACKEND", _email_backend)
+EMAIL_HOST = _EMAIL_URL.hostname or "localhost"
+EMAIL_PORT = _EMAIL_URL.port or (465 if _EMAIL_URL.scheme == "smtps" else 25)
+EMAIL_HOST_USER = urllib.parse.unquote(_EMAIL_URL.username or "")
+EMAIL_HOST_PASSWORD = urllib.parse.unquote(_EMAIL_URL.password or "")
+EMAIL_USE_TLS = _EMAIL_QUERY.get("tls", ["0"])[0] in {"1", "true", "yes"}  # STARTTLS
+EMAIL_USE_SSL = _EMAIL_URL.scheme == "smtps"  # TLS from the start, usually port 465
 EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = os.environ.get("REGNEKRAFT_EMAIL_FROM", "regnekraft@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -295,6 +315,10 @@ if CSP_MODE not in {"enforce", "report-only", "off"}:
     raise ImproperlyConfigured(f"REGNEKRAFT_CSP={CSP_MODE!r}: use enforce, report-only or off")
 CONTENT_SECURITY_POLICY = _CSP if CSP_MODE == "enforce" else None
 CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP if CSP_MODE == "report-only" else None
+
+# The worker's queue (regnekraft/ops, docs/operations.md): django-tasks with its database
+# backend, so queued jobs live in the same database as the data they change.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
