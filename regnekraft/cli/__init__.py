@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import accounting, demo, manage, plan, policy, round, serve, simulate, slurm
+from . import accounting, demo, manage, ops, plan, policy, round, serve, simulate, slurm, worker
 
-GROUPS = (demo, serve, manage, policy, round, accounting, simulate, plan, slurm)
+GROUPS = (demo, serve, worker, ops, manage, policy, round, accounting, simulate, plan, slurm)
 
 
 def build_parser() -> argparse.ArgumentParser:
