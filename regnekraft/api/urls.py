@@ -17,6 +17,7 @@ from .views.allocation import AllocationViewSet, ApplicationViewSet, CallViewSet
 from .views.auth import TokenView
 from .views.catalog import CatalogueViewSet, PriceListViewSet, ResourceClassViewSet, SystemViewSet
 from .views.operations import EconomicsView, PlanView, RoundSimulationView, SyncRunViewSet
+from .views.ops import JobRunViewSet, ScheduleViewSet, WorkerViewSet
 from .views.orders import (
     ChangeRequestViewSet,
     ColocatedEquipmentViewSet,
@@ -61,6 +62,9 @@ router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("reports", ReportViewSet, basename="report")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("slurm/runs", SyncRunViewSet, basename="syncrun")
+router.register("job-runs", JobRunViewSet, basename="jobrun")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("workers", WorkerViewSet, basename="worker")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

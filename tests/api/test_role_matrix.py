@@ -30,6 +30,7 @@ from regnekraft.accounting.models import UsageRecord
 from regnekraft.allocation import changes, colocation, services
 from regnekraft.allocation.models import ExternalCapacity, SectorOrder, SectorOrderLine
 from regnekraft.catalog.models import System
+from regnekraft.ops.models import JobRun, Schedule
 from regnekraft.parties.actors import SYSTEM
 from regnekraft.slurm.models import SyncRun
 from tests import factories as f
@@ -196,6 +197,13 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "/api/audit/{id}/": {"GET": OPERATOR},
     "/api/slurm/runs/": {"GET": OPERATOR},
     "/api/slurm/runs/{id}/": {"GET": OPERATOR},
+    # the worker's record and the schedule: operators only
+    "/api/job-runs/": {"GET": OPERATOR},
+    "/api/job-runs/{id}/": {"GET": OPERATOR},
+    "/api/schedules/": {"GET": OPERATOR},
+    "/api/schedules/{id}/": {"GET": OPERATOR, "PATCH": OPERATOR},
+    "/api/schedules/{id}/run/": {"POST": OPERATOR},
+    "/api/workers/": {"GET": OPERATOR},
     "/api/planning/plan/": {"GET": SEE_ALL},
     "/api/planning/economics/": {"GET": SEE_ALL},
 }
@@ -244,6 +252,18 @@ def _objects(w: World) -> dict[str, object]:
     services.confirm_order(met_next)
     sub = services.sub_allocate(met_next.lines.get(), w.proj_met, Decimal(100))
     run = SyncRun.objects.create(cluster=w.betzy.slug, mode=SyncRun.Mode.PLAN, ok=True)
+    now = dt.datetime.now(dt.UTC)
+    schedule = Schedule.objects.create(
+        name="balances", job="balances", cron="0 * * * *", next_run_at=now
+    )
+    job_run = JobRun.objects.create(
+        job="balances",
+        schedule=schedule,
+        task_id="t1",
+        worker="w1",
+        status="succeeded",
+        started_at=now,
+    )
     return {
         "rack2": System.objects.get(slug="rack2"),
         "met_next_year": met_next,
@@ -251,6 +271,8 @@ def _objects(w: World) -> dict[str, object]:
         "colocated-equipment": equipment,
         "colocation-grants": colocated,
         "slurm/runs": run,
+        "schedules": schedule,
+        "job-runs": job_run,
         "systems": w.betzy,
         "resource-classes": w.cpu,
         "catalogue": w.cpu,
@@ -384,6 +406,7 @@ def _bodies(w: World, objects: dict) -> dict[tuple[str, str], dict]:
             "commissioned": _day(1),
         },
         ("POST", "/api/usage/import/"): {"source": "matrix", "records": []},
+        ("PATCH", "/api/schedules/{id}/"): {"enabled": False},
     }
 
 
