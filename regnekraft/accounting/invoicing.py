@@ -481,39 +481,70 @@ class _NothingToCharge(Exception):
     """Rolls back an invoice that would have no line."""
 
 
+def organisations_to_invoice(period_start: dt.date, period_end: dt.date) -> QuerySet:
+    """The organisations that may have something to charge for the period: an allocation
+    in it, use in it, late use, or a confirmed sector order."""
+    ids = set(
+        Allocation.objects.overlapping(period_start, period_end).values_list(
+            "project__organisation_id", flat=True
+        )
+    )
+    ids |= set(
+        UsageDay.objects.filter(
+            usage_date__gte=period_start, usage_date__lt=period_end, allocation__isnull=False
+        )
+        .values_list("project__organisation_id", flat=True)
+        .distinct()
+    )
+    ids |= set(
+        UsageDay.objects.filter(
+            invoice__isnull=True,
+            usage_date__gte=late_use_since(period_start),
+            usage_date__lt=period_end,
+            allocation__charging_model=ChargingModel.CONSUMPTION,
+        )
+        .values_list("project__organisation_id", flat=True)
+        .distinct()
+    )  # late use
+    ids |= set(
+        SectorOrder.objects.filter(
+            status=OrderStatus.CONFIRMED, year__gte=period_start.year, year__lte=period_end.year
+        ).values_list("organisation_id", flat=True)
+    )
+    return Organisation.objects.filter(pk__in=ids).order_by("short_name")
+
+
+def draft_invoices_for_month(period_start: dt.date, period_end: dt.date) -> dict[str, Any]:
+    """What the period's invoice run would issue, per organisation not yet invoiced for it:
+    the month-end drafts finance looks over before issuing (nothing is stored)."""
+    book = PriceBook()
+    issued = set(
+        Invoice.objects.filter(period_start=period_start, period_end=period_end).values_list(
+            "organisation_id", flat=True
+        )
+    )
+    drafts = []
+    for org in organisations_to_invoice(period_start, period_end):
+        if org.pk in issued:
+            continue
+        lines, total = assemble(draft_lines(org, period_start, period_end, book))
+        if lines:
+            drafts.append({"organisation": org.short_name, "lines": len(lines), "total_nok": total})
+    return {
+        "period_start": period_start,
+        "period_end": period_end,
+        "already_issued": len(issued),
+        "drafts": drafts,
+        "total_nok": sum((d["total_nok"] for d in drafts), ZERO),
+    }
+
+
 def issue_invoices(
     period_start: dt.date, period_end: dt.date, organisations: Iterable[Organisation] | None = None
 ) -> list[Invoice]:
     """Issue the period's invoice of every organisation with something to charge (idempotent)."""
     if organisations is None:
-        ids = set(
-            Allocation.objects.overlapping(period_start, period_end).values_list(
-                "project__organisation_id", flat=True
-            )
-        )
-        ids |= set(
-            UsageDay.objects.filter(
-                usage_date__gte=period_start, usage_date__lt=period_end, allocation__isnull=False
-            )
-            .values_list("project__organisation_id", flat=True)
-            .distinct()
-        )
-        ids |= set(
-            UsageDay.objects.filter(
-                invoice__isnull=True,
-                usage_date__gte=late_use_since(period_start),
-                usage_date__lt=period_end,
-                allocation__charging_model=ChargingModel.CONSUMPTION,
-            )
-            .values_list("project__organisation_id", flat=True)
-            .distinct()
-        )  # late use
-        ids |= set(
-            SectorOrder.objects.filter(
-                status=OrderStatus.CONFIRMED, year__gte=period_start.year, year__lte=period_end.year
-            ).values_list("organisation_id", flat=True)
-        )
-        organisations = Organisation.objects.filter(pk__in=ids).order_by("short_name")
+        organisations = organisations_to_invoice(period_start, period_end)
     organisations = list(organisations)
     logger.info(
         "invoice run %s..%s: %d organisation(s) to look at",
