@@ -2,7 +2,12 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from regnekraft.ops import views as ops_views
+
 urlpatterns = [
+    # Health checks (docs/operations.md): no sign-in, no language prefix, JSON.
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
     path("api/", include("regnekraft.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

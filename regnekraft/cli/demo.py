@@ -45,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     emit(args, summary, describe)
     if args.no_serve:
         return 0
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, with_worker=True)
 
 
 def register(subparsers: Any) -> None:
