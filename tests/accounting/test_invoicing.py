@@ -304,3 +304,28 @@ def test_preview_matches_the_issued_invoice(world):
     [invoice] = issue_invoices(*Q1)
     assert preview["total_nok"] == invoice.total_nok == Decimal("24.00")
     assert InvoiceLine.objects.count() == len(preview["lines"])
+
+
+def test_month_end_drafts_show_what_would_be_issued_and_issue_nothing(world):
+    from regnekraft.accounting.invoicing import draft_invoices_for_month
+    from regnekraft.ops.jobs import month_end_invoices
+
+    proj = f.project(code="nn1000k")
+    f.granted(proj, world.gpu, 1000)
+    use("nn1000k", "1", "10")  # February
+    february = (dt.date(2027, 2, 1), dt.date(2027, 3, 1))
+    drafts = month_end_invoices(today="2027-03-01")  # the job of 1 March: February's drafts
+    assert (drafts["period_start"], drafts["period_end"]) == february
+    preview = preview_invoice(proj.organisation, *february)
+    assert drafts["drafts"] == [
+        {
+            "organisation": proj.organisation.short_name,
+            "lines": len(preview["lines"]),
+            "total_nok": preview["total_nok"],
+        }
+    ]
+    assert drafts["total_nok"] == preview["total_nok"] == Decimal("72.00")
+    assert not Invoice.objects.exists()
+    issue_invoices(*february)
+    after = draft_invoices_for_month(*february)
+    assert (after["already_issued"], after["drafts"]) == (1, [])
