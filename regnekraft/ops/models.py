@@ -18,7 +18,9 @@ class Schedule(models.Model):
     name = models.CharField(
         _("name"), max_length=80, unique=True, help_text=_("e.g. slurm-apply:betzy")
     )
-    job = models.CharField(_("job"), max_length=80, help_text=_("what runs (regnekraft/ops/jobs.py)"))
+    job = models.CharField(
+        _("job"), max_length=80, help_text=_("what runs (regnekraft/ops/jobs.py)")
+    )
     arguments = models.JSONField(_("arguments"), default=dict, blank=True)
     cron = models.CharField(
         _("when"),
