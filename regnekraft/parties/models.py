@@ -124,6 +124,12 @@ class Person(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
     slurm_username = models.CharField(max_length=64, blank=True)
+    language = models.CharField(
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default="nb",
+        help_text="the language of the e-mails the person gets",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,140 @@
+"""A notification as a mail: subject, plain text and HTML, in the recipient's language, with
+an absolute link to the portal page that acts on it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+
+from .kinds import SUBJECTS, Kind
+from .models import Notification
+
+
+def site_url() -> str:
+    """Where the portal is reached from outside: ``REGNEKRAFT_SITE_URL`` (the settings may set
+    it for a test), e.g. ``https://regnekraft.example.no``."""
+    url = getattr(settings, "REGNEKRAFT_SITE_URL", None) or os.environ.get(
+        "REGNEKRAFT_SITE_URL", "http://127.0.0.1:8000"
+    )
+    return str(url).rstrip("/")
+
+
+def _target(kind: str, c: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The portal URL name (and its arguments) of the page that acts on a notification."""
+    if kind == Kind.ALLOCATION_EXPIRING and c.get("allocation_id"):
+        return "portal:change_request", [c["allocation_id"]]
+    if kind == Kind.REVIEWER_ASSIGNED and c.get("review_id"):
+        return "portal:review", [c["review_id"]]
+    if kind in (Kind.CALL_OPENED, Kind.CALL_CLOSING):
+        return "portal:pi_apply", []
+    if kind in (Kind.ORDER_CONFIRMED, Kind.INVOICE_ISSUED) and c.get("order_id"):
+        return "portal:order_review", [c["order_id"]]
+    if kind == Kind.SLURM_FAILED:
+        return "portal:sync", []
+    if c.get("project"):
+        return "portal:project", [c["project"]]
+    return "portal:home", []
+
+
+def link(kind: str, context: dict[str, Any]) -> str:
+    """The absolute link, in the active language's URL prefix."""
+    name, args = _target(kind, context)
+    try:
+        path = reverse(name, args=args)
+    except NoReverseMatch:
+        path = reverse("portal:home")
+    return site_url() + path
+
+
+def _subject_params(kind: str, c: dict[str, Any]) -> dict[str, Any]:
+    params = {k: v for k, v in c.items() if isinstance(v, str | int)}
+    params.setdefault("project", "")
+    params.setdefault("system", "")
+    if "threshold" in c:
+        params["threshold"] = f"{c['threshold']} %"
+    if kind == Kind.CHANGE_DECIDED:
+        params["outcome"] = translation.gettext("approved" if c.get("approved") else "rejected")
+    if kind == Kind.INVOICE_ISSUED:
+        params["invoice"] = c.get("invoice_id", "")
+    return params
+
+
+def subject(kind: str, context: dict[str, Any]) -> str:
+    template = SUBJECTS.get(kind)
+    if template is None:
+        return str(Kind(kind).label) if kind in Kind.values else kind
+    try:
+        return " ".join((str(template) % _subject_params(kind, context)).split())
+    except (KeyError, TypeError, ValueError):
+        return str(Kind(kind).label)
+
+
+@dataclass
+class Mail:
+    subject: str
+    text: str
+    html: str
+
+
+def _language(notification_or_person: Any) -> str:
+    code = getattr(notification_or_person, "language", "") or settings.LANGUAGE_CODE
+    return code if code in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def render_one(n: Notification) -> Mail:
+    person = n.recipient
+    with translation.override(_language(person)):
+        ctx = {
+            "person": person,
+            "kind": n.kind,
+            "c": n.context,
+            "subject": subject(n.kind, n.context),
+            "link": link(n.kind, n.context),
+            "site_url": site_url(),
+            "LANGUAGE_CODE": translation.get_language(),
+            "preferences_link": site_url() + reverse("portal:notification_preferences"),
+        }
+        return Mail(
+            ctx["subject"],
+            render_to_string(f"notify/{n.kind}.txt", ctx),
+            render_to_string(f"notify/{n.kind}.html", ctx),
+        )
+
+
+def render_digest(person: Any, notifications: list[Notification]) -> Mail:
+    """One mail with all of a person's waiting digest notifications, grouped by kind."""
+    with translation.override(_language(person)):
+        groups: dict[str, dict[str, Any]] = {}
+        for n in sorted(notifications, key=lambda n: (n.kind, n.created_at, n.pk)):
+            group = groups.setdefault(
+                n.kind,
+                {"label": str(Kind(n.kind).label) if n.kind in Kind.values else n.kind, "items": []},
+            )
+            group["items"].append(
+                {"subject": subject(n.kind, n.context), "link": link(n.kind, n.context)}
+            )
+        count = len(notifications)
+        title = translation.ngettext(
+            "Regnekraft: %(count)d notification today",
+            "Regnekraft: %(count)d notifications today",
+            count,
+        ) % {"count": count}
+        ctx = {
+            "person": person,
+            "groups": list(groups.values()),
+            "subject": title,
+            "site_url": site_url(),
+            "LANGUAGE_CODE": translation.get_language(),
+            "preferences_link": site_url() + reverse("portal:notification_preferences"),
+        }
+        return Mail(
+            title,
+            render_to_string("notify/digest.txt", ctx),
+            render_to_string("notify/digest.html", ctx),
+        )
