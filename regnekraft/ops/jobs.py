@@ -70,7 +70,7 @@ def notifications(worker_id: str = "") -> Summary:
 def digests(worker_id: str = "") -> Summary:
     from regnekraft.notify import services
 
-    return services.send_digests()
+    return services.send_digests(worker_id=worker_id)
 
 
 def usage_days() -> Summary:
