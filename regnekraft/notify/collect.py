@@ -37,6 +37,7 @@ from regnekraft.allocation.models import (
     Review,
     SectorOrder,
 )
+from regnekraft.catalog.models import UNIT_LABEL
 from regnekraft.parties.models import Person, Role, RoleKind
 
 from .kinds import Delivery, Kind, default_delivery
@@ -76,6 +77,10 @@ def _pk_key() -> Cast:
 
 def _not_notified(qs: QuerySet, kind: str | Iterable[str]) -> QuerySet:
     return qs.exclude(_notified(kind, _pk_key()))
+
+
+def _unit(kind: str) -> str:
+    return UNIT_LABEL.get(kind, kind)
 
 
 def _pct(value: Decimal) -> int:
@@ -137,7 +142,7 @@ def _expiries(found: Found, today: dt.date) -> None:
                 "amount",
                 "project__code",
                 "project__pi_id",
-                "resource_class__unit",
+                "resource_class__kind",
                 "resource_class__system__name",
             )
         )
@@ -153,7 +158,7 @@ def _expiries(found: Found, today: dt.date) -> None:
                     "days": days,
                     "last_day": (a["end"] - dt.timedelta(days=1)).isoformat(),
                     "amount": str(a["amount"]),
-                    "unit": a["resource_class__unit"],
+                    "unit": _unit(a["resource_class__kind"]),
                 },
             )
         lower = days
@@ -167,12 +172,12 @@ def _applications(found: Found, today: dt.date) -> None:
     )
     grants: dict[int, list[dict[str, str]]] = {}
     for g in Allocation.objects.filter(application__in=decided.values("pk")).values(
-        "application_id", "amount", "resource_class__unit", "resource_class__system__name"
+        "application_id", "amount", "resource_class__kind", "resource_class__system__name"
     ):
         grants.setdefault(g["application_id"], []).append(
             {
                 "amount": str(g["amount"]),
-                "unit": g["resource_class__unit"],
+                "unit": _unit(g["resource_class__kind"]),
                 "system": g["resource_class__system__name"],
             }
         )
@@ -304,7 +309,7 @@ def _orders(found: Found, today: dt.date) -> None:
             "year": order.year,
             "organisation": order.organisation.short_name,
             "total": str(est.total),
-            "commitment": str(est.commitment),
+            "commitment": str(est.committed),
             "commitment_share": _pct(order.commitment_share),
         }
         for recipient in coordinators.get(order.sector, set()) | {order.ordered_by_id} - {None}:
@@ -327,8 +332,13 @@ def _invoices(found: Found, now: dt.datetime) -> None:
     seen: set[tuple[int, int]] = set()
     for line in (
         InvoiceLine.objects.filter(invoice_id__in=invoices.values("pk"))
-        .values("invoice_id", "project__code", "project__pi_id", "sector_order__ordered_by_id",
-                "sector_order_id")
+        .values(
+            "invoice_id",
+            "project__code",
+            "project__pi_id",
+            "sector_order__ordered_by_id",
+            "sector_order_id",
+        )
         .distinct()
         .order_by("invoice_id", "project__code")
     ):

@@ -32,7 +32,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     delivery = models.CharField(
         max_length=10,
-        choices=[(Delivery.IMMEDIATE, Delivery.IMMEDIATE.label), (Delivery.DIGEST, Delivery.DIGEST.label)],
+        choices=[
+            (Delivery.IMMEDIATE, Delivery.IMMEDIATE.label),
+            (Delivery.DIGEST, Delivery.DIGEST.label),
+        ],
         default=Delivery.IMMEDIATE,
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -83,8 +86,5 @@ class NotificationPreference(models.Model):
     def clean(self) -> None:
         if self.kind in MANDATORY and self.delivery == Delivery.OFF:
             raise ValidationError(
-                {
-                    "delivery": _("%(kind)s cannot be turned off")
-                    % {"kind": Kind(self.kind).label}
-                }
+                {"delivery": _("%(kind)s cannot be turned off") % {"kind": Kind(self.kind).label}}
             )

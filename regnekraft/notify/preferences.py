@@ -43,18 +43,24 @@ def set_preference(actor: Any, person: Person, kind: str, delivery: str) -> Noti
     _require_self_or_operator(actor, person, action="change notification settings")
     if kind not in Kind.values:
         raise ValidationError(
-            {"kind": _("unknown notification kind %(kind)r; one of: %(kinds)s")
-             % {"kind": kind, "kinds": ", ".join(Kind.values)}}
+            {
+                "kind": _("unknown notification kind %(kind)r; one of: %(kinds)s")
+                % {"kind": kind, "kinds": ", ".join(Kind.values)}
+            }
         )
     if delivery not in Delivery.values:
         raise ValidationError(
-            {"delivery": _("unknown delivery %(delivery)r; one of: %(choices)s")
-             % {"delivery": delivery, "choices": ", ".join(Delivery.values)}}
+            {
+                "delivery": _("unknown delivery %(delivery)r; one of: %(choices)s")
+                % {"delivery": delivery, "choices": ", ".join(Delivery.values)}
+            }
         )
     if kind in MANDATORY and delivery == Delivery.OFF:
         raise ValidationError(
-            {"delivery": _("%(kind)s cannot be turned off; choose at once or daily digest")
-             % {"kind": Kind(kind).label}}
+            {
+                "delivery": _("%(kind)s cannot be turned off; choose at once or daily digest")
+                % {"kind": Kind(kind).label}
+            }
         )
     existing = NotificationPreference.objects.filter(person=person, kind=kind).first()
     if existing is not None and existing.delivery == delivery:
@@ -73,8 +79,10 @@ def set_language(actor: Any, person: Person, language: str) -> Person:
     codes = [code for code, _name in settings.LANGUAGES]
     if language not in codes:
         raise ValidationError(
-            {"language": _("unknown language %(language)r; one of: %(codes)s")
-             % {"language": language, "codes": ", ".join(codes)}}
+            {
+                "language": _("unknown language %(language)r; one of: %(codes)s")
+                % {"language": language, "codes": ", ".join(codes)}
+            }
         )
     row = Person.objects.select_for_update().get(pk=person.pk)
     if row.language != language:

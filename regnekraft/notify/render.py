@@ -114,7 +114,10 @@ def render_digest(person: Any, notifications: list[Notification]) -> Mail:
         for n in sorted(notifications, key=lambda n: (n.kind, n.created_at, n.pk)):
             group = groups.setdefault(
                 n.kind,
-                {"label": str(Kind(n.kind).label) if n.kind in Kind.values else n.kind, "items": []},
+                {
+                    "label": str(Kind(n.kind).label) if n.kind in Kind.values else n.kind,
+                    "items": [],
+                },
             )
             group["items"].append(
                 {"subject": subject(n.kind, n.context), "link": link(n.kind, n.context)}

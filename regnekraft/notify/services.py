@@ -47,9 +47,7 @@ def notify_operators(kind: str, key: str, context: dict[str, Any]) -> dict[str, 
     the cluster and the error in ``context``); the same ``key`` twice makes nothing new."""
     kind = kind.replace("-", "_")
     if kind not in Kind.values:
-        raise ValidationError(
-            {"kind": _("unknown notification kind %(kind)r") % {"kind": kind}}
-        )
+        raise ValidationError({"kind": _("unknown notification kind %(kind)r") % {"kind": kind}})
     operators = (
         Person.objects.filter(roles__kind=RoleKind.OPERATOR).distinct().values_list("pk", flat=True)
     )
@@ -65,8 +63,10 @@ def retry_now(actor: Any, notification: Notification) -> Notification:
     row = Notification.objects.select_for_update().get(pk=notification.pk)
     if row.status not in (Status.FAILED, Status.PENDING):
         raise ValidationError(
-            {"status": _("only a failed or waiting mail can be retried; this one is %(status)s")
-             % {"status": row.get_status_display()}}
+            {
+                "status": _("only a failed or waiting mail can be retried; this one is %(status)s")
+                % {"status": row.get_status_display()}
+            }
         )
     before = row.status
     row.status = Status.PENDING

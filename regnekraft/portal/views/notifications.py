@@ -92,8 +92,9 @@ def failures(request: HttpRequest) -> HttpResponse:
                 messages.error(request, text)
             else:
                 messages.success(
-                    request, _("The mail to %(email)s is sent at the next run.")
-                    % {"email": n.recipient.email}
+                    request,
+                    _("The mail to %(email)s is sent at the next run.")
+                    % {"email": n.recipient.email},
                 )
         return redirect("portal:notification_failures")
     troubled = (
