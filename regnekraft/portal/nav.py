@@ -33,6 +33,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("portal:changes", _("Change requests"), frozenset({R.OPERATOR})),
     Entry("portal:sync", _("Cluster sync"), frozenset({R.OPERATOR})),
     Entry("portal:audit", _("Audit log"), frozenset({R.OPERATOR})),
+    Entry("portal:operations", _("Operations"), frozenset({R.OPERATOR})),
     Entry("portal:notification_failures", _("Failed mails"), frozenset({R.OPERATOR})),
     Entry("portal:finance", _("Prices and invoices"), frozenset({R.FINANCE, R.OPERATOR})),
     Entry("portal:dashboard", _("Dashboard"), frozenset({R.DECISION_MAKER, R.OPERATOR})),

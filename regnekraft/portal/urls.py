@@ -9,6 +9,7 @@ from .views import (
     industry,
     notifications,
     operator,
+    ops,
     pi,
     reviewer,
 )
@@ -56,6 +57,7 @@ urlpatterns = [
     path("operator/changes/", operator.changes, name="changes"),
     path("operator/sync/", operator.sync, name="sync"),
     path("operator/audit/", operator.audit, name="audit"),
+    path("operator/operations/", ops.operations, name="operations"),
     path("operator/mails/", notifications.failures, name="notification_failures"),
     path("accounts/email/", notifications.preferences, name="notification_preferences"),
     path("finance/", finance.overview, name="finance"),
