@@ -159,8 +159,10 @@ def _raise_stopped(signum: int, frame: Any) -> None:
 
 
 def _serve_with_worker(host: str, port: int, *, workers: int | None, dev: bool) -> int:
+    from django.core.management import call_command
     from django.db import connections
 
+    call_command("migrate", verbosity=0)  # before the children, which would race for it
     connections.close_all()
     _banner(host, port)
     cli = [sys.executable, "-m", "regnekraft.cli"]
