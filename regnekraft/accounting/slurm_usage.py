@@ -1,6 +1,10 @@
 """Usage from Slurm into the platform: read sacct through the bridge
 (:mod:`regnekraft.slurm.service`), then import the finished jobs' usage (idempotent, rated,
-balances updated). Data flows slurm -> accounting, so the whole ingest run lives here."""
+balances updated). Data flows slurm -> accounting, so the whole ingest run lives here, and
+so does the worker's :func:`scheduled_ingest`.
+
+The watermark moves in the transaction that stores the usage: a crash (or a refusal) while
+storing leaves both as they were, and the next run reads the same window again."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from regnekraft.slurm.service import (
     EXIT_DRIFT,
     EXIT_ERROR,
     EXIT_OK,
+    EXIT_USAGE,
     RunFailed,
     SlurmAccess,
     UsageRead,
@@ -51,26 +56,42 @@ def store_records(cluster: str | None, records: list[dict[str, Any]]) -> dict[st
     }
 
 
+def store_and_advance(cluster: str, read: UsageRead) -> dict[str, Any]:
+    """Store the usage read and move the watermark (if the read came from it) to the end of
+    its window, in one transaction: either both happen or neither."""
+    from django.db import transaction
+
+    result = read.result
+    with transaction.atomic():
+        stored = store_records(cluster, result.records)
+        if read.state is not None:
+            read.state.advance(
+                cluster,
+                result.window_end,
+                at=result.window_end,
+                records=len(result.records),
+                unknown_accounts=result.unknown_accounts,
+            )
+    return stored
+
+
 def _store(request: UsageRequest, read: UsageRead) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
+    from django.db import DatabaseError
 
     try:
-        stored = store_records(request.cluster, read.result.records)
-    except ValidationError as exc:
-        if read.state is not None:  # not stored, so the next run must read this window again
-            read.state.save(
-                request.cluster,
-                ingested_up_to=read.previous,
-                last_error=f"not stored: {exc.messages}",
+        stored = store_and_advance(request.cluster, read)
+    except (ValidationError, DatabaseError) as exc:
+        messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+        if read.state is not None:  # not stored, so the next run reads this window again
+            read.state.failed(
+                request.cluster, f"not stored: {'; '.join(messages)}", at=read.result.window_end
             )
-        record_run(
-            request.cluster, "ingest", in_database=True, ok=False, error="; ".join(exc.messages)
-        )
-        raise RunFailed(f"usage not stored: {'; '.join(exc.messages)}", EXIT_ERROR) from exc
+        record_run(request.cluster, "ingest", ok=False, error="; ".join(messages))
+        raise RunFailed(f"usage not stored: {'; '.join(messages)}", EXIT_ERROR) from exc
     record_run(
         request.cluster,
         "ingest",
-        in_database=True,
         ok=True,
         changes=len(read.result.records),
         applied=stored["new"],
@@ -98,3 +119,43 @@ def run_ingest(
     if read.result.unknown_accounts and request.strict:
         outcome.status = EXIT_DRIFT
     return outcome
+
+
+def scheduled_ingest(cluster: str) -> dict[str, Any]:
+    """The worker's ingest of one cluster: read sacct since the watermark through the
+    connection in the connections file (as :data:`~regnekraft.parties.actors.SYSTEM`) and
+    store the usage. ``{"skipped": ...}`` without a connection; raises
+    :class:`~regnekraft.slurm.service.RunFailed` naming the cluster when the run fails."""
+    from regnekraft.parties.actors import SYSTEM
+    from regnekraft.slurm.scheduled import connection_for
+    from regnekraft.slurm.state import default_state_dir
+
+    try:
+        access, skipped = connection_for(cluster)
+    except RunFailed as exc:
+        raise RunFailed(f"Slurm ingest on {cluster} failed: {exc}", EXIT_USAGE) from exc
+    if access is None:
+        return skipped
+    try:
+        outcome = run_ingest(
+            UsageRequest(cluster=cluster),
+            access=access,
+            state_dir=default_state_dir(),
+            actor=SYSTEM,
+        )
+    except RunFailed as exc:
+        raise RunFailed(f"Slurm ingest on {cluster} failed: {exc}", exc.status) from exc
+    result, stored = outcome.result, outcome.stored or {}
+    return {
+        "cluster": cluster,
+        "window": [result.window_start, result.window_end],
+        "records_read": len(result.records),
+        "stored_new": stored.get("new", 0),
+        "duplicate": stored.get("duplicate", 0),
+        "unallocated": stored.get("unallocated", 0),
+        "balance_events": len(stored.get("balance_events") or []),
+        "errors": [
+            f"Slurm account {name!r}: {n} job(s) map to no project"
+            for name, n in sorted(result.unknown_accounts.items())
+        ],
+    }

@@ -4,6 +4,11 @@ The desired state comes from the platform's database (one cluster per catalogue 
 JSON description (``--desired FILE``, see docs/slurm.md). Exit codes: 0 done / in sync;
 3 ``reconcile`` found drift (report mode) or ``ingest`` met accounts that map to no project;
 4 Slurm accounting (slurmdbd) unreachable; 1 any other failure; 2 bad arguments or description.
+
+On the platform's database, each run is kept as a ``SyncRun`` and the ingest watermark and the
+usage periods are tables (docs/slurm.md); ``--state-dir`` then only locates the connections
+file. A run from ``--desired`` (or an ingest into a file) works without the database and keeps
+that state in files in ``--state-dir``.
 """
 
 from __future__ import annotations
@@ -164,7 +169,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state-dir",
         default=str(default_state_dir()),
-        help=f"where sync status and the ingest watermark live (${STATE_DIR_ENV})",
+        help=f"the Slurm state folder: the connections file, and the ingest watermark and usage "
+        f"periods of runs without the platform's database (${STATE_DIR_ENV})",
     )
     p.add_argument("--rest-url", help="use slurmrestd at this URL instead of sacctmgr")
     p.add_argument(
@@ -220,7 +226,12 @@ def _register_ingest(sub: Any) -> None:
     p = sub.add_parser("ingest", help="usage records from sacct since the last run")
     _common(p)
     p.add_argument("--cluster", required=True)
-    p.add_argument("--state", help="watermark file (default <state-dir>/ingest.json)")
+    p.add_argument(
+        "--state",
+        help="an ingest.json watermark file: with the platform's database, taken over for "
+        "clusters that have no watermark there yet; without it, the file to use "
+        "(default <state-dir>/ingest.json)",
+    )
     p.add_argument(
         "--overlap-hours",
         type=float,

@@ -12,7 +12,9 @@ for detail, never charged); ``attempt`` is the run's submit time, because a requ
 keeps its job id but each run gets its own accounting row with a new submit time.
 
 Ingesting the same window twice gives the same keys, so the caller's upsert makes a
-second run harmless; the watermark (``IngestState``) moves only after a run succeeded,
+second run harmless; the watermark (a ``state.WatermarkStore``: a database table, or a
+file without a database) moves only after a run succeeded (and, when the usage is stored,
+in the same transaction as the usage: ``regnekraft.accounting.slurm_usage``),
 and each run starts ``overlap`` before it, so that records slurmctld delivers late to
 slurmdbd (after an outage of slurmdbd) are still picked up.
 """
@@ -28,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from .spec import parse_tres
-from .state import StateFile
+from .state import WatermarkStore
 
 logger = logging.getLogger(__name__)
 
@@ -500,21 +502,10 @@ def ingest_window(
     )
 
 
-class IngestState(StateFile):
-    """The persisted "ingested up to" watermark per cluster (see :mod:`.state`).
-
-    The file also keeps the last run's time, record count and error, which is what an
-    operator wants to see."""
-
-    def watermark(self, cluster: str) -> int | None:
-        value = self.load().get(cluster, {}).get("ingested_up_to")
-        return int(value) if value is not None else None
-
-
 def ingest(
     run: Runner,
     cluster: str,
-    state: IngestState,
+    state: WatermarkStore,
     *,
     account_map: Mapping[str, str] | None = None,
     now: int | None = None,
@@ -523,11 +514,14 @@ def ingest(
     use_json: bool = False,
     reader: Callable[[int, int], IngestResult] | None = None,
     window_s: int = DEFAULT_WINDOW_S,
+    advance: bool = True,
 ) -> IngestResult:
-    """Ingest from the watermark (less ``overlap_s``) up to now, then move the watermark.
+    """Ingest from the watermark (less ``overlap_s``) up to now, then move the watermark
+    (unless not ``advance``: the caller moves it to ``result.window_end`` once it has stored
+    the records, in the same transaction).
 
-    On any error the watermark stays where it was (the error is recorded in the state
-    file) and the exception propagates: the next run covers the same time again.
+    On any error the watermark stays where it was (the error is recorded in the store) and
+    the exception propagates: the next run covers the same time again.
     ``reader(start, end)`` replaces sacct (e.g. slurmrestd through ``rest_ingest_window``)."""
     now = int(now if now is not None else time.time())
     mark = state.watermark(cluster)
@@ -541,16 +535,16 @@ def ingest(
     except Exception as exc:
         # whatever went wrong (Slurm, REST, parsing) is recorded for the operator, then raised
         logger.warning("ingest on %s failed, watermark left where it was: %s", cluster, exc)
-        state.save(cluster, last_run=now, last_error=str(exc))
+        state.failed(cluster, str(exc), at=now)
         raise
-    state.save(
-        cluster,
-        ingested_up_to=now,
-        last_run=now,
-        last_error=None,
-        last_records=len(result.records),
-        last_unknown_accounts=result.unknown_accounts,
-    )
+    if advance:
+        state.advance(
+            cluster,
+            now,
+            at=now,
+            records=len(result.records),
+            unknown_accounts=result.unknown_accounts,
+        )
     _log_ingested(result)
     return result
 

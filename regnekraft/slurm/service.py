@@ -2,9 +2,12 @@
 apply or reconcile a cluster against the desired state, describe a cluster set up by hand,
 and read usage back from sacct.
 
-Each run keeps its outcome in ``<state dir>/sync-status.json`` and, when the platform's
-database is the source, in :class:`~regnekraft.slurm.models.SyncRun` (admin, API, portal).
-Storing the usage read here is accounting's part (``regnekraft.accounting.slurm_usage``).
+With Django set up (the CLI on the platform's database, the worker, the tests) each run is
+kept as a :class:`~regnekraft.slurm.models.SyncRun` (admin, API, portal), and the ingest
+watermark and the usage periods live in the database (``stores.py``); without it (a run from
+a JSON description) they live in files in the state folder (``state.py``) and the run's
+outcome is what it prints. Storing the usage read here is accounting's part
+(``regnekraft.accounting.slurm_usage``).
 
 Only the database-backed paths need Django (set up by the caller); a run from a JSON
 description works without it. Statuses: 0 done / in sync; 3 drift found (report mode) or
@@ -15,6 +18,7 @@ failure; 2 a bad description or request.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -26,7 +30,6 @@ from .ingest import (
     DEFAULT_OVERLAP_S,
     DEFAULT_WINDOW_S,
     IngestResult,
-    IngestState,
     ingest,
     ingest_window,
 )
@@ -34,21 +37,29 @@ from .rest import RestBackend, RestClient, RestError, RestUnavailable, rest_inge
 from .runner import CommandRunner, SlurmCommandError, SlurmdbdUnavailable
 from .sacctmgr import parse_dump, read_qos
 from .spec import ClusterSpec, SpecError
+from .state import (  # STATE_DIR_ENV and default_state_dir: for the CLI and the worker
+    STATE_DIR_ENV,  # noqa: F401
+    WatermarkStore,
+    default_state_dir,  # noqa: F401
+    django_ready,
+    usage_period_store,
+    watermark_store,
+)
 from .sync import (
     ApplyError,
     Backend,
     ImportResult,
     SacctmgrBackend,
     SyncResult,
-    UsagePeriods,
     apply,
     import_cluster,
     plan,
     reconcile,
 )
 
+logger = logging.getLogger(__name__)
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT, EXIT_DBD_DOWN = 0, 1, 2, 3, 4
-STATE_DIR_ENV = "REGNEKRAFT_SLURM_STATE_DIR"
 SYNC_MODES = ("plan", "apply", "reconcile")
 
 
@@ -58,13 +69,6 @@ class RunFailed(Exception):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
-
-
-def default_state_dir() -> Path:
-    if os.environ.get(STATE_DIR_ENV):
-        return Path(os.environ[STATE_DIR_ENV])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "regnekraft" / "slurm"
 
 
 @dataclass(frozen=True)
@@ -182,11 +186,9 @@ def load_desired(desired: str | Path | None, cluster: str | None = None) -> list
 # --- what each run did --------------------------------------------------------------------
 
 
-def record_run(cluster: str, mode: str, *, in_database: bool, **fields: Any) -> None:
-    """Keep a run in the platform's database (admin, API, portal) when it is the source."""
-    from django.apps import apps
-
-    if not (in_database and apps.ready):
+def record_run(cluster: str, mode: str, *, in_database: bool = True, **fields: Any) -> None:
+    """Keep a run in the platform's database (admin, API, portal) when Django is set up."""
+    if not (in_database and django_ready()):
         return
     from .models import record
 
@@ -194,41 +196,27 @@ def record_run(cluster: str, mode: str, *, in_database: bool, **fields: Any) -> 
 
 
 def _record_sync(
-    state_dir: Path,
     result: SyncResult | None,
     cluster: str,
     mode: str,
     *,
-    in_database: bool,
+    desired: str | Path | None,
     error: str | None = None,
 ) -> None:
-    """Keep the last run per cluster and mode where operators (and the API) can see it."""
-    path = state_dir / "sync-status.json"
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        data = {}
-    entry = {
-        "last_run": time.time(),
-        "error": error,
-        "changes": len(result.operations) if result else None,
-        "applied": len(result.applied) if result else 0,
-        "operations": [op.summary() for op in result.operations] if result else [],
+    """Keep the run per cluster and mode where operators (and the API) can see it."""
+    details: dict[str, Any] = {
+        "operations": [op.summary() for op in result.operations] if result else []
     }
-    data.setdefault(cluster, {})[mode] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    tmp.replace(path)
+    if desired:
+        details["desired"] = str(desired)
     record_run(
         cluster,
         mode,
-        in_database=in_database,
         ok=error is None,
-        changes=entry["changes"] or 0,
-        applied=entry["applied"],
+        changes=len(result.operations) if result else 0,
+        applied=len(result.applied) if result else 0,
         error=error or "",
-        details={"operations": entry["operations"]},
+        details=details,
     )
 
 
@@ -277,10 +265,8 @@ def run_sync(
         specs = load_desired(desired, cluster)
     except (SpecError, OSError, json.JSONDecodeError, KeyError) as exc:
         raise RunFailed(str(exc), EXIT_USAGE) from exc
-    state = Path(state_dir)
-    in_database = not desired
     backend = access.backend()
-    usage_periods = UsagePeriods(state / "usage-periods.json")
+    usage_periods = usage_period_store(state_dir)
     outcome = SyncOutcome()
     for spec in specs:
         if connections is not None:
@@ -294,7 +280,7 @@ def run_sync(
         except (ApplyError, SlurmCommandError, RestError) as exc:
             if isinstance(exc, ApplyError) and exc.periods is not None:
                 usage_periods.record(spec.cluster, exc.periods)  # resets that ran are not repeated
-            _record_sync(state, None, spec.cluster, mode, in_database=in_database, error=str(exc))
+            _record_sync(None, spec.cluster, mode, desired=desired, error=str(exc))
             outcome.errors[spec.cluster] = str(exc)
             cause = exc.cause if isinstance(exc, ApplyError) else exc
             down = isinstance(cause, SlurmdbdUnavailable | RestUnavailable)
@@ -302,7 +288,7 @@ def run_sync(
             continue
         if result.periods is not None:
             usage_periods.record(spec.cluster, result.periods)
-        _record_sync(state, result, spec.cluster, mode, in_database=in_database)
+        _record_sync(result, spec.cluster, mode, desired=desired)
         outcome.results.append(result)
         if mode == "reconcile" and not repair and not result.in_sync:
             outcome.status = max(outcome.status, EXIT_DRIFT)
@@ -343,8 +329,11 @@ def describe_cluster(
 
 @dataclass(frozen=True)
 class UsageRequest:
-    """Which usage to read: an explicit window (epoch seconds), or from the watermark in
-    ``state_file`` (default ``<state dir>/ingest.json``) less ``overlap_s`` up to now."""
+    """Which usage to read: an explicit window (epoch seconds), or from the cluster's
+    watermark less ``overlap_s`` up to now. The watermark is the database's when Django is
+    set up (``state_file``, an old ``ingest.json``, is then taken over once for clusters the
+    database has none for); without Django it is ``state_file`` (default
+    ``<state dir>/ingest.json``)."""
 
     cluster: str
     start: int | None = None
@@ -369,7 +358,9 @@ class UsageRequest:
 @dataclass
 class UsageRead:
     result: IngestResult
-    state: IngestState | None = None  # the watermark file, when the run moved it
+    # the watermark store, when the run reads from it: moved by the read unless the usage is
+    # stored, then moved by the caller with the usage (``regnekraft.accounting.slurm_usage``)
+    state: WatermarkStore | None = None
     previous: int | None = None  # the watermark before the run
 
 
@@ -422,9 +413,19 @@ def _read(
             window_s=request.window_s,
         )
         return UsageRead(window)
-    state = IngestState(
-        Path(request.state_file) if request.state_file else state_dir / "ingest.json"
-    )
+    state = watermark_store(state_dir, request.state_file)
+    if request.state_file and django_ready():
+        from .stores import import_watermark_file
+
+        try:
+            taken = import_watermark_file(request.state_file)
+        except ValueError as exc:
+            raise RunFailed(str(exc), EXIT_USAGE) from exc
+        logger.info(
+            "--state %s: watermark(s) taken into the database for %s",
+            request.state_file,
+            ", ".join(taken) or "no cluster (the database has them already)",
+        )
     previous = state.watermark(request.cluster)
     result = ingest(
         runner,
@@ -435,6 +436,7 @@ def _read(
         use_json=request.sacct_json,
         reader=reader,
         window_s=request.window_s,
+        advance=not request.stores(),
     )
     return UsageRead(result, state, previous)
 
@@ -449,15 +451,12 @@ def read_usage(
     read (the watermark stays). With ``--output`` the records are written as JSON lines."""
     try:
         read = _read(access, Path(state_dir), request, mapping)
-    except SlurmdbdUnavailable as exc:
+    except (SlurmdbdUnavailable, RestUnavailable, SlurmCommandError, RestError, ValueError) as exc:
         record_run(
             request.cluster, "ingest", in_database=request.stores(), ok=False, error=str(exc)
         )
-        raise RunFailed(str(exc), EXIT_DBD_DOWN) from exc
-    except RestUnavailable as exc:
-        raise RunFailed(str(exc), EXIT_DBD_DOWN) from exc
-    except (SlurmCommandError, RestError, ValueError) as exc:
-        raise RunFailed(str(exc), EXIT_ERROR) from exc
+        down = isinstance(exc, SlurmdbdUnavailable | RestUnavailable)
+        raise RunFailed(str(exc), EXIT_DBD_DOWN if down else EXIT_ERROR) from exc
     if request.output:
         with open(request.output, "w") as handle:
             for record in read.result.records:

@@ -9,7 +9,8 @@ Usage resets: ``GrpTRESMins`` is checked against the association's accrued usage
 period moves on (``AccountSpec.usage_period``), its usage must start again from zero, or
 last period's use would count against this period's grant. Slurm cannot hold that date,
 so the bridge remembers, per cluster, the period each account was last reset for
-(``UsagePeriods``, a file in the state folder) and adds ``RawUsage=0`` operations where
+(a ``state.UsagePeriodStore``: the ``UsagePeriod`` table, or a file without a database)
+and adds ``RawUsage=0`` operations where
 the desired period is later. An account seen for the first time is recorded without a
 reset: the bridge may take over a cluster in mid-period, and a new account has no usage.
 """
@@ -27,7 +28,6 @@ from .diff import Change, Operation, batches, diff, loadable, managed_accounts
 from .runner import CommandRunner, SlurmCommandError
 from .sacctmgr import Runner, read_cluster
 from .spec import AccountSpec, ClusterSpec
-from .state import StateFile
 
 logger = logging.getLogger(__name__)
 
@@ -235,16 +235,6 @@ def _unmanaged(desired: ClusterSpec, current: ClusterSpec) -> list[str]:
     return sorted(name for name in current.accounts if name not in managed)
 
 
-class UsagePeriods(StateFile):
-    """Per cluster: account -> the allocation period (ISO date) its usage was reset for."""
-
-    def known(self, cluster: str) -> dict[str, str]:
-        return dict(self.load().get(cluster, {}).get("usage_periods", {}))
-
-    def record(self, cluster: str, periods: Mapping[str, str]) -> None:
-        self.save(cluster, usage_periods=dict(sorted(periods.items())))
-
-
 def usage_resets(desired: ClusterSpec, known: Mapping[str, str]) -> list[Operation]:
     """``RawUsage=0`` for each project whose period is later than the one recorded."""
     ops = []
@@ -273,7 +263,7 @@ def usage_resets(desired: ClusterSpec, known: Mapping[str, str]) -> list[Operati
 def periods_after(
     desired: ClusterSpec, known: Mapping[str, str], reset: set[str] | None = None
 ) -> dict[str, str]:
-    """What ``UsagePeriods`` should hold once the resets of the accounts in ``reset`` (None:
+    """What the usage period store should hold once the resets of the accounts in ``reset`` (None:
     all that were due) are done; first sightings are adopted. An account whose reset did
     not run keeps its old period, so the reset is tried again, and one that ran is never
     repeated."""
@@ -291,7 +281,7 @@ def plan(
     desired: ClusterSpec, backend: Backend, periods: Mapping[str, str] | None = None
 ) -> SyncResult:
     """The operations ``apply`` would run; changes nothing. ``periods``: the recorded
-    usage periods (``UsagePeriods.known``), or None to leave usage alone."""
+    usage periods (``UsagePeriodStore.known``), or None to leave usage alone."""
     result = _planned(desired, backend, periods)
     logger.info("plan for %s: %d operation(s) would run", desired.cluster, len(result.operations))
     return result

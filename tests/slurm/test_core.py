@@ -7,7 +7,7 @@ import json
 import pytest
 
 from regnekraft.slurm.diff import diff
-from regnekraft.slurm.ingest import IngestState, ingest, parse_json, parse_parsable
+from regnekraft.slurm.ingest import ingest, parse_json, parse_parsable
 from regnekraft.slurm.runner import SlurmdbdUnavailable, looks_like_dbd_down
 from regnekraft.slurm.sacctmgr import parse_dump
 from regnekraft.slurm.spec import (
@@ -21,7 +21,8 @@ from regnekraft.slurm.spec import (
     hours_to_tres_minutes,
     parse_tres,
 )
-from regnekraft.slurm.sync import UsagePeriods, import_cluster, periods_after, usage_resets
+from regnekraft.slurm.state import UsagePeriodsFile, WatermarkFile
+from regnekraft.slurm.sync import import_cluster, periods_after, usage_resets
 
 from .desired import description
 
@@ -255,7 +256,7 @@ def test_parse_json_matches_the_parsable_shape():
 
 
 def test_watermark_moves_only_on_success(tmp_path):
-    state = IngestState(tmp_path / "s.json")
+    state = WatermarkFile(tmp_path / "s.json")
     calls = []
 
     def ok(argv, env=None):
@@ -271,9 +272,9 @@ def test_watermark_moves_only_on_success(tmp_path):
     with pytest.raises(SlurmdbdUnavailable, match="slurmdbd"):
         ingest(down, "c1", state, now=20_000)
     assert state.watermark("c1") == 10_000
-    assert "database" in state.load()["c1"]["last_error"]
+    assert "database" in state.status("c1")["last_error"]
     ingest(ok, "c1", state, now=30_000, overlap_s=100)
-    assert state.watermark("c1") == 30_000 and state.load()["c1"]["last_error"] is None
+    assert state.watermark("c1") == 30_000 and state.status("c1")["last_error"] is None
 
 
 def test_dbd_down_words():
@@ -294,7 +295,7 @@ def test_usage_is_reset_only_when_the_allocation_period_moves_on(tmp_path):
     )
     assert "0 for the period from 2026-10-01" in op.summary()
     assert usage_resets(now, {"nn1001k": "2026-10-01"}) == []  # never backwards
-    store = UsagePeriods(tmp_path / "usage-periods.json")
+    store = UsagePeriodsFile(tmp_path / "usage-periods.json")
     store.record("c1", periods_after(later, {"nn1001k": "2026-04-01", "gone01": "2025-10-01"}))
     assert store.known("c1") == {"nn1001k": "2026-10-01", "gone01": "2025-10-01"}
     assert store.known("c2") == {}

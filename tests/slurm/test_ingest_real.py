@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from regnekraft.slurm.ingest import IngestState, ingest, ingest_window
+from regnekraft.slurm.ingest import ingest, ingest_window
 from regnekraft.slurm.runner import CommandRunner, SlurmdbdUnavailable
 from regnekraft.slurm.spec import ClusterSpec
+from regnekraft.slurm.state import WatermarkFile
 from regnekraft.slurm.sync import SacctmgrBackend, apply
 
 from .desired import description
@@ -159,7 +160,7 @@ def test_requeued_and_cancelled_jobs(slurm_cluster, runner, desired, account_map
 def test_ingest_twice_and_through_a_slurmdbd_outage(
     slurm_cluster, runner, desired, account_map, tmp_path
 ):
-    state = IngestState(tmp_path / "ingest-state.json")
+    state = WatermarkFile(tmp_path / "ingest-state.json")
     ledger: dict[str, dict] = {}  # the platform's usage table, keyed by idempotency key
 
     def run_ingest() -> None:
@@ -188,7 +189,7 @@ def test_ingest_twice_and_through_a_slurmdbd_outage(
         with pytest.raises(SlurmdbdUnavailable, match="slurmdbd"):
             run_ingest()
         assert state.watermark(desired.cluster) >= mark  # not moved by the failed run
-        assert "slurmdbd" in state.load()[desired.cluster]["last_error"]
+        assert "slurmdbd" in state.status(desired.cluster)["last_error"]
         slurm_cluster.wait_for(
             lambda: slurm_cluster.job_state(during)[0] in ("", "COMPLETED"),
             what="the job run during the outage to end",
@@ -197,7 +198,7 @@ def test_ingest_twice_and_through_a_slurmdbd_outage(
         slurm_cluster.start_slurmdbd()
     settled(slurm_cluster, runner, [during], int(time.time()) - 120)
     run_ingest()
-    assert state.load()[desired.cluster]["last_error"] is None
+    assert state.status(desired.cluster)["last_error"] is None
     charged = [r for r in ledger.values() if r["chargeable"]]
     assert {r["job_id"] for r in charged} >= {before, during}
     assert len(charged) == len({(r["job_id"], r["attempt"]) for r in charged})

@@ -313,6 +313,7 @@ def test_import_of_a_hand_made_cluster_then_plan_shows_no_change(slurm_cluster, 
     assert again.in_sync, again.render()
 
 
+@pytest.mark.django_db
 def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys):
     from regnekraft.cli.slurm import EXIT_OK, main
 
@@ -347,6 +348,7 @@ def test_command_line_import_then_plan(slurm_cluster, backend, tmp_path, capsys)
     assert "no change" in capsys.readouterr().out
 
 
+@pytest.mark.django_db
 def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, capsys):
     from regnekraft.cli.slurm import EXIT_DRIFT, EXIT_OK, main
 
@@ -381,8 +383,13 @@ def test_command_line_plan_apply_reconcile(slurm_cluster, desired, tmp_path, cap
     assert main(["reconcile", "--repair", *common]) == EXIT_OK
     assert main(["apply", *common]) == EXIT_OK
     assert "no change" in capsys.readouterr().out
-    status = json.loads((tmp_path / "sync-status.json").read_text())[desired.cluster]
-    assert status["reconcile"]["applied"] == 1 and status["apply"]["changes"] == 0
+    from regnekraft.slurm.models import SyncRun
+
+    runs = SyncRun.objects.filter(cluster=desired.cluster)
+    repaired = runs.filter(mode="reconcile", applied=1).get()
+    assert repaired.ok and repaired.details["desired"] == str(path)
+    assert runs.filter(mode="apply").get().changes == 0
+    assert not (tmp_path / "sync-status.json").exists()  # runs are kept in the database only
 
 
 @pytest.mark.parametrize("use_load", [True, False], ids=["load-file", "commands"])
@@ -431,6 +438,7 @@ def test_a_refused_line_in_a_batch_stops_apply_naming_it(slurm_cluster):
     assert plan(spec, SacctmgrBackend(runner)).in_sync
 
 
+@pytest.mark.django_db
 def test_apply_all_syncs_every_cluster_with_a_connection(slurm_cluster, tmp_path, capsys):
     from regnekraft.cli.slurm import EXIT_OK, EXIT_USAGE, main
 
