@@ -114,7 +114,7 @@ def _balances(found: Found, now: dt.datetime) -> None:
                 "allocation_id": e["allocation_id"],
                 "threshold": _pct(e["threshold"]),
                 "used": _pct(e["used_share"]),
-                "end": e["allocation__end"].isoformat(),
+                "end": (e["allocation__end"] - dt.timedelta(days=1)).isoformat(),  # last day
             },
         )
 

@@ -59,7 +59,11 @@ def _subject_params(kind: str, c: dict[str, Any]) -> dict[str, Any]:
     if "threshold" in c:
         params["threshold"] = f"{c['threshold']} %"
     if kind == Kind.CHANGE_DECIDED:
-        params["outcome"] = translation.gettext("approved" if c.get("approved") else "rejected")
+        params["outcome"] = (
+            translation.gettext("approved")
+            if c.get("approved")
+            else translation.gettext("rejected")
+        )
     if kind == Kind.INVOICE_ISSUED:
         params["invoice"] = c.get("invoice_id", "")
     return params

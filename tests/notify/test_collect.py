@@ -97,7 +97,7 @@ def test_preferences_decide_delivery(world):
 def test_blocks_and_invoices_cannot_be_turned_off(world, kind):
     with pytest.raises(ValidationError) as refused:
         services.set_preference(world.pi.user, world.pi, kind, Delivery.OFF)
-    assert "cannot be turned off" in str(refused.value.message_dict["delivery"])
+    assert "kan ikke slås av" in str(refused.value.message_dict["delivery"])  # bokmål
     assert not NotificationPreference.objects.exists()
     services.set_preference(world.pi.user, world.pi, kind, Delivery.DIGEST)  # allowed
     assert NotificationPreference.objects.get().delivery == Delivery.DIGEST
