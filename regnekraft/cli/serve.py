@@ -139,9 +139,18 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _stop(child: subprocess.Popen | None, timeout: float = 30) -> None:
+def _stop(child: subprocess.Popen | None, timeout: float = 30, *, grace: float = 0) -> None:
+    """Stop ``child``: after ``grace`` seconds to end by itself (Ctrl-C reached the whole
+    process group, and a second signal would make the worker drop its job), SIGTERM, then
+    SIGKILL after ``timeout``."""
     if child is None or child.poll() is not None:
         return
+    if grace:
+        try:
+            child.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
     child.send_signal(signal.SIGTERM)
     try:
         child.wait(timeout)
@@ -176,6 +185,7 @@ def _serve_with_worker(host: str, port: int, *, workers: int | None, dev: bool) 
     web: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
     code = 0
+    interrupted = False
     try:
         web = subprocess.Popen(web_cmd, env=env)
         worker = subprocess.Popen([*cli, "worker"], env=env)
@@ -191,12 +201,14 @@ def _serve_with_worker(host: str, port: int, *, workers: int | None, dev: bool) 
                 )
                 worker = None
             time.sleep(0.5)
-    except (KeyboardInterrupt, _Stopped):
+    except KeyboardInterrupt:
+        interrupted, code = True, 0
+    except _Stopped:
         code = 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop(worker)
-        _stop(web)
+        _stop(worker, grace=15 if interrupted else 0)
+        _stop(web, grace=5 if interrupted else 0)
     return code
 
 
