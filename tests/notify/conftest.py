@@ -46,7 +46,7 @@ class Collecting:
         self.refuse = False
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd)
+    async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse:
             return "550 5.1.1 mailbox unavailable"
         with self.lock:

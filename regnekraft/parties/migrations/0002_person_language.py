@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('parties', '0001_initial'),
+        ("parties", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='person',
-            name='language',
-            field=models.CharField(choices=[('nb', 'Norwegian Bokmål'), ('en', 'English')], default='nb', help_text='the language of the e-mails the person gets', max_length=10),
+            model_name="person",
+            name="language",
+            field=models.CharField(
+                choices=[("nb", "Norwegian Bokmål"), ("en", "English")],
+                default="nb",
+                help_text="the language of the e-mails the person gets",
+                max_length=10,
+            ),
         ),
     ]
