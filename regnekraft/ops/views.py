@@ -45,7 +45,7 @@ def check_migrations(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     if pending:
         return {
             "ok": False,
-            "detail": f"{len(pending)} migrations not applied (run regnekraft migrate)",
+            "detail": f"{len(pending)} migrations not applied (regnekraft manage migrate)",
             "unapplied": pending[:20],
         }
     return {"ok": True}
