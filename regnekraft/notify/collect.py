@@ -417,4 +417,4 @@ def collect(now: dt.datetime | None = None, today: dt.date | None = None) -> dic
     total = sum(counts.values())
     if total:
         logger.info("notifications: %d new (%s)", total, dict(counts))
-    return {"created": total, "by_kind": dict(sorted(counts.items()))}
+    return {"created": total, "by_kind": {str(k): n for k, n in sorted(counts.items())}}

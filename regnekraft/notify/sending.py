@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -36,7 +37,9 @@ BACKOFF = (
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
 STALE_CLAIM = dt.timedelta(minutes=10)
+SEND_BUDGET = STALE_CLAIM / 2
 DIGEST_LIMIT = 20000
+CHUNK = 500
 
 
 def reclaim_stale(now: dt.datetime) -> int:
@@ -56,8 +59,8 @@ def claim(worker_id: str, now: dt.datetime, delivery: str, limit: int) -> list[i
             .order_by("next_attempt_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
-        if ids:
-            Notification.objects.filter(pk__in=ids, status=Status.PENDING).update(
+        for i in range(0, len(ids), CHUNK):  # within any database's parameter limit
+            Notification.objects.filter(pk__in=ids[i : i + CHUNK], status=Status.PENDING).update(
                 status=Status.SENDING, claimed_by=worker_id, claimed_at=now
             )
     return ids
@@ -122,15 +125,31 @@ def _summary(outcomes: list[str], reclaimed: int, claimed: int) -> dict[str, int
     }
 
 
+def release(ids: Iterable[int], worker_id: str) -> int:
+    """Give back claims not yet sent (the batch ran out of time), for the next run."""
+    return Notification.objects.filter(
+        pk__in=list(ids), status=Status.SENDING, claimed_by=worker_id
+    ).update(status=Status.PENDING, claimed_by="", claimed_at=None)
+
+
 def send_pending(worker_id: str, now: dt.datetime | None = None, limit: int = 200) -> dict:
-    """Send the due notifications chosen ``at once``; at most ``limit`` of them."""
+    """Send the due notifications chosen ``at once``; at most ``limit`` of them. A batch that
+    takes longer than half the stale-claim time (a slow mail server) gives the rest back, so
+    no other worker takes them over while this one still sends."""
     now = now or timezone.now()
     reclaimed = reclaim_stale(now)
     ids = claim(worker_id, now, Delivery.IMMEDIATE, limit)
     outcomes = []
-    for n in Notification.objects.filter(pk__in=ids, claimed_by=worker_id).select_related(
-        "recipient"
-    ):
+    started = time.monotonic()
+    todo = list(
+        Notification.objects.filter(pk__in=ids, claimed_by=worker_id).select_related("recipient")
+    )
+    released = 0
+    for i, n in enumerate(todo):
+        if i and time.monotonic() - started > SEND_BUDGET.total_seconds():  # one at least
+            released = release((m.pk for m in todo[i:]), worker_id)
+            logger.warning("mail batch out of time: %d given back for the next run", released)
+            break
         try:
             mail = render_one(n)
         except Exception as exc:  # a broken template must not stop the others
@@ -138,7 +157,7 @@ def send_pending(worker_id: str, now: dt.datetime | None = None, limit: int = 20
             outcomes.append(_record([n.pk], worker_id, f"render: {exc}", now))
             continue
         outcomes.append(_record([n.pk], worker_id, _deliver(mail, n.recipient.email, [n.pk]), now))
-    return _summary(outcomes, reclaimed, len(ids))
+    return {**_summary(outcomes, reclaimed, len(ids)), "released": released}
 
 
 def send_digests(now: dt.datetime | None = None, worker_id: str = "") -> dict:

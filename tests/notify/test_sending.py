@@ -138,6 +138,7 @@ def test_a_real_smtp_server_receives_the_mail(operator, smtp):
         "retrying": 0,
         "failed": 0,
         "reclaimed": 0,
+        "released": 0,
     }
     [msg] = smtp.messages
     assert msg["To"] == operator.email
@@ -224,3 +225,19 @@ def test_a_dead_workers_claim_is_taken_back(operator):
     summary = services.send_pending("w2", now=now + dt.timedelta(minutes=6))
     assert summary["reclaimed"] == 1 and summary["sent"] == 1
     assert len(mail.outbox) == 1
+
+
+def test_a_batch_out_of_time_gives_the_rest_back(operator, monkeypatch):
+    from regnekraft.notify import sending
+
+    person(operator.organisation, "operator")
+    person(operator.organisation, "operator")
+    services.notify_operators("slurm-failed", "k1", {"job": "slurm-sync", "cluster": "betzy"})
+    monkeypatch.setattr(sending, "SEND_BUDGET", dt.timedelta(seconds=-1))  # always out of time
+    summary = services.send_pending("w1")
+    assert summary["claimed"] == 3 and summary["sent"] == 1 and summary["released"] == 2
+    assert Notification.objects.filter(status=Status.PENDING, claimed_by="").count() == 2
+    assert len(mail.outbox) == 1
+    monkeypatch.undo()
+    assert services.send_pending("w2")["sent"] == 2
+    assert len({tuple(m.to) for m in mail.outbox}) == 3
