@@ -155,7 +155,7 @@ def _expiries(found: Found, today: dt.date) -> None:
                     "project": a["project__code"],
                     "system": a["resource_class__system__name"],
                     "allocation_id": a["pk"],
-                    "days": days,
+                    "days": (a["end"] - today).days,  # left, from today
                     "last_day": (a["end"] - dt.timedelta(days=1)).isoformat(),
                     "amount": str(a["amount"]),
                     "unit": _unit(a["resource_class__kind"]),

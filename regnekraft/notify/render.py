@@ -3,14 +3,17 @@ an absolute link to the portal page that acts on it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import translation
+from django.utils import formats, translation
 
 from .kinds import SUBJECTS, Kind
 from .models import Notification
@@ -52,6 +55,31 @@ def link(kind: str, context: dict[str, Any]) -> str:
     return site_url() + path
 
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONEY = {"total", "commitment", "amount"}
+
+
+def display(value: Any, key: str = "") -> Any:
+    """A context value as the active language writes it: ISO days as dates ("30. juni 2027",
+    "June 30, 2027"), sums with grouping and two decimals; lists and dicts item by item."""
+    if isinstance(value, dict):
+        return {k: display(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [display(v, key) for v in value]
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        try:
+            return formats.date_format(dt.date.fromisoformat(value), "DATE_FORMAT")
+        except ValueError:
+            return value
+    if key in _MONEY and isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return value
+        return formats.number_format(number, 2, use_l10n=True, force_grouping=True)
+    return value
+
+
 def _subject_params(kind: str, c: dict[str, Any]) -> dict[str, Any]:
     params = {k: v for k, v in c.items() if isinstance(v, str | int)}
     params.setdefault("project", "")
@@ -74,7 +102,7 @@ def subject(kind: str, context: dict[str, Any]) -> str:
     if template is None:
         return str(Kind(kind).label) if kind in Kind.values else kind
     try:
-        return " ".join((str(template) % _subject_params(kind, context)).split())
+        return " ".join((str(template) % _subject_params(kind, display(context))).split())
     except (KeyError, TypeError, ValueError):
         return str(Kind(kind).label)
 
@@ -97,7 +125,7 @@ def render_one(n: Notification) -> Mail:
         ctx = {
             "person": person,
             "kind": n.kind,
-            "c": n.context,
+            "c": display(n.context),
             "subject": subject(n.kind, n.context),
             "link": link(n.kind, n.context),
             "site_url": site_url(),

@@ -241,3 +241,19 @@ def test_a_batch_out_of_time_gives_the_rest_back(operator, monkeypatch):
     monkeypatch.undo()
     assert services.send_pending("w2")["sent"] == 2
     assert len({tuple(m.to) for m in mail.outbox}) == 3
+
+
+@pytest.mark.parametrize(
+    ("language", "day", "subject"),
+    [
+        ("nb", "30. juni 2027", "slutter om 21 dager"),
+        ("en", "June 30, 2027", "ends in 21 days"),
+    ],
+)
+def test_dates_are_written_the_recipients_way(db, language, day, subject):
+    w = build(language=language)
+    services.collect(today=TODAY)
+    services.send_pending("w1", limit=1000)
+    [expiring] = [m for m in mails_to(w.pi) if subject in m.subject]
+    assert day in expiring.body and day in html_of(expiring)
+    assert f"{SITE}{'/en' if language == 'en' else ''}/pi/allocations/" in expiring.body
