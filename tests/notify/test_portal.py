@@ -63,3 +63,22 @@ def test_operators_see_the_failed_mails_link(db, client):
     page = client.get(reverse("portal:home")).content.decode()
     assert reverse("portal:notification_failures") in page
     assert reverse("portal:notification_preferences") in page
+
+
+def test_the_admin_lists_notifications_and_preferences(db, client):
+    from django.contrib.auth import get_user_model
+
+    from regnekraft.notify import services
+
+    op = person(f.organisation(), "operator")
+    services.notify_operators("slurm-failed", "k1", {"job": "slurm-sync", "cluster": "betzy"})
+    admin = get_user_model().objects.create_superuser("root", "root@example.no", "pw-test-123")
+    client.force_login(admin)
+    assert client.get(reverse("admin:notify_notification_changelist")).status_code == 200
+    assert client.get(reverse("admin:notify_notificationpreference_changelist")).status_code == 200
+    answer = client.post(
+        reverse("admin:notify_notificationpreference_add"),
+        {"person": op.pk, "kind": Kind.INVOICE_ISSUED, "delivery": Delivery.OFF},
+    )
+    assert not NotificationPreference.objects.exists()  # refused by the service
+    assert answer.status_code in (200, 302)
