@@ -231,6 +231,11 @@ def test_run_now_queues_one_run_and_not_two(folk, api):
     again = client.post(f"/api/schedules/{sched.pk}/run/")
     assert again.json()["task_id"] == task_id
     assert DBTaskResult.objects.count() == 1
+    retired = w.schedule("old", job="a-job-no-longer-there")
+    refused = client.post(f"/api/schedules/{retired.pk}/run/")
+    assert refused.status_code == 400
+    assert "a-job-no-longer-there" in str(refused.json()["job"])
+    assert DBTaskResult.objects.count() == 1
 
 
 def test_only_operators_run_a_schedule_now(folk, api):

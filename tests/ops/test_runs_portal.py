@@ -5,6 +5,7 @@ whether one is alive; "run now" and "change schedule" through regnekraft.ops.sch
 from __future__ import annotations
 
 import datetime as dt
+import html as html_module
 import re
 
 import pytest
@@ -36,7 +37,7 @@ def operator(client, folk):
 def _text(response) -> str:
     """The page's text without tags and with runs of white space made one."""
     html = response.content.decode()
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return html_module.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
 
 
 def test_others_are_refused_and_do_not_see_the_link(client, folk):
@@ -65,7 +66,7 @@ def test_the_schedule_in_words_with_its_cron_and_last_outcome(operator):
     text = _text(page)
     assert "every 15 minutes" in text and "*/15 * * * *" in text
     assert "every day at 07:00" in text and "no (off)" in text
-    assert "every hour, 0 minutes past" in text
+    assert "every hour, on the hour" in text
     assert "succeeded" in text and "1 min 15 s" in text
     assert "not run yet" in text
 
@@ -178,6 +179,10 @@ def test_run_now_from_the_page(operator):
     assert DBTaskResult.objects.count() == 1
     unknown = operator.post(URL, {"action": "run", "schedule": "999999"}, follow=True)
     assert "No such schedule" in _text(unknown)
+    retired = w.schedule("old", job="a-job-no-longer-there")
+    refused = operator.post(URL, {"action": "run", "schedule": retired.pk}, follow=True)
+    assert "unknown job 'a-job-no-longer-there'" in _text(refused)
+    assert DBTaskResult.objects.count() == 1
 
 
 def test_change_a_schedule_from_the_page(operator):
@@ -215,6 +220,8 @@ def test_a_bad_schedule_change_is_shown_on_the_form(operator):
     ("cron", "words"),
     [
         ("* * * * *", "every minute"),
+        ("0 * * * *", "every hour, on the hour"),
+        ("45 * * * *", "every hour, 45 minutes past"),
         ("*/5 * * * *", "every 5 minutes"),
         ("30 2 * * *", "every day at 02:30"),
         ("0 6 1 * *", "on day 1 of every month at 06:00"),

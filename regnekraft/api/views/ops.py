@@ -121,7 +121,10 @@ class ScheduleViewSet(ReadOnlyViewSet):
         from regnekraft.ops.schedule import run_now
 
         schedule = self.get_object()
-        queued = run_now(request.user, schedule.name)
+        try:
+            queued = run_now(request.user, schedule.name)
+        except KeyError as exc:  # a job this version no longer has (ops.jobs.job)
+            raise ValidationError({"job": [str(exc.args[0] if exc.args else exc)]}) from None
         task_id = queued if isinstance(queued, str) else queued.task_id
         return Response({"schedule": schedule.name, "task_id": task_id})
 

@@ -54,6 +54,8 @@ def cron_in_words(cron: str) -> str:
             return _("every %(n)s minutes") % {"n": minute[2:]}
         m = _number(minute, 0, 59)
         if m is not None:
+            if m == 0:
+                return _("every hour, on the hour")
             return _("every hour, %(m)s minutes past") % {"m": m}
         return ""
     m = _number(minute, 0, 59)
@@ -300,6 +302,9 @@ def _act(request: HttpRequest, form: ScheduleChangeForm) -> HttpResponse | None:
             queued = run_now(request.user, schedule.name)
         except ValidationError as exc:
             messages.error(request, "; ".join(exc.messages))
+            return redirect("portal:operations")
+        except KeyError as exc:  # a job this version no longer has (ops.jobs.job)
+            messages.error(request, str(exc.args[0] if exc.args else exc))
             return redirect("portal:operations")
         task_id = queued if isinstance(queued, str) else queued.task_id
         if before and task_id == before:
