@@ -106,3 +106,27 @@ def test_scheduled_ingest_stores_once_and_moves_the_watermark_with_the_usage(
     assert UsageRecord.objects.filter(job_id=job).count() == 1  # read again, stored once
     runs = SyncRun.objects.filter(cluster=name, mode="ingest")
     assert runs.count() == 2 and all(run.ok for run in runs)
+
+
+def test_ingest_state_takes_an_old_watermark_file_over(
+    slurm_cluster, connections, tmp_path, capsys
+):
+    from regnekraft.cli.slurm import EXIT_OK, main
+
+    name = slurm_cluster.config.cluster_name
+    _system(name, "nn1001k", connections)
+    old = tmp_path / "old-ingest.json"
+    mark = int(time.time()) - 3600
+    old.write_text(json.dumps({name: {"ingested_up_to": mark, "last_error": None}}))
+    common = ["--cluster", name, "--slurm-conf", str(slurm_cluster.slurm_conf), "--json"]
+    assert main(["ingest", *common, "--state", str(old), "--state-dir", str(tmp_path)]) == EXIT_OK
+    first = json.loads(capsys.readouterr().out)
+    assert first["window_start"] == mark - DEFAULT_OVERLAP_S  # from the file's watermark
+    assert DatabaseWatermarks().watermark(name) == first["window_end"]
+    # the database's watermark is kept from now on; the file is not written
+    old.write_text(json.dumps({name: {"ingested_up_to": 1000}}))
+    assert main(["ingest", *common, "--state", str(old), "--state-dir", str(tmp_path)]) == EXIT_OK
+    again = json.loads(capsys.readouterr().out)
+    assert again["window_start"] == first["window_end"] - DEFAULT_OVERLAP_S
+    assert json.loads(old.read_text()) == {name: {"ingested_up_to": 1000}}
+    assert not (tmp_path / "ingest.json").exists()
