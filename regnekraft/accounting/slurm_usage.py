@@ -8,6 +8,7 @@ storing leaves both as they were, and the next run reads the same window again."
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from regnekraft.slurm.service import (
     record_run,
     require_operator,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,11 +86,16 @@ def _store(request: UsageRequest, read: UsageRead) -> dict[str, Any]:
         stored = store_and_advance(request.cluster, read)
     except (ValidationError, DatabaseError) as exc:
         messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-        if read.state is not None:  # not stored, so the next run reads this window again
-            read.state.failed(
-                request.cluster, f"not stored: {'; '.join(messages)}", at=read.result.window_end
+        try:
+            if read.state is not None:  # not stored, so the next run reads this window again
+                read.state.failed(
+                    request.cluster, f"not stored: {'; '.join(messages)}", at=read.result.window_end
+                )
+            record_run(request.cluster, "ingest", ok=False, error="; ".join(messages))
+        except DatabaseError as lost:  # the database itself failed: the refusal still counts
+            logger.error(
+                "ingest on %s: the failure could not be recorded: %s", request.cluster, lost
             )
-        record_run(request.cluster, "ingest", ok=False, error="; ".join(messages))
         raise RunFailed(f"usage not stored: {'; '.join(messages)}", EXIT_ERROR) from exc
     record_run(
         request.cluster,

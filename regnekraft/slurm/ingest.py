@@ -551,7 +551,7 @@ def ingest(
 
 def _log_ingested(result: IngestResult) -> None:
     logger.info(
-        "ingest on %s: %d record(s), %d chargeable, %d pending skipped; watermark now %s",
+        "ingest on %s: %d record(s), %d chargeable, %d pending skipped; read up to %s",
         result.cluster,
         len(result.records),
         len(result.charged),
