@@ -119,6 +119,9 @@ def test_the_runs_are_paged_and_filtered(operator):
     assert digests.count('<tr class="run-') == 1
     # a mangled filter is ignored, not an error
     assert operator.get(URL, {"status": "exploded", "runs_page": "x"}).status_code == 200
+    assert operator.get(URL, {"job": "bal\x00ances"}).content.decode().count('<tr class="run-') == (
+        RUNS_PER_PAGE
+    )
 
 
 def test_the_runs_download_as_csv(operator):

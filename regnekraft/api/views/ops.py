@@ -43,7 +43,9 @@ STATUSES = [value for value, _ in JobRun.Status.choices]
         parameters=[
             OpenApiParameter("job", str, description="a job's name, e.g. balances"),
             OpenApiParameter("status", str, enum=STATUSES, description="the run's outcome"),
-            OpenApiParameter("schedule", int, description="the schedule's id"),
+            OpenApiParameter(
+                "schedule", str, description="the schedule's id or name, e.g. slurm-apply:betzy"
+            ),
         ]
     )
 )
@@ -72,11 +74,14 @@ class JobRunViewSet(ReadOnlyViewSet):
                     {"status": [f"unknown status {status!r}; one of {', '.join(STATUSES)}"]}
                 )
             runs = runs.filter(status=status)
-        if "schedule" in self.request.query_params:
-            schedule = id_param(self.request, "schedule")
-            if schedule is None:
-                raise ValidationError({"schedule": ["a schedule's id (a whole number)"]})
-            runs = runs.filter(schedule_id=schedule)
+        schedule = text_param(self.request, "schedule")
+        if schedule:
+            number = id_param(self.request, "schedule")
+            runs = (
+                runs.filter(schedule_id=number)
+                if number is not None
+                else runs.filter(schedule__name=schedule)
+            )
         return runs
 
 

@@ -357,6 +357,8 @@ def operations(request: HttpRequest) -> HttpResponse:
     if status not in STATUS_LABELS:
         status = ""
     job = request.GET.get("job", "")[:80]
+    if "\x00" in job:  # PostgreSQL refuses NUL in text: a mangled filter is no filter
+        job = ""
     schedules = Table(
         "schedules",
         _("Schedule"),
