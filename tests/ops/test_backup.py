@@ -198,6 +198,7 @@ def test_postgresql_round_trip_gives_the_same_reports_and_invoices(tmp_path, cap
             cursor.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
 
 
+@pytest.mark.postgres
 def test_an_sqlite_backup_is_refused_by_a_postgresql_platform(tmp_path, capsys):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL set (scripts/postgres.sh start)")
