@@ -12,11 +12,20 @@ REGNEKRAFT_SLURM_KEEP=1 keeps the cluster's folder (configs and logs) after the 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from testing.slurm import ClusterUnavailable, TestCluster, ensure_installed
+
+
+def pytest_configure(config) -> None:
+    """An empty Slurm state folder unless one is given: migration ``slurm 0002`` imports the
+    JSON files of the state folder when the test database is made, and the tests must not
+    see (or depend on) an operator's real watermarks in ``~/.local/state``."""
+    if not os.environ.get("REGNEKRAFT_SLURM_STATE_DIR"):
+        os.environ["REGNEKRAFT_SLURM_STATE_DIR"] = tempfile.mkdtemp(prefix="rk-slurm-state-")
 
 
 @pytest.fixture(scope="session")

@@ -299,3 +299,17 @@ def test_a_failing_cluster_raises_naming_it(tmp_path, monkeypatch):
     assert set(SyncRun.objects.values_list("mode", "ok")) == {("apply", False), ("ingest", False)}
     assert DatabaseWatermarks().watermark("betzy") is None
     assert DatabaseWatermarks().status("betzy")["last_error"]
+
+
+@pytest.mark.django_db
+def test_operators_see_the_state_read_only_in_the_admin(client):
+    operator = f.person(f.organisation(), "operator")
+    operator.user.is_staff = operator.user.is_superuser = True
+    operator.user.save()
+    client.force_login(operator.user)
+    DatabaseWatermarks().advance("betzy", 1_795_000_000, at=1_795_000_000)
+    DatabaseUsagePeriods().record("betzy", {"nn1001k": "2026-04-01"})
+    for model, shown in (("ingestwatermark", "betzy"), ("usageperiod", "nn1001k")):
+        page = client.get(f"/admin/slurm/{model}/")
+        assert page.status_code == 200 and shown in page.content.decode()
+        assert client.get(f"/admin/slurm/{model}/add/").status_code == 403
