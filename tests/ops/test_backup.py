@@ -187,7 +187,13 @@ def test_postgresql_round_trip_gives_the_same_reports_and_invoices(tmp_path, cap
         cursor.execute(f'CREATE DATABASE "{fresh}"')
     try:
         url = f"postgres://{sd['USER']}:{sd['PASSWORD']}@{sd['HOST']}:{sd['PORT']}/{fresh}"
-        restore_and_compare(env_for(url), out, expected)
+        env = env_for(url)
+        restore_and_compare(env, out, expected)
+        again = run(env, "-m", "regnekraft.cli", "restore", str(out))
+        assert again.returncode == 2 and "already holds data" in again.stdout
+        forced = run(env, "-m", "regnekraft.cli", "restore", str(out), "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert json.loads(run(env, "-c", FIGURES).stdout) == json.loads(expected)
         # a PostgreSQL backup is refused by an SQLite platform, with the reason
         sqlite_env = env_for(f"sqlite:///{tmp_path / 'other.sqlite3'}")
         refused = run(sqlite_env, "-m", "regnekraft.cli", "restore", str(out))
