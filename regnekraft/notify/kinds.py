@@ -11,7 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Kind(models.TextChoices):
+    # xgettext:no-python-format
     BALANCE_WARNING = "balance_warning", _("Balance warning (50 % and 80 % used)")
+    # xgettext:no-python-format
     BALANCE_BLOCK = "balance_block", _("Allocation blocked (100 % used)")
     ALLOCATION_EXPIRING = "allocation_expiring", _("Allocation expiring (30 and 7 days)")
     APPLICATION_DECIDED = "application_decided", _("Application decided")
