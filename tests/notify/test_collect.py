@@ -137,3 +137,27 @@ def test_collect_query_count_does_not_grow_with_the_events(django_assert_max_num
     with django_assert_max_num_queries(len(small.captured_queries)):
         large_result = services.collect(today=TODAY)
     assert large_result["created"] > 2 * small_result["created"]
+
+
+def test_only_recent_events_are_looked_at(world):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from regnekraft.accounting.models import BalanceEvent, Invoice
+
+    old = timezone.now() - dt.timedelta(days=10)
+    BalanceEvent.objects.update(at=old)
+    Invoice.objects.update(issued=old)
+    services.collect(today=TODAY)
+    kinds = set(Notification.objects.values_list("kind", flat=True))
+    assert not kinds & {Kind.BALANCE_WARNING, Kind.BALANCE_BLOCK, Kind.INVOICE_ISSUED}
+    assert Kind.APPLICATION_DECIDED in kinds
+
+
+def test_a_call_or_expiry_outside_its_window_is_not_news(world):
+    import datetime as dt
+
+    services.collect(today=TODAY + dt.timedelta(days=60))  # the calls closed, the period over
+    kinds = set(Notification.objects.values_list("kind", flat=True))
+    assert not kinds & {Kind.CALL_OPENED, Kind.CALL_CLOSING, Kind.ALLOCATION_EXPIRING}
