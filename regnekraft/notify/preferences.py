@@ -95,3 +95,12 @@ def set_language(actor: Any, person: Person, language: str) -> Person:
         note("update", row, {"language": {"before": before, "after": language}})
     person.language = language
     return row
+
+
+@transaction.atomic
+def save_settings(actor: Any, person: Person, language: str, deliveries: dict[str, str]) -> None:
+    """The whole e-mail settings form at once: the language and each kind's delivery; one
+    refusal saves nothing."""
+    set_language(actor, person, language)
+    for kind, delivery in deliveries.items():
+        set_preference(actor, person, kind, delivery)

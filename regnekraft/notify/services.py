@@ -24,7 +24,7 @@ from regnekraft.parties.models import Person, RoleKind
 from .collect import collect, create
 from .kinds import Kind
 from .models import Notification, Status
-from .preferences import preferences_of, set_language, set_preference
+from .preferences import preferences_of, save_settings, set_language, set_preference
 from .sending import send_digests, send_pending
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "notify_operators",
     "preferences_of",
     "retry_now",
+    "save_settings",
     "send_digests",
     "send_pending",
     "set_language",

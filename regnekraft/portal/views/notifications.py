@@ -60,11 +60,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST or None, kinds=kinds, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.set_language(request.user, person, form.cleaned_data["language"])
-            for kind in kinds:
-                services.set_preference(
-                    request.user, person, kind, form.cleaned_data[f"kind_{kind}"]
-                )
+            services.save_settings(
+                request.user,
+                person,
+                form.cleaned_data["language"],
+                {kind: form.cleaned_data[f"kind_{kind}"] for kind in kinds},
+            )
         except (ValidationError, PermissionDenied) as exc:
             add_refusal(form, exc)
         else:
