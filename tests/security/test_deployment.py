@@ -114,6 +114,9 @@ print(json.dumps({
     "csrf_cookie_secure": bool(page.cookies["csrftoken"]["secure"]),
     "session_cookie_secure": s.SESSION_COOKIE_SECURE,
     "email": s.EMAIL_BACKEND,
+    "smtp": [s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD,
+             s.EMAIL_USE_TLS, s.EMAIL_USE_SSL],
+    "mail_folder": s.EMAIL_FILE_PATH,
 }))
 """
 
@@ -130,7 +133,34 @@ def test_production_turns_on_https_hsts_secure_cookies_and_csp(tmp_path):
     assert csp["script-src"] == "'self'" and csp["default-src"] == "'self'"
     assert csp["object-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
     assert seen["csp_report_only"] == ""
+    # no REGNEKRAFT_EMAIL_URL: mail is written to files under REGNEKRAFT_VAR, never lost
+    assert seen["email"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert seen["mail_folder"] == str(tmp_path / "mail")
+
+
+@pytest.mark.parametrize(
+    ("url", "smtp"),
+    [
+        ("smtp://mail.example.no:587?tls=1", ["mail.example.no", 587, "", "", True, False]),
+        (
+            "smtps://noreply:p%40ss@mail.example.no",
+            ["mail.example.no", 465, "noreply", "p@ss", False, True],
+        ),
+        ("smtp://127.0.0.1", ["127.0.0.1", 25, "", "", False, False]),
+    ],
+)
+def test_the_mail_url_names_the_smtp_server(tmp_path, url, smtp):
+    run = _run(PROBE, tmp_path, **PRODUCTION, REGNEKRAFT_EMAIL_URL=url)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert seen["smtp"] == smtp
+
+
+def test_an_unknown_mail_url_is_refused_by_name(tmp_path):
+    run = _run(PROBE, tmp_path, **PRODUCTION, REGNEKRAFT_EMAIL_URL="imap://mail.example.no")
+    assert run.returncode != 0
+    assert "REGNEKRAFT_EMAIL_URL" in run.stderr and "'imap'" in run.stderr
 
 
 def test_each_production_default_can_be_turned_off(tmp_path):
