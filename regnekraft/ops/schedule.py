@@ -140,7 +140,12 @@ def queue_due(now: dt.datetime | None = None) -> list[str]:
             if schedule.pending_task_id and _still_pending(schedule.pending_task_id):
                 logger.info("%s: the last run is still queued or running; skipped", schedule)
             else:
-                schedule.pending_task_id = enqueue(schedule.job, schedule.arguments, schedule)
+                try:
+                    schedule.pending_task_id = enqueue(schedule.job, schedule.arguments, schedule)
+                except KeyError as exc:  # a job this version no longer has: the others run
+                    logger.error("schedule %s not queued: %s", schedule.name, exc.args[0])
+                    schedule.save(update_fields=["next_run_at"])
+                    continue
                 schedule.last_enqueued_at = now
                 queued.append(schedule.name)
             schedule.save(update_fields=["next_run_at", "pending_task_id", "last_enqueued_at"])

@@ -167,3 +167,10 @@ def test_run_now_queues_once():
     assert schedule.run_now(SYSTEM, s.name) == first  # still queued: the same entry
     _run_once()
     assert Organisation.objects.filter(short_name="now").count() == 1
+
+
+def test_a_schedule_naming_a_job_this_version_lacks_does_not_stop_the_others():
+    _schedule("gone", "no-such-job", {})
+    _schedule("rec", "test-record", {"tag": "others"})
+    assert schedule.queue_due(NOW) == ["rec"]
+    assert Schedule.objects.get(name="gone").next_run_at > NOW
