@@ -10,6 +10,8 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.utils.formats import number_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 EXPORT_PARAM = "export"
@@ -52,6 +54,28 @@ class Table:
                 )
             out.append(cells)
         return out
+
+    def body_html(self) -> SafeString:
+        """The ``<tbody>`` rows as ``_table.html``'s loop writes them, built here in one pass:
+        the same markup, escaped the same way, without a template node per cell (which costs
+        more than the data behind a page of rows). ``_rows_table.html`` shows it."""
+        if not self.rows:
+            empty = self.empty_text or gettext("Nothing to show.")
+            return mark_safe(
+                f'<tr><td colspan="{len(self.columns)}">{conditional_escape(empty)}</td></tr>'
+            )
+        columns = [(col, ' class="num"' if col.numeric else "") for col in self.columns]
+        out = []
+        for row in self.rows:
+            tds = []
+            for (col, num), raw in zip(columns, row, strict=True):
+                value, href = (raw.value, raw.href) if isinstance(raw, Cell) else (raw, "")
+                text = conditional_escape(_display(value, col))
+                if href:
+                    text = f'<a href="{conditional_escape(href)}">{text}</a>'
+                tds.append(f"<td{num}>{text}</td>")
+            out.append(f"<tr>{''.join(tds)}</tr>\n  ")
+        return mark_safe("".join(out))  # escaped above
 
 
 def _display(value: Any, col: Column) -> str:

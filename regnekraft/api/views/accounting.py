@@ -159,9 +159,11 @@ class InvoiceViewSet(ReadOnlyViewSet):
 
     def get_queryset(self):
         user = self.request.user
-        invoices = (
-            access.visible_invoices(user).select_related("organisation").prefetch_related("lines")
-        )
+        invoices = access.visible_invoices(user).select_related("organisation")
+        if self.action in ("list", "issue"):
+            # many=True: InvoiceListSerializer reads the lines of the whole page in one query
+            return invoices
+        invoices = invoices.prefetch_related("lines")
         if access.has_role(user, RoleKind.OPERATOR, RoleKind.FINANCE):
             return invoices  # they see every invoice whole
         # Someone who sees only some of an invoice's lines (a PI): those lines, for the whole

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from regnekraft import access
-from regnekraft.accounting.models import InvoiceLine
+from regnekraft.accounting.aggregates import use_and_charges
+from regnekraft.accounting.models import BalanceEvent
 from regnekraft.allocation.applications import submit_application
 from regnekraft.allocation.calls import require_open
 from regnekraft.allocation.changes import request_change
@@ -58,7 +59,7 @@ def _allocations(request, allocations, table_id: str = "allocations") -> tuple[T
         table,
         allocations.select_related("project", "resource_class__system").order_by("-start", "-pk"),
     )
-    used = reports.used_by_allocation(Allocation.objects.filter(pk__in=[a.pk for a in shown]))
+    used = use_and_charges([a.pk for a in shown])  # the ids are known: no query for them
     for a in shown:
         q, c = used.get(a.pk, (reports.ZERO, reports.ZERO))
         table.add(
@@ -94,7 +95,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("You are not part of any project yet."),
     )
-    for p in paged(request, project_table, projects.order_by("code", "pk")):
+    shown_projects = paged(request, project_table, projects.order_by("code", "pk"))
+    for p in shown_projects:
         mine = (
             _("Principal investigator") if p.pi_id == getattr(person, "pk", None) else _("Member")
         )
@@ -108,7 +110,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     # The page shows what hangs on the visible projects: their allocations and applications are
     # exactly what access.visible_allocations/visible_applications allow for them, so the project
     # list is evaluated once instead of rebuilding the access sub-queries for every table.
-    project_ids = list(projects.values_list("pk", flat=True))
+    if project_table.pager.number == 1 and not project_table.pager.next_url:  # type: ignore[attr-defined]
+        project_ids = [p.pk for p in shown_projects]  # the first page holds them all
+    else:
+        project_ids = list(projects.values_list("pk", flat=True))
     allocations = Allocation.objects.filter(project_id__in=project_ids)
     applications = Application.objects.filter(project_id__in=project_ids).select_related(
         "call", "project"
@@ -139,7 +144,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No warnings."),
     )
-    for e in paged(request, warn_table, reports.warnings_for(allocations).order_by("-at", "-pk")):
+    # reports.warnings_for, on the project ids already read (no query for the allocation ids)
+    warnings = BalanceEvent.objects.filter(allocation__project_id__in=project_ids).select_related(
+        "allocation__project", "allocation__resource_class__system"
+    )
+    for e in paged(request, warn_table, warnings.order_by("-at", "-pk")):
         warn_table.add(
             e.at.date(),
             e.allocation.project.code,
@@ -174,19 +183,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     invoices = (
         access.visible_invoices(user)
         .select_related("organisation")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=InvoiceLine.objects.filter(project__in=access.visible_projects(user)),
-                to_attr="visible_lines",
-            )
+        # the total of the lines of the visible projects, summed with the page's query
+        .annotate(
+            visible_total=Sum("lines__amount_nok", filter=Q(lines__project_id__in=project_ids))
         )
         .order_by("-period_start", "-pk")
     )
     for inv in paged(request, invoice_table, invoices):
         # a PI who is not the invoice's contact sees the total of their projects' lines
         whole = access.sees_whole_invoice(user, inv)
-        total = inv.total_nok if whole else sum((x.amount_nok for x in inv.visible_lines), ZERO)
+        total = inv.total_nok if whole else (inv.visible_total or ZERO)
         invoice_table.add(inv.organisation, f"{inv.period_start} – {inv.period_end}", total)
     tables = [
         project_table,
