@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cached_property
@@ -11,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from regnekraft import access
 from regnekraft.accounting.models import Invoice, InvoiceLine, UsageRecord
@@ -126,7 +128,7 @@ def _line_writer() -> Callable[[dict[str, Any]], dict[str, Any]]:
     plan = [
         (name, f"{name}_id", None)
         if name in _LINE_RELATIONS
-        else (name, name, fields[name].to_representation)
+        else (name, name, _decimal_writer(fields[name]) or fields[name].to_representation)
         for name in InvoiceLineSerializer.Meta.fields
     ]
 
@@ -136,6 +138,28 @@ def _line_writer() -> Callable[[dict[str, Any]], dict[str, Any]]:
             value = row[key]
             out[name] = value if value is None or convert is None else convert(value)
         return out
+
+    return write
+
+
+def _decimal_writer(field: serializers.Field) -> Callable[[Decimal], str] | None:
+    """``DecimalField.to_representation`` for a field written as a plain string (the API's
+    setting): the same quantize, with the quantum and context made once instead of per value."""
+    if not isinstance(field, serializers.DecimalField) or field.decimal_places is None:
+        return None
+    coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+    if field.normalize_output or field.localize or not coerce:
+        return None
+    quantum = Decimal(".1") ** field.decimal_places
+    context = decimal.getcontext().copy()
+    if field.max_digits is not None:
+        context.prec = field.max_digits
+    rounding = field.rounding
+
+    def write(value: Decimal) -> str:
+        if not isinstance(value, Decimal):
+            value = Decimal(str(value).strip())
+        return f"{value.quantize(quantum, rounding=rounding, context=context):f}"
 
     return write
 
@@ -163,15 +187,18 @@ class InvoiceListSerializer(serializers.ListSerializer):
 
 class _PageLines:
     def __init__(self) -> None:
+        self.whole: set[int] = set()  # the invoices the user sees whole
         self.lines: dict[int, list[dict[str, Any]]] = {}
-        self.totals: dict[int, Decimal] = {}
+        self.totals: dict[int, Decimal] = {}  # of the lines shown
 
 
 def _page_lines(user, invoices: list[Invoice]) -> _PageLines:
     page = _PageLines()
     if not invoices:
         return page
-    whole = {inv.pk for inv in invoices if user is None or access.sees_whole_invoice(user, inv)}
+    whole = page.whole = {
+        inv.pk for inv in invoices if user is None or access.sees_whole_invoice(user, inv)
+    }
     partial = [inv.pk for inv in invoices if inv.pk not in whole]
     rule = Q(invoice_id__in=whole)
     if partial:
@@ -225,10 +252,12 @@ class InvoiceSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
     def get_total_nok(self, invoice: Invoice) -> str:
         user = self._user()
-        if user is None or access.sees_whole_invoice(user, invoice):
+        if self.page_lines is not None:
+            page = self.page_lines
+            whole = invoice.pk in page.whole
+            total = invoice.total_nok if whole else page.totals.get(invoice.pk, Decimal(0))
+        elif user is None or access.sees_whole_invoice(user, invoice):
             total = invoice.total_nok
-        elif self.page_lines is not None:
-            total = self.page_lines.totals.get(invoice.pk, Decimal(0))
         elif hasattr(invoice, VISIBLE_LINES):
             total = sum((line.amount_nok for line in getattr(invoice, VISIBLE_LINES)), Decimal(0))
         else:
@@ -236,6 +265,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
         return f"{total:.2f}"
 
     def get_whole(self, invoice: Invoice) -> bool:
+        if self.page_lines is not None:
+            return invoice.pk in self.page_lines.whole
         user = self._user()
         return user is None or access.sees_whole_invoice(user, invoice)
 

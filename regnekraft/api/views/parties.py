@@ -17,6 +17,7 @@ from regnekraft.api.serializers.parties import (
     PersonSerializer,
     ProjectSerializer,
     RoleSerializer,
+    attach_member_ids,
 )
 from regnekraft.parties import people, projects
 from regnekraft.parties.actors import require_person
@@ -121,11 +122,16 @@ class ProjectViewSet(WritableViewSet):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return (
-            access.visible_projects(self.request.user)
-            .select_related("organisation", "pi")
-            .prefetch_related("members")
-        )
+        visible = access.visible_projects(self.request.user).select_related("organisation", "pi")
+        if self.action == "list":
+            return visible  # paginate_queryset reads the page's member ids in one query
+        return visible.prefetch_related("members")
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            attach_member_ids(page)
+        return page
 
     def perform_create(self, serializer):
         serializer.instance = projects.create_project(
