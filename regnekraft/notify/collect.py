@@ -88,8 +88,15 @@ def _pct(value: Decimal) -> int:
 
 
 def _balances(found: Found, now: dt.datetime) -> None:
+    """One warning per allocation for the highest warning threshold its use has reached
+    (use that jumps past 50 % and 80 % in one import is told once, at 80 %), and the block."""
+    higher = BalanceEvent.objects.filter(
+        allocation=OuterRef("allocation"),
+        threshold__gt=OuterRef("threshold"),
+        action=BalanceEvent.Action.WARN,
+    )
     events = _not_notified(
-        BalanceEvent.objects.filter(at__gte=now - RECENT),
+        BalanceEvent.objects.filter(at__gte=now - RECENT).exclude(Exists(higher)),
         [Kind.BALANCE_WARNING, Kind.BALANCE_BLOCK],
     ).values(
         "pk",

@@ -161,3 +161,21 @@ def test_a_call_or_expiry_outside_its_window_is_not_news(world):
     services.collect(today=TODAY + dt.timedelta(days=60))  # the calls closed, the period over
     kinds = set(Notification.objects.values_list("kind", flat=True))
     assert not kinds & {Kind.CALL_OPENED, Kind.CALL_CLOSING, Kind.ALLOCATION_EXPIRING}
+
+
+def test_thresholds_passed_together_are_told_once_at_the_highest(world):
+    from decimal import Decimal
+
+    from regnekraft.accounting.models import BalanceEvent
+
+    allocation = world.allocations[0]
+    BalanceEvent.objects.create(
+        allocation=allocation,
+        threshold=Decimal("0.5"),
+        action=BalanceEvent.Action.WARN,
+        used_share=Decimal("0.82"),
+    )  # the import that passed 80 % passed 50 % too
+    services.collect(today=TODAY)
+    warnings = Notification.objects.filter(recipient=world.pi, kind=Kind.BALANCE_WARNING)
+    assert [n.context["threshold"] for n in warnings] == [80]
+    assert Notification.objects.filter(recipient=world.pi, kind=Kind.BALANCE_BLOCK).count() == 1
