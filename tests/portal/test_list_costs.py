@@ -87,3 +87,38 @@ def test_pi_overview_queries_do_not_grow_over_several_pages_of_projects(
         assert client.get("/pi/").status_code == 200
     with django_assert_max_num_queries(few):
         assert client.get("/pi/", {"projects_page": 3}).status_code == 200
+
+
+def test_monthly_charges_are_the_day_sums_folded_into_months(world):
+    """The charges per month (summed by month in SQL on PostgreSQL, folded from the day sums
+    elsewhere) are the day sums of each month and project."""
+    from regnekraft.accounting import aggregates
+    from regnekraft.accounting.models import UsageDay, UsageRecord
+    from regnekraft.portal import reports
+
+    allocation = world.projects["a"].allocations.first()
+    for day in range(0, 70, 3):
+        UsageRecord.objects.create(
+            source="test",
+            cluster="betzy",
+            job_id=f"m{day}",
+            project=allocation.project,
+            resource_class=allocation.resource_class,
+            allocation=allocation,
+            start=dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day),
+            end=dt.datetime(2030, 1, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day),
+            usage_date=dt.date(2030, 1, 1) + dt.timedelta(days=day),
+            quantity=Decimal("10.1234") + day,
+            charge_nok=Decimal("0.4049") + day,
+        )
+    aggregates.rebuild()
+    ids = [world.projects["a"].pk, world.projects["b"].pk]
+    expected: dict[tuple, list] = {}
+    for d in UsageDay.objects.filter(project_id__in=ids).select_related("project"):
+        sums = expected.setdefault((d.usage_date.replace(day=1), d.project.code), [0, 0])
+        sums[0] += d.quantity
+        sums[1] += d.charge_nok
+    got = reports.monthly_charges(ids)
+    assert [(r["month"], r["project__code"]) for r in got] == sorted(expected)
+    assert {(r["month"], r["project__code"]): [r["q"], r["c"]] for r in got} == expected
+    assert len({r["month"] for r in got}) >= 4
