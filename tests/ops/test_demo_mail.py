@@ -8,7 +8,6 @@ empties the database it is given, so never the test database)."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sqlite3
 import subprocess
@@ -22,7 +21,6 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-PERCENT = re.compile(r"\d\s?%")  # a share in a subject: "80 %" (a no-break space in bokmål)
 pytestmark = pytest.mark.django_db
 
 
