@@ -54,7 +54,7 @@ def visible_projects(user) -> QuerySet[Project]:
     sectors = coordinated_sectors(user)
     if sectors:
         rule |= Q(organisation__sector__in=sectors)
-    if person.has_role(RoleKind.INDUSTRY):
+    if has_role(user, RoleKind.INDUSTRY):  # the roles read once per request (parties.actors)
         rule |= Q(organisation=person.organisation)
     return Project.objects.filter(rule).distinct()
 
