@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.processes import child_environment
+
 from .conftest import usage_row, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,21 +76,7 @@ def make_world() -> None:
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="regnekraft.settings",
-        PYTHONPATH=str(ROOT),
-        REGNEKRAFT_MODE="test",  # no production secret key needed (docs/security.md)
-    )
-    if connection.vendor == "postgresql":
-        s = connection.settings_dict
-        env["DATABASE_URL"] = (
-            f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-        )
-    else:
-        env.pop("DATABASE_URL", None)
-        env["REGNEKRAFT_VAR"] = str(tmp_path / "var")
-    return env
+    return child_environment(tmp_path)
 
 
 def _processes_of(path: Path) -> list[int]:

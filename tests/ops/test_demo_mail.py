@@ -8,37 +8,17 @@ empties the database it is given, so never the test database)."""
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-from email import message_from_bytes, policy
-from email.message import Message
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, Inbox, free_port
+
 pytestmark = pytest.mark.django_db
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(
-            message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        )
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -56,7 +36,7 @@ def test_worker_once_sends_the_demos_warning_mails(tmp_path, traces):
     if connection.vendor != "sqlite":
         pytest.skip("the demo's database here is SQLite; the run on SQLite covers it")
     inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     env = dict(
         os.environ,

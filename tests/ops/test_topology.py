@@ -16,7 +16,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
-from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
 
@@ -33,29 +31,15 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 from tests import factories as f
+from tests.processes import ROOT, Inbox, free_port, test_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = "2027-03-01"  # inside the allocation's period (tests/factories.H1)
 WAIT = 120  # seconds a process may take to come up or a mail to arrive
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-class Inbox:
-    """aiosmtpd handler: keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(
-            message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        )
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if address in m["To"]]
-
+class Mails(Inbox):
     def balance_mails(self, address: str) -> list[Message]:
         """The mails about the use of an allocation (the decision of the application that
         made it is mailed too), known by the notifications each mail names in its header."""
@@ -70,17 +54,10 @@ class Inbox:
         return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _environment(smtp_port: int) -> dict[str, str]:
-    s = connection.settings_dict
     return dict(
         os.environ,
-        DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
+        DATABASE_URL=test_database_url(),
         REGNEKRAFT_MODE="test",
         REGNEKRAFT_TODAY=TODAY,
         REGNEKRAFT_EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
@@ -198,11 +175,11 @@ def test_production_topology_walks_a_cycle(tmp_path, settings):
     settings.REGNEKRAFT_TODAY = TODAY
     betzy, pi, token = _world()
     before = desired_spec(betzy, today=dt.date.fromisoformat(TODAY))
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    inbox = Mails()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     env = _environment(smtp.port)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     web = [
         [sys.executable, "-m", "regnekraft.cli", "serve", "--port", str(p), "--workers", "1"]
         for p in ports

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, child_environment
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux processes"),
@@ -28,24 +28,9 @@ QUICK_JOBS = 30
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="regnekraft.settings",
-        PYTHONPATH=str(ROOT),
-        REGNEKRAFT_MODE="test",
-        REGNEKRAFT_WARM_UP="0",
-        REGNEKRAFT_WORKER_POLL_SECONDS="0.2",
-        REGNEKRAFT_WORKER_BEAT_SECONDS="1",
+    return child_environment(
+        tmp_path, REGNEKRAFT_WORKER_POLL_SECONDS="0.2", REGNEKRAFT_WORKER_BEAT_SECONDS="1"
     )
-    if connection.vendor == "postgresql":
-        s = connection.settings_dict
-        env["DATABASE_URL"] = (
-            f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-        )
-    else:
-        env.pop("DATABASE_URL", None)
-        env["REGNEKRAFT_VAR"] = str(tmp_path / "var")
-    return env
 
 
 def _child(env: dict[str, str], *args: str, timeout: float = 180) -> str:
