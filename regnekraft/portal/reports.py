@@ -25,10 +25,11 @@ def used_by_allocation(allocations: QuerySet[Allocation]) -> dict[int, tuple[Dec
     return use_and_charges(allocations.values_list("pk", flat=True))
 
 
-def warnings_for(allocations: QuerySet[Allocation]) -> QuerySet[BalanceEvent]:
-    return BalanceEvent.objects.filter(
-        allocation_id__in=list(allocations.values_list("pk", flat=True))
-    ).select_related("allocation__project", "allocation__resource_class__system")
+def warnings_for(project_ids: list[int]) -> QuerySet[BalanceEvent]:
+    """The threshold events of the projects' allocations, with what a table of them shows."""
+    return BalanceEvent.objects.filter(allocation__project_id__in=project_ids).select_related(
+        "allocation__project", "allocation__resource_class__system"
+    )
 
 
 def monthly_charges(project_ids: list[int]) -> list[dict]:

@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 
 from regnekraft import access
 from regnekraft.accounting.aggregates import use_and_charges
-from regnekraft.accounting.models import BalanceEvent
 from regnekraft.allocation.applications import submit_application
 from regnekraft.allocation.calls import require_open
 from regnekraft.allocation.changes import request_change
@@ -144,10 +143,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ],
         empty_text=_("No warnings."),
     )
-    # reports.warnings_for, on the project ids already read (no query for the allocation ids)
-    warnings = BalanceEvent.objects.filter(allocation__project_id__in=project_ids).select_related(
-        "allocation__project", "allocation__resource_class__system"
-    )
+    warnings = reports.warnings_for(project_ids)  # on the project ids already read
     for e in paged(request, warn_table, warnings.order_by("-at", "-pk")):
         warn_table.add(
             e.at.date(),
