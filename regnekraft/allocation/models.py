@@ -87,6 +87,7 @@ class PolicySettings(models.Model):
 
     def clean(self) -> None:
         if self.economic_cap_share is not None and self.economic_cap_share > LEGAL_ECONOMIC_CAP:
+            # xgettext:no-python-format
             raise ValidationError({"economic_cap_share": _("cannot exceed the legal 20 % cap")})
 
     def save(self, *args, **kwargs) -> None:

@@ -66,6 +66,7 @@ def _utilisation(today: dt.date) -> tuple[str, Table]:
             _("CPU"): [float(100 * r["cpu"]) for r in rows],
             _("GPU"): [float(100 * r["gpu"]) for r in rows],
         },
+        # xgettext:no-python-format
         reference=(_("75 % rule of thumb"), UTILISATION_RULE_OF_THUMB),
     )
     return svg, table
@@ -98,6 +99,7 @@ def _capacity(year: int) -> tuple[str, Table]:
             r["available"],
         )
     svg = charts.bars(
+        # xgettext:no-python-format
         _("Allocated, used and available (% of capacity)"),
         "%",
         [r["resource_class"] for r in rows],
@@ -118,7 +120,9 @@ def _research_floor(year: int) -> tuple[str, Table]:
         _("User-group balance against the research floor in %(year)s") % {"year": year},
         [
             Column(_("Resource")),
+            # xgettext:no-python-format
             Column(_("Research committed (% of capacity)"), numeric=True, decimals=1),
+            # xgettext:no-python-format
             Column(_("Others committed (% of capacity)"), numeric=True, decimals=1),
             Column(_("Research floor (%)"), numeric=True, decimals=1),
             Column(_("Floor kept")),
@@ -179,6 +183,7 @@ def _economic(year: int) -> tuple[str, Table]:
             Column(_("Resource")),
             Column(_("Committed (units)"), numeric=True),
             Column(_("Used (units)"), numeric=True),
+            # xgettext:no-python-format
             Column(_("Committed (% of capacity)"), numeric=True, decimals=2),
             Column(_("Cap (%)"), numeric=True, decimals=1),
             Column(_("Within the cap")),
