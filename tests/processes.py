@@ -15,7 +15,7 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_database_url() -> str:
+def database_url_for_children() -> str:
     """The PostgreSQL test database as a DATABASE_URL (child processes use it)."""
     s = connection.settings_dict
     return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
@@ -32,7 +32,7 @@ def child_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
         REGNEKRAFT_WARM_UP="0",
     )
     if connection.vendor == "postgresql":
-        env["DATABASE_URL"] = test_database_url()
+        env["DATABASE_URL"] = database_url_for_children()
     else:
         env.pop("DATABASE_URL", None)
         env["REGNEKRAFT_VAR"] = str(tmp_path / "var")

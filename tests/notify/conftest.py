@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import pytest
@@ -27,37 +23,16 @@ from regnekraft.allocation.models import (
 )
 from regnekraft.parties.models import Person
 from tests import factories as f
+from tests.processes import Inbox, free_port
 
 # The world's day: inside the first half of 2027, 21 days before its allocations end.
 TODAY = dt.date(2027, 6, 10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Collecting:
-    """An SMTP handler that keeps what it receives, or refuses it with a 550."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.refuse = False
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        if self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp(settings):
     """A running SMTP server on 127.0.0.1 that the mail backend sends to."""
-    handler = Collecting()
+    handler = Inbox()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()

@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 from tests import factories as f
-from tests.processes import ROOT, Inbox, free_port, test_database_url
+from tests.processes import ROOT, Inbox, database_url_for_children, free_port
 
 TODAY = "2027-03-01"  # inside the allocation's period (tests/factories.H1)
 WAIT = 120  # seconds a process may take to come up or a mail to arrive
@@ -57,7 +57,7 @@ class Mails(Inbox):
 def _environment(smtp_port: int) -> dict[str, str]:
     return dict(
         os.environ,
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url_for_children(),
         REGNEKRAFT_MODE="test",
         REGNEKRAFT_TODAY=TODAY,
         REGNEKRAFT_EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
