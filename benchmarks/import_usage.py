@@ -264,12 +264,15 @@ def copy_baselines(path: Path, tmp: Path, n: int) -> tuple[float, float]:
         # the file's order, which the joins below would lose: rows in another order (grouped by
         # project, say) make index inserts local and COPY (b) several times cheaper
         cur.execute("ALTER TABLE bench_plain ADD COLUMN ordinal bigserial")
-        # the same records in the table's columns, rated as the benchmark's price lists say
+        # the same records in the table's columns, rated as the benchmark's price lists say (an
+        # empty field of the CSV is NULL in bench_plain: before the COALESCEs the join dropped
+        # every CPU record, whose gpu_type is empty, and (b) copied only about half the file)
         cur.execute(_alloc_sql())
         project, rc, system = (m._meta.db_table for m in (Project, ResourceClass, System))
         cur.execute(
             "CREATE TEMP TABLE bench_rows AS SELECT 'copy-bench' AS source, p.cluster, p.job_id, "
-            "p.step, pr.id AS project_id, r.id AS rc_id, b.id AS allocation_id, p.user, "
+            "COALESCE(p.step, ''), pr.id AS project_id, r.id AS rc_id, b.id AS allocation_id, "
+            "COALESCE(p.user, ''), "
             "p.start::timestamptz AS start, "
             "p.end::timestamptz AS end, (p.end::timestamptz AT TIME ZONE 'Europe/Oslo')::date, "
             "p.quantity::numeric AS quantity, "
@@ -278,13 +281,17 @@ def copy_baselines(path: Path, tmp: Path, n: int) -> tuple[float, float]:
             f"NULL::bigint FROM bench_plain p JOIN {project} pr ON pr.code = p.account "
             f"JOIN (SELECT rc.id, rc.kind, rc.gpu_type, s.slug FROM {rc} rc JOIN {system} s "
             "ON s.id = rc.system_id) r ON r.slug = p.system AND r.kind = p.kind "
-            "AND r.gpu_type = p.gpu_type LEFT JOIN (SELECT DISTINCT ON (project_id, "
+            "AND r.gpu_type = COALESCE(p.gpu_type, '') LEFT JOIN (SELECT DISTINCT ON (project_id, "
             "resource_class_id) * FROM bench_alloc) b ON b.project_id = pr.id "
             "AND b.resource_class_id = r.id ORDER BY p.ordinal"
         )
         with rows_path.open("wb") as out, cur.copy("COPY bench_rows TO STDOUT (FORMAT csv)") as cp:
             for data in cp:
                 out.write(data)
+        cur.execute("SELECT count(*) FROM bench_rows")
+        rows_b = cur.fetchone()[0]
+        if rows_b != n:  # (b) must copy every record, or its rate flatters COPY
+            raise SystemExit(f"COPY (b) would copy {rows_b:,} of the {n:,} records")
         cur.execute("DROP TABLE bench_plain")
         cur.execute("DROP TABLE bench_rows")
         cur.execute("DROP TABLE bench_alloc")
