@@ -151,6 +151,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Money, quantities, shares and times in every template (docs/formats.md).
+            "builtins": ["regnekraft.formats.templatetags.formats"],
         },
     },
 ]

@@ -1,27 +1,46 @@
-"""Tables shown on portal pages; every one can also be downloaded as CSV (``?export=<id>``)."""
+"""Tables shown on portal pages; every one can also be downloaded as CSV (``?export=<id>``,
+with ``&dialect=plain`` for commas and decimal points instead of the Norwegian spreadsheet's
+semicolons and decimal commas). Pages show values through :mod:`regnekraft.formats`; the CSV
+gets them unformatted."""
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpResponse
-from django.utils.formats import number_format
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from regnekraft import formats
+from regnekraft.formats import spreadsheet
+
 EXPORT_PARAM = "export"
+DIALECT_PARAM = "dialect"
 
 
 @dataclass
 class Column:
+    """A column; ``kind`` says how its numbers read: ``number`` (``decimals`` places, or as
+    many as needed up to two when ``None``), ``money`` (kroner), ``percent`` (the value is in
+    percent) or ``share`` (the value is a fraction). ``unit`` (a unit code such as
+    ``core-hours``) adds the translated unit to every number of the column."""
+
     label: str
     numeric: bool = False
-    decimals: int = 0
+    decimals: int | None = 0
+    kind: str = "number"
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _FORMATTERS:
+            raise ValueError(f"unknown column kind {self.kind!r}: one of {', '.join(_FORMATTERS)}")
+        if self.kind != "number":
+            self.numeric = True
 
 
 @dataclass
@@ -78,41 +97,36 @@ class Table:
         return mark_safe("".join(out))  # escaped above
 
 
+_FORMATTERS = {
+    "number": lambda v, col: formats.number(v, col.decimals),
+    "money": lambda v, col: formats.money(v),
+    "percent": lambda v, col: formats.percent(v, col.decimals or 0),
+    "share": lambda v, col: formats.share(v, col.decimals or 0),
+}
+
+
 def _display(value: Any, col: Column) -> str:
     if value is None:
-        return "–"
+        return formats.MISSING
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
+    if isinstance(value, dt.datetime):
+        return formats.datetime(value)
+    if isinstance(value, dt.date):
+        return formats.date(value)
     if col.numeric and isinstance(value, int | float | Decimal):
-        return number_format(value, decimal_pos=col.decimals, use_l10n=True, force_grouping=True)
+        text = _FORMATTERS[col.kind](value, col)
+        return f"{text}\u00a0{formats.unit_label(col.unit, value)}" if col.unit else text
     return str(value)
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_value(value: Any) -> str:
-    """The cell as CSV text. Text a spreadsheet would run as a formula (CSV injection) is kept
-    as text by a leading apostrophe, whatever the value is: a string, a lazy translation, a
-    model object or anything else whose text starts with = + - @, a tab or a carriage return.
-    Numbers are written as they are (a negative number is a number, not a formula)."""
-    if isinstance(value, Cell):
-        value = value.value
-    if value is None:
-        return ""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def csv_response(table: Table) -> HttpResponse:
+def csv_response(table: Table, dialect: str | None = None) -> HttpResponse:
+    """The table as a CSV download in the dialect named (the Norwegian one by default)."""
+    chosen = spreadsheet.dialect(dialect)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{table.id}.csv"'
-    writer = csv.writer(response)
-    writer.writerow([_csv_value(c.label) for c in table.columns])
-    for row in table.rows:
-        writer.writerow([_csv_value(v) for v in row])
+    rows = ([v.value if isinstance(v, Cell) else v for v in row] for row in table.rows)
+    spreadsheet.write(response, [c.label for c in table.columns], rows, chosen)
     return response
 
 

@@ -89,7 +89,7 @@ def test_anonymous_is_sent_to_sign_in(world, client):
 
 
 def _csv(client, url: str, table: str) -> list[list[str]]:
-    response = client.get(url, {"export": table})
+    response = client.get(url, {"export": table, "dialect": "plain"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     return list(csv.reader(io.StringIO(response.content.decode())))
@@ -181,6 +181,10 @@ def test_every_table_on_a_page_exports_as_csv(world, client):
             assert len(rows) >= 1 and rows[0], (url, table)
     systems = _csv(client, "/operator/catalogue/", "systems")
     assert {r[0] for r in systems[1:]} == {"Betzy", "Saga"}
+    norwegian = client.get("/operator/catalogue/", {"export": "systems"}).content.decode()
+    assert norwegian.startswith("\ufeff") and ";" in norwegian.splitlines()[0]
+    bad = client.get("/operator/catalogue/", {"export": "systems", "dialect": "excel"})
+    assert bad.status_code == 400 and "excel" in bad.content.decode()
 
 
 def test_sync_page_shows_the_slurm_bridge_last_runs(world, client):

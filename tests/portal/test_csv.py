@@ -26,7 +26,7 @@ class Named:
 
 
 def _rows(table: Table) -> list[list[str]]:
-    response = csv_response(table)
+    response = csv_response(table, "plain")
     return list(csv.reader(io.StringIO(response.content.decode())))
 
 
@@ -58,3 +58,10 @@ def test_numbers_dates_and_plain_text_are_written_as_they_are():
 def test_a_column_label_is_neutralised_too():
     table = Table("t", "T", [Column(gettext_lazy("=label"))])
     assert _rows(table)[0] == ["'=label"]
+
+
+def test_the_default_is_the_norwegian_spreadsheet_dialect():
+    table = Table("t", "T", [Column("Beløp", numeric=True), Column("Tekst")])
+    table.add(Decimal("-5.25"), "=1")
+    body = csv_response(table).content.decode("utf-8")
+    assert body == "\ufeffBeløp;Tekst\r\n-5,25;'=1\r\n"

@@ -17,10 +17,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from regnekraft import access
+from regnekraft.formats import spreadsheet
 from regnekraft.parties.models import RoleKind
 
 from .. import nav
-from ..tables import EXPORT_PARAM, Table, csv_response, find
+from ..tables import DIALECT_PARAM, EXPORT_PARAM, Table, csv_response, find
 
 View = Callable[..., HttpResponse]
 
@@ -48,7 +49,19 @@ def page(
     if wanted:
         table = find(tables, wanted)
         if table is not None:
-            return csv_response(table)
+            dialect = request.GET.get(DIALECT_PARAM)
+            if dialect not in (None, *spreadsheet.DIALECTS):
+                reason = _("There is no CSV dialect “%(name)s”; choose one of: %(choices)s.") % {
+                    "name": dialect,
+                    "choices": ", ".join(spreadsheet.DIALECTS),
+                }
+                return render(
+                    request,
+                    "portal/refused.html",
+                    {"reason": reason, "title": _("Bad request")},
+                    status=400,
+                )
+            return csv_response(table, dialect)
     ctx = dict(context or {})
     ctx.setdefault("tables", tables)
     ctx["nav"] = nav.entries_for(request.user)
