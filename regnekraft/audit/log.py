@@ -7,6 +7,7 @@ save and write an :class:`AuditEntry` after it, in the same transaction.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,16 +35,20 @@ def _actor_fields() -> dict[str, Any]:
     return {"actor": actor, "actor_label": actor.get_username()}
 
 
-def _write(action: str, instance: models.Model, before: Any, after: Any) -> None:
-    AuditEntry.objects.create(
+def _entry(action: str, instance: models.Model, before: Any, after: Any, actor: dict) -> AuditEntry:
+    return AuditEntry(
         action=action,
         object_type=instance._meta.label,
         object_id=str(instance.pk),
         object_repr=str(instance)[:200],
         before=before,
         after=after,
-        **_actor_fields(),
+        **actor,
     )
+
+
+def _write(action: str, instance: models.Model, before: Any, after: Any) -> None:
+    _entry(action, instance, before, after, _actor_fields()).save()
 
 
 def _pre_save(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
@@ -78,3 +83,22 @@ def note(action: str, instance: models.Model, detail: dict[str, Any]) -> None:
     """Record an act that is more than a field change (a forced decision, a membership change),
     with what an auditor needs to know in ``detail``; in the caller's transaction."""
     _write(action, instance, None, json.loads(json.dumps(detail, cls=DjangoJSONEncoder)))
+
+
+def created_many(instances: Iterable[models.Model]) -> None:
+    """Record the creation of rows a bulk service wrote with ``bulk_create`` (which sends no
+    signals): the entries :func:`audited` would have written, in one insert. Prefetch the
+    rows' many-to-many fields first, or each snapshot asks for them."""
+    actor = _actor_fields()
+    entries = [_entry("create", i, None, snapshot(i), actor) for i in instances]
+    AuditEntry.objects.bulk_create(entries, batch_size=1000)
+
+
+def note_many(action: str, notes: Iterable[tuple[models.Model, dict[str, Any]]]) -> None:
+    """:func:`note` for many (instance, detail) pairs, in one insert."""
+    actor = _actor_fields()
+    entries = [
+        _entry(action, i, None, json.loads(json.dumps(d, cls=DjangoJSONEncoder)), actor)
+        for i, d in notes
+    ]
+    AuditEntry.objects.bulk_create(entries, batch_size=1000)

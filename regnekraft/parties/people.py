@@ -16,20 +16,24 @@ from .models import Organisation, Person, Role, RoleKind
 from .passwords import set_password
 
 
-def _require_operator(actor: Any) -> None:
+def require_operator(actor: Any) -> None:
     require_role(actor, RoleKind.OPERATOR, action="change organisations, people and roles")
 
 
 @transaction.atomic
 def save_organisation(actor: Any, organisation: Organisation | None = None, **fields: Any):
-    _require_operator(actor)
+    require_operator(actor)
     return write_row(Organisation, organisation, fields)
 
 
 @transaction.atomic
 def delete_organisation(actor: Any, organisation: Organisation) -> None:
-    _require_operator(actor)
+    require_operator(actor)
     organisation.delete()
+
+
+def username_taken() -> ValidationError:
+    return ValidationError({"username": _("this user name is taken")})
 
 
 def _require_free_username(username: str, person: Person | None) -> None:
@@ -37,7 +41,7 @@ def _require_free_username(username: str, person: Person | None) -> None:
     if person is not None:
         users = users.exclude(pk=person.user_id)
     if users.exists():
-        raise ValidationError({"username": _("this user name is taken")})
+        raise username_taken()
 
 
 @transaction.atomic
@@ -45,7 +49,7 @@ def create_person(
     actor: Any, *, username: str, password: str | None = None, **fields: Any
 ) -> Person:
     """A person with a sign-in; without ``password`` they sign in through SSO only."""
-    _require_operator(actor)
+    require_operator(actor)
     _require_free_username(username, None)
     user = get_user_model().objects.create_user(username=username, email=fields.get("email", ""))
     if password:
@@ -56,7 +60,7 @@ def create_person(
 @transaction.atomic
 def save_person(actor: Any, person: Person | None = None, **fields: Any) -> Person:
     """Create (for an existing ``user``) or change a person's own fields."""
-    _require_operator(actor)
+    require_operator(actor)
     return write_row(Person, person, fields)
 
 
@@ -69,7 +73,7 @@ def update_person(
     password: str | None = None,
     **fields: Any,
 ) -> Person:
-    _require_operator(actor)
+    require_operator(actor)
     if username or password:
         user = person.user
         if username:
@@ -83,14 +87,14 @@ def update_person(
 
 @transaction.atomic
 def delete_person(actor: Any, person: Person) -> None:
-    _require_operator(actor)
+    require_operator(actor)
     person.delete()
 
 
 @transaction.atomic
 def grant_role(actor: Any, person: Person, kind: str, sector: str = "") -> Role:
     """Give ``person`` a role (idempotent); a coordinator's role names its sector."""
-    _require_operator(actor)
+    require_operator(actor)
     existing = Role.objects.filter(person=person, kind=kind, sector=sector).first()
     role = existing or write_row(Role, None, {"person": person, "kind": kind, "sector": sector})
     forget(actor)
@@ -99,6 +103,6 @@ def grant_role(actor: Any, person: Person, kind: str, sector: str = "") -> Role:
 
 @transaction.atomic
 def revoke_role(actor: Any, role: Role) -> None:
-    _require_operator(actor)
+    require_operator(actor)
     role.delete()
     forget(actor)

@@ -23,20 +23,26 @@ def _saved(project: Project) -> Project:
     return project
 
 
-@transaction.atomic
-def create_project(actor: Any, **fields: Any) -> Project:
-    """A new project; without ``pi`` and ``organisation``, the acting person and theirs."""
+def new_project(actor: Any, fields: dict[str, Any]) -> Project:
+    """The unsaved project ``actor`` may create from ``fields`` (who may, and the defaults);
+    :func:`create_project` and ``bulk.create_projects`` validate and save it."""
     if not is_operator(actor):
         require_role(actor, RoleKind.PI, action="create a project")
     if is_operator(actor) and "pi" in fields and "organisation" in fields:
-        return _saved(Project(**fields))
+        return Project(**fields)
     person = require_person(actor, action="create a project without naming its organisation and PI")
     pi, organisation = fields.pop("pi", person), fields.pop("organisation", person.organisation)
     if not is_operator(actor) and (pi != person or organisation != person.organisation):
         raise PermissionDenied(
             "a PI creates projects with themself as PI in their own organisation"
         )
-    return _saved(Project(pi=pi, organisation=organisation, **fields))
+    return Project(pi=pi, organisation=organisation, **fields)
+
+
+@transaction.atomic
+def create_project(actor: Any, **fields: Any) -> Project:
+    """A new project; without ``pi`` and ``organisation``, the acting person and theirs."""
+    return _saved(new_project(actor, fields))
 
 
 @transaction.atomic
@@ -61,7 +67,7 @@ def delete_project(actor: Any, project: Project) -> None:
     project.delete()
 
 
-def _require_not_pi(project: Project, person: Person) -> None:
+def require_not_pi(project: Project, person: Person) -> None:
     if person.pk == project.pi_id:
         raise ValidationError({"person": _("The PI is always part of the project.")})
 
@@ -104,15 +110,20 @@ def require_colleague(actor: Any, project: Project, person: Person) -> None:
     raise _no_such_person(project, person.pk)
 
 
+def member_note(person: Person) -> dict[str, Any]:
+    """What the audit log records of a member added or removed."""
+    return {"person": person.pk, "name": person.name}
+
+
 def _note(action: str, project: Project, person: Person) -> None:
-    audit.note(action, project, {"person": person.pk, "name": person.name})
+    audit.note(action, project, member_note(person))
 
 
 @transaction.atomic
 def add_member(actor: Any, project: Project, person: Person) -> Project:
     """Add ``person`` to the project's members (idempotent; audited)."""
     require_pi(actor, project, action="change it")
-    _require_not_pi(project, person)
+    require_not_pi(project, person)
     require_colleague(actor, project, person)
     if not project.members.filter(pk=person.pk).exists():
         project.members.add(person)
@@ -124,7 +135,7 @@ def add_member(actor: Any, project: Project, person: Person) -> Project:
 def remove_member(actor: Any, project: Project, person: Person) -> Project:
     """Take ``person`` off the project (idempotent; audited)."""
     require_pi(actor, project, action="change it")
-    _require_not_pi(project, person)
+    require_not_pi(project, person)
     if project.members.filter(pk=person.pk).exists():
         project.members.remove(person)
         _note("member-removed", project, person)
