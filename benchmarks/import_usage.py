@@ -271,8 +271,8 @@ def copy_baselines(path: Path, tmp: Path, n: int) -> tuple[float, float]:
         project, rc, system = (m._meta.db_table for m in (Project, ResourceClass, System))
         cur.execute(
             "CREATE TEMP TABLE bench_rows AS SELECT 'copy-bench' AS source, p.cluster, p.job_id, "
-            "COALESCE(p.step, ''), pr.id AS project_id, r.id AS rc_id, b.id AS allocation_id, "
-            "COALESCE(p.user, ''), "
+            "COALESCE(p.step, '') AS step, pr.id AS project_id, r.id AS rc_id, "
+            "b.id AS allocation_id, COALESCE(p.user, '') AS username, "
             "p.start::timestamptz AS start, "
             "p.end::timestamptz AS end, (p.end::timestamptz AT TIME ZONE 'Europe/Oslo')::date, "
             "p.quantity::numeric AS quantity, "
@@ -376,7 +376,8 @@ def time_steps() -> None:
     seconds, in TIMINGS): the day sums and the balance thresholds."""
     from regnekraft.accounting import aggregates, balances
 
-    for module, name in ((aggregates, "add_imported"), (balances, "update_balances")):
+    steps = ((aggregates, "add_imported"), (balances, "update_balances"))
+    for module, name in steps:
         original = getattr(module, name)
 
         def timed(*args, _original=original, _name=name, **kwargs):
