@@ -444,6 +444,10 @@ def loadable(op: Operation) -> bool:
         return keys <= _MODIFY_LOAD_KEYS - {"maxsubmitjobs"}
     if op.entity == "user" and "account" in where:
         return keys <= {"fairshare", "maxsubmitjobs"}
+    if op.entity == "user" and set(where) == {"cluster"}:
+        # a default account: the load changes it for an existing user (one request, no
+        # commit of its own) and leaves the association's own settings alone
+        return keys == {"defaultaccount"}
     return False
 
 
@@ -469,10 +473,15 @@ def load_file(cluster: str, ops: list[Operation], parents: dict[str, str]) -> st
         settings = dict(op.settings)
         if op.entity == "account":
             accounts.setdefault(op.name, {}).update(settings)
+        elif "account" not in dict(op.where):
+            # a changed default account: on the line of that association (which exists, or
+            # is added by this file), with no other setting, so its share and limits stay
+            account = settings["defaultaccount"]
+            users.setdefault(account, {}).setdefault(op.name, {}).update(settings)
         else:
             account = dict(op.where)["account"]
             users.setdefault(account, {}).setdefault(op.name, {}).update(settings)
-            if "defaultaccount" in settings:
+            if op.action == "add" and "defaultaccount" in settings:
                 new_default[op.name] = settings["defaultaccount"]
     lines = [f"Cluster - '{cluster}'"]
     parent = None
@@ -504,34 +513,77 @@ class Batch:
 
 
 def _merge_key(op: Operation) -> tuple[object, ...] | None:
-    """Operations that one command can do for several names at once."""
-    settings = dict(op.settings)
+    """Operations that one command can do for several names at once: changes with the same
+    settings (``modify ... where name=a,b,c ... set ...``: one request to slurmdbd however
+    many names) and user associations to delete (see ``_delete_groups``). Adds and account
+    deletions are not merged: a merged line runs where its first operation stood, and an
+    add may depend on one before it."""
     if op.action == "delete" and op.entity == "user":
         return ("delete-user", op.where)
-    if op.action == "modify" and op.entity == "user" and set(settings) == {"defaultaccount"}:
-        return ("default", op.where, op.settings)
-    if op.action == "modify" and op.entity == "account" and set(settings) == {"RawUsage"}:
-        return ("usage", op.where, op.settings)
+    if op.action == "modify":
+        return ("modify", op.entity, op.where, op.settings)
     return None
 
 
-def _command_batches(ops: list[Operation], per_call: int) -> list[Batch]:
+def _delete_groups(
+    ops: list[Operation], existing: set[tuple[str, str]], names: int = NAMES_PER_COMMAND
+) -> list[list[Operation]]:
+    """User associations to delete, as few ``delete user where name=u1,u2
+    account=a1,a2`` lines as is safe: such a line deletes every pair of the names x accounts
+    product, so a group only takes a pair if each new pair of the product is one to delete
+    or does not exist (``existing``: the cluster's (user, account) pairs now)."""
+    groups: list[tuple[set[str], set[str], set[tuple[str, str]], list[Operation]]] = []
+    for op in ops:
+        user, account = op.name, dict(op.where)["account"]
+        for users, accounts, pairs, members in groups[-8:]:
+            if len(users | {user}) > names or len(accounts | {account}) > names:
+                continue
+            new_pairs = {(user, a) for a in accounts | {account}} | {(u, account) for u in users}
+            if all(p in pairs or p == (user, account) or p not in existing for p in new_pairs):
+                users.add(user)
+                accounts.add(account)
+                pairs.add((user, account))
+                members.append(op)
+                break
+        else:
+            groups.append(({user}, {account}, {(user, account)}, [op]))
+    return [members for *_, members in groups]
+
+
+def _unit_line(unit: list[Operation]) -> str:
+    head = unit[0]
+    names = ",".join(dict.fromkeys(op.name for op in unit))
+    if head.action == "delete" and head.entity == "user":
+        accounts = ",".join(dict.fromkeys(dict(op.where)["account"] for op in unit))
+        where = tuple((k, accounts if k == "account" else v) for k, v in head.where)
+        return command_line(replace(head, name=names, where=where))
+    return command_line(replace(head, name=names))
+
+
+def _command_batches(
+    ops: list[Operation], per_call: int, existing: set[tuple[str, str]] | None = None
+) -> list[Batch]:
     groups: dict[tuple[object, ...], list[Operation]] = {}
     units: list[list[Operation]] = []
+    deletes: list[Operation] = []
     for op in ops:
         key = _merge_key(op)
-        if key is None:
+        if existing is not None and key is not None and key[0] == "delete-user":
+            # merged across accounts below, where the first of them stood
+            if not deletes:
+                units.append(deletes)
+            deletes.append(op)
+        elif key is None:
             units.append([op])
         elif key in groups and len(groups[key]) < NAMES_PER_COMMAND:
             groups[key].append(op)
         else:
             groups[key] = [op]
             units.append(groups[key])
-    lines = []
-    for unit in units:
-        head = unit[0]
-        names = ",".join(op.name for op in unit)
-        lines.append((command_line(replace(head, name=names)), tuple(unit)))
+    if deletes:
+        at = next(i for i, unit in enumerate(units) if unit is deletes)
+        units[at : at + 1] = _delete_groups(deletes, existing or set())
+    lines = [(_unit_line(unit), tuple(unit)) for unit in units]
     batches = []
     for start in range(0, len(lines), per_call):
         chunk = lines[start : start + per_call]
@@ -554,11 +606,13 @@ def batches(
     use_load: bool = True,
     per_call: int = COMMANDS_PER_CALL,
     load_chunk: int = LOAD_CHUNK,
+    existing: set[tuple[str, str]] | None = None,
 ) -> list[Batch]:
     """The sacctmgr calls that run ``ops`` (in ``diff`` order): QOS commands first, then one
     load file with the loadable operations (when there are at least
     ``LOAD_MIN_OPERATIONS``; at most ``load_chunk`` operations per file), then the other
-    commands, many per call."""
+    commands, many per call. ``existing``: the cluster's (user, account) pairs, which lets
+    user associations to delete from different accounts share one line."""
     qos = [op for op in ops if op.entity == "qos"]
     rest = [op for op in ops if op.entity != "qos"]
     to_load = [op for op in rest if loadable(op)] if use_load else []
@@ -570,5 +624,5 @@ def batches(
     for start in range(0, len(to_load), load_chunk):
         chunk = to_load[start : start + load_chunk]
         out.append(Batch("load", tuple(chunk), text=load_file(cluster, chunk, parents)))
-    out.extend(_command_batches([op for op in rest if id(op) not in loaded], per_call))
+    out.extend(_command_batches([op for op in rest if id(op) not in loaded], per_call, existing))
     return out

@@ -35,7 +35,7 @@ from .ingest import IngestResult, parse_json
 from .runner import SlurmCommandError, looks_like_dbd_down
 from .sacctmgr import LEVELS
 from .spec import GROUP_KINDS, AccountSpec, ClusterSpec, QosSpec, UserAssoc
-from .sync import BatchFailed
+from .sync import BatchFailed, _takes_existing
 
 API = "v0.0.38"
 
@@ -243,7 +243,9 @@ class RestBackend:
             )
         self.writer.execute(op)
 
-    def execute_many(self, cluster: str, ops: Any, parents: Any) -> list[Operation]:
+    def execute_many(
+        self, cluster: str, ops: Any, parents: Any, existing: Any = None
+    ) -> list[Operation]:
         """Many operations at once, through the writer (one by one if it cannot batch)."""
         if self.writer is None or not hasattr(self.writer, "execute_many"):
             done: list[Operation] = []
@@ -254,6 +256,8 @@ class RestBackend:
                     raise BatchFailed(op, done, exc) from exc
                 done.append(op)
             return done
+        if existing is not None and _takes_existing(self.writer.execute_many):
+            return list(self.writer.execute_many(cluster, ops, parents, existing=existing))
         return list(self.writer.execute_many(cluster, ops, parents))
 
 

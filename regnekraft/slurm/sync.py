@@ -17,6 +17,7 @@ reset: the bridge may take over a cluster in mid-period, and a new account has n
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -90,11 +91,16 @@ class SacctmgrBackend:
     use_load: bool = True
     seconds_per_line: float = 5.0  # added to the runner's timeout per command in a batch
 
-    # What one command costs (a commit in slurmdbd), and what a load costs beyond that: it
-    # reads the whole cluster first, about 2.5 times one read of ours (seen on the test
-    # cluster); a load pays off only for many operations.
-    seconds_per_command: float = 0.5
-    load_reads: float = 2.5
+    # What a command line costs and what a load costs. Slurm 22.05's clients pay ~45 ms
+    # per message to slurmdbd twice over (header and body in two writes, Nagle against a
+    # delayed ACK), about 90 ms per request whatever it does, and a command line makes
+    # 3-4 requests (0.27-0.39 s on the test cluster, idle) where slurmdbd and MariaDB use
+    # under 5 ms of CPU. A load reads the cluster first (1.2-1.3 times one read of ours)
+    # and then sends one request per changed association or user, all in one commit, and
+    # one for all associations it adds (~0.1 s per change, idle).
+    seconds_per_command: float = 0.35
+    seconds_per_loaded: float = 0.1
+    load_reads: float = 1.3
     last_read_s: float = field(default=0.0, compare=False)
 
     def read(self, cluster: str) -> ClusterSpec:
@@ -110,13 +116,19 @@ class SacctmgrBackend:
         """Whether one load file beats ``loadable_ops`` commands (from the last read's time)."""
         if not self.use_load:
             return False
-        return loadable_ops * self.seconds_per_command > self.load_reads * self.last_read_s + 1
+        saved = loadable_ops * (self.seconds_per_command - self.seconds_per_loaded)
+        return saved > self.load_reads * self.last_read_s + 0.2
 
     def execute_many(
-        self, cluster: str, ops: Sequence[Operation], parents: Mapping[str, str]
+        self,
+        cluster: str,
+        ops: Sequence[Operation],
+        parents: Mapping[str, str],
+        existing: set[tuple[str, str]] | None = None,
     ) -> list[Operation]:
         """Run ``ops`` in as few sacctmgr calls as it can; returns them once all ran, raises
-        ``BatchFailed`` at the first call with a failure (later calls do not run)."""
+        ``BatchFailed`` at the first call with a failure (later calls do not run).
+        ``existing``: the cluster's (user, account) pairs, for merging deletions."""
         feed = getattr(self.run, "feed", None)
         done: list[Operation] = []
         if feed is None:  # a plain runner (tests): one process per operation
@@ -129,7 +141,9 @@ class SacctmgrBackend:
             return done
         base = float(getattr(self.run, "timeout", 120))
         use_load = self.load_pays_off(sum(1 for op in ops if loadable(op)))
-        for batch in batches(list(ops), cluster, dict(parents), use_load=use_load):
+        for batch in batches(
+            list(ops), cluster, dict(parents), use_load=use_load, existing=existing
+        ):
             if batch.kind == "load":
                 argv = ["sacctmgr", "--immediate", "load", "file=/dev/stdin"]
                 status, output = feed(argv, batch.text, base + len(batch.ops) * 0.5)
@@ -349,6 +363,13 @@ def _finished(
     return result
 
 
+def _takes_existing(function: Any) -> bool:
+    try:
+        return "existing" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _apply_batched(
     desired: ClusterSpec,
     current: ClusterSpec,
@@ -362,7 +383,11 @@ def _apply_batched(
     for name, acc in desired.accounts.items():
         parents.setdefault(name, acc.parent)
     try:
-        result.applied = list(execute_many(desired.cluster, ops, parents))
+        if _takes_existing(execute_many):
+            done = execute_many(desired.cluster, ops, parents, existing=set(current.users))
+        else:
+            done = execute_many(desired.cluster, ops, parents)
+        result.applied = list(done)
     except BatchFailed as exc:
         result.applied = exc.done
         logger.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -437,3 +438,62 @@ def test_a_big_load_is_split_in_chunks_parents_and_defaults_first():
                 seen.add(op.name)
             else:
                 assert dict(op.where)["account"] in seen
+
+
+def test_deletions_from_several_accounts_share_a_line_only_where_that_is_safe():
+    """``delete user where name=u1,u2 account=a1,a2`` deletes all four pairs: users leaving
+    different accounts share a line unless the product names a pair that must stay."""
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    current = ClusterSpec.from_description(description("c1"))
+    current.users[("u1", "nn1001k")] = UserAssoc("u1", "nn1001k")
+    current.users[("u2", "met001")] = UserAssoc("u2", "met001")
+    current.users[("u3", "acme01")] = UserAssoc("u3", "acme01")
+    ops = diff(desired, current)
+    assert len(ops) == 3
+    (call,) = batches(ops, "c1", {}, existing=set(current.users))
+    assert len(call.lines) == 1 and call.lines[0].startswith("delete user where name=u")
+    assert sorted(op.name for op in call.line_ops[0]) == ["u1", "u2", "u3"]
+    # u2 is also (and stays) in nn1001k: u2 x nn1001k must not be in a product
+    desired.users[("u2", "nn1001k")] = UserAssoc("u2", "nn1001k")
+    current.users[("u2", "nn1001k")] = UserAssoc("u2", "nn1001k")
+    ops = diff(desired, current)
+    (call,) = batches(ops, "c1", {}, existing=set(current.users))
+    for line_ops in call.line_ops:
+        users = {op.name for op in line_ops}
+        accounts = {dict(op.where)["account"] for op in line_ops}
+        assert not ("u2" in users and "nn1001k" in accounts)
+    assert sum(len(u) for u in call.line_ops) == 3 and len(call.lines) == 2
+    # without the cluster's pairs: one line per account, as before
+    plain = batches(ops, "c1", {})
+    assert len(plain[0].lines) == 3
+
+
+def test_changes_with_the_same_settings_are_one_command():
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    current = ClusterSpec.from_description(description("c1"))
+    for name in ("nn1001k", "met001"):
+        desired.accounts[name] = replace(desired.accounts[name], fairshare=7)
+    ops = diff(desired, current)
+    (call,) = batches(ops, "c1", {}, use_load=False)
+    assert call.lines == ("modify account where name=met001,nn1001k cluster=c1 set fairshare=7",)
+
+
+def test_default_account_changes_go_into_the_load_file_without_other_settings():
+    from regnekraft.slurm.diff import batches, loadable
+
+    desired = spec()
+    current = ClusterSpec.from_description(description("c1"))
+    desired.default_accounts["nobody"] = "acme01"
+    current.default_accounts["nobody"] = "nn1001k"
+    for name in ("nn1001k", "met001", "acme01"):
+        desired.accounts[name] = replace(desired.accounts[name], fairshare=9 + len(name))
+    ops = diff(desired, current)
+    assert all(loadable(op) for op in ops)
+    (call,) = batches(ops, "c1", {n: a.parent for n, a in current.accounts.items()})
+    assert call.kind == "load"
+    # on the line of that association, and nothing else: its share (2) stays
+    assert "Parent - 'acme01'\nUser - 'nobody':DefaultAccount='acme01'\n" in call.text

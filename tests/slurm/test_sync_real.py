@@ -466,3 +466,76 @@ def test_apply_all_syncs_every_cluster_with_a_connection(slurm_cluster, tmp_path
     assert results[0]["applied"] > 0
     assert main(["plan", "--all", "--json", *common]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)[0]["in_sync"]
+
+
+class _Recording(CommandRunner):
+    """Counts the write calls (``feed``) and keeps what each was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fed: list[tuple[list[str], str]] = []
+
+    def feed(self, argv, stdin, timeout=None):
+        self.fed.append((list(argv), stdin))
+        return super().feed(argv, stdin, timeout)
+
+
+def test_a_batch_of_changes_lands_in_one_call(slurm_cluster):
+    """Shares of three projects, three default accounts and a new user: one load file (one
+    slurmdbd commit); then two user associations leaving two accounts: one command line."""
+    name = slurm_cluster.config.cluster_name
+    runner = _Recording(slurm_conf=str(slurm_cluster.slurm_conf))
+    backend = SacctmgrBackend(runner, load_reads=0.0)
+    p = "t5"
+    data = description(name, prefix=p)
+    members = {f"{p}nn1001k": ["ua", "ub"], f"{p}met001": ["ua", "uc"], f"{p}acme01": ["ub", "uc"]}
+    for project in data["projects"]:
+        project["users"] = [*project["users"], *(p + u for u in members[project["account"]])]
+    data["users"] = {
+        f"{p}ua": {"default_account": f"{p}nn1001k"},
+        f"{p}ub": {"default_account": f"{p}nn1001k"},
+        f"{p}uc": {"default_account": f"{p}met001"},
+    }
+    base = ClusterSpec.from_description(data)
+    apply(base, backend)
+
+    changed = json.loads(json.dumps(data))
+    for i, project in enumerate(changed["projects"]):
+        project["fairshare"] = 200 + i
+    changed["projects"][2]["users"].append(f"{p}ud")
+    changed["users"] = {
+        f"{p}ua": {"default_account": f"{p}met001"},
+        f"{p}ub": {"default_account": f"{p}acme01"},
+        f"{p}uc": {"default_account": f"{p}acme01"},
+        f"{p}ud": {"default_account": f"{p}acme01"},
+    }
+    spec = ClusterSpec.from_description(changed)
+    calls, runner.fed = runner.calls, []
+    result = apply(spec, backend)
+    # the shares of the organisations and groups follow their projects'
+    assert len(result.applied) == len(result.operations) == 10 and result.error is None
+    assert runner.calls - calls == 5  # the four reads, and one write
+    ((argv, text),) = runner.fed
+    assert argv[-2:] == ["load", "file=/dev/stdin"]
+    assert f"User - '{p}ua':DefaultAccount='{p}met001'" in text
+    current = backend.read(name)
+    assert current.default_accounts[f"{p}ua"] == f"{p}met001"
+    assert current.default_accounts[f"{p}ud"] == f"{p}acme01"
+    assert current.accounts[f"{p}acme01"].fairshare == 202
+    assert current.users[(f"{p}ub", f"{p}acme01")].fairshare == 1
+    assert plan(spec, backend).in_sync
+
+    for project in changed["projects"]:
+        leaving = {f"{p}nn1001k": f"{p}ub", f"{p}met001": f"{p}uc"}.get(project["account"])
+        project["users"] = [u for u in project["users"] if u != leaving]
+    spec = ClusterSpec.from_description(changed)
+    runner.fed = []
+    result = apply(spec, backend)
+    assert len(result.applied) == 2
+    ((argv, text),) = runner.fed
+    assert text.count("\n") == 1 and text.startswith("delete user where name=")
+    current = backend.read(name)
+    assert (f"{p}ub", f"{p}nn1001k") not in current.users
+    assert (f"{p}uc", f"{p}met001") not in current.users
+    assert (f"{p}ua", f"{p}met001") in current.users
+    assert apply(spec, backend).in_sync
