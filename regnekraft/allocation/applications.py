@@ -51,6 +51,34 @@ def _write_requests(application: Application, wanted: Mapping[ResourceClass, Dec
         line.save()
 
 
+def already_applied(project: Project) -> ValidationError:
+    return ValidationError(
+        {
+            "project": _("Project %(code)s has already applied in this call.")
+            % {"code": project.code}
+        }
+    )
+
+
+def new_application(
+    call: Call,
+    project: Project,
+    justification: str,
+    support_hours: Decimal,
+    extra_fields: dict | None,
+) -> Application:
+    """The submitted application, unsaved (``submit_application`` and
+    ``bulk.submit_applications`` check and write it)."""
+    return Application(
+        call=call,
+        project=project,
+        justification=justification,
+        support_hours=support_hours,
+        extra_fields=extra_fields or {},
+        status=ApplicationStatus.SUBMITTED,
+    )
+
+
 @transaction.atomic
 def submit_application(
     actor: Any,
@@ -68,22 +96,10 @@ def submit_application(
     call = Call.objects.select_for_update().get(pk=call.pk)
     require_open(call)
     if Application.objects.filter(call=call, project=project).exists():
-        raise ValidationError(
-            {
-                "project": _("Project %(code)s has already applied in this call.")
-                % {"code": project.code}
-            }
-        )
+        raise already_applied(project)
     wanted = _wanted(requests)
     _require_something(wanted, support_hours)
-    application = Application(
-        call=call,
-        project=project,
-        justification=justification,
-        support_hours=support_hours,
-        extra_fields=extra_fields or {},
-        status=ApplicationStatus.SUBMITTED,
-    )
+    application = new_application(call, project, justification, support_hours, extra_fields)
     application.full_clean()
     application.save()
     _write_requests(application, wanted)

@@ -3,7 +3,7 @@ criterion and comments, while the application is submitted (not once it is decid
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,21 +23,26 @@ def assign_reviewer(actor: Any, application: Application, reviewer: Person) -> R
     return services.assign_reviewer(application, reviewer)
 
 
-@transaction.atomic
-def save_review(
-    actor: Any,
-    review: Review,
-    *,
-    conflict: bool | None = None,
-    scores: Mapping[str, int] | None = None,
-    comment: str | None = None,
-    submitted: bool | None = None,
-) -> Review:
-    """The assigned reviewer changes their review; what is not given stays as it is."""
-    review = Review.objects.select_for_update().select_related("application").get(pk=review.pk)
-    person = person_of(actor)
+def require_reviewer(review: Review, person: Person | None) -> Person:
+    """Only the assigned reviewer changes a review."""
     if person is None or review.reviewer_id != person.pk:
         raise PermissionDenied("only the assigned reviewer may change a review")
+    return person
+
+
+def change(
+    review: Review,
+    person: Person,
+    participants: Callable[[], set[int]],
+    *,
+    conflict: bool | None,
+    scores: Mapping[str, int] | None,
+    comment: str | None,
+    submitted: bool | None,
+) -> None:
+    """The rules of a review's change, applied to ``review`` (not saved): ``save_review`` and
+    ``bulk.save_reviews`` validate and write it. ``participants`` gives the project's PI and
+    members, asked only when needed."""
     if review.application.status != ApplicationStatus.SUBMITTED:
         raise ValidationError(
             {
@@ -47,10 +52,7 @@ def save_review(
         )
     if conflict is not None:
         review.conflict_of_interest = conflict
-    if (
-        not review.conflict_of_interest
-        and person.pk in review.application.project.participant_ids()
-    ):
+    if not review.conflict_of_interest and person.pk in participants():
         raise ValidationError(
             {
                 "conflict_of_interest": _(
@@ -75,6 +77,30 @@ def save_review(
                 % {"c": ", ".join(REVIEW_CRITERIA)}
             }
         )
+
+
+@transaction.atomic
+def save_review(
+    actor: Any,
+    review: Review,
+    *,
+    conflict: bool | None = None,
+    scores: Mapping[str, int] | None = None,
+    comment: str | None = None,
+    submitted: bool | None = None,
+) -> Review:
+    """The assigned reviewer changes their review; what is not given stays as it is."""
+    review = Review.objects.select_for_update().select_related("application").get(pk=review.pk)
+    person = require_reviewer(review, person_of(actor))
+    change(
+        review,
+        person,
+        lambda: review.application.project.participant_ids(),
+        conflict=conflict,
+        scores=scores,
+        comment=comment,
+        submitted=submitted,
+    )
     review.full_clean()
     review.save()
     return review

@@ -144,18 +144,37 @@ def grant_by_hand(allocation: Allocation, *, decided_by=None) -> Allocation:
     )[0]
 
 
-@transaction.atomic
-def assign_reviewer(application: Application, reviewer) -> Review:
-    """Assign a reviewer (idempotent). Nobody reviews a project they take part in."""
+def require_may_review(
+    application: Application,
+    reviewer,
+    *,
+    is_reviewer: bool | None = None,
+    participants: set[int] | None = None,
+) -> None:
+    """Only reviewers review, and nobody a project they take part in. ``is_reviewer`` and
+    ``participants`` (the project's PI and members), when given, are what a batch looked up
+    for many at once."""
     from regnekraft.parties.models import RoleKind
 
-    if not reviewer.has_role(RoleKind.REVIEWER):
+    if is_reviewer is None:
+        is_reviewer = reviewer.has_role(RoleKind.REVIEWER)
+    if not is_reviewer:
         raise ValidationError({"reviewer": f"{reviewer} does not have the reviewer role"})
     project = application.project
-    if reviewer.pk == project.pi_id or project.members.filter(pk=reviewer.pk).exists():
+    if participants is None:
+        takes_part = reviewer.pk == project.pi_id or project.members.filter(pk=reviewer.pk).exists()
+    else:
+        takes_part = reviewer.pk in participants
+    if takes_part:
         raise ValidationError(
             {"reviewer": f"{reviewer} takes part in {project.code} and cannot review it"}
         )
+
+
+@transaction.atomic
+def assign_reviewer(application: Application, reviewer) -> Review:
+    """Assign a reviewer (idempotent). Nobody reviews a project they take part in."""
+    require_may_review(application, reviewer)
     review, _ = Review.objects.get_or_create(application=application, reviewer=reviewer)
     return review
 
