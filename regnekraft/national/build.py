@@ -21,13 +21,15 @@ from django.db import connection, transaction
 
 from regnekraft import demo
 from regnekraft.accounting import pricelists
-from regnekraft.allocation import applications, calls, orders, purchases, reviews
+from regnekraft.allocation import bulk as allocation_bulk
+from regnekraft.allocation import calls, orders, purchases
 from regnekraft.allocation import round as rounds
 from regnekraft.allocation.models import (
     Allocation,
     Application,
     CallStatus,
     PolicySettings,
+    Review,
 )
 from regnekraft.allocation.policy import remaining
 from regnekraft.audit import log as audit
@@ -35,8 +37,8 @@ from regnekraft.audit.context import acting_as
 from regnekraft.audit.models import AuditEntry
 from regnekraft.catalog import editing
 from regnekraft.catalog.models import ResourceClass, System
+from regnekraft.parties import bulk as parties_bulk
 from regnekraft.parties import people as people_services
-from regnekraft.parties import projects as project_services
 from regnekraft.parties.actors import SYSTEM
 from regnekraft.parties.models import Organisation, Person, Project
 
@@ -57,6 +59,7 @@ YEARS = (2025, 2026)  # sector orders are per calendar year; the usage year touc
 CPU_CHOICE = [("betzy", 0.5), ("olivia", 0.25), ("fram", 0.15), ("saga", 0.10)]
 GPU_CHOICE = [("olivia", 0.65), ("saga", 0.35)]
 DEMAND = 1.3  # research asks for 1.3 times what is free, so the optimiser chooses
+CHUNK = 2000  # items per bulk service call (one transaction each)
 STAGES = [
     "database",
     "catalogue",
@@ -250,24 +253,29 @@ def _build(plan: world.World, rng: np.random.Generator, bar: _Progress, usage_di
         people = _people(plan, orgs, bar)
     with bar.stage("projects", len(plan.projects), " projects"):
         projects = {}
-        for p in plan.projects:
-            projects[p.code] = project_services.create_project(
+        for chunk in _chunks(plan.projects):
+            made = parties_bulk.create_projects(
                 SYSTEM,
-                code=p.code,
-                title=p.title,
-                organisation=orgs[p.organisation],
-                pi=people[p.pi],
-                purpose=p.purpose,
-                sensitivity=p.sensitivity,
+                [
+                    {
+                        "code": p.code,
+                        "title": p.title,
+                        "organisation": orgs[p.organisation],
+                        "pi": people[p.pi],
+                        "purpose": p.purpose,
+                        "sensitivity": p.sensitivity,
+                    }
+                    for p in chunk
+                ],
             )
-            bar.step()
-    n_members = sum(len(p.members) for p in plan.projects)
+            projects.update((project.code, project) for project in made)
+            bar.step(len(chunk))
+    memberships = [(projects[p.code], people[u]) for p in plan.projects for u in p.members]
+    n_members = len(memberships)
     with bar.stage("members", n_members, " members"):
-        for p in plan.projects:
-            project = projects[p.code]
-            for username in p.members:
-                project_services.add_member(SYSTEM, project, people[username])
-                bar.step()
+        for chunk in _chunks(memberships):
+            parties_bulk.add_members(SYSTEM, chunk)
+            bar.step(len(chunk))
     with bar.stage("sector orders", len(plan.sectors) * len(YEARS)), transaction.atomic():
         n_orders = _sector_orders(plan, orgs, people, projects, classes, rng, bar)
     industry = [p for p in plan.projects if p.group == "industry"]
@@ -373,35 +381,51 @@ def _price_lists() -> None:
         )
 
 
+def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    """The items in batches: one bulk service call (one transaction) for each."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 def _people(plan: world.World, orgs: dict, bar: _Progress) -> dict[str, Person]:
-    people = {}
-    signed = make_password(demo.PASSWORD)  # hashed once, for the demo's sign-ins
-    for p in plan.people:
-        person = people_services.create_person(
+    people: dict[str, Person] = {}
+    for chunk in _chunks(plan.people):
+        made = parties_bulk.create_people(
             SYSTEM,
-            username=p.username,  # no password: the generated people sign in through SSO only
-            organisation=orgs[p.organisation],
-            name=p.name,
-            email=f"{p.username}@demo.regnekraft.no",
-            slurm_username=p.username,
+            [
+                {  # no password: the generated people sign in through SSO only
+                    "username": p.username,
+                    "organisation": orgs[p.organisation],
+                    "name": p.name,
+                    "email": f"{p.username}@demo.regnekraft.no",
+                    "slurm_username": p.username,
+                }
+                for p in chunk
+            ],
         )
-        if p.password:
-            # The demo's sign-ins, as in the plain demo (regnekraft/demo.py writes them the same
-            # way): the demo password would fail the password rules' likeness to the e-mail
-            # address, and no service sets a password past the rules.
-            user = person.user
+        people.update((p.username, person) for p, person in zip(chunk, made, strict=True))
+        roles = [
+            (people[p.username], kind, p.sector if kind == "coordinator" else "")
+            for p in chunk
+            for kind in dict.fromkeys(p.roles)
+        ]
+        parties_bulk.grant_roles(SYSTEM, roles)
+        bar.step(len(chunk))
+    signed = make_password(demo.PASSWORD)  # hashed once, for the demo's sign-ins
+    with transaction.atomic():
+        for p in plan.people:
+            if not p.password:
+                continue
+            # The demo's sign-ins, as in the plain demo (regnekraft/demo.py writes them the
+            # same way): the demo password would fail the password rules' likeness to the
+            # e-mail address, and no service sets a password past the rules.
+            user = people[p.username].user
             user.password = signed
             user.first_name, user.last_name = p.name.split()[0], p.name.split()[-1]
             user.is_staff = user.is_superuser = p.username == "operator"
             user.save(
                 update_fields=["password", "first_name", "last_name", "is_staff", "is_superuser"]
             )
-        for kind in dict.fromkeys(p.roles):
-            people_services.grant_role(
-                SYSTEM, person, kind, p.sector if kind == "coordinator" else ""
-            )
-        people[p.username] = person
-        bar.step()
     return people
 
 
@@ -505,18 +529,21 @@ def _round(name, opens, closes, period, research, projects, people, reviewers, c
     applying = [p for p in research if rng.random() < 0.85] or research[:1]
     wants = _requests(applying, classes, start, end, rng)
     with transaction.atomic():
-        apps = []
-        for p, requests in zip(applying, wants, strict=True):
-            apps.append(
-                applications.submit_application(
-                    people[p.pi].user,
-                    call,
-                    projects[p.code],
-                    justification=f"{p.title}: science case (demo data).",
-                    requests=requests,
-                )
-            )
-            bar.step()
+        # The operator submits for the PIs (who may; an application records no submitter),
+        # so that one call writes them all.
+        apps = allocation_bulk.submit_applications(
+            SYSTEM,
+            call,
+            [
+                {
+                    "project": projects[p.code],
+                    "justification": f"{p.title}: science case (demo data).",
+                    "requests": requests,
+                }
+                for p, requests in zip(applying, wants, strict=True)
+            ],
+        )
+        bar.step(len(apps))
         call = calls.set_call_status(SYSTEM, call, CallStatus.REVIEW)
     timings["applications"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -572,29 +599,30 @@ def _reviews(apps, applying, reviewers: list[tuple[Person, str, str]], rng) -> i
     their scores follow the project's planned quality."""
     from regnekraft.allocation.models import REVIEW_CRITERIA
 
-    n = 0
+    assigned: list[tuple[Application, Person]] = []
+    scored: list[dict[str, int]] = []
     for app, p in zip(apps, applying, strict=True):
         participants = set(p.members) | {p.pi}
         pool = [r for r in reviewers if r[1] not in participants]
         pool = [r for r in pool if r[2] != p.organisation] or pool
         picks = rng.choice(len(pool), size=min(2, len(pool)), replace=False)
         for k in picks:
-            reviewer = pool[int(k)][0]
-            review = reviews.assign_reviewer(SYSTEM, app, reviewer)
-            scores = {
-                c: int(np.clip(round(4.5 + p.quality + rng.normal(0, 0.7)), 1, 7))
-                for c in REVIEW_CRITERIA
-            }
-            reviews.save_review(
-                reviewer.user,
-                review,
-                conflict=False,
-                scores=scores,
-                comment="Demo review.",
-                submitted=True,
+            assigned.append((app, pool[int(k)][0]))
+            scored.append(
+                {
+                    c: int(np.clip(round(4.5 + p.quality + rng.normal(0, 0.7)), 1, 7))
+                    for c in REVIEW_CRITERIA
+                }
             )
-            n += 1
-    return n
+    made = allocation_bulk.assign_reviewers(SYSTEM, assigned)
+    by_reviewer: dict[int, list[tuple[Review, dict]]] = {}
+    for review, scores in zip(made, scored, strict=True):
+        change = {"conflict": False, "scores": scores, "comment": "Demo review.", "submitted": True}
+        by_reviewer.setdefault(review.reviewer_id, []).append((review, change))
+    reviewer_of = {person.pk: person for person, _, _ in reviewers}
+    for reviewer_id, changes in by_reviewer.items():  # each reviewer saves their own reviews
+        allocation_bulk.save_reviews(reviewer_of[reviewer_id].user, changes)
+    return len(made)
 
 
 def describe(summary: dict) -> str:
