@@ -615,6 +615,13 @@ def batches(
     user associations to delete from different accounts share one line."""
     qos = [op for op in ops if op.entity == "qos"]
     rest = [op for op in ops if op.entity != "qos"]
+    if existing is not None:
+        # associations this run adds exist by the time the deletions run
+        existing = existing | {
+            (op.name, dict(op.where)["account"])
+            for op in rest
+            if op.action == "add" and op.entity == "user" and "account" in dict(op.where)
+        }
     to_load = [op for op in rest if loadable(op)] if use_load else []
     if len(to_load) < LOAD_MIN_OPERATIONS:
         to_load = []

@@ -384,7 +384,9 @@ def _apply_batched(
         parents.setdefault(name, acc.parent)
     try:
         if _takes_existing(execute_many):
-            done = execute_many(desired.cluster, ops, parents, existing=set(current.users))
+            # pairs that are there or will be (never in a deletion's product)
+            existing = set(current.users) | set(desired.users)
+            done = execute_many(desired.cluster, ops, parents, existing=existing)
         else:
             done = execute_many(desired.cluster, ops, parents)
         result.applied = list(done)

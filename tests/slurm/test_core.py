@@ -497,3 +497,24 @@ def test_default_account_changes_go_into_the_load_file_without_other_settings():
     assert call.kind == "load"
     # on the line of that association, and nothing else: its share (2) stays
     assert "Parent - 'acme01'\nUser - 'nobody':DefaultAccount='acme01'\n" in call.text
+
+
+def test_a_deletion_line_never_names_an_association_the_same_run_adds():
+    """u1 joins met001 and leaves nn1001k, u2 leaves met001: ``name=u1,u2
+    account=nn1001k,met001`` would also delete the new u1@met001."""
+    from regnekraft.slurm.diff import batches
+
+    desired = spec()
+    current = ClusterSpec.from_description(description("c1"))
+    current.users[("u1", "nn1001k")] = UserAssoc("u1", "nn1001k")
+    current.users[("u2", "met001")] = UserAssoc("u2", "met001")
+    current.users[("u1", "acme01")] = UserAssoc("u1", "acme01")
+    desired.users[("u1", "acme01")] = UserAssoc("u1", "acme01")
+    desired.users[("u1", "met001")] = UserAssoc("u1", "met001")
+    ops = diff(desired, current)
+    assert sorted(op.action for op in ops) == ["add", "delete", "delete"]
+    for call in batches(ops, "c1", {}, use_load=False, existing=set(current.users)):
+        for line_ops in call.line_ops:
+            users = {op.name for op in line_ops}
+            accounts = {dict(op.where)["account"] for op in line_ops if op.action == "delete"}
+            assert not ("u1" in users and "met001" in accounts)
