@@ -124,7 +124,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "regnekraft.dbbusy.DatabaseBusyMiddleware",  # a locked database: 503 + Retry-After, no 500
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "regnekraft.portal.locale.PortalLocaleMiddleware",  # Accept-Language on unprefixed pages
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -60,7 +60,7 @@ SUBJECTS = {
     Kind.CALL_OPENED: _("%(call)s is open for applications until %(closes)s"),
     Kind.CALL_CLOSING: _("%(call)s closes on %(closes)s"),
     Kind.ORDER_CONFIRMED: _("The %(year)s order for %(sector)s is confirmed"),
-    Kind.INVOICE_ISSUED: _("Invoice %(invoice)s for %(organisation)s: %(total)s NOK"),
+    Kind.INVOICE_ISSUED: _("Invoice %(invoice)s for %(organisation)s: %(total)s"),
     Kind.SLURM_FAILED: _("Regnekraft: %(job)s failed"),
 }
 

@@ -13,7 +13,9 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import formats, translation
+from django.utils import translation
+
+from regnekraft import formats
 
 from .kinds import SUBJECTS, Kind
 from .models import Notification
@@ -56,36 +58,56 @@ def link(kind: str, context: dict[str, Any]) -> str:
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MONEY = {"total", "commitment", "amount"}
+_MONEY = {"total", "commitment"}
+_PERCENT = {"threshold", "used", "commitment_share"}  # stored in whole percent
 
 
 def display(value: Any, key: str = "") -> Any:
-    """A context value as the active language writes it: ISO days as dates ("30. juni 2027",
-    "June 30, 2027"), sums with grouping and two decimals; lists and dicts item by item."""
+    """A context value as the active (the recipient's) language writes it, through
+    :mod:`regnekraft.formats`: ISO days as dates ("30. juni 2027", "30 Jun 2027"), sums as
+    money ("77 971,20 kr", "NOK 77,971.20"), shares with their % sign, and an ``amount`` with
+    its ``unit`` as a quantity ("100 000 kjernetimer"); lists and dicts item by item."""
     if isinstance(value, dict):
-        return {k: display(v, k) for k, v in value.items()}
+        shown = {k: display(v, k) for k, v in value.items()}
+        if "amount" in value and "unit" in value:
+            shown["amount"] = _quantity(value["amount"], str(value["unit"]))
+            shown["unit"] = formats.unit_label(str(value["unit"]), _number(value["amount"]))
+        return shown
     if isinstance(value, list):
         return [display(v, key) for v in value]
     if isinstance(value, str) and _ISO_DAY.match(value):
         try:
-            return formats.date_format(dt.date.fromisoformat(value), "DATE_FORMAT")
+            return formats.date(dt.date.fromisoformat(value))
         except ValueError:
             return value
-    if key in _MONEY and isinstance(value, str):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            return value
-        return formats.number_format(number, 2, use_l10n=True, force_grouping=True)
+    number = _number(value)
+    if number is None:
+        return value
+    if key in _MONEY:
+        return formats.money(number)
+    if key in _PERCENT:
+        return formats.percent(number, 0)
     return value
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _quantity(amount: Any, unit: str) -> Any:
+    number = _number(amount)
+    return amount if number is None else formats.quantity(number, unit)
 
 
 def _subject_params(kind: str, c: dict[str, Any]) -> dict[str, Any]:
     params = {k: v for k, v in c.items() if isinstance(v, str | int)}
     params.setdefault("project", "")
     params.setdefault("system", "")
-    if "threshold" in c:
-        params["threshold"] = f"{c['threshold']} %"
     if kind == Kind.CHANGE_DECIDED:
         params["outcome"] = (
             translation.gettext("approved")
@@ -102,7 +124,9 @@ def subject(kind: str, context: dict[str, Any]) -> str:
     if template is None:
         return str(Kind(kind).label) if kind in Kind.values else kind
     try:
-        return " ".join((str(template) % _subject_params(kind, display(context))).split())
+        # One line, keeping the no-break spaces the formats put inside figures ("80 %").
+        text = str(template) % _subject_params(kind, display(context))
+        return re.sub(r"[ \t\r\n]+", " ", text).strip()
     except (KeyError, TypeError, ValueError):
         return str(Kind(kind).label)
 

@@ -22,7 +22,7 @@ _SVG_START = re.compile(r"^.*?(<svg)", re.S)
 
 def _svg(fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     # Drop the XML prolog and DOCTYPE so the SVG can sit inline in HTML; the figure is
     # decorative for assistive technology because the table next to it carries the data.

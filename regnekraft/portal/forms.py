@@ -10,6 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from regnekraft import formats
 from regnekraft.allocation.models import (
     REVIEW_CRITERIA,
     SCORE_MAX,
@@ -36,6 +37,18 @@ def class_label(rc: ResourceClass) -> str:
     return f"{rc.system.name}: {rc.get_kind_display()}{gpu}"
 
 
+def allocation_label(a) -> str:
+    """An allocation as a reader sees it: ``nn1001k: 100 000 kjernetimer on Betzy: CPU, 1. jan.
+    2027 – 1. jan. 2028`` in the active language."""
+    return _("%(code)s: %(amount)s on %(what)s, %(start)s – %(end)s") % {
+        "code": a.project.code,
+        "amount": formats.quantity(a.amount, a.resource_class.unit),
+        "what": class_label(a.resource_class),
+        "start": formats.date(a.start),
+        "end": formats.date(a.end),
+    }
+
+
 def amount_field_name(rc: ResourceClass) -> str:
     return f"rc_{rc.pk}"
 
@@ -54,7 +67,7 @@ class ClassAmountsMixin:
                 min_value=0,
                 decimal_places=2,
                 max_digits=16,
-                help_text=rc.unit,
+                help_text=formats.unit_label(rc.unit),
                 initial=(initial or {}).get(rc.pk),
             )
 

@@ -27,8 +27,9 @@ DIALECT_PARAM = "dialect"
 class Column:
     """A column; ``kind`` says how its numbers read: ``number`` (``decimals`` places, or as
     many as needed up to two when ``None``), ``money`` (kroner), ``percent`` (the value is in
-    percent) or ``share`` (the value is a fraction). ``unit`` (a unit code such as
-    ``core-hours``) adds the translated unit to every number of the column."""
+    percent), ``share`` (the value is a fraction) or ``unit`` (the cell holds a unit code,
+    shown translated). ``unit=`` (a unit code such as ``core-hours``) adds the translated unit
+    to every number of the column."""
 
     label: str
     numeric: bool = False
@@ -39,7 +40,7 @@ class Column:
     def __post_init__(self) -> None:
         if self.kind not in _FORMATTERS:
             raise ValueError(f"unknown column kind {self.kind!r}: one of {', '.join(_FORMATTERS)}")
-        if self.kind != "number":
+        if self.kind not in ("number", "unit"):
             self.numeric = True
 
 
@@ -102,6 +103,7 @@ _FORMATTERS = {
     "money": lambda v, col: formats.money(v),
     "percent": lambda v, col: formats.percent(v, col.decimals or 0),
     "share": lambda v, col: formats.share(v, col.decimals or 0),
+    "unit": lambda v, col: formats.unit_label(str(v)),
 }
 
 
@@ -114,6 +116,8 @@ def _display(value: Any, col: Column) -> str:
         return formats.datetime(value)
     if isinstance(value, dt.date):
         return formats.date(value)
+    if col.kind == "unit":
+        return formats.unit_label(str(value))
     if col.numeric and isinstance(value, int | float | Decimal):
         text = _FORMATTERS[col.kind](value, col)
         return f"{text}\u00a0{formats.unit_label(col.unit, value)}" if col.unit else text

@@ -247,7 +247,7 @@ def test_a_batch_out_of_time_gives_the_rest_back(operator, monkeypatch):
     ("language", "day", "subject"),
     [
         ("nb", "30. juni 2027", "slutter om 21 dager"),
-        ("en", "June 30, 2027", "ends in 21 days"),
+        ("en", "30 Jun 2027", "ends in 21 days"),
     ],
 )
 def test_dates_are_written_the_recipients_way(db, language, day, subject):

@@ -21,18 +21,27 @@ from regnekraft.formats import spreadsheet
 from regnekraft.parties.models import RoleKind
 
 from .. import nav
+from ..locale import CHOICE_PARAM
 from ..tables import DIALECT_PARAM, EXPORT_PARAM, Table, csv_response, find
 
 View = Callable[..., HttpResponse]
 
 
 def language_links(request: HttpRequest) -> list[dict[str, Any]]:
-    here = request.get_full_path()
+    """This page in each language. The default language's page has no prefix, so its link
+    carries ``?lang=`` to say it was chosen (``portal.locale`` keeps the choice in a cookie,
+    which otherwise ``Accept-Language`` would decide)."""
+    query = request.GET.copy()
+    query.pop(CHOICE_PARAM, None)
+    here = request.path + (f"?{query.urlencode()}" if query else "")
     current = get_language()
-    return [
-        {"code": code, "name": name, "href": translate_url(here, code), "current": code == current}
-        for code, name in settings.LANGUAGES
-    ]
+    links = []
+    for code, name in settings.LANGUAGES:
+        href = translate_url(here, code)
+        if code == settings.LANGUAGE_CODE:
+            href += ("&" if "?" in href else "?") + f"{CHOICE_PARAM}={code}"
+        links.append({"code": code, "name": name, "href": href, "current": code == current})
+    return links
 
 
 def page(

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from regnekraft import access
+from regnekraft import access, formats
 from regnekraft.allocation import orders, policy
 from regnekraft.allocation.models import Allocation, OrderStatus, SectorOrderLine
 from regnekraft.allocation.policy import PolicyViolation
@@ -50,7 +50,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Resource")),
             Column(_("Ordered"), numeric=True),
             Column(_("Passed on"), numeric=True),
-            Column(_("Unit")),
+            Column(_("Unit"), kind="unit"),
             Column(_("Commitment"), numeric=True, decimals=0),
         ],
         empty_text=_("No orders yet."),
@@ -92,7 +92,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Resource")),
             Column(_("Granted"), numeric=True),
             Column(_("Used"), numeric=True),
-            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+            Column(_("Charged"), kind="money"),
         ],
         empty_text=_("No allocations in your sector yet."),
     )
@@ -183,9 +183,9 @@ def order_review(request: HttpRequest, order_id: int) -> HttpResponse:
         [
             Column(_("Resource")),
             Column(_("Amount"), numeric=True),
-            Column(_("Unit")),
-            Column(_("Unit price (NOK)"), numeric=True, decimals=4),
-            Column(_("Value (NOK)"), numeric=True, decimals=2),
+            Column(_("Unit"), kind="unit"),
+            Column(_("Unit price"), kind="money"),
+            Column(_("Value"), kind="money"),
         ],
     )
     for line in found.lines:
@@ -230,10 +230,11 @@ def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("%(amount)s %(unit)s passed on to %(code)s.")
+                _("%(amount)s passed on to %(code)s.")
                 % {
-                    "amount": form.cleaned_data["amount"],
-                    "unit": line.resource_class.unit,
+                    "amount": formats.quantity(
+                        form.cleaned_data["amount"], line.resource_class.unit
+                    ),
                     "code": form.cleaned_data["project"].code,
                 },
             )
@@ -256,7 +257,7 @@ def suballocate(request: HttpRequest, line_id: int) -> HttpResponse:
         {
             "title": _("Pass on capacity"),
             "intro": f"{line.order}: {class_label(line.resource_class)}, "
-            f"{line.amount} {line.resource_class.unit}",
+            f"{formats.quantity(line.amount, line.resource_class.unit)}",
             "form": form,
             "submit": _("Pass on"),
             "verdicts": verdicts,

@@ -80,7 +80,7 @@ def _capacity(year: int) -> tuple[str, Table]:
         _("Allocated, used and available in %(year)s") % {"year": year},
         [
             Column(_("Resource")),
-            Column(_("Unit")),
+            Column(_("Unit"), kind="unit"),
             Column(_("Capacity"), numeric=True),
             Column(_("Allocated"), numeric=True),
             Column(_("Ordered by sectors"), numeric=True),
@@ -160,7 +160,7 @@ def _groups(year: int) -> Table:
             Column(_("Resource kind")),
             Column(_("Allocated"), numeric=True),
             Column(_("Used"), numeric=True),
-            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+            Column(_("Charged"), kind="money"),
         ],
     )
     for g in groups:

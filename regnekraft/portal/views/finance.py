@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from regnekraft import access
+from regnekraft import access, formats
 from regnekraft.accounting.models import InvoiceLine
 from regnekraft.accounting.pricelists import publish_price_list
 from regnekraft.accounting.rating import earliest_new_list_day
@@ -34,9 +34,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Valid from")),
             Column(_("Resource")),
             Column(_("GPU type")),
-            Column(_("NOK per unit"), numeric=True, decimals=4),
+            Column(_("Price per unit"), kind="money"),
             Column(_("Tier multipliers")),
-            Column(_("Free allowance (NOK)"), numeric=True),
+            Column(_("Free allowance"), kind="money"),
         ],
         empty_text=_("No price lists."),
     )
@@ -68,7 +68,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Period start")),
             Column(_("Period end")),
             Column(_("Issued")),
-            Column(_("Total (NOK)"), numeric=True, decimals=2),
+            Column(_("Total"), kind="money"),
         ],
         empty_text=_("No invoices."),
     )
@@ -116,9 +116,9 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
             Column(_("Description")),
             Column(_("Project")),
             Column(_("Quantity"), numeric=True, decimals=2),
-            Column(_("Unit")),
-            Column(_("Unit price (NOK)"), numeric=True, decimals=4),
-            Column(_("Amount (NOK)"), numeric=True, decimals=2),
+            Column(_("Unit"), kind="unit"),
+            Column(_("Unit price"), kind="money"),
+            Column(_("Amount"), kind="money"),
         ],
     )
     invoice_lines = InvoiceLine.objects.filter(invoice=inv).select_related("project")
@@ -137,7 +137,7 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
         {
             "title": _("Invoice to %(org)s, %(start)s – %(end)s")
             % {"org": inv.organisation, "start": inv.period_start, "end": inv.period_end},
-            "intro": _("Total: %(total)s NOK") % {"total": inv.total_nok},
+            "intro": _("Total: %(total)s") % {"total": formats.money(inv.total_nok)},
         },
         tables=[lines],
     )

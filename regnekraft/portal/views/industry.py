@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from regnekraft import access
+from regnekraft import access, formats
 from regnekraft.allocation import policy, purchases
 from regnekraft.allocation.models import LEGAL_ECONOMIC_CAP, PolicySettings
 from regnekraft.allocation.policy import PolicyViolation
@@ -37,8 +37,8 @@ def _offer_table(today: dt.date) -> Table:
         _("Offer and market prices (category C), this year"),
         [
             Column(_("Resource")),
-            Column(_("Unit")),
-            Column(_("Price per unit (NOK)"), numeric=True, decimals=4),
+            Column(_("Unit"), kind="unit"),
+            Column(_("Price per unit"), kind="money"),
             Column(_("Capacity this year"), numeric=True),
             Column(_("Economic-activity room left"), numeric=True),
         ],
@@ -93,10 +93,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _("Bought %(amount)s %(unit)s for %(code)s.")
+                    _("Bought %(amount)s for %(code)s.")
                     % {
-                        "amount": d["amount"],
-                        "unit": d["resource_class"].unit,
+                        "amount": formats.quantity(d["amount"], d["resource_class"].unit),
                         "code": d["project"].code,
                     },
                 )
@@ -109,14 +108,16 @@ def overview(request: HttpRequest) -> HttpResponse:
         _("Invoices"),
         [
             Column(_("Period")),
-            Column(_("Total (NOK)"), numeric=True, decimals=2),
+            Column(_("Total"), kind="money"),
         ],
         empty_text=_("No invoices."),
     )
     for inv in paged(
         request, invoices, access.visible_invoices(request.user).order_by("-period_start", "-pk")
     ):
-        invoices.add(f"{inv.period_start} – {inv.period_end}", inv.total_nok)
+        invoices.add(
+            f"{formats.date(inv.period_start)} – {formats.date(inv.period_end)}", inv.total_nok
+        )
     return page(
         request,
         "portal/industry.html",

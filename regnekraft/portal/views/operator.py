@@ -4,6 +4,7 @@ sync status and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -14,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from regnekraft import access
+from regnekraft import access, formats
 from regnekraft.accounting.models import ImportBatch, UsageDay
 from regnekraft.allocation.applications import decide_round
 from regnekraft.allocation.calls import save_call, set_call_status
@@ -70,7 +71,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
         _("Capacity and commitments in %(year)s") % {"year": year},
         [
             Column(_("Resource")),
-            Column(_("Unit")),
+            Column(_("Unit"), kind="unit"),
             Column(_("Capacity"), numeric=True),
             Column(_("Committed"), numeric=True),
             Column(_("Free"), numeric=True),
@@ -148,7 +149,7 @@ def calls(request: HttpRequest) -> HttpResponse:
             Cell(c.name, reverse("portal:round", args=[c.pk])),
             c.opens,
             c.closes,
-            f"{c.period_start} – {c.period_end}",
+            f"{formats.date(c.period_start)} – {formats.date(c.period_end)}",
             c.get_status_display(),
             item["applications"],
         )
@@ -215,7 +216,7 @@ def round_page(request: HttpRequest, call_id: int) -> HttpResponse:
             Column(_("Project")),
             Column(_("Resource")),
             Column(_("Granted"), numeric=True),
-            Column(_("Unit")),
+            Column(_("Unit"), kind="unit"),
             Column(_("Price category")),
         ],
         empty_text=_("Nothing decided yet."),
@@ -445,6 +446,33 @@ def sync(request: HttpRequest) -> HttpResponse:
     )
 
 
+_FIGURE = r"(-?\d+(?:\.\d+)?)"
+_STORED_QUANTITY = re.compile(
+    _FIGURE + r" (core-hours|GPU-hours|TB-months|node-hours|person-hours)\b"
+)
+_STORED_MONEY = re.compile(_FIGURE + r" NOK\b")
+_STORED_DAY = re.compile(r"\b(\d{4}-\d\d-\d\d)\b")
+_STORED_PERIOD = re.compile(r"\b(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d)\b")
+
+
+def readable_repr(text: str) -> str:
+    """An audit entry's stored description (the object's ``str`` when it was written, so in
+    English and with raw figures) with its quantities, amounts and days in the reader's
+    format: ``100000.00 core-hours`` reads ``100 000 kjernetimer``, ``2027-01-01`` ``1. jan.
+    2027``."""
+
+    def day(iso: str) -> str:
+        try:
+            return formats.date(dt.date.fromisoformat(iso))
+        except ValueError:
+            return iso
+
+    text = _STORED_PERIOD.sub(lambda m: f"{day(m[1])} – {day(m[2])}", text)
+    text = _STORED_DAY.sub(lambda m: day(m[1]), text)
+    text = _STORED_QUANTITY.sub(lambda m: formats.quantity(m[1], m[2]), text)
+    return _STORED_MONEY.sub(lambda m: formats.money(m[1]), text)
+
+
 @requires("portal:audit")
 def audit(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("type", "")
@@ -464,7 +492,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         empty_text=_("No changes recorded."),
     )
     for e in paged(request, table, entries.order_by("-at", "-id")):
-        table.add(e.at, e.actor_label, e.action, e.object_type, e.object_repr)
+        table.add(e.at, e.actor_label, e.action, e.object_type, readable_repr(e.object_repr))
     types = list(
         AuditEntry.objects.values_list("object_type", flat=True).distinct().order_by("object_type")
     )

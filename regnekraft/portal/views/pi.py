@@ -22,7 +22,13 @@ from regnekraft.parties.models import Person
 from regnekraft.parties.projects import add_member, remove_member
 
 from .. import reports
-from ..forms import ApplicationForm, ChangeRequestForm, MemberForm, class_label
+from ..forms import (
+    ApplicationForm,
+    ChangeRequestForm,
+    MemberForm,
+    allocation_label,
+    class_label,
+)
 from ..reports import ZERO
 from ..tables import Cell, Column, Table
 from .base import add_refusal, int_param, not_visible, page, requires
@@ -43,13 +49,13 @@ def _allocations(request, allocations, table_id: str = "allocations") -> tuple[T
             Column(_("Resource")),
             Column(_("Granted"), numeric=True),
             Column(_("Used"), numeric=True),
-            Column(_("Used share"), numeric=True, decimals=1),
-            Column(_("Unit")),
+            Column(_("Used share"), kind="percent", decimals=1),
+            Column(_("Unit"), kind="unit"),
             Column(_("From")),
             Column(_("Until")),
             Column(_("Price category")),
             Column(_("Status")),
-            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+            Column(_("Charged"), kind="money"),
         ],
         empty_text=_("No allocations yet."),
     )
@@ -137,9 +143,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("When")),
             Column(_("Project")),
             Column(_("Resource")),
-            Column(_("Threshold"), numeric=True),
+            Column(_("Threshold"), kind="percent"),
             Column(_("Action")),
-            Column(_("Used share"), numeric=True, decimals=1),
+            Column(_("Used share"), kind="percent", decimals=1),
         ],
         empty_text=_("No warnings."),
     )
@@ -160,7 +166,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Month")),
             Column(_("Project")),
             Column(_("Units used"), numeric=True),
-            Column(_("Charged (NOK)"), numeric=True, decimals=2),
+            Column(_("Charged"), kind="money"),
         ],
         empty_text=_("No usage recorded yet."),
     )
@@ -172,7 +178,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         [
             Column(_("Organisation")),
             Column(_("Period")),
-            Column(_("Total (NOK)"), numeric=True, decimals=2),
+            Column(_("Total"), kind="money"),
         ],
         empty_text=_("No invoices."),
     )
@@ -301,7 +307,7 @@ def change(request: HttpRequest, allocation_id: int) -> HttpResponse:
         "portal/form_page.html",
         {
             "title": _("Request a change"),
-            "intro": str(allocation),
+            "intro": allocation_label(allocation),
             "form": form,
             "submit": _("Send request"),
         },

@@ -87,7 +87,7 @@ def review(request: HttpRequest, review_id: int) -> HttpResponse:
         [
             Column(_("Resource")),
             Column(_("Amount"), numeric=True),
-            Column(_("Unit")),
+            Column(_("Unit"), kind="unit"),
         ],
     )
     for r in app.requests.select_related("resource_class__system"):
