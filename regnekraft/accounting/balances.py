@@ -114,6 +114,7 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
     ).values_list("allocation_id", "threshold"):
         done.setdefault(a_id, set()).add(Decimal(t))
     recorded: list[dict[str, Any]] = []
+    events: list[BalanceEvent] = []  # inserted at once: an import can cross hundreds
     for b, alloc in zip(balances(allocs), allocs, strict=True):
         share = b.used_share
         for level in levels:
@@ -124,8 +125,8 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
             ):
                 continue
             action = BalanceEvent.Action.BLOCK if level >= BLOCK_AT else BalanceEvent.Action.WARN
-            BalanceEvent.objects.create(
-                allocation=alloc, threshold=level, action=action, used_share=share
+            events.append(
+                BalanceEvent(allocation=alloc, threshold=level, action=action, used_share=share)
             )
             recorded.append(
                 {
@@ -144,6 +145,7 @@ def update_balances(allocation_ids: Iterable[int] | None = None) -> list[dict[st
                     f"({share:.0%}), threshold {level:.0%}"
                 )[:200]
                 alloc.save(update_fields=["status", "status_reason"])
+    BalanceEvent.objects.bulk_create(events)
     return recorded
 
 
