@@ -174,3 +174,20 @@ def test_the_rebuild_command_is_for_operators(world: World, capsys):
     assert main(["rebuild-usage-days", "--as", "op", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"open_rows_before": 0, "open_rows_after": 1}
     assert_days_match_records()
+
+
+def test_an_import_inserts_its_threshold_events_at_once(world: World):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from regnekraft.accounting.models import BalanceEvent
+
+    for i in range(3):
+        f.granted(f.project(code=f"nn100{i}k"), world.gpu, 10)
+    with CaptureQueriesContext(connection) as queries:
+        import_records([record(f"nn100{i}k", str(i), "9") for i in range(3)], source="t")
+    # 9 of 10 units: the 50 % and 80 % thresholds of three allocations, in one INSERT
+    assert BalanceEvent.objects.count() == 6
+    table = BalanceEvent._meta.db_table
+    inserts = [q for q in queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert len(inserts) == 1
