@@ -101,8 +101,40 @@ def pages_of(world, client: Client, role: str) -> list[str]:
     return list(dict.fromkeys(["/", *nav, *details]))
 
 
+def _more_figures(world) -> None:
+    """What the world lacks for some pages to show figures and times: a Slurm sync run, a job
+    run, and a change request waiting for the operator."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from regnekraft.allocation.models import ChangeRequest
+    from regnekraft.ops.models import JobRun
+    from regnekraft.slurm.models import SyncRun
+
+    now = timezone.now()
+    SyncRun.objects.create(cluster="betzy", mode="reconcile", ok=True, changes=12345, applied=0)
+    JobRun.objects.create(
+        job="slurm-sync",
+        task_id="t1",
+        worker="w1",
+        status="succeeded",
+        started_at=now - dt.timedelta(seconds=75),
+        finished_at=now,
+    )
+    ChangeRequest.objects.create(
+        allocation=world.allocation_a,
+        kind="increase",
+        amount=Decimal("25000.5"),
+        reason="More runs",
+        requested_by=world.people["pi"],
+    )
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_bokmal_pages_show_no_raw_number_english_unit_or_utc_time(world, client, role):
+    _more_figures(world)
     client.force_login(world.people[role].user)
     found = {}
     for url in pages_of(world, client, role):

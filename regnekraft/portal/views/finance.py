@@ -48,7 +48,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         ),
     ):
         pl = p.price_list
-        multipliers = ", ".join(f"{k}: {v}" for k, v in sorted(pl.tier_multipliers.items()))
+        multipliers = ", ".join(
+            f"{k}: {formats.number(v)}" for k, v in sorted(pl.tier_multipliers.items())
+        )
         prices.add(
             pl.category,
             pl.name,
@@ -136,7 +138,11 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
         "portal/table_page.html",
         {
             "title": _("Invoice to %(org)s, %(start)s – %(end)s")
-            % {"org": inv.organisation, "start": inv.period_start, "end": inv.period_end},
+            % {
+                "org": inv.organisation,
+                "start": formats.date(inv.period_start),
+                "end": formats.date(inv.period_end),
+            },
             "intro": _("Total: %(total)s") % {"total": formats.money(inv.total_nok)},
         },
         tables=[lines],
@@ -170,7 +176,7 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
                 % {
                     "name": price_list.name,
                     "category": price_list.category,
-                    "day": price_list.valid_from,
+                    "day": formats.date(price_list.valid_from),
                 },
             )
             return redirect("portal:finance")
@@ -179,7 +185,10 @@ def new_price_list(request: HttpRequest) -> HttpResponse:
             "Use up to %(day)s is already rated or invoiced and keeps its prices, so a new list "
             "takes effect on %(next)s at the earliest."
         )
-        % {"day": earliest - dt.timedelta(days=1), "next": earliest}
+        % {
+            "day": formats.date(earliest - dt.timedelta(days=1)),
+            "next": formats.date(earliest),
+        }
         if earliest
         else _("Nothing is rated yet: a list may take effect on any day.")
     )

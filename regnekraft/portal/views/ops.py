@@ -16,10 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.dates import WEEKDAYS
-from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from regnekraft import formats
 from regnekraft.ops.health import WORKER_SEEN_WITHIN, last_worker_seen, worker_alive
 from regnekraft.ops.models import JobRun, Schedule, WorkerBeat
 from regnekraft.ops.queries import is_alive, job_description, with_last_run
@@ -89,7 +89,7 @@ def duration_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
         return ""
     seconds = max((end - start).total_seconds(), 0.0)
     if seconds < 10:
-        return _("%(s)s s") % {"s": number_format(seconds, decimal_pos=1, use_l10n=True)}
+        return _("%(s)s s") % {"s": formats.number(seconds, 1)}
     whole = int(round(seconds))
     if whole < 60:
         return _("%(s)s s") % {"s": whole}
@@ -109,7 +109,7 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, int | float):
-        return number_format(value, use_l10n=True, force_grouping=True)
+        return formats.number(value)
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
@@ -279,7 +279,7 @@ def _workers(request: HttpRequest, now: dt.datetime) -> Table:
 
 
 def _when(at: dt.datetime) -> str:
-    return date_format(timezone.localtime(at), "DATETIME_FORMAT")
+    return formats.datetime(at)
 
 
 def _stale_minutes() -> int:
