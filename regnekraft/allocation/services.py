@@ -21,6 +21,7 @@ from .models import (
     AllocationSource,
     AllocationStatus,
     Application,
+    ApplicationRequest,
     ApplicationStatus,
     Call,
     CallStatus,
@@ -47,6 +48,26 @@ def _create(
     decided_by=None,
 ) -> list[Allocation]:
     policy.enforce(proposals)
+    return _write(
+        proposals,
+        source=source,
+        category=category,
+        charging_model=charging_model,
+        application=application,
+        decided_by=decided_by,
+    )
+
+
+def _write(
+    proposals: Sequence[policy.Proposal],
+    *,
+    source: str,
+    category: str,
+    charging_model: str = ChargingModel.CONSUMPTION,
+    application: Application | None = None,
+    decided_by=None,
+) -> list[Allocation]:
+    """The allocations of proposals :func:`policy.enforce` has passed."""
     out = []
     for p in proposals:
         assert p.project is not None
@@ -79,16 +100,37 @@ def decide_application(
     application = Application.objects.select_for_update().get(pk=application.pk)
     if application.status == ApplicationStatus.DECIDED:
         return list(application.allocations.all())
+    _require_submitted(application)
+    requests = list(application.requests.select_related("resource_class__system"))
+    proposals, category = _grant_proposals(application, granted, requests)
+    allocations = _create(
+        proposals,
+        source=AllocationSource.CALL,
+        category=category,
+        application=application,
+        decided_by=decided_by,
+    )
+    application.status = ApplicationStatus.DECIDED
+    application.save(update_fields=["status"])
+    logger.info("application %s decided: %d grant(s)", application, len(allocations))
+    return allocations
+
+
+def _require_submitted(application: Application) -> None:
     if application.status != ApplicationStatus.SUBMITTED:
         raise ValidationError(
             f"application {application} is {application.status}; "
             "only submitted applications are decided"
         )
+
+
+def _grant_proposals(
+    application: Application, granted: Mapping[int, Decimal], requests: Sequence
+) -> tuple[list[policy.Proposal], str]:
+    """The proposals granting ``granted`` to ``application`` (whose ``requests`` are given),
+    and the price category its allocations get."""
     call = application.call
-    requested = {
-        r.resource_class_id: r
-        for r in application.requests.select_related("resource_class__system")
-    }
+    requested = {r.resource_class_id: r for r in requests}
     unknown = set(granted) - set(requested)
     if unknown:
         raise ValidationError(
@@ -110,17 +152,7 @@ def decide_application(
         requested=[(r.resource_class.kind, r.amount) for r in requested.values()],
         months=Decimal((call.period_end - call.period_start).days) / (Decimal("365.25") / 12),
     )
-    allocations = _create(
-        proposals,
-        source=AllocationSource.CALL,
-        category=category,
-        application=application,
-        decided_by=decided_by,
-    )
-    application.status = ApplicationStatus.DECIDED
-    application.save(update_fields=["status"])
-    logger.info("application %s decided: %d grant(s)", application, len(allocations))
-    return allocations
+    return proposals, category
 
 
 @transaction.atomic
@@ -188,9 +220,37 @@ def decide_round(
     call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status == CallStatus.DECIDED:
         return {a.pk: list(a.allocations.all()) for a in call.applications.all()}
-    out = {}
-    for app in call.applications.filter(status=ApplicationStatus.SUBMITTED).order_by("pk"):
-        out[app.pk] = decide_application(app, grants.get(app.pk, {}), decided_by=decided_by)
+    applications = list(
+        call.applications.select_for_update()
+        .filter(status=ApplicationStatus.SUBMITTED)
+        .select_related("call", "project__organisation")
+        .order_by("pk")
+    )
+    requests: dict[int, list[ApplicationRequest]] = {a.pk: [] for a in applications}
+    for r in ApplicationRequest.objects.filter(application__in=applications).select_related(
+        "resource_class__system"
+    ):
+        requests[r.application_id].append(r)
+    planned = [
+        (app, *_grant_proposals(app, grants.get(app.pk, {}), requests[app.pk]))
+        for app in applications
+    ]
+    # One check of the whole round: each grant against what exists and the grants before it,
+    # as deciding the applications one by one would, but reading the commitments once.
+    policy.enforce([p for _, proposals, _ in planned for p in proposals])
+    out = {
+        app.pk: _write(
+            proposals,
+            source=AllocationSource.CALL,
+            category=category,
+            application=app,
+            decided_by=decided_by,
+        )
+        for app, proposals, category in planned
+    }
+    Application.objects.filter(pk__in=[a.pk for a in applications]).update(
+        status=ApplicationStatus.DECIDED
+    )
     call.status = CallStatus.DECIDED
     call.save(update_fields=["status"])
     logger.info("round %s decided: %d application(s)", call, len(out))

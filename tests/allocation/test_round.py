@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from regnekraft.allocation import policy
 from regnekraft.allocation import round as rounds
-from regnekraft.allocation.models import Allocation, Review
+from regnekraft.allocation.applications import decide_round
+from regnekraft.allocation.models import Allocation, CallStatus, Review
 from regnekraft.parties.actors import SYSTEM
 from tests import factories as f
 
@@ -82,3 +84,37 @@ def test_economic_applications_stay_within_the_cap():
     assert proposal.violations == []
     granted = proposal.grants[commercial.pk].get(rc.pk, Decimal(0))
     assert granted <= rc.capacity(*f.H1) * Decimal("0.05")
+
+
+@pytest.mark.parametrize("how_many", [2, 8])
+def test_deciding_a_round_reads_the_commitments_once_however_many_applications(
+    how_many, monkeypatch
+):
+    reads = []
+    real = policy._existing_commitments
+    monkeypatch.setattr(
+        policy, "_existing_commitments", lambda *a, **k: reads.append(a) or real(*a, **k)
+    )
+    rc = f.resource_class(units=100)
+    c = f.call()
+    apps = [f.application(c, f.project(), {rc: 10}) for _ in range(how_many)]
+    c.status = CallStatus.REVIEW
+    c.save(update_fields=["status"])
+    decide_round(SYSTEM, c, {a.pk: {rc.pk: Decimal(10)} for a in apps})
+    assert Allocation.objects.filter(application__call=c).count() == how_many
+    assert len(reads) == 1  # one class, one span: not one read per application
+
+
+def test_a_round_whose_grants_together_break_a_rule_writes_nothing():
+    rc = f.resource_class(units=10)
+    cap = rc.capacity(*f.H1)
+    c = f.call()
+    first = f.application(c, f.project(), {rc: cap})
+    second = f.application(c, f.project(), {rc: cap})
+    c.status = CallStatus.REVIEW
+    c.save(update_fields=["status"])
+    with pytest.raises(policy.PolicyViolation, match=r"\[capacity\] .*already committed"):
+        decide_round(SYSTEM, c, {first.pk: {rc.pk: cap}, second.pk: {rc.pk: cap}})
+    assert not Allocation.objects.filter(application__call=c).exists()
+    first.refresh_from_db()
+    assert first.status == "submitted"
