@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from regnekraft import access, formats
 from regnekraft.accounting.models import InvoiceLine
@@ -117,10 +118,10 @@ def invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
         [
             Column(_("Description")),
             Column(_("Project")),
-            Column(_("Quantity"), numeric=True, decimals=2),
+            Column(_("Quantity"), numeric=True, decimals=None),
             Column(_("Unit"), kind="unit"),
             Column(_("Unit price"), kind="money"),
-            Column(_("Amount"), kind="money"),
+            Column(pgettext("money", "Amount"), kind="money"),
         ],
     )
     invoice_lines = InvoiceLine.objects.filter(invoice=inv).select_related("project")
