@@ -51,7 +51,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Column(_("Ordered"), numeric=True),
             Column(_("Passed on"), numeric=True),
             Column(_("Unit"), kind="unit"),
-            Column(_("Commitment"), numeric=True, decimals=0),
+            Column(_("Commitment"), kind="percent", decimals=0),
         ],
         empty_text=_("No orders yet."),
     )

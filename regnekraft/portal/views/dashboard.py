@@ -52,8 +52,8 @@ def _utilisation(today: dt.date) -> tuple[str, Table]:
         _("Utilisation per month (used share of capacity, %)"),
         [
             Column(_("Month")),
-            Column(_("CPU"), numeric=True, decimals=1),
-            Column(_("GPU"), numeric=True, decimals=1),
+            Column(_("CPU"), kind="percent", decimals=1),
+            Column(_("GPU"), kind="percent", decimals=1),
         ],
     )
     for r in rows:
@@ -121,10 +121,10 @@ def _research_floor(year: int) -> tuple[str, Table]:
         [
             Column(_("Resource")),
             # xgettext:no-python-format
-            Column(_("Research committed (% of capacity)"), numeric=True, decimals=1),
+            Column(_("Research committed (% of capacity)"), kind="percent", decimals=1),
             # xgettext:no-python-format
-            Column(_("Others committed (% of capacity)"), numeric=True, decimals=1),
-            Column(_("Research floor (%)"), numeric=True, decimals=1),
+            Column(_("Others committed (% of capacity)"), kind="percent", decimals=1),
+            Column(_("Research floor (%)"), kind="percent", decimals=1),
             Column(_("Floor kept")),
         ],
     )
@@ -184,8 +184,8 @@ def _economic(year: int) -> tuple[str, Table]:
             Column(_("Committed (units)"), numeric=True),
             Column(_("Used (units)"), numeric=True),
             # xgettext:no-python-format
-            Column(_("Committed (% of capacity)"), numeric=True, decimals=2),
-            Column(_("Cap (%)"), numeric=True, decimals=1),
+            Column(_("Committed (% of capacity)"), kind="percent", decimals=2),
+            Column(_("Cap (%)"), kind="percent", decimals=1),
             Column(_("Within the cap")),
         ],
     )
@@ -258,7 +258,7 @@ def _render_simulation(run: SimulationRun) -> dict:
         [
             Column(_("Scenario")),
             Column(_("Jobs"), numeric=True),
-            Column(_("Utilisation (%)"), numeric=True, decimals=1),
+            Column(_("Utilisation (%)"), kind="percent", decimals=1),
             Column(_("Mean wait (h)"), numeric=True, decimals=2),
             Column(_("95th percentile wait (h)"), numeric=True, decimals=2),
             Column(_("Mean bounded slowdown"), numeric=True, decimals=2),
@@ -280,8 +280,8 @@ def _render_simulation(run: SimulationRun) -> dict:
         _("Delivered share against entitlement per user group (%)"),
         [
             Column(_("User group")),
-            Column(_("Entitlement"), numeric=True, decimals=1),
-            *[Column(sc["name"], numeric=True, decimals=1) for sc in run.results],
+            Column(_("Entitlement"), kind="percent", decimals=1),
+            *[Column(sc["name"], kind="percent", decimals=1) for sc in run.results],
         ],
     )
     entitled = (
