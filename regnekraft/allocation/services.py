@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,24 +39,10 @@ from .signals import allocation_resized
 logger = logging.getLogger(__name__)
 
 
-def _create(
-    proposals: Sequence[policy.Proposal],
-    *,
-    source: str,
-    category: str,
-    charging_model: str = ChargingModel.CONSUMPTION,
-    application: Application | None = None,
-    decided_by=None,
-) -> list[Allocation]:
+def _create(proposals: Sequence[policy.Proposal], **how: Any) -> list[Allocation]:
+    """The allocations of ``proposals``, if together they pass the rules (see :func:`_write`)."""
     policy.enforce(proposals)
-    return _write(
-        proposals,
-        source=source,
-        category=category,
-        charging_model=charging_model,
-        application=application,
-        decided_by=decided_by,
-    )
+    return _write(proposals, **how)
 
 
 def _write(
