@@ -130,8 +130,10 @@ def test_the_runs_download_as_csv(operator):
     answer = operator.get(URL, {"export": "runs"})
     assert answer["Content-Type"].startswith("text/csv")
     body = answer.content.decode()
-    assert "Started,Job,Schedule" in body.splitlines()[0]
+    assert body.startswith("\ufeffStarted;Job;Schedule")  # the Norwegian spreadsheet's dialect
     assert "'=cmd|boom" in body
+    plain = operator.get(URL, {"export": "runs", "dialect": "plain"}).content.decode()
+    assert plain.splitlines()[0].startswith("Started,Job,Schedule")
 
 
 def test_the_workers_and_whether_one_is_alive(operator):

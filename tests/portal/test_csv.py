@@ -65,3 +65,17 @@ def test_the_default_is_the_norwegian_spreadsheet_dialect():
     table.add(Decimal("-5.25"), "=1")
     body = csv_response(table).content.decode("utf-8")
     assert body == "\ufeffBeløp;Tekst\r\n-5,25;'=1\r\n"
+
+
+def test_the_download_links_of_a_paged_and_an_unpaged_table():
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    plain = render_to_string("portal/_export.html", {"table": Table("t", "T", [Column("v")])})
+    assert 'href="?export=t"' in plain and 'href="?export=t&amp;dialect=plain"' in plain
+    paged = Table("t", "T", [Column("v")])
+    paged.pager = SimpleNamespace(export_url="?t_page=2&export=t")  # type: ignore[attr-defined]
+    links = render_to_string("portal/_export.html", {"table": paged})
+    assert 'href="?t_page=2&amp;export=t"' in links
+    assert 'href="?t_page=2&amp;export=t&amp;dialect=plain"' in links
